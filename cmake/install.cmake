@@ -1,0 +1,20 @@
+# Install rules: the headers, the exported target and a package config, so that
+# `find_package(dataflow)` works after `cmake --install`.
+include(CMakePackageConfigHelpers)
+
+install(DIRECTORY include/dataflow DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS dataflow EXPORT dataflowTargets)
+install(EXPORT dataflowTargets
+  NAMESPACE dataflow::
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/dataflow/cmake)
+
+configure_package_config_file(cmake/dataflowConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/dataflowConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_DATADIR}/dataflow/cmake)
+# Header-only: any architecture may use the installed package.
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/dataflowConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
+install(FILES
+  ${CMAKE_CURRENT_BINARY_DIR}/dataflowConfig.cmake
+  ${CMAKE_CURRENT_BINARY_DIR}/dataflowConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/dataflow/cmake)

@@ -1,0 +1,71 @@
+// A small command-line parser shared by the example tools: `--name value` options and
+// positional arguments, with errors that say what was wrong.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace examples {
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class cli {
+ public:
+  cli(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--") {
+        for (++i; i < argc; ++i) positional_.push_back(argv[i]);
+        break;
+      }
+      if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
+        if (i + 1 >= argc) throw usage_error("option " + a + " needs a value");
+        options_[a] = argv[++i];
+      } else {
+        positional_.push_back(a);
+      }
+    }
+  }
+
+  /// Returns the non-negative integer given for `name`, or `fallback`.
+  std::size_t number(const std::string& name, std::size_t fallback) {
+    auto it = options_.find(name);
+    if (it == options_.end()) return fallback;
+    const std::string& v = it->second;
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || v[0] == '-') {
+      throw usage_error("option " + name + " needs a non-negative integer, got '" + v + "'");
+    }
+    options_.erase(it);
+    return static_cast<std::size_t>(n);
+  }
+
+  /// Returns the text given for `name`, or `fallback`.
+  std::string text(const std::string& name, const std::string& fallback) {
+    auto it = options_.find(name);
+    if (it == options_.end()) return fallback;
+    std::string v = it->second;
+    options_.erase(it);
+    return v;
+  }
+
+  /// Returns the positional arguments, requiring at least `min`; call after the options.
+  std::vector<std::string> positional(std::size_t min) const {
+    if (!options_.empty()) throw usage_error("unknown option " + options_.begin()->first);
+    if (positional_.size() < min) throw usage_error("missing FILE argument");
+    return positional_;
+  }
+
+ private:
+  std::map<std::string, std::string> options_;
+  std::vector<std::string> positional_;
+};
+
+}  // namespace examples

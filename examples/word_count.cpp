@@ -1,0 +1,34 @@
+// word_count: prints `count<TAB>word` for the most frequent words of text files.
+//
+//   word_count [--threads N] [--top K] FILE...     (--top 0 prints every word)
+#include "cli.hpp"
+#include "word_count.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+int main(int argc, char** argv) {
+  const char* usage = "usage: word_count [--threads N] [--top K] FILE...\n";
+  try {
+    examples::cli args(argc, argv);
+    std::size_t threads = args.number("--threads", 0);
+    std::size_t top = args.number("--top", 10);
+    std::vector<std::string> files = args.positional(1);
+    dataflow::context ctx(threads);
+    auto counts = examples::count_words(ctx, files, top);
+    fmt::memory_buffer out;
+    for (const auto& [word, n] : counts) fmt::format_to(std::back_inserter(out), "{}\t{}\n", n, word);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+  } catch (const examples::usage_error& e) {
+    std::fprintf(stderr, "word_count: %s\n%s", e.what(), usage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "word_count: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,105 @@
+// dataflow::context: where pipelines start. It owns the worker threads (a oneTBB arena) and
+// makes the sources: in-memory ranges, generators, text files and binary record files.
+#pragma once
+
+#include <dataflow/dataset.hpp>
+#include <dataflow/graph/context_state.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+
+/// Settings of the file sources.
+struct read_options {
+  /// Bytes per partition; 0 picks a size from the input size and the thread count.
+  std::size_t chunk_bytes = 0;
+  /// Drops the first line of every file (a CSV header).
+  bool skip_header = false;
+};
+
+/// Runs pipelines on a pool of threads; by default, on every core.
+///
+/// @code
+/// dataflow::context ctx;  // or ctx.threads(4)
+/// auto n = ctx.from(std::vector{1, 2, 3}).map([](int x) { return x * x; }).count();
+/// @endcode
+class context {
+ public:
+  /// Uses as many threads as the process may run on cores.
+  context() : state_(std::make_shared<detail::context_state>(0)) {}
+  /// Uses `threads` threads (0 means all cores).
+  explicit context(std::size_t threads)
+      : state_(std::make_shared<detail::context_state>(threads)) {}
+
+  /// Returns the number of threads runs use.
+  std::size_t threads() const noexcept { return state_->threads(); }
+  /// Sets the number of threads later runs use (0 means all cores). More threads than cores is
+  /// allowed. Not to be called while an action runs.
+  context& threads(std::size_t n) {
+    state_->set_threads(n);
+    return *this;
+  }
+
+  /// Sets what an action does when it must recompute a dataset an earlier action computed.
+  context& on_recompute(recompute_policy policy) {
+    state_->on_recompute = policy;
+    return *this;
+  }
+  /// Sets where warnings go (by default, one line each on stderr).
+  context& on_warning(std::function<void(const std::string&)> handler) {
+    state_->warning_handler = std::move(handler);
+    return *this;
+  }
+
+  /// Reads the items of a range. An lvalue random-access range is read in place when an action
+  /// runs, so it must outlive the actions; an rvalue container is moved in; any other range is
+  /// copied now.
+  template <std::ranges::input_range R>
+  auto from(R&& range) const;
+
+  /// Reads a braced list of items (copied).
+  template <class T>
+  dataset<T> from(std::initializer_list<T> items) const {
+    return from(std::vector<T>(items));
+  }
+
+  /// Makes n items fn(0), fn(1), ..., fn(n - 1); fn runs on several threads at once.
+  template <class F>
+  auto generate(std::size_t n, F fn) const;
+
+  /// Reads the lines of text files (without their '\n'), as std::string_view. Each file is
+  /// split into partitions at line boundaries and read in parallel. A view is valid while the
+  /// item moves through local operators; barriers and actions copy what they keep.
+  /// Throws io_error now for a missing file, a directory or a pattern matching nothing.
+  dataset<std::string_view> read_lines(const std::string& path_or_glob,
+                                       read_options options = {}) const {
+    return read_lines(std::vector<std::string>{path_or_glob}, options);
+  }
+  /// Reads the lines of every file the paths or glob patterns name, in the order given.
+  dataset<std::string_view> read_lines(const std::vector<std::string>& paths_or_globs,
+                                       read_options options = {}) const;
+
+  /// Reads fixed-size binary records of a trivially copyable type T.
+  template <class T>
+  dataset<T> read_records(const std::string& path_or_glob, read_options options = {}) const {
+    return read_records<T>(std::vector<std::string>{path_or_glob}, options);
+  }
+  template <class T>
+  dataset<T> read_records(const std::vector<std::string>& paths_or_globs,
+                          read_options options = {}) const;
+
+  const std::shared_ptr<detail::context_state>& state() const noexcept { return state_; }
+
+ private:
+  std::shared_ptr<detail::context_state> state_;
+};
+
+}  // namespace dataflow

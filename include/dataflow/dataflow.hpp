@@ -1,0 +1,55 @@
+// dataflow: typed, parallel dataflow pipelines on one machine, over oneTBB.
+//
+// Include this header to get the whole library:
+//
+//   dataflow::context ctx;
+//   auto top = ctx.read_lines("corpus/*.txt")
+//                  .flat_map(dataflow::split_words)
+//                  .map([](std::string_view w) { return std::pair{w, 1ull}; })
+//                  .reduce_by_key(std::plus<>{})
+//                  .top_k(10, [](const auto& a, const auto& b) { return a.second > b.second; });
+#pragma once
+
+#define DATAFLOW_VERSION_MAJOR 0
+#define DATAFLOW_VERSION_MINOR 1
+#define DATAFLOW_VERSION_PATCH 0
+
+#include <dataflow/context.hpp>
+#include <dataflow/dataset.hpp>
+#include <dataflow/errors.hpp>
+#include <dataflow/hash.hpp>
+#include <dataflow/text.hpp>
+
+#include <dataflow/sources/generate.hpp>
+#include <dataflow/sources/range.hpp>
+#include <dataflow/sources/read_lines.hpp>
+#include <dataflow/sources/read_records.hpp>
+
+#include <dataflow/ops/filter.hpp>
+#include <dataflow/ops/flat_map.hpp>
+#include <dataflow/ops/map.hpp>
+
+#include <dataflow/ops/cache.hpp>
+#include <dataflow/ops/group_by_key.hpp>
+#include <dataflow/ops/partition_by.hpp>
+#include <dataflow/ops/reduce_by_key.hpp>
+
+#include <dataflow/ops/collect.hpp>
+#include <dataflow/ops/count.hpp>
+#include <dataflow/ops/explain.hpp>
+#include <dataflow/ops/for_each.hpp>
+#include <dataflow/ops/reduce.hpp>
+#include <dataflow/ops/top_k.hpp>
+#include <dataflow/ops/write_lines.hpp>
+
+namespace dataflow {
+
+/// The library's version as {major, minor, patch}.
+struct version_info {
+  int major, minor, patch;
+};
+constexpr version_info version() noexcept {
+  return {DATAFLOW_VERSION_MAJOR, DATAFLOW_VERSION_MINOR, DATAFLOW_VERSION_PATCH};
+}
+
+}  // namespace dataflow

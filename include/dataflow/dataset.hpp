@@ -1,0 +1,144 @@
+// dataflow::dataset: the typed, cheap-to-copy handle a pipeline is written with.
+//
+// A dataset is a node (a source or a barrier) plus the stack of local operators applied to the
+// node's output. Local operators return a new dataset with a longer stack; shuffles and caches
+// return a dataset over a new node; actions run the graph and return a result. Each operation is
+// defined in its own header under dataflow/ops/; include <dataflow/dataflow.hpp> to get them all.
+//
+// Evaluation rule: nothing runs until an action (collect, count, reduce, fold, for_each, top_k,
+// write_lines). Each action runs the graph from its sources, or from the nearest cached
+// dataset; a dataset that two actions both need is computed twice unless it is cached with
+// cache(). When that happens the context reports it (see context::on_recompute).
+#pragma once
+
+#include <dataflow/detail/item_traits.hpp>
+#include <dataflow/graph/node.hpp>
+#include <dataflow/graph/stack.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+
+/// Settings of a shuffle (reduce_by_key, reduce_by, group_by_key, group_by).
+struct shuffle_options {
+  /// Number of output partitions; 0 picks one from the thread count.
+  std::size_t partitions = 0;
+};
+
+template <class T, class Stack = detail::op_stack<T>>
+class dataset {
+ public:
+  using value_type = T;
+  using stack_type = Stack;
+  using input_type = typename Stack::input_type;
+  using node_type = detail::node<input_type>;
+  /// The owning type that actions return for items of type T (std::string for string_view).
+  using stored_type = detail::stored_t<T>;
+
+  dataset(std::shared_ptr<node_type> node, Stack stack = {})
+      : node_(std::move(node)), stack_(std::move(stack)) {}
+
+  // ---- Local operators: fused into the next stage, no node of their own. ----
+
+  /// Applies fn to every item: `ds.map([](int x) { return x * 2; })`.
+  template <class F>
+  auto map(F fn) const;
+
+  /// Keeps the items for which pred returns true: `ds.filter([](int x) { return x > 0; })`.
+  template <class F>
+  auto filter(F pred) const;
+
+  /// Emits zero or more items per item. fn either returns a range
+  /// (`flat_map([](std::string_view l) { return dataflow::split_words(l); })`), or takes an
+  /// emit callback and U names the output type
+  /// (`flat_map<int>([](int x, auto&& emit) { emit(x); emit(-x); })`).
+  template <class U = void, class F>
+  auto flat_map(F fn) const;
+
+  // ---- Shuffles: barriers that repartition by key. ----
+
+  /// On pairs (K, V): merges the values of each key with op(V, V) -> V, combining within each
+  /// thread before the shuffle. Output: one (K, V) per distinct key, in no particular order.
+  template <class ReduceFn>
+  auto reduce_by_key(ReduceFn op, shuffle_options options = {}) const;
+
+  /// Merges whole items whose key_fn(item) is equal with op(T, T) -> T.
+  template <class KeyFn, class ReduceFn>
+  auto reduce_by(KeyFn key_fn, ReduceFn op, shuffle_options options = {}) const;
+
+  /// On pairs (K, V): each distinct key with all its values, as
+  /// std::pair<K, std::span<const V>>. The span stays valid for the rest of the run; collect()
+  /// returns std::pair<K, std::vector<V>>.
+  auto group_by_key(shuffle_options options = {}) const;
+
+  /// Each distinct key_fn(item) with all the items that have it, as
+  /// std::pair<K, std::span<const T>>.
+  template <class KeyFn>
+  auto group_by(KeyFn key_fn, shuffle_options options = {}) const;
+
+  /// Moves each item to partition fn(item) % partitions. Later stages see exactly those
+  /// partitions (collect_partitions() returns them).
+  template <class PartitionFn>
+  auto partition_by(PartitionFn fn, std::size_t partitions) const;
+
+  /// Keeps this dataset's items once computed, so that later actions read them instead of
+  /// computing them again. The items stay in memory until the last handle to the cache goes.
+  dataset<T> cache() const;
+
+  // ---- Actions: run the graph. ----
+
+  /// Returns every item, in partition order (input order for sources and local operators).
+  std::vector<stored_type> collect() const;
+
+  /// Returns every item, grouped by partition.
+  std::vector<std::vector<stored_type>> collect_partitions() const;
+
+  /// Returns the number of items.
+  std::size_t count() const;
+
+  /// Merges all items with an associative op(T, T) -> T; empty when there are none. Items are
+  /// merged in partition order, so op need not be commutative.
+  template <class ReduceFn>
+  std::optional<stored_type> reduce(ReduceFn op) const;
+
+  /// Folds items into accumulators starting from init with fold_fn(Acc, T) -> Acc, one per
+  /// partition, then merges those in partition order with merge_fn(Acc, Acc) -> Acc. init must
+  /// be the identity of merge_fn (0 for +, 1 for *).
+  template <class Acc, class FoldFn, class MergeFn>
+  Acc fold(Acc init, FoldFn fold_fn, MergeFn merge_fn) const;
+
+  /// Calls fn(item) for every item, concurrently from several threads.
+  template <class F>
+  void for_each(F fn) const;
+
+  /// Returns the first k items in the order of comp (by default the k largest), sorted, without
+  /// sorting everything. Give comp a tie-break to make the result independent of thread count.
+  template <class Compare = std::greater<>>
+  std::vector<stored_type> top_k(std::size_t k, Compare comp = {}) const;
+
+  /// Writes every item as a line (formatted with fmt's "{}") to `path`, in partition order.
+  /// The file appears only once complete: it is written under a temporary name and renamed.
+  void write_lines(const std::string& path) const;
+
+  // ---- Plans. ----
+
+  /// Returns the plan an action on this dataset runs: stages, fused operators, shuffles.
+  std::string explain() const;
+  /// Returns the same plan as a Graphviz DOT digraph.
+  std::string explain_dot() const;
+
+  const std::shared_ptr<node_type>& node() const noexcept { return node_; }
+  const Stack& stack() const noexcept { return stack_; }
+
+ private:
+  std::shared_ptr<node_type> node_;
+  Stack stack_;
+};
+
+}  // namespace dataflow

@@ -1,0 +1,187 @@
+// An open-addressing hash table for aggregation: linear probing over one flat slot array.
+//
+// Each slot holds the full 64-bit hash next to the entry, so a probe compares keys only when the
+// hashes match, growth never rehashes keys, and a shuffle can read a slot's partition from its
+// hash. A zero hash marks an empty slot (table_hash never returns 0), which lets big tables start
+// from zeroed huge-page memory with no initialisation pass.
+#pragma once
+
+#include <dataflow/storage/big_alloc.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+namespace dataflow::detail {
+
+template <class Entry>
+class hash_table {
+  static_assert(std::is_nothrow_move_constructible_v<Entry>,
+                "dataflow: keys and values kept in a hash table must be nothrow move constructible");
+  struct slot {
+    std::uint64_t hash;
+    alignas(Entry) unsigned char raw[sizeof(Entry)];
+    Entry& entry() noexcept { return *std::launder(reinterpret_cast<Entry*>(raw)); }
+  };
+
+ public:
+  explicit hash_table(std::size_t initial_capacity = 16) { reset(initial_capacity); }
+  hash_table(hash_table&& o) noexcept
+      : slots_(std::move(o.slots_)),
+        mask_(o.mask_),
+        size_(o.size_),
+        limit_(o.limit_),
+        dense_(std::exchange(o.dense_, false)) {
+    o.mask_ = o.size_ = o.limit_ = 0;
+  }
+  hash_table& operator=(hash_table&& o) noexcept {
+    if (this != &o) {
+      destroy_entries();
+      slots_ = std::move(o.slots_);
+      mask_ = o.mask_;
+      size_ = o.size_;
+      limit_ = o.limit_;
+      dense_ = std::exchange(o.dense_, false);
+      o.mask_ = o.size_ = o.limit_ = 0;
+    }
+    return *this;
+  }
+  hash_table(const hash_table&) = delete;
+  hash_table& operator=(const hash_table&) = delete;
+  ~hash_table() { destroy_entries(); }
+
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t capacity() const noexcept { return mask_ + 1; }
+  /// Returns the bytes of the slot array.
+  std::size_t bytes() const noexcept { return slots_.size() * sizeof(slot); }
+
+  /// Starts loading the slot where a key with hash `h` would be looked up first.
+  void prefetch(std::uint64_t h) const noexcept {
+    __builtin_prefetch(&slots_[h & mask_], 1, 3);
+  }
+
+  /// Finds the entry with hash `h` whose key (by key_of) equals `key`; when there is none,
+  /// constructs one from make() first. Returns the entry and whether it was just made.
+  template <class Key, class KeyOf, class Make>
+  std::pair<Entry*, bool> find_or_emplace(std::uint64_t h, const Key& key, const KeyOf& key_of,
+                                          Make&& make) {
+    if (size_ >= limit_) grow();
+    std::size_t i = h & mask_;
+    for (;;) {
+      slot& s = slots_[i];
+      if (s.hash == h && key_of(s.entry()) == key) return {&s.entry(), false};
+      if (s.hash == 0) {
+        ::new (static_cast<void*>(s.raw)) Entry(std::forward<Make>(make)());
+        s.hash = h;  // only after construction succeeded: a throwing make() leaves no slot
+        ++size_;
+        return {&s.entry(), true};
+      }
+      i = (i + 1) & mask_;
+    }
+  }
+
+  /// Calls f(hash, entry) for every entry.
+  template <class F>
+  void for_each(F&& f) {
+    for (std::size_t i = 0, n = slots_.size(); i < n; ++i) {
+      slot& s = slots_[i];
+      if (s.hash != 0) f(s.hash, s.entry());
+    }
+  }
+
+  /// Calls f(hash, entry) for the entries in slots [begin, end) of the slot array.
+  template <class F>
+  void for_each_in(std::size_t begin, std::size_t end, F&& f) {
+    for (std::size_t i = begin; i < end; ++i) {
+      slot& s = slots_[i];
+      if (s.hash != 0) f(s.hash, s.entry());
+    }
+  }
+
+  /// Moves the entries to the front of the slot memory as a dense array and returns it. The
+  /// table then serves only as the owner of that array: no more lookups.
+  std::span<Entry> compact() noexcept {
+    auto* out = reinterpret_cast<Entry*>(static_cast<void*>(slots_.data()));
+    std::size_t j = 0;
+    for (std::size_t i = 0, n = slots_.size(); i < n; ++i) {
+      slot& s = slots_[i];
+      if (s.hash == 0) continue;
+      // Entry j ends at or before slot i + 1 begins (an entry is smaller than a slot and j <= i),
+      // so the write never touches a slot not yet read; the temporary covers the overlap with
+      // slot i itself.
+      Entry tmp(std::move(s.entry()));
+      s.entry().~Entry();
+      ::new (static_cast<void*>(out + j)) Entry(std::move(tmp));
+      ++j;
+    }
+    dense_ = true;
+    return {std::launder(out), j};
+  }
+
+  /// Destroys every entry and returns the memory.
+  void clear() noexcept {
+    destroy_entries();
+    slots_ = big_array<slot>();
+    mask_ = limit_ = 0;
+    dense_ = false;
+  }
+
+ private:
+  // Linear probing stays fast up to about 70% full; past that, probe chains grow quickly.
+  static std::size_t limit_for(std::size_t capacity) noexcept { return capacity / 10 * 7 + 1; }
+
+  void reset(std::size_t capacity) {
+    std::size_t cap = 16;
+    while (cap < capacity) cap *= 2;
+    slots_ = big_array<slot>(cap);
+    mask_ = cap - 1;
+    size_ = 0;
+    limit_ = limit_for(cap) - 1;
+  }
+
+  void grow() {
+    big_array<slot> old = std::move(slots_);
+    std::size_t cap = old.size() ? old.size() * 2 : 16;
+    slots_ = big_array<slot>(cap);
+    mask_ = cap - 1;
+    limit_ = limit_for(cap) - 1;
+    for (std::size_t j = 0, n = old.size(); j < n; ++j) {
+      slot& from = old[j];
+      if (from.hash == 0) continue;
+      std::size_t i = from.hash & mask_;
+      while (slots_[i].hash != 0) i = (i + 1) & mask_;
+      slot& to = slots_[i];
+      ::new (static_cast<void*>(to.raw)) Entry(std::move(from.entry()));
+      from.entry().~Entry();
+      to.hash = from.hash;
+    }
+  }
+
+  void destroy_entries() noexcept {
+    if constexpr (!std::is_trivially_destructible_v<Entry>) {
+      if (dense_) {
+        std::destroy_n(std::launder(reinterpret_cast<Entry*>(static_cast<void*>(slots_.data()))),
+                       size_);
+        size_ = 0;
+        return;
+      }
+      for (std::size_t i = 0, n = slots_.size(); i < n; ++i) {
+        if (slots_[i].hash != 0) slots_[i].entry().~Entry();
+      }
+    }
+    size_ = 0;
+  }
+
+  big_array<slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+  std::size_t limit_ = 0;
+  bool dense_ = false;
+};
+
+}  // namespace dataflow::detail

@@ -1,0 +1,151 @@
+// What it takes to keep an item past the batch it came in.
+//
+// Items may hold views (std::string_view, std::span) into buffers that a source reuses. Inside a
+// run, barriers keep such items by copying the viewed bytes into an arena they own (intern).
+// Results handed back to the caller outlive the run, so actions return owning types (stored_t):
+// std::string for std::string_view, std::vector for std::span, recursively through pairs and
+// tuples. Types without views pass through all of this untouched and at no cost.
+#pragma once
+
+#include <dataflow/storage/arena.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace dataflow::detail {
+
+template <class T>
+struct item_traits {
+  using stored = T;
+  static constexpr bool has_views = false;
+  static const T& to_stored(const T& x) { return x; }
+  static const T& view_of(const T& x) { return x; }
+  static const T& intern(arena&, const T& x) { return x; }
+};
+
+template <class T>
+inline constexpr bool has_views_v = item_traits<std::remove_cvref_t<T>>::has_views;
+
+/// The owning form of T, returned by actions to the caller.
+template <class T>
+using stored_t = typename item_traits<std::remove_cvref_t<T>>::stored;
+
+template <class T>
+decltype(auto) to_stored(const T& x) {
+  return item_traits<T>::to_stored(x);
+}
+
+/// Returns the T that views the owning value `s`.
+template <class T>
+decltype(auto) view_of(const stored_t<T>& s) {
+  return item_traits<T>::view_of(s);
+}
+
+/// Returns a copy of `x` whose views point into `a`.
+template <class T>
+decltype(auto) intern(arena& a, const T& x) {
+  return item_traits<T>::intern(a, x);
+}
+
+template <>
+struct item_traits<std::string_view> {
+  using stored = std::string;
+  static constexpr bool has_views = true;
+  static std::string to_stored(std::string_view x) { return std::string(x); }
+  static std::string_view view_of(const std::string& s) { return s; }
+  static std::string_view intern(arena& a, std::string_view x) { return a.copy(x); }
+};
+
+template <class V>
+struct item_traits<std::span<const V>> {
+  using stored = std::vector<stored_t<V>>;
+  static constexpr bool has_views = true;
+  static stored to_stored(std::span<const V> x) {
+    stored out;
+    out.reserve(x.size());
+    for (const auto& v : x) out.push_back(item_traits<V>::to_stored(v));
+    return out;
+  }
+  static std::span<const V> view_of(const stored& s)
+    requires std::is_same_v<stored_t<V>, V>
+  {
+    return {s.data(), s.size()};
+  }
+  static std::span<const V> intern(arena& a, std::span<const V> x) {
+    static_assert(std::is_trivially_destructible_v<V>,
+                  "dataflow: a barrier cannot keep a span of values that need destruction; map "
+                  "each group to an owning type (such as std::vector) first");
+    if (x.empty()) return {};
+    auto* p = static_cast<V*>(a.allocate(sizeof(V) * x.size(), alignof(V)));
+    for (std::size_t i = 0; i < x.size(); ++i) new (p + i) V(item_traits<V>::intern(a, x[i]));
+    return {p, x.size()};
+  }
+};
+
+template <class A, class B>
+struct item_traits<std::pair<A, B>> {
+  using T = std::pair<A, B>;
+  using stored = std::pair<stored_t<A>, stored_t<B>>;
+  static constexpr bool has_views = has_views_v<A> || has_views_v<B>;
+  static decltype(auto) to_stored(const T& x) {
+    if constexpr (has_views) {
+      return stored(item_traits<A>::to_stored(x.first), item_traits<B>::to_stored(x.second));
+    } else {
+      return (x);
+    }
+  }
+  static decltype(auto) view_of(const stored& s) {
+    if constexpr (has_views) {
+      return T(item_traits<A>::view_of(s.first), item_traits<B>::view_of(s.second));
+    } else {
+      return (s);
+    }
+  }
+  static decltype(auto) intern(arena& a, const T& x) {
+    if constexpr (has_views) {
+      return T(item_traits<A>::intern(a, x.first), item_traits<B>::intern(a, x.second));
+    } else {
+      return (x);
+    }
+  }
+};
+
+template <class... Ts>
+struct item_traits<std::tuple<Ts...>> {
+  using T = std::tuple<Ts...>;
+  using stored = std::tuple<stored_t<Ts>...>;
+  static constexpr bool has_views = (has_views_v<Ts> || ...);
+  static decltype(auto) to_stored(const T& x) {
+    if constexpr (has_views) {
+      return std::apply([](const Ts&... e) { return stored(item_traits<Ts>::to_stored(e)...); },
+                        x);
+    } else {
+      return (x);
+    }
+  }
+  static decltype(auto) view_of(const stored& s) {
+    if constexpr (has_views) {
+      return std::apply(
+          [](const stored_t<Ts>&... e) { return T(item_traits<Ts>::view_of(e)...); }, s);
+    } else {
+      return (s);
+    }
+  }
+  static decltype(auto) intern(arena& a, const T& x) {
+    if constexpr (has_views) {
+      return std::apply([&a](const Ts&... e) { return T(item_traits<Ts>::intern(a, e)...); }, x);
+    } else {
+      return (x);
+    }
+  }
+};
+
+}  // namespace dataflow::detail

@@ -1,0 +1,94 @@
+// The shared state behind a dataflow::context: its thread arena, its operator counter and its
+// policies. Every node holds a reference to it, so datasets stay usable after the context object
+// that made them is gone.
+#pragma once
+
+#include <dataflow/errors.hpp>
+
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace dataflow {
+
+/// What an action does when it must compute again a dataset that an earlier action computed.
+enum class recompute_policy {
+  warn,   ///< computes it again and reports it once through the warning handler (the default)
+  allow,  ///< computes it again silently
+  error,  ///< throws dataflow::usage_error instead
+};
+
+namespace detail {
+
+class context_state {
+ public:
+  explicit context_state(std::size_t threads) { set_threads(threads); }
+
+  std::size_t threads() const noexcept { return threads_; }
+
+  void set_threads(std::size_t n) {
+    if (n == 0) n = static_cast<std::size_t>(tbb::info::default_concurrency());
+    threads_ = n;
+    auto hw = static_cast<std::size_t>(tbb::info::default_concurrency());
+    // oneTBB caps its workers at the hardware concurrency; asking for more threads than cores
+    // (useful to test, or to overlap blocking I/O) needs a global_control that lifts the cap.
+    parallelism_.reset();
+    if (n > hw) {
+      parallelism_ = std::make_unique<tbb::global_control>(
+          tbb::global_control::max_allowed_parallelism, n);
+    }
+    arena_ = std::make_unique<tbb::task_arena>(static_cast<int>(n));
+  }
+
+  tbb::task_arena& arena() noexcept { return *arena_; }
+
+  /// Returns a new operator label such as "map#3".
+  std::string label(const char* op) { return std::string(op) + "#" + std::to_string(++next_id_); }
+
+  recompute_policy on_recompute = recompute_policy::warn;
+  std::function<void(const std::string&)> warning_handler;
+
+  void warn(const std::string& message) {
+    if (warning_handler) {
+      warning_handler(message);
+    } else {
+      std::fprintf(stderr, "%s\n", message.c_str());
+    }
+  }
+
+  /// Marks an action as running; a second concurrent or nested action on the same context is an
+  /// error rather than a deadlock or a race on the nodes' results.
+  class action_guard {
+   public:
+    explicit action_guard(context_state& s) : s_(s) {
+      if (s_.running_.exchange(true)) {
+        throw usage_error(
+            "dataflow: an action started while another action of the same context is running; "
+            "use a separate context for concurrent or nested jobs");
+      }
+    }
+    ~action_guard() { s_.running_.store(false); }
+    action_guard(const action_guard&) = delete;
+    action_guard& operator=(const action_guard&) = delete;
+
+   private:
+    context_state& s_;
+  };
+
+ private:
+  std::size_t threads_ = 1;
+  std::unique_ptr<tbb::global_control> parallelism_;
+  std::unique_ptr<tbb::task_arena> arena_;
+  std::atomic<std::size_t> next_id_{0};
+  std::atomic<bool> running_{false};
+};
+
+}  // namespace detail
+}  // namespace dataflow

@@ -1,0 +1,115 @@
+// Plans as text and as Graphviz DOT: the stages an action would run, the local operators fused
+// into each, and the shuffles between them.
+#pragma once
+
+#include <dataflow/graph/node.hpp>
+
+#include <cstddef>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace dataflow::detail {
+
+/// One stage: a node's output, through fused operators, into a consumer.
+struct plan_stage {
+  const node_base* input;
+  std::vector<std::string> ops;
+  const node_base* consumer;  // null for the final stage (the action)
+};
+
+/// Lists the stages that computing `root` and then reading it through `final_ops` would run,
+/// in execution order. A filled cache ends the walk: nothing upstream of it runs again.
+inline std::vector<plan_stage> plan_stages(const node_base& root,
+                                           const std::vector<std::string>& final_ops) {
+  std::vector<plan_stage> stages;
+  std::unordered_set<const node_base*> seen;
+  auto visit = [&](auto& self, const node_base& n) -> void {
+    if (!seen.insert(&n).second || n.keeps_result()) return;
+    for (const auto& p : n.parents()) {
+      self(self, *p);
+      stages.push_back({p.get(), n.input_ops(), &n});
+    }
+  };
+  visit(visit, root);
+  stages.push_back({&root, final_ops, nullptr});
+  return stages;
+}
+
+inline std::string node_title(const node_base& n) {
+  std::string s = n.label();
+  std::string d = n.describe();
+  if (!d.empty()) s += " (" + d + ")";
+  return s;
+}
+
+inline std::string explain_text(const node_base& root, const std::vector<std::string>& final_ops) {
+  auto stages = plan_stages(root, final_ops);
+  std::size_t shuffles = 0;
+  for (const auto& s : stages) shuffles += s.consumer && s.consumer->kind() == node_kind::barrier;
+  std::string out = "plan: " + std::to_string(stages.size()) + " stage" +
+                    (stages.size() == 1 ? "" : "s") + ", " + std::to_string(shuffles) +
+                    " shuffle" + (shuffles == 1 ? "" : "s") + "\n";
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& s = stages[i];
+    out += "stage " + std::to_string(i + 1) + ": " + node_title(*s.input);
+    if (s.input->keeps_result()) out += " [cached]";
+    for (const auto& op : s.ops) out += " -> " + op;
+    if (s.consumer) {
+      out += " -> " + s.consumer->label() + "\n";
+      std::string d = s.consumer->describe_input();
+      if (!d.empty()) out += "  " + s.consumer->label() + ": " + d + "\n";
+    } else {
+      out += " -> (action)\n";
+    }
+  }
+  return out;
+}
+
+inline std::string dot_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+inline std::string explain_dot_text(const node_base& root,
+                                    const std::vector<std::string>& final_ops) {
+  auto stages = plan_stages(root, final_ops);
+  std::string out =
+      "digraph dataflow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
+  // A barrier appears twice: as the sink of the stage that feeds it and as the source of the
+  // stage that reads it; a dashed edge (the shuffle) joins the two.
+  std::vector<std::pair<const node_base*, std::string>> sinks;  // barrier -> its sink box id
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& s = stages[i];
+    std::string prefix = "s" + std::to_string(i + 1) + "_";
+    out += "  subgraph cluster_" + std::to_string(i + 1) + " {\n    label=\"stage " +
+           std::to_string(i + 1) + "\";\n";
+    std::vector<std::string> ids;
+    auto box = [&](const std::string& label) {
+      std::string id = prefix + std::to_string(ids.size());
+      out += "    " + id + " [label=\"" + dot_escape(label) + "\"];\n";
+      ids.push_back(id);
+    };
+    box(node_title(*s.input));
+    for (const auto& op : s.ops) box(op);
+    box(s.consumer ? s.consumer->label() : std::string("action"));
+    for (std::size_t j = 1; j < ids.size(); ++j) out += "    " + ids[j - 1] + " -> " + ids[j] + ";\n";
+    out += "  }\n";
+    for (const auto& [n, id] : sinks) {
+      if (n == s.input) {
+        std::string how = n->kind() == node_kind::barrier ? "shuffle" : "cache";
+        out += "  " + id + " -> " + ids.front() + " [style=dashed, label=\"" + how + "\"];\n";
+      }
+    }
+    if (s.consumer) sinks.emplace_back(s.consumer, ids.back());
+  }
+  out += "}\n";
+  return out;
+}
+
+}  // namespace dataflow::detail

@@ -1,0 +1,177 @@
+// Graph nodes: the untyped base that the planner walks, and the typed node that pushes its
+// output downstream partition by partition.
+//
+// A node is a source (files, ranges) or a barrier (a shuffle, a cache) whose input is its
+// parent's output run through the fused local operators between them. Local operators (map,
+// filter, flat_map) are not nodes: they live in the consumer's compile-time stack. A node's
+// output is pushed in batches through one virtual call per batch, never per item.
+#pragma once
+
+#include <dataflow/graph/context_state.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace dataflow::detail {
+
+class run_state;
+
+/// Receives a node's output, one batch at a time, on the thread that produces it.
+template <class T>
+class batch_consumer {
+ public:
+  /// Takes a batch; views inside the items stay valid only until this call returns.
+  virtual void consume(std::span<const T> items) = 0;
+
+ protected:
+  ~batch_consumer() = default;
+};
+
+enum class node_kind { source, barrier, cache };
+
+class node_base {
+ public:
+  node_base(std::shared_ptr<context_state> ctx, const char* op, node_kind kind,
+            std::vector<std::shared_ptr<node_base>> parents, std::vector<std::string> input_ops)
+      : ctx_(std::move(ctx)),
+        label_(ctx_->label(op)),
+        kind_(kind),
+        parents_(std::move(parents)),
+        input_ops_(std::move(input_ops)) {}
+  virtual ~node_base() = default;
+  node_base(const node_base&) = delete;
+  node_base& operator=(const node_base&) = delete;
+
+  const std::string& label() const noexcept { return label_; }
+  node_kind kind() const noexcept { return kind_; }
+  const std::vector<std::shared_ptr<node_base>>& parents() const noexcept { return parents_; }
+  /// Labels of the local operators fused between the parent and this node.
+  const std::vector<std::string>& input_ops() const noexcept { return input_ops_; }
+  context_state& ctx() const noexcept { return *ctx_; }
+  const std::shared_ptr<context_state>& ctx_ptr() const noexcept { return ctx_; }
+
+  /// Describes the node's settings for explain(), such as "3 files, 1.0 GiB".
+  virtual std::string describe() const { return {}; }
+  /// Describes what the barrier does with its input, such as "combine per thread, shuffle".
+  virtual std::string describe_input() const { return {}; }
+
+  /// Computes the node's output for `run` unless it is already there.
+  inline void ensure_executed(run_state& run);
+
+  /// Drops the node's output (called once no consumer of the run needs it).
+  virtual void dispose() noexcept {}
+  /// True when the output is kept across runs (a cache that has been filled).
+  virtual bool keeps_result() const noexcept { return false; }
+
+ protected:
+  /// Does the node's work: runs its input stage and merges. Sources have none.
+  virtual void execute(run_state& run) = 0;
+  /// False for sources that are cheap and pure to read again (in-memory ranges).
+  virtual bool recompute_is_costly() const noexcept { return true; }
+
+  std::shared_ptr<context_state> ctx_;
+
+ private:
+  std::string label_;
+  node_kind kind_;
+  std::vector<std::shared_ptr<node_base>> parents_;
+  std::vector<std::string> input_ops_;
+  std::size_t executions_ = 0;
+  std::uint64_t last_run_ = 0;
+  bool warned_ = false;
+};
+
+/// A node whose output is a partitioned sequence of T.
+template <class T>
+class node : public node_base {
+ public:
+  using value_type = T;
+  using node_base::node_base;
+
+  /// Returns how many partitions the output has; valid once the node is executed.
+  virtual std::size_t partition_count() const = 0;
+  /// Pushes partition `p` to `out` in batches. Different partitions may be pushed concurrently.
+  virtual void push_partition(std::size_t p, batch_consumer<T>& out) = 0;
+};
+
+/// One action's execution: which nodes it computed and which outputs it can drop.
+class run_state {
+ public:
+  run_state(context_state& ctx, std::string action, node_base& root)
+      : ctx_(ctx), action_(std::move(action)), id_(next_id()) {
+    count_uses(root);
+    ++uses_[&root];  // the action's own read of root
+  }
+  ~run_state() {
+    for (node_base* n : executed_) {
+      if (!n->keeps_result()) n->dispose();
+    }
+  }
+  run_state(const run_state&) = delete;
+  run_state& operator=(const run_state&) = delete;
+
+  context_state& ctx() const noexcept { return ctx_; }
+  const std::string& action() const noexcept { return action_; }
+  std::uint64_t id() const noexcept { return id_; }
+
+  void executed(node_base& n) { executed_.push_back(&n); }
+
+  /// Set once the run has reported (or found already reported) a recomputed node.
+  bool recompute_noted = false;
+
+  /// Records that one consumer finished reading `n`; the last one lets its output go.
+  void consumed(node_base& n) noexcept {
+    auto it = uses_.find(&n);
+    if (it != uses_.end() && it->second > 0 && --it->second == 0 && !n.keeps_result()) {
+      n.dispose();
+    }
+  }
+
+ private:
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> id{0};
+    return ++id;
+  }
+
+  void count_uses(node_base& n) {
+    for (const auto& p : n.parents()) {
+      if (uses_[p.get()]++ == 0) count_uses(*p);
+    }
+  }
+
+  context_state& ctx_;
+  std::string action_;
+  std::uint64_t id_;
+  std::unordered_map<node_base*, std::size_t> uses_;
+  std::vector<node_base*> executed_;
+};
+
+inline void node_base::ensure_executed(run_state& run) {
+  if (last_run_ == run.id() || keeps_result()) return;
+  // Report only the most downstream recomputed node of a run: the nodes above it are recomputed
+  // because of it, and one line says all the user needs to know.
+  if (executions_ > 0 && recompute_is_costly() && !run.recompute_noted) {
+    run.recompute_noted = true;
+    std::string message = "dataflow: " + run.action() + " computes " + label_ +
+                          " again, as an earlier action did; call .cache() on that dataset to "
+                          "keep its result, or set context::on_recompute(recompute_policy::allow)";
+    if (ctx_->on_recompute == recompute_policy::error) throw usage_error(message);
+    if (ctx_->on_recompute == recompute_policy::warn && !warned_) {
+      warned_ = true;
+      ctx_->warn(message);
+    }
+  }
+  last_run_ = run.id();
+  ++executions_;
+  run.executed(*this);
+  execute(run);
+}
+
+}  // namespace dataflow::detail

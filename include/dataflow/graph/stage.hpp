@@ -1,0 +1,142 @@
+// Running a stage: every partition of a node's output, through a fused operator stack, into a
+// sink, in parallel on the context's arena.
+//
+// One task per partition; tbb cancels the remaining tasks when one throws, and sources check for
+// cancellation between batches, so a failure stops the stage within a batch per thread. The
+// exception reaches the caller as a stage_error naming the operator and the input position.
+#pragma once
+
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/graph/node.hpp>
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/partitioner.h>
+#include <oneapi/tbb/task.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace dataflow::detail {
+
+/// True when the running stage was cancelled because another task failed.
+inline bool stop_requested() noexcept { return tbb::is_current_task_group_canceling(); }
+
+/// Returns the slot of the calling thread in the current arena, in [0, threads).
+inline std::size_t thread_slot() noexcept {
+  return static_cast<std::size_t>(tbb::this_task_arena::current_thread_index());
+}
+
+/// Runs a batch through a bound operator stack into a sink.
+template <class In, class Stack, class Sink>
+class stack_consumer final : public batch_consumer<In> {
+ public:
+  stack_consumer(const Stack& stack, Sink& sink) : chain_(stack.bind(sink)), sink_(sink) {}
+
+  void consume(std::span<const In> items) override {
+    std::size_t i = 0;
+    try {
+      for (const std::size_t n = items.size(); i < n; ++i) chain_(items[i]);
+      if constexpr (requires { sink_.end_batch(); }) sink_.end_batch();
+    } catch (op_failure& f) {
+      if (f.item == op_failure::no_item) f.item = i;
+      throw;
+    }
+  }
+
+ private:
+  decltype(std::declval<const Stack&>().bind(std::declval<Sink&>())) chain_;
+  Sink& sink_;
+};
+
+/// One object per worker thread of a stage, made on first use by that thread.
+template <class T>
+class per_thread {
+  struct alignas(64) cell {
+    std::optional<T> value;
+  };
+
+ public:
+  explicit per_thread(std::size_t threads) : cells_(threads) {}
+
+  template <class Make>
+  T& local(Make&& make) {
+    auto& c = cells_[thread_slot()];
+    if (!c.value) c.value.emplace(make());
+    return *c.value;
+  }
+
+  /// Calls f(T&) for every object made, in slot order.
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& c : cells_) {
+      if (c.value) f(*c.value);
+    }
+  }
+
+  std::size_t size() const noexcept { return cells_.size(); }
+  std::optional<T>& cell_at(std::size_t i) noexcept { return cells_[i].value; }
+
+ private:
+  std::vector<cell> cells_;
+};
+
+/// Returns "parent -> op -> op -> consumer", the stage's name in errors and plans.
+inline std::string stage_name(const node_base& parent, const std::vector<std::string>& ops,
+                              const std::string& consumer) {
+  std::string s = parent.label();
+  for (const auto& op : ops) s += " -> " + op;
+  return s + " -> " + consumer;
+}
+
+/// Pushes every partition of `parent` through `stack` into sink_for(p), in parallel.
+/// `consumer` names the operator the stage feeds (for errors).
+template <class In, class Stack, class SinkFor>
+void run_stage(run_state& run, node<In>& parent, const Stack& stack,
+               const std::string& consumer, SinkFor&& sink_for) {
+  parent.ensure_executed(run);
+  const std::size_t n = parent.partition_count();
+  try {
+    run.ctx().arena().execute([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<std::size_t>(0, n, 1),
+          [&](const tbb::blocked_range<std::size_t>& r) {
+            for (std::size_t p = r.begin(); p != r.end(); ++p) {
+              auto& sink = sink_for(p);
+              stack_consumer<In, Stack, std::remove_reference_t<decltype(sink)>> c(stack, sink);
+              parent.push_partition(p, c);
+              if constexpr (requires { sink.end_partition(); }) sink.end_partition();
+            }
+          },
+          tbb::simple_partitioner());
+    });
+  } catch (const op_failure& f) {
+    throw_stage_error(f, stage_name(parent, stack.labels(), consumer));
+  }
+  run.consumed(parent);
+}
+
+/// Runs f(p) for p in [0, n) in parallel on the run's arena (merge phases); a user function
+/// failing inside is reported for `stage`.
+template <class F>
+void parallel_partitions(run_state& run, std::size_t n, const std::string& stage, F&& f) {
+  try {
+    run.ctx().arena().execute([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<std::size_t>(0, n, 1),
+          [&](const tbb::blocked_range<std::size_t>& r) {
+            for (std::size_t p = r.begin(); p != r.end(); ++p) f(p);
+          },
+          tbb::simple_partitioner());
+    });
+  } catch (const op_failure& f) {
+    throw_stage_error(f, stage);
+  }
+}
+
+}  // namespace dataflow::detail

@@ -1,0 +1,189 @@
+// Hashing of keys for shuffles and hash tables.
+//
+// dataflow::hash<K> covers integers, enums, floating point, strings, pairs and tuples, and falls
+// back to std::hash<K> (whose result it mixes, since std::hash of an integer is the identity).
+// The tables take partitions from the high bits and slots from the low bits, so every hash here
+// mixes all input bits into all output bits. Specialize dataflow::hash<K> for a key type of your
+// own, or give it a std::hash specialization.
+#pragma once
+
+#include <dataflow/detail/int128.hpp>
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <concepts>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace dataflow {
+
+namespace detail {
+
+/// Mixes all 64 bits of x into all 64 output bits (a bijection; Stafford's mix13 variant).
+constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+/// Multiplies into 128 bits and folds the halves together.
+inline std::uint64_t fold_mul(std::uint64_t a, std::uint64_t b) noexcept {
+  uint128 r = static_cast<uint128>(a) * b;
+  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+
+inline std::uint64_t load64(const char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+inline std::uint64_t load32(const char* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+/// Hashes a byte string; short strings (most keys) take two loads and two multiplies.
+inline std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
+  constexpr std::uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
+                          k2 = 0x8ebc6af09c88c6e3ull;
+  std::uint64_t a, b, seed = k0;
+  if (n <= 16) {
+    if (n >= 8) {
+      a = load64(p);
+      b = load64(p + n - 8);
+    } else if (n >= 4) {
+      a = load32(p);
+      b = load32(p + n - 4);
+    } else if (n > 0) {
+      a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+          (std::uint64_t{static_cast<unsigned char>(p[n >> 1])} << 8) |
+          std::uint64_t{static_cast<unsigned char>(p[n - 1])};
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    std::size_t i = n;
+    while (i > 16) {
+      seed = fold_mul(load64(p) ^ k1, load64(p + 8) ^ seed);
+      p += 16;
+      i -= 16;
+    }
+    a = load64(p + i - 16);
+    b = load64(p + i - 8);
+  }
+  return fold_mul(k1 ^ n, fold_mul(a ^ k1, b ^ seed ^ k2));
+}
+
+inline std::uint64_t hash_combine(std::uint64_t h, std::uint64_t v) noexcept {
+  return mix64(h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2)));
+}
+
+template <class K>
+concept std_hashable = requires(const K& k) {
+  { std::hash<K>{}(k) } -> std::convertible_to<std::size_t>;
+};
+
+}  // namespace detail
+
+/// Hashes keys of type K to 64 bits; specialize it for key types of your own.
+template <class K, class Enable = void>
+struct hash {
+  std::uint64_t operator()(const K& k) const
+    requires detail::std_hashable<K>
+  {
+    return detail::mix64(static_cast<std::uint64_t>(std::hash<K>{}(k)));
+  }
+};
+
+namespace detail {
+/// K has a dataflow::hash: a built-in one, a specialization, or std::hash<K>.
+template <class K>
+concept hashable = requires(const K& k) {
+  { dataflow::hash<std::remove_cvref_t<K>>{}(k) } -> std::convertible_to<std::uint64_t>;
+};
+}  // namespace detail
+
+template <class K>
+struct hash<K, std::enable_if_t<std::is_integral_v<K> || std::is_enum_v<K>>> {
+  std::uint64_t operator()(K k) const noexcept {
+    return detail::mix64(static_cast<std::uint64_t>(k));
+  }
+};
+
+template <class K>
+struct hash<K, std::enable_if_t<std::is_floating_point_v<K>>> {
+  std::uint64_t operator()(K k) const noexcept {
+    if (k == K{0}) k = K{0};  // +0.0 and -0.0 compare equal, so they must hash equal
+    if constexpr (sizeof(K) == 8) {
+      return detail::mix64(std::bit_cast<std::uint64_t>(k));
+    } else if constexpr (sizeof(K) == 4) {
+      return detail::mix64(std::bit_cast<std::uint32_t>(k));
+    } else {
+      return std::hash<K>{}(k);
+    }
+  }
+};
+
+template <>
+struct hash<std::string_view> {
+  std::uint64_t operator()(std::string_view s) const noexcept {
+    return detail::hash_bytes(s.data(), s.size());
+  }
+};
+
+template <>
+struct hash<std::string> {
+  std::uint64_t operator()(const std::string& s) const noexcept {
+    return detail::hash_bytes(s.data(), s.size());
+  }
+};
+
+template <class A, class B>
+struct hash<std::pair<A, B>> {
+  std::uint64_t operator()(const std::pair<A, B>& p) const noexcept
+    requires detail::hashable<A> && detail::hashable<B>
+  {
+    return detail::hash_combine(hash<A>{}(p.first), hash<B>{}(p.second));
+  }
+};
+
+template <class... Ts>
+struct hash<std::tuple<Ts...>> {
+  std::uint64_t operator()(const std::tuple<Ts...>& t) const noexcept
+    requires(detail::hashable<Ts> && ...)
+  {
+    return std::apply(
+        [](const Ts&... e) {
+          std::uint64_t h = 0x243f6a8885a308d3ull;
+          ((h = detail::hash_combine(h, hash<Ts>{}(e))), ...);
+          return h;
+        },
+        t);
+  }
+};
+
+namespace detail {
+/// Hashes a key for a table: never 0, which marks an empty slot.
+template <class K>
+inline std::uint64_t table_hash(const K& k) noexcept {
+  static_assert(hashable<K>,
+                "dataflow: this key type has no hash; specialize dataflow::hash<K> (an operator() "
+                "returning std::uint64_t) or std::hash<K> for it");
+  std::uint64_t h = hash<std::remove_cvref_t<K>>{}(k);
+  return h + (h == 0);
+}
+}  // namespace detail
+
+}  // namespace dataflow

@@ -1,0 +1,58 @@
+// collect / collect_partitions: every item back to the caller, as owning values.
+#pragma once
+
+#include <dataflow/dataset.hpp>
+#include <dataflow/detail/item_traits.hpp>
+#include <dataflow/graph/action.hpp>
+
+#include <cstddef>
+#include <vector>
+
+namespace dataflow {
+namespace detail {
+
+template <class T>
+struct collect_sink {
+  std::vector<stored_t<T>> items;
+  template <class X>
+  void operator()(X&& x) {
+    const T& item = x;
+    items.push_back(to_stored(item));
+  }
+};
+
+template <class Dataset>
+auto collect_by_partition(const Dataset& ds, const char* name) {
+  using T = typename Dataset::value_type;
+  action_run<Dataset> action(ds, name);
+  std::vector<collect_sink<T>> sinks(action.partitions());
+  action.run([&](std::size_t p) -> collect_sink<T>& { return sinks[p]; });
+  return sinks;
+}
+
+}  // namespace detail
+
+template <class T, class Stack>
+std::vector<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::collect() const {
+  auto sinks = detail::collect_by_partition(*this, "collect");
+  std::size_t total = 0;
+  for (const auto& s : sinks) total += s.items.size();
+  std::vector<stored_type> out;
+  out.reserve(total);
+  for (auto& s : sinks) {
+    for (auto& x : s.items) out.push_back(std::move(x));
+  }
+  return out;
+}
+
+template <class T, class Stack>
+std::vector<std::vector<typename dataset<T, Stack>::stored_type>>
+dataset<T, Stack>::collect_partitions() const {
+  auto sinks = detail::collect_by_partition(*this, "collect_partitions");
+  std::vector<std::vector<stored_type>> out;
+  out.reserve(sinks.size());
+  for (auto& s : sinks) out.push_back(std::move(s.items));
+  return out;
+}
+
+}  // namespace dataflow

@@ -1,0 +1,33 @@
+// count: the number of items.
+#pragma once
+
+#include <dataflow/dataset.hpp>
+#include <dataflow/graph/action.hpp>
+
+#include <cstddef>
+#include <vector>
+
+namespace dataflow {
+namespace detail {
+
+struct alignas(64) count_sink {
+  std::size_t n = 0;
+  template <class X>
+  void operator()(X&&) noexcept {
+    ++n;
+  }
+};
+
+}  // namespace detail
+
+template <class T, class Stack>
+std::size_t dataset<T, Stack>::count() const {
+  detail::action_run<dataset> action(*this, "count");
+  std::vector<detail::count_sink> sinks(action.partitions());
+  action.run([&](std::size_t p) -> detail::count_sink& { return sinks[p]; });
+  std::size_t n = 0;
+  for (const auto& s : sinks) n += s.n;
+  return n;
+}
+
+}  // namespace dataflow

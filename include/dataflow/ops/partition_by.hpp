@@ -1,0 +1,109 @@
+// partition_by: moves every item to the partition a user function names.
+//
+// @code
+// auto by_region = orders.partition_by([](const order& o) { return o.region; }, 8);
+// auto parts = by_region.collect_partitions();  // parts[r]: the orders of region r % 8
+// @endcode
+#pragma once
+
+#include <dataflow/dataset.hpp>
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/item_traits.hpp>
+#include <dataflow/detail/requirements.hpp>
+#include <dataflow/errors.hpp>
+#include <dataflow/graph/node.hpp>
+#include <dataflow/graph/partitioning.hpp>
+#include <dataflow/graph/stage.hpp>
+#include <dataflow/storage/arena.hpp>
+#include <dataflow/storage/block_list.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+namespace detail {
+
+template <class T, class F, class Stack>
+class partition_node final : public node<T> {
+  using In = typename Stack::input_type;
+
+  struct local_lists {
+    std::vector<block_list<T>> lists;
+    arena bytes;
+    partition_node* self;
+
+    template <class X>
+    void operator()(X&& x) {
+      const T& item = x;
+      auto p = static_cast<std::size_t>(invoke_user(self->label(), self->fn_, item));
+      lists[p % lists.size()].emplace_back(intern(bytes, item));
+    }
+  };
+
+ public:
+  partition_node(std::shared_ptr<node<In>> parent, Stack stack, F fn, std::size_t parts)
+      : node<T>(parent->ctx_ptr(), "partition_by", node_kind::barrier, {parent}, stack.labels()),
+        parent_(std::move(parent)),
+        stack_(std::move(stack)),
+        fn_(std::move(fn)),
+        parts_(parts) {}
+
+  std::string describe_input() const override {
+    return "user partitioner into " + std::to_string(parts_) + " partitions";
+  }
+  std::size_t partition_count() const override { return locals_ ? parts_ : 0; }
+
+  void push_partition(std::size_t p, batch_consumer<T>& out) override {
+    locals_->for_each([&](local_lists& l) {
+      l.lists[p].for_each_block([&](std::span<const T> block) {
+        if (stop_requested()) return;
+        try {
+          out.consume(block);
+        } catch (op_failure& f) {
+          if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
+          throw;
+        }
+      });
+    });
+  }
+
+  void dispose() noexcept override { locals_.reset(); }
+
+ protected:
+  void execute(run_state& run) override {
+    locals_.emplace(run.ctx().threads());
+    run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_lists& {
+      return locals_->local([&] {
+        return local_lists{std::vector<block_list<T>>(parts_), arena{}, this};
+      });
+    });
+  }
+
+ private:
+  std::shared_ptr<node<In>> parent_;
+  Stack stack_;
+  F fn_;
+  std::size_t parts_;
+  std::optional<per_thread<local_lists>> locals_;
+};
+
+}  // namespace detail
+
+template <class T, class Stack>
+template <class PartitionFn>
+auto dataset<T, Stack>::partition_by(PartitionFn fn, std::size_t partitions) const {
+  static_assert(detail::const_callable_r<PartitionFn, std::size_t, const T&>,
+                "dataflow::partition_by: the function must be callable as fn(const T&) -> an "
+                "integer partition number, on a const object");
+  if (partitions == 0) throw usage_error("dataflow::partition_by: partitions must be at least 1");
+  auto node = std::make_shared<detail::partition_node<T, PartitionFn, Stack>>(
+      node_, stack_, std::move(fn), partitions);
+  return dataset<T>(std::move(node));
+}
+
+}  // namespace dataflow

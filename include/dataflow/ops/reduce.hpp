@@ -1,0 +1,103 @@
+// reduce / fold: all items merged into one value. Each partition is folded on its own, then the
+// partitions' results are merged in partition order, so the functions must be associative but
+// need not be commutative.
+#pragma once
+
+#include <dataflow/dataset.hpp>
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/item_traits.hpp>
+#include <dataflow/detail/requirements.hpp>
+#include <dataflow/graph/action.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+namespace detail {
+
+template <class T, class Op>
+struct reduce_sink {
+  std::optional<stored_t<T>> acc;
+  const Op* op;
+  const std::string* label;
+
+  /// acc = op(acc, x), keeping acc in its owning form.
+  void add(const T& x) {
+    if (!acc) {
+      acc.emplace(to_stored(x));
+    } else if constexpr (has_views_v<T>) {
+      *acc = to_stored(T(invoke_user(*label, *op, view_of<T>(*acc), x)));
+    } else {
+      *acc = invoke_user(*label, *op, std::as_const(*acc), x);
+    }
+  }
+  template <class X>
+  void operator()(X&& x) {
+    add(x);
+  }
+};
+
+template <class T, class Acc, class FoldFn>
+struct fold_sink {
+  Acc acc;
+  const FoldFn* fn;
+  const std::string* label;
+  template <class X>
+  void operator()(X&& x) {
+    const T& item = x;
+    acc = invoke_user(*label, *fn, std::move(acc), item);
+  }
+};
+
+}  // namespace detail
+
+template <class T, class Stack>
+template <class ReduceFn>
+std::optional<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::reduce(
+    ReduceFn op) const {
+  static_assert(detail::const_callable_r<ReduceFn, T, const T&, const T&>,
+                "dataflow::reduce: the function must be callable as op(const T&, const T&) -> T, "
+                "on a const object");
+  detail::action_run<dataset> action(*this, "reduce");
+  using sink = detail::reduce_sink<T, ReduceFn>;
+  std::vector<sink> sinks(action.partitions(), sink{std::nullopt, &op, &action.label()});
+  action.run([&](std::size_t p) -> sink& { return sinks[p]; });
+  sink total{std::nullopt, &op, &action.label()};
+  try {
+    for (auto& s : sinks) {
+      if (s.acc) total.add(detail::view_of<T>(*s.acc));
+    }
+  } catch (const detail::op_failure& f) {
+    detail::throw_stage_error(f, action.label() + " (merge)");
+  }
+  return std::move(total.acc);
+}
+
+template <class T, class Stack>
+template <class Acc, class FoldFn, class MergeFn>
+Acc dataset<T, Stack>::fold(Acc init, FoldFn fold_fn, MergeFn merge_fn) const {
+  static_assert(detail::const_callable_r<FoldFn, Acc, Acc&&, const T&>,
+                "dataflow::fold: the fold function must be callable as fold_fn(Acc, const T&) -> "
+                "Acc, on a const object");
+  static_assert(detail::const_callable_r<MergeFn, Acc, Acc&&, Acc&&>,
+                "dataflow::fold: the merge function must be callable as merge_fn(Acc, Acc) -> Acc, "
+                "on a const object");
+  detail::action_run<dataset> action(*this, "fold");
+  using sink = detail::fold_sink<T, Acc, FoldFn>;
+  std::vector<sink> sinks(action.partitions(), sink{init, &fold_fn, &action.label()});
+  action.run([&](std::size_t p) -> sink& { return sinks[p]; });
+  Acc total = std::move(init);
+  try {
+    for (auto& s : sinks) {
+      total = detail::invoke_user(action.label(), merge_fn, std::move(total), std::move(s.acc));
+    }
+  } catch (const detail::op_failure& f) {
+    detail::throw_stage_error(f, action.label() + " (merge)");
+  }
+  return total;
+}
+
+}  // namespace dataflow

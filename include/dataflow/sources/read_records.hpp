@@ -1,0 +1,112 @@
+// context::read_records<T>: fixed-size binary records of a trivially copyable type, read in
+// parallel ranges of whole records through a reused buffer.
+#pragma once
+
+#include <dataflow/context.hpp>
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/graph/node.hpp>
+#include <dataflow/graph/stage.hpp>
+#include <dataflow/sources/read_lines.hpp>
+#include <dataflow/storage/files.hpp>
+#include <dataflow/storage/read_buffers.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace dataflow {
+namespace detail {
+
+template <class T>
+class record_source final : public node<T> {
+ public:
+  static constexpr std::size_t buffer_bytes = std::size_t{1} << 20;
+
+  record_source(std::shared_ptr<context_state> ctx, std::vector<std::string> patterns,
+                read_options options)
+      : node<T>(std::move(ctx), "read_records", node_kind::source, {}, {}),
+        patterns_(std::move(patterns)),
+        options_(options),
+        files_(checked_files()) {}
+
+  std::string describe() const override {
+    return describe_files(files_) + ", " + std::to_string(sizeof(T)) + "-byte records";
+  }
+  std::size_t partition_count() const override { return chunks_.size(); }
+
+  void push_partition(std::size_t p, batch_consumer<T>& out) override {
+    const file_chunk& c = chunks_[p];
+    const std::string& path = files_[c.file].path;
+    auto lease = buffers_->acquire();
+    byte_buffer& buf = lease.get();
+    file_handle fd = open_for_reading(path, "read_records");
+    const std::size_t per_read = buf.size() / sizeof(T) * sizeof(T);
+    for (std::uint64_t at = c.begin; at < c.end && !stop_requested();) {
+      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(per_read, c.end - at));
+      std::size_t got = read_at(fd.get(), buf.data(), want, at, path, "read_records");
+      if (got != want) {
+        throw io_error(path, "read_records: '" + path + "' became shorter while it was read");
+      }
+      // The buffer is 64-byte aligned storage that the read filled: for a trivially copyable
+      // type that is the object representation of the records.
+      std::span<const T> items(reinterpret_cast<const T*>(buf.data()), got / sizeof(T));
+      try {
+        out.consume(items);
+      } catch (op_failure& f) {
+        if (f.where.empty() && f.item < items.size()) {
+          f.where = path + ": record " + std::to_string(at / sizeof(T) + f.item);
+        }
+        throw;
+      }
+      at += got;
+    }
+  }
+
+ protected:
+  void execute(run_state& run) override {
+    files_ = checked_files();
+    chunks_ = plan_chunks(files_, options_.chunk_bytes, run.ctx().threads(), sizeof(T));
+    buffers_.emplace(run.ctx().threads(), buffer_bytes);
+  }
+  void dispose() noexcept override {
+    buffers_.reset();
+    chunks_.clear();
+  }
+
+ private:
+  std::vector<file_entry> checked_files() const {
+    auto files = expand_files(patterns_, "read_records");
+    for (const auto& f : files) {
+      if (f.size % sizeof(T) != 0) {
+        throw io_error(f.path, "read_records: '" + f.path + "' has " + std::to_string(f.size) +
+                                   " bytes, not a whole number of " + std::to_string(sizeof(T)) +
+                                   "-byte records");
+      }
+    }
+    return files;
+  }
+
+  std::vector<std::string> patterns_;
+  read_options options_;
+  std::vector<file_entry> files_;
+  std::vector<file_chunk> chunks_;
+  std::optional<slot_buffers> buffers_;
+};
+
+}  // namespace detail
+
+template <class T>
+dataset<T> context::read_records(const std::vector<std::string>& paths,
+                                 read_options options) const {
+  static_assert(std::is_trivially_copyable_v<T>,
+                "dataflow::read_records: the record type must be trivially copyable");
+  static_assert(alignof(T) <= 64, "dataflow::read_records: record alignment above 64 bytes");
+  return dataset<T>(std::make_shared<detail::record_source<T>>(state_, paths, options));
+}
+
+}  // namespace dataflow

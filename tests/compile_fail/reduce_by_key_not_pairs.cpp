@@ -1,0 +1,5 @@
+#include <dataflow/dataflow.hpp>
+int main() {
+  dataflow::context ctx;
+  ctx.from({1, 2}).reduce_by_key(std::plus<>{}).count();
+}

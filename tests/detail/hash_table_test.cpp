@@ -1,0 +1,69 @@
+// The aggregation hash table: lookups, growth, compaction, and entries that own memory.
+#include "../support/test_support.hpp"
+
+#include <dataflow/detail/hash_table.hpp>
+
+#include <map>
+#include <string>
+
+TEST_CASE("hash_table finds, inserts, grows and compacts", "[detail][hash_table]") {
+  using entry = std::pair<std::string, int>;
+  dataflow::detail::hash_table<entry> table;
+  std::map<std::string, int> want;
+  auto key_of = [](const entry& e) -> const std::string& { return e.first; };
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 100000; ++i) {
+    std::string key = "key" + std::to_string(rng() % 20000) + std::string(rng() % 20, 'p');
+    auto h = dataflow::detail::table_hash(key);
+    auto [e, made] = table.find_or_emplace(h, key, key_of, [&] { return entry{key, 0}; });
+    CHECK(made == (want.count(key) == 0));
+    e->second += 1;
+    want[key] += 1;
+  }
+  CHECK(table.size() == want.size());
+  CHECK(table.capacity() >= table.size() * 10 / 7);
+  std::size_t seen = 0;
+  table.for_each([&](std::uint64_t h, entry& e) {
+    CHECK(h == dataflow::detail::table_hash(e.first));
+    CHECK(want.at(e.first) == e.second);
+    ++seen;
+  });
+  CHECK(seen == want.size());
+
+  auto dense = table.compact();
+  REQUIRE(dense.size() == want.size());
+  std::map<std::string, int> got(dense.begin(), dense.end());
+  CHECK(got == want);
+}
+
+TEST_CASE("a throwing constructor leaves no half-made entry", "[detail][hash_table]") {
+  dataflow::detail::hash_table<std::pair<int, int>> table;
+  auto key_of = [](const std::pair<int, int>& e) { return e.first; };
+  CHECK_THROWS(table.find_or_emplace(dataflow::detail::table_hash(1), 1, key_of,
+                                     []() -> std::pair<int, int> { throw std::runtime_error("x"); }));
+  CHECK(table.size() == 0);
+  auto [e, made] = table.find_or_emplace(dataflow::detail::table_hash(1), 1, key_of, [] { return std::pair{1, 2}; });
+  CHECK(made);
+  CHECK(e->second == 2);
+}
+
+TEST_CASE("dataflow::hash mixes every input bit and never returns 0 for tables", "[detail][hash]") {
+  // Integers differing in one bit must differ in the high bits (partitions) and low bits (slots).
+  for (int bit = 0; bit < 64; ++bit) {
+    auto a = dataflow::hash<std::uint64_t>{}(0), b = dataflow::hash<std::uint64_t>{}(std::uint64_t{1} << bit);
+    CHECK((a >> 48) != (b >> 48));
+    CHECK((a & 0xffff) != (b & 0xffff));
+  }
+  CHECK(dataflow::hash<double>{}(0.0) == dataflow::hash<double>{}(-0.0));
+  CHECK(dataflow::hash<std::string>{}("abc") == dataflow::hash<std::string_view>{}("abc"));
+  // Strings of every length up to 40 hash apart from their one-byte-changed neighbours.
+  for (std::size_t len = 1; len <= 40; ++len) {
+    std::string s(len, 'a');
+    auto h = dataflow::hash<std::string_view>{}(s);
+    for (std::size_t i = 0; i < len; ++i) {
+      std::string t = s;
+      t[i] = 'b';
+      CHECK(dataflow::hash<std::string_view>{}(t) != h);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+// The group_sum tool's core against a sequential sum in integer cents.
+#include "../support/test_support.hpp"
+
+#include "group_sum.hpp"
+
+#include <map>
+#include <string>
+
+TEST_CASE("group_sums sums exactly per key, in key order", "[examples][group_sum]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  const std::size_t rows = GENERATE(std::size_t{0}, std::size_t{1}, std::size_t{5003});
+  test::temp_dir dir;
+  std::mt19937_64 rng(rows + threads);
+  std::map<std::int64_t, std::pair<std::int64_t, std::uint64_t>> want;  // cents, count
+  std::string csv = "key,value\n";
+  for (std::size_t i = 0; i < rows; ++i) {
+    auto key = static_cast<std::int64_t>(test::zipf_keys(1, 500, rng())[0]) - 100;
+    auto cents = static_cast<std::int64_t>(rng() % 2000001) - 1000000;
+    auto abs = cents < 0 ? -cents : cents;
+    csv += std::to_string(key) + "," + (cents < 0 ? "-" : "") + std::to_string(abs / 100) + "." +
+           (abs % 100 < 10 ? "0" : "") + std::to_string(abs % 100) + (i % 7 == 0 ? "\r\n" : "\n");
+    want[key].first += cents;
+    want[key].second += 1;
+  }
+  test::write_file(dir.file("data.csv"), csv);
+
+  dataflow::context ctx(threads);
+  auto got = examples::group_sums(ctx, dir.file("data.csv"), {.chunk_bytes = 777});
+  REQUIRE(got.size() == want.size());
+  auto it = want.begin();
+  for (const auto& row : got) {
+    CHECK(row.key == it->first);
+    auto c = it->second.first;
+    auto abs = c < 0 ? -c : c;
+    std::string text = (c < 0 ? "-" : "") + std::to_string(abs / 100);
+    if (abs % 100 != 0) {
+      std::string frac = (abs % 100 < 10 ? "0" : "") + std::to_string(abs % 100);
+      if (frac.back() == '0') frac.pop_back();
+      text += "." + frac;
+    }
+    CHECK(examples::to_string(row.sum) == text);
+    CHECK(row.count == it->second.second);
+    ++it;
+  }
+}
+
+TEST_CASE("group_sum parses decimals exactly and rejects malformed lines", "[examples][group_sum]") {
+  using examples::parse_row;
+  CHECK(examples::to_string(parse_row("1,0.1").second.sum) == "0.1");
+  CHECK(examples::to_string(parse_row("1,-.5").second.sum) == "-0.5");
+  CHECK(examples::to_string(parse_row("1,+7.").second.sum) == "7");
+  CHECK(examples::to_string(parse_row("1,0.000000000000000001").second.sum) == "0.000000000000000001");
+  CHECK(parse_row("-9223372036854775808,1").first == INT64_MIN);
+  CHECK(examples::to_string(examples::add(parse_row("1,0.1").second, parse_row("1,0.2").second).sum) == "0.3");
+  for (const char* bad : {"", "1", "1,", ",2", "a,1", "1,2,3", "1,1e5", "1,.", "1, 2",
+                          "9223372036854775808,1", "1,0.0000000000000000001"}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(parse_row(bad), Catch::Contains("expected 'key,value'"));
+  }
+}
+
+TEST_CASE("group_sum names the file and line of a malformed row", "[examples][group_sum]") {
+  dataflow::context ctx(DATAFLOW_THREADS());
+  test::temp_dir dir;
+  std::string csv = "k,v\n";
+  for (int i = 0; i < 3000; ++i) csv += i == 2500 ? "7;1.5\n" : "7,1.5\n";
+  test::write_file(dir.file("bad.csv"), csv);
+  CHECK_THROWS_WITH(examples::group_sums(ctx, dir.file("bad.csv"), {.chunk_bytes = 100}),
+                    Catch::Contains(dir.file("bad.csv") + ":2502") && Catch::Contains("missing ','"));
+}

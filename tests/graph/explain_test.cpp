@@ -1,0 +1,59 @@
+// explain() and explain_dot(): the stages, the fused operators and the shuffles of a plan.
+#include "../support/test_support.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+TEST_CASE("explain lists stages with their fused operators and shuffles", "[graph][explain]") {
+  dataflow::context ctx(2);
+  test::temp_dir dir;
+  test::write_file(dir.file("a.txt"), "x y\n");
+  auto counts = ctx.read_lines(dir.file("a.txt"))
+                    .flat_map(dataflow::split_words)
+                    .map([](std::string_view w) { return std::pair{w, 1}; })
+                    .reduce_by_key(std::plus<>{});
+  auto plan = counts.filter([](const auto& p) { return p.second > 1; }).explain();
+  INFO(plan);
+  CHECK(plan.rfind("plan: 2 stages, 1 shuffle\n", 0) == 0);
+  auto stage1 = plan.find("stage 1: read_lines#");
+  auto stage2 = plan.find("stage 2: reduce_by_key#");
+  REQUIRE(stage1 != std::string::npos);
+  REQUIRE(stage2 != std::string::npos);
+  CHECK(stage1 < stage2);
+  // Local operators are fused into stage 1, in order, ending in the shuffle.
+  auto line1 = plan.substr(stage1, plan.find('\n', stage1) - stage1);
+  CHECK(line1.find("flat_map#") < line1.find("map#", line1.find("flat_map#") + 9));
+  CHECK(line1.find("-> reduce_by_key#") != std::string::npos);
+  CHECK(plan.find("hash shuffle into 16 partitions") != std::string::npos);
+  CHECK(plan.find("filter#") > stage2);
+
+  // Nothing ran.
+  CHECK(counts.explain().find("plan: 2 stages") == 0);
+}
+
+TEST_CASE("explain_dot is a Graphviz digraph with one cluster per stage", "[graph][explain]") {
+  dataflow::context ctx(2);
+  auto ds = ctx.from({1, 2, 3})
+                .map([](int x) { return std::pair{x % 2, x}; })
+                .group_by_key()
+                .map([](const auto& g) { return std::pair{g.first, g.second.size()}; })
+                .reduce_by_key(std::plus<>{});
+  auto dot = ds.explain_dot();
+  INFO(dot);
+  CHECK(dot.rfind("digraph dataflow {", 0) == 0);
+  CHECK(dot.find("subgraph cluster_1") != std::string::npos);
+  CHECK(dot.find("subgraph cluster_3") != std::string::npos);
+  CHECK(dot.find("subgraph cluster_4") == std::string::npos);
+  CHECK(dot.find("style=dashed, label=\"shuffle\"") != std::string::npos);
+  CHECK(dot.back() == '\n');
+
+  // Render it when Graphviz is installed.
+  if (std::system("command -v dot >/dev/null 2>&1") == 0) {
+    test::temp_dir dir;
+    test::write_file(dir.file("plan.dot"), dot);
+    std::string cmd = "dot -Tsvg " + dir.file("plan.dot") + " -o " + dir.file("plan.svg");
+    CHECK(std::system(cmd.c_str()) == 0);
+    CHECK(test::read_file(dir.file("plan.svg")).find("<svg") != std::string::npos);
+  }
+}

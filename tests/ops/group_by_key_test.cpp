@@ -1,0 +1,93 @@
+// group_by_key and group_by against a std::map of sorted value lists.
+#include "../support/test_support.hpp"
+
+#include <map>
+#include <string>
+#include <vector>
+
+TEST_CASE("group_by_key gathers every value of each key", "[ops][group_by_key]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  const std::size_t n = GENERATE(from_range(test::sizes()));
+  const bool skewed = GENERATE(false, true);
+  dataflow::context ctx(threads);
+
+  auto keys = skewed ? test::zipf_keys(n, n / 3 + 1, n) : test::uniform_keys(n, n / 5 + 1, n);
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> input(n);
+  std::map<std::uint64_t, std::vector<std::uint32_t>> want;
+  for (std::size_t i = 0; i < n; ++i) {
+    input[i] = {keys[i], static_cast<std::uint32_t>(i)};
+    want[keys[i]].push_back(static_cast<std::uint32_t>(i));
+  }
+
+  auto got = ctx.from(input).group_by_key().collect();
+  static_assert(std::is_same_v<decltype(got)::value_type,
+                               std::pair<std::uint64_t, std::vector<std::uint32_t>>>);
+  std::map<std::uint64_t, std::vector<std::uint32_t>> got_map;
+  for (auto& [k, vs] : got) {
+    REQUIRE(got_map.count(k) == 0);  // each key exactly once
+    got_map[k] = test::sorted(vs);
+  }
+  CHECK(got_map == want);
+}
+
+TEST_CASE("group_by_key keeps string keys and values from reused buffers", "[ops][group_by_key]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  test::temp_dir dir;
+  std::mt19937_64 rng(11);
+  std::string text;
+  std::map<std::string, std::vector<std::string>> want;
+  for (int i = 0; i < 4000; ++i) {
+    std::string key = "k" + std::to_string(rng() % 300);
+    std::string value = test::random_word(rng, 30);
+    text += key + " " + value + "\n";
+    want[key].push_back(value);
+  }
+  for (auto& [k, vs] : want) vs = test::sorted(vs);
+  test::write_file(dir.file("pairs.txt"), text);
+
+  dataflow::context ctx(threads);
+  auto got = ctx.read_lines(dir.file("pairs.txt"), {.chunk_bytes = 1000})
+                 .map([](std::string_view line) {
+                   auto space = line.find(' ');
+                   return std::pair{line.substr(0, space), line.substr(space + 1)};
+                 })
+                 .group_by_key()
+                 .map([](const auto& group) {
+                   // The spans and views are valid inside the run: build an owned result here.
+                   std::vector<std::string> values(group.second.begin(), group.second.end());
+                   return std::pair{std::string(group.first), test::sorted(values)};
+                 })
+                 .collect();
+  CHECK(std::map<std::string, std::vector<std::string>>(got.begin(), got.end()) == want);
+}
+
+TEST_CASE("group_by groups whole items by a key function", "[ops][group_by]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  dataflow::context ctx(threads);
+  struct person {
+    std::string name;
+    int age;
+    bool operator<(const person& o) const { return name < o.name; }
+    bool operator==(const person&) const = default;
+  };
+  std::vector<person> people;
+  std::map<int, std::vector<person>> want;
+  for (int i = 0; i < 3000; ++i) {
+    // Long names live on the heap: a key that viewed into a moved value would dangle.
+    person p{"person number " + std::to_string(i) + " with a long name", i % 37};
+    people.push_back(p);
+    want[p.age].push_back(p);
+  }
+  auto got = ctx.from(people).group_by([](const person& p) { return p.age; }).collect();
+  REQUIRE(got.size() == want.size());
+  for (auto& [age, members] : got) CHECK(test::sorted(members) == test::sorted(want.at(age)));
+
+  // A key that views into the item.
+  auto by_name = ctx.from(people)
+                     .group_by([](const person& p) { return std::string_view(p.name).substr(0, 16); })
+                     .map([](const auto& g) { return std::pair{std::string(g.first), g.second.size()}; })
+                     .collect();
+  std::map<std::string, std::size_t> want_names;
+  for (const auto& p : people) ++want_names[p.name.substr(0, 16)];
+  CHECK(std::map<std::string, std::size_t>(by_name.begin(), by_name.end()) == want_names);
+}

@@ -1,0 +1,114 @@
+// Shared helpers for the tests: thread counts, temporary directories, files, random inputs.
+#pragma once
+
+#include <dataflow/dataflow.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace test {
+
+namespace fs = std::filesystem;
+
+/// The thread counts every operator is tested with (8 is more than this machine's cores).
+#define DATAFLOW_THREADS() GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{8})
+
+/// Input sizes: empty, one item, small primes that divide nothing evenly, and a few thousand.
+inline const std::vector<std::size_t>& sizes() {
+  static const std::vector<std::size_t> s{0, 1, 7, 1000, 4099, 65537};
+  return s;
+}
+
+/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at scope exit.
+class temp_dir {
+ public:
+  temp_dir() {
+    const char* base = std::getenv("TMPDIR");
+    fs::path root = base && *base ? base : "/tmp";
+    static std::atomic<unsigned> n{0};
+    path_ = root / ("dataflow-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
+    fs::create_directories(path_);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  /// Names of the entries in the directory, sorted.
+  std::vector<std::string> entries() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  fs::path path_;
+};
+
+inline void write_file(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  REQUIRE(out.good());
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// Keys drawn so that a few are very frequent: key k has weight 1 / (k + 1).
+inline std::vector<std::uint64_t> zipf_keys(std::size_t n, std::size_t distinct, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<double> cdf(distinct);
+  double sum = 0;
+  for (std::size_t k = 0; k < distinct; ++k) cdf[k] = sum += 1.0 / static_cast<double>(k + 1);
+  std::uniform_real_distribution<double> u(0, sum);
+  std::vector<std::uint64_t> keys(n);
+  for (auto& k : keys) {
+    k = static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin());
+  }
+  return keys;
+}
+
+/// Keys with distinct values spread uniformly over [0, distinct).
+inline std::vector<std::uint64_t> uniform_keys(std::size_t n, std::size_t distinct, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::uint64_t> d(0, distinct ? distinct - 1 : 0);
+  std::vector<std::uint64_t> keys(n);
+  for (auto& k : keys) k = d(rng);
+  return keys;
+}
+
+/// A random word of 1 to max_len lowercase letters.
+inline std::string random_word(std::mt19937_64& rng, std::size_t max_len = 12) {
+  std::uniform_int_distribution<std::size_t> len(1, max_len);
+  std::uniform_int_distribution<int> letter('a', 'z');
+  std::string w(len(rng), 'a');
+  for (auto& c : w) c = static_cast<char>(letter(rng));
+  return w;
+}
+
+template <class V>
+V sorted(V v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace test
