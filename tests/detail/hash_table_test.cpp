@@ -2,6 +2,7 @@
 #include "../support/test_support.hpp"
 
 #include <dataflow/detail/hash_table.hpp>
+#include <dataflow/detail/packed_string.hpp>
 
 #include <map>
 #include <string>
@@ -65,5 +66,28 @@ TEST_CASE("dataflow::hash mixes every input bit and never returns 0 for tables",
       t[i] = 'b';
       CHECK(dataflow::hash<std::string_view>{}(t) != h);
     }
+  }
+}
+
+TEST_CASE("packed_string keeps short keys inline and long keys in the arena", "[detail][packed_string]") {
+  dataflow::detail::arena a;
+  std::mt19937_64 rng(9);
+  for (std::size_t len = 0; len <= 40; ++len) {
+    std::string s = len ? test::random_word(rng, 1) : "";
+    while (s.size() < len) s += static_cast<char>('a' + rng() % 3);
+    dataflow::detail::packed_string p(s, a);
+    CHECK(p.view() == s);
+    CHECK(p == std::string_view(s));
+    CHECK(p == dataflow::detail::packed_string(s, a));
+    if (len <= dataflow::detail::packed_string::inline_max) {
+      CHECK(p.view().data() != s.data());  // a copy inside the key
+    }
+    for (std::size_t i = 0; i < len; ++i) {  // one byte different anywhere: not equal
+      std::string t = s;
+      t[i] = s[i] == 'z' ? 'y' : 'z';
+      CHECK_FALSE(p == std::string_view(t));
+      CHECK_FALSE(p == dataflow::detail::packed_string(t, a));
+    }
+    CHECK_FALSE(p == std::string_view(s + "x"));
   }
 }

@@ -18,6 +18,8 @@ namespace dataflow::detail {
 /// Carries a user function's exception from the failing call to the stage runner.
 struct op_failure {
   static constexpr std::size_t no_item = static_cast<std::size_t>(-1);
+  /// Set by a sink that defers work (and so cannot tell which item failed).
+  static constexpr std::size_t unknown_item = no_item - 1;
 
   op_failure(const std::string* op_label, std::exception_ptr e)
       : op(op_label), original(std::move(e)) {}

@@ -14,12 +14,13 @@ namespace dataflow::detail {
 template <class T>
 inline constexpr std::size_t batch_items = std::max<std::size_t>(16, 16384 / sizeof(T));
 
-/// Partitions for an in-memory source of n items: about eight per thread for load balance,
-/// but no fewer than 256 items each so that tiny inputs are not shredded.
+/// Partitions for an in-memory source of n items: about 32 per thread, so that a thread that
+/// starts late or runs slow leaves little imbalance at the end, but no fewer than 1024 items
+/// each so that the per-partition cost stays negligible.
 inline std::size_t source_partitions(std::size_t n, std::size_t threads) {
   if (n == 0) return 0;
-  std::size_t target = std::max<std::size_t>(1, threads * 8);
-  std::size_t per = std::max<std::size_t>(256, (n + target - 1) / target);
+  std::size_t target = std::max<std::size_t>(1, threads * 32);
+  std::size_t per = std::max<std::size_t>(1024, (n + target - 1) / target);
   return (n + per - 1) / per;
 }
 

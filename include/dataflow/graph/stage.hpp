@@ -15,6 +15,7 @@
 #include <oneapi/tbb/task.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <concepts>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -32,25 +33,66 @@ inline std::size_t thread_slot() noexcept {
   return static_cast<std::size_t>(tbb::this_task_arena::current_thread_index());
 }
 
+/// A sink that declares `static constexpr bool batch_local = true` is small and cheap to copy
+/// (a counter, an accumulator): each batch runs on a local copy that the compiler can keep in
+/// registers, instead of reloading it from memory the input might alias.
+template <class Sink>
+concept batch_local_sink = requires { requires Sink::batch_local; };
+
+/// A sink whose first item differs from the rest (reduce: the first item starts the
+/// accumulator) can offer a primed form: primed() says it has seen an item, prime() returns a
+/// sink for the rest of the batch, absorb() takes its state back.
+template <class Sink>
+concept primable_sink = requires(Sink& s) {
+  { s.primed() } -> std::convertible_to<bool>;
+  s.absorb(s.prime());
+};
+
 /// Runs a batch through a bound operator stack into a sink.
 template <class In, class Stack, class Sink>
 class stack_consumer final : public batch_consumer<In> {
  public:
-  stack_consumer(const Stack& stack, Sink& sink) : chain_(stack.bind(sink)), sink_(sink) {}
+  stack_consumer(const Stack& stack, Sink& sink) : stack_(stack), sink_(sink) {}
 
   void consume(std::span<const In> items) override {
+    if constexpr (batch_local_sink<Sink>) {
+      Sink local = sink_;
+      run(items, local);
+      sink_ = std::move(local);
+    } else {
+      run(items, sink_);
+    }
+  }
+
+ private:
+  // Kept out of line: the per-item loop then gets registers of its own instead of sharing them
+  // with the task scheduling code it would otherwise be inlined into.
+  [[gnu::noinline]] void run(std::span<const In> items, Sink& sink) {
+    auto chain = stack_.bind(sink);
     std::size_t i = 0;
+    const std::size_t n = items.size();
     try {
-      for (const std::size_t n = items.size(); i < n; ++i) chain_(items[i]);
-      if constexpr (requires { sink_.end_batch(); }) sink_.end_batch();
+      if constexpr (primable_sink<Sink>) {
+        // Until the first item reaches the sink, feed its plain form; then its primed form,
+        // which skips the sink's per-item "is this the first?" test.
+        for (; i < n && !sink.primed(); ++i) chain(items[i]);
+        if (i < n) {
+          auto hot = sink.prime();
+          auto hot_chain = stack_.bind(hot);
+          for (; i < n; ++i) hot_chain(items[i]);
+          sink.absorb(std::move(hot));
+        }
+      } else {
+        for (; i < n; ++i) chain(items[i]);
+      }
+      if constexpr (requires { sink.end_batch(); }) sink.end_batch();
     } catch (op_failure& f) {
       if (f.item == op_failure::no_item) f.item = i;
       throw;
     }
   }
 
- private:
-  decltype(std::declval<const Stack&>().bind(std::declval<Sink&>())) chain_;
+  const Stack& stack_;
   Sink& sink_;
 };
 

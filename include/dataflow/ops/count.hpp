@@ -11,6 +11,7 @@ namespace dataflow {
 namespace detail {
 
 struct alignas(64) count_sink {
+  static constexpr bool batch_local = true;
   std::size_t n = 0;
   template <class X>
   void operator()(X&&) noexcept {

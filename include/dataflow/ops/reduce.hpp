@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -20,28 +21,49 @@ namespace detail {
 
 template <class T, class Op>
 struct reduce_sink {
+  static constexpr bool batch_local = !has_views_v<T>;
   std::optional<stored_t<T>> acc;
   const Op* op;
   const std::string* label;
 
-  /// acc = op(acc, x), keeping acc in its owning form.
-  void add(const T& x) {
-    if (!acc) {
-      acc.emplace(to_stored(x));
-    } else if constexpr (has_views_v<T>) {
-      *acc = to_stored(T(invoke_user(*label, *op, view_of<T>(*acc), x)));
+  /// Merges x into a started accumulator, keeping it in its owning form.
+  static void merge(stored_t<T>& a, const T& x, const Op& op, const std::string& label) {
+    if constexpr (has_views_v<T>) {
+      a = to_stored(T(invoke_user(label, op, view_of<T>(a), x)));
     } else {
-      *acc = invoke_user(*label, *op, std::as_const(*acc), x);
+      a = invoke_user(label, op, std::as_const(a), x);
+    }
+  }
+  void add(const T& x) {
+    if (acc) {
+      merge(*acc, x, *op, *label);
+    } else {
+      acc.emplace(to_stored(x));
     }
   }
   template <class X>
   void operator()(X&& x) {
     add(x);
   }
+
+  // The primed form, once the accumulator has started: no per-item test.
+  struct started {
+    stored_t<T> acc;
+    const Op* op;
+    const std::string* label;
+    template <class X>
+    void operator()(X&& x) {
+      merge(acc, x, *op, *label);
+    }
+  };
+  bool primed() const noexcept { return acc.has_value(); }
+  started prime() { return {std::move(*acc), op, label}; }
+  void absorb(started&& s) { acc = std::move(s.acc); }
 };
 
 template <class T, class Acc, class FoldFn>
 struct fold_sink {
+  static constexpr bool batch_local = std::is_trivially_copyable_v<Acc>;
   Acc acc;
   const FoldFn* fn;
   const std::string* label;

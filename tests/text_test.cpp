@@ -1,0 +1,64 @@
+// split_words against a byte-at-a-time reference, across the 64-byte windows it scans.
+#include "support/test_support.hpp"
+
+#include <string>
+#include <vector>
+
+namespace {
+
+std::vector<std::string> reference_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (dataflow::is_space(c)) {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+std::vector<std::string> split(std::string_view s) {
+  std::vector<std::string> out;
+  for (std::string_view w : dataflow::split_words(s)) out.emplace_back(w);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("split_words finds every maximal run of non-space bytes", "[text]") {
+  using v = std::vector<std::string>;
+  CHECK(split("") == v{});
+  CHECK(split("   \t\n") == v{});
+  CHECK(split("a") == v{"a"});
+  CHECK(split(" a ") == v{"a"});
+  CHECK(split("\x01\x7f\x80\xff x") == v{"\x01\x7f\x80\xff", "x"});  // only the six C spaces split
+  CHECK(split(std::string(64, 'w')) == v{std::string(64, 'w')});
+  CHECK(split(std::string(63, ' ') + "ab") == v{"ab"});
+  CHECK(split(std::string(200, 'q') + " " + std::string(130, 'r')) == v{std::string(200, 'q'), std::string(130, 'r')});
+
+  // Random strings of every length up to 300, with runs that straddle window edges.
+  std::mt19937_64 rng(3);
+  const char alphabet[] = {' ', '\t', '\n', '\v', '\f', '\r', 'a', 'b', '\0', '\xe9', '-', '~'};
+  for (std::size_t len = 0; len <= 300; ++len) {
+    for (int rep = 0; rep < 20; ++rep) {
+      std::string s(len, ' ');
+      std::size_t spaces = rng() % 7;  // from few to many spaces
+      for (auto& c : s) c = rng() % 12 < spaces ? alphabet[rng() % 6] : alphabet[6 + rng() % 6];
+      INFO("length " << len);
+      REQUIRE(split(s) == reference_words(s));
+    }
+  }
+}
+
+TEST_CASE("split_words never reads past the end of its string", "[text]") {
+  // A word ends exactly at the end of an allocation; ASan reports any read beyond it.
+  for (std::size_t len : {1, 15, 16, 63, 64, 65, 127, 128, 129}) {
+    auto buf = std::make_unique<char[]>(len);
+    std::fill_n(buf.get(), len, 'z');
+    CHECK(split(std::string_view(buf.get(), len)) == std::vector<std::string>{std::string(len, 'z')});
+  }
+}
