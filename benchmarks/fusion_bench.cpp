@@ -34,6 +34,7 @@ inline std::uint64_t step2(std::uint64_t x) { return x ^ (x >> 17); }
 
 void sequential(benchmark::State& state) {
   auto in = input();
+  bench::rss_probe rss(state);
   for (auto _ : state) {
     std::uint64_t sum = 0;
     for (std::uint64_t x : in) {
@@ -47,6 +48,7 @@ void sequential(benchmark::State& state) {
 
 void hand_tbb(benchmark::State& state, std::size_t threads) {
   auto in = input();
+  bench::rss_probe rss(state);
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   tbb::task_arena arena(static_cast<int>(threads));
   for (auto _ : state) {
@@ -69,6 +71,7 @@ void hand_tbb(benchmark::State& state, std::size_t threads) {
 
 void with_dataflow(benchmark::State& state, std::size_t threads) {
   auto in = input();
+  bench::rss_probe rss(state);
   dataflow::context ctx(threads);
   for (auto _ : state) {
     auto sum = ctx.from(in)

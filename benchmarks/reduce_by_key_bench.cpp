@@ -65,11 +65,11 @@ void hand_tbb(benchmark::State& state, std::size_t keys, std::size_t threads) {
   auto rows = rows_for(keys);
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   tbb::task_arena arena(static_cast<int>(threads));
-  constexpr std::size_t parts = 64;
+  const std::size_t parts = dataflow::detail::shuffle_partitions(0, threads);  // as dataflow does
   bench::rss_probe rss(state);
   std::size_t groups = 0;
   for (auto _ : state) {
-    tbb::enumerable_thread_specific<std::vector<table>> locals([] { return std::vector<table>(parts); });
+    tbb::enumerable_thread_specific<std::vector<table>> locals([parts] { return std::vector<table>(parts); });
     std::vector<table> merged(parts);
     arena.execute([&] {
       tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows.size(), 1 << 16), [&](const auto& r) {
@@ -80,7 +80,13 @@ void hand_tbb(benchmark::State& state, std::size_t keys, std::size_t threads) {
         }
       });
       tbb::parallel_for(std::size_t{0}, parts, [&](std::size_t p) {
+        bool first = true;
         for (auto& tables : locals) {
+          if (first) {  // the first thread's table becomes the merged one
+            merged[p] = std::move(tables[p]);
+            first = false;
+            continue;
+          }
           tables[p].for_each([&](std::uint64_t h, entry& e) { add(merged[p], h, e.first, e.second.sum, e.second.count); });
           tables[p].clear();
         }

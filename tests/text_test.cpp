@@ -1,6 +1,9 @@
 // split_words against a byte-at-a-time reference, across the 64-byte windows it scans.
 #include "support/test_support.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -54,11 +57,21 @@ TEST_CASE("split_words finds every maximal run of non-space bytes", "[text]") {
   }
 }
 
-TEST_CASE("split_words never reads past the end of its string", "[text]") {
-  // A word ends exactly at the end of an allocation; ASan reports any read beyond it.
-  for (std::size_t len : {1, 15, 16, 63, 64, 65, 127, 128, 129}) {
-    auto buf = std::make_unique<char[]>(len);
-    std::fill_n(buf.get(), len, 'z');
-    CHECK(split(std::string_view(buf.get(), len)) == std::vector<std::string>{std::string(len, 'z')});
+TEST_CASE("split_words stops at a guard page after the string", "[text]") {
+  // The string ends where an unreadable page begins: any read past its end faults.
+  const long page = ::sysconf(_SC_PAGESIZE);
+  void* mem = ::mmap(nullptr, static_cast<std::size_t>(2 * page), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(mem != MAP_FAILED);
+  char* second = static_cast<char*>(mem) + page;
+  REQUIRE(::mprotect(second, static_cast<std::size_t>(page), PROT_NONE) == 0);
+  for (std::size_t len : {1, 15, 63, 64, 65, 100, 128, 129, 1000}) {
+    char* s = second - len;
+    std::fill_n(s, len, 'z');
+    s[len / 2] = ' ';
+    auto got = split(std::string_view(s, len));
+    std::vector<std::string> want = reference_words(std::string(s, len));
+    CHECK(got == want);
   }
+  ::munmap(mem, static_cast<std::size_t>(2 * page));
 }

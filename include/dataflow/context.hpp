@@ -59,9 +59,10 @@ class context {
     return *this;
   }
 
-  /// Reads the items of a range. An lvalue random-access range is read in place when an action
-  /// runs, so it must outlive the actions; an rvalue container is moved in; any other range is
-  /// copied now.
+  /// Reads the items of a range. A random-access container passed as an lvalue is read in place
+  /// when an action runs, so it must outlive the actions (as must the data a view such as
+  /// std::span looks at; the view itself is copied); an rvalue container is moved in; any other
+  /// range is copied now.
   template <std::ranges::input_range R>
   auto from(R&& range) const;
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct shuffle_options {
 
 template <class T, class Stack = detail::op_stack<T>>
 class dataset {
+  static_assert(std::is_copy_constructible_v<T>,
+                "dataflow: items must be copyable (move-only items such as std::unique_ptr are "
+                "not supported yet; wrap them in std::shared_ptr)");
+
  public:
   using value_type = T;
   using stack_type = Stack;
@@ -64,11 +69,13 @@ class dataset {
   // ---- Shuffles: barriers that repartition by key. ----
 
   /// On pairs (K, V): merges the values of each key with op(V, V) -> V, combining within each
-  /// thread before the shuffle. Output: one (K, V) per distinct key, in no particular order.
+  /// thread before the shuffle. op must be associative and commutative: values meet in an order
+  /// that depends on the threads. Output: one (K, V) per distinct key, in no particular order.
   template <class ReduceFn>
   auto reduce_by_key(ReduceFn op, shuffle_options options = {}) const;
 
-  /// Merges whole items whose key_fn(item) is equal with op(T, T) -> T.
+  /// Merges whole items whose key_fn(item) is equal with an associative and commutative
+  /// op(T, T) -> T.
   template <class KeyFn, class ReduceFn>
   auto reduce_by(KeyFn key_fn, ReduceFn op, shuffle_options options = {}) const;
 

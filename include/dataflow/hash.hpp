@@ -100,6 +100,7 @@ concept std_hashable = requires(const K& k) {
 /// Hashes keys of type K to 64 bits; specialize it for key types of your own.
 template <class K, class Enable = void>
 struct hash {
+  using is_avalanching = void;  // the std::hash result is mixed here
   std::uint64_t operator()(const K& k) const
     requires detail::std_hashable<K>
   {
@@ -117,6 +118,7 @@ concept hashable = requires(const K& k) {
 
 template <class K>
 struct hash<K, std::enable_if_t<std::is_integral_v<K> || std::is_enum_v<K>>> {
+  using is_avalanching = void;
   std::uint64_t operator()(K k) const noexcept {
     return detail::mix64(static_cast<std::uint64_t>(k));
   }
@@ -124,6 +126,7 @@ struct hash<K, std::enable_if_t<std::is_integral_v<K> || std::is_enum_v<K>>> {
 
 template <class K>
 struct hash<K, std::enable_if_t<std::is_floating_point_v<K>>> {
+  using is_avalanching = void;
   std::uint64_t operator()(K k) const noexcept {
     if (k == K{0}) k = K{0};  // +0.0 and -0.0 compare equal, so they must hash equal
     if constexpr (sizeof(K) == 8) {
@@ -138,6 +141,7 @@ struct hash<K, std::enable_if_t<std::is_floating_point_v<K>>> {
 
 template <>
 struct hash<std::string_view> {
+  using is_avalanching = void;
   std::uint64_t operator()(std::string_view s) const noexcept {
     return detail::hash_bytes(s.data(), s.size());
   }
@@ -145,6 +149,7 @@ struct hash<std::string_view> {
 
 template <>
 struct hash<std::string> {
+  using is_avalanching = void;
   std::uint64_t operator()(const std::string& s) const noexcept {
     return detail::hash_bytes(s.data(), s.size());
   }
@@ -152,7 +157,8 @@ struct hash<std::string> {
 
 template <class A, class B>
 struct hash<std::pair<A, B>> {
-  std::uint64_t operator()(const std::pair<A, B>& p) const noexcept
+  using is_avalanching = void;
+  std::uint64_t operator()(const std::pair<A, B>& p) const
     requires detail::hashable<A> && detail::hashable<B>
   {
     return detail::hash_combine(hash<A>{}(p.first), hash<B>{}(p.second));
@@ -161,7 +167,8 @@ struct hash<std::pair<A, B>> {
 
 template <class... Ts>
 struct hash<std::tuple<Ts...>> {
-  std::uint64_t operator()(const std::tuple<Ts...>& t) const noexcept
+  using is_avalanching = void;
+  std::uint64_t operator()(const std::tuple<Ts...>& t) const
     requires(detail::hashable<Ts> && ...)
   {
     return std::apply(
@@ -175,13 +182,17 @@ struct hash<std::tuple<Ts...>> {
 };
 
 namespace detail {
-/// Hashes a key for a table: never 0, which marks an empty slot.
+/// Hashes a key for a table: never 0, which marks an empty slot. A user's dataflow::hash
+/// specialization is mixed once more unless it declares `using is_avalanching = void;`: tables
+/// take partitions from the high bits, and `return k.id;` would put every key in partition 0.
 template <class K>
-inline std::uint64_t table_hash(const K& k) noexcept {
+inline std::uint64_t table_hash(const K& k) {
   static_assert(hashable<K>,
                 "dataflow: this key type has no hash; specialize dataflow::hash<K> (an operator() "
                 "returning std::uint64_t) or std::hash<K> for it");
-  std::uint64_t h = hash<std::remove_cvref_t<K>>{}(k);
+  using H = hash<std::remove_cvref_t<K>>;
+  std::uint64_t h = H{}(k);
+  if constexpr (!requires { typename H::is_avalanching; }) h = mix64(h);
   return h + (h == 0);
 }
 }  // namespace detail

@@ -45,6 +45,7 @@ std::string expect_stage_error(F&& f, const std::string& op, const std::string& 
 TEST_CASE("an exception in any user function reaches the caller with its operator", "[errors]") {
   const std::size_t threads = DATAFLOW_THREADS();
   dataflow::context ctx(threads);
+  ctx.on_recompute(dataflow::recompute_policy::allow);  // one dataset, many actions, on purpose
   const std::size_t n = 200000, bad = 123457;
   auto ds = ctx.generate(n, [](std::size_t i) { return i; });
   auto fail_at = [bad](std::size_t i) {

@@ -43,6 +43,7 @@ TEST_CASE("count, for_each and collect_partitions see every item once", "[ops][a
   const std::size_t threads = DATAFLOW_THREADS();
   const std::size_t n = GENERATE(from_range(test::sizes()));
   dataflow::context ctx(threads);
+  ctx.on_recompute(dataflow::recompute_policy::allow);  // one dataset, many actions, on purpose
   auto ds = ctx.generate(n, [](std::size_t i) { return i; });
   CHECK(ds.count() == n);
   std::atomic<std::uint64_t> sum{0}, calls{0};

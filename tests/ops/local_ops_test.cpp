@@ -75,7 +75,7 @@ TEST_CASE("from reads containers by reference, by move, or by copy", "[sources][
     CHECK(ds.collect() == std::vector<std::string>{"a", "b", "c"});
   }
   SECTION("a braced list") { CHECK(ctx.from({3, 1, 2}).collect() == std::vector<int>{3, 1, 2}); }
-  SECTION("an iota view is read without copying into a vector") {
+  SECTION("an iota view") {
     auto ds = ctx.from(std::views::iota(0, 5000));
     auto got = ds.collect();
     REQUIRE(got.size() == 5000);
@@ -91,4 +91,30 @@ TEST_CASE("string views from a source survive into collected results", "[ops][lo
                  .collect();
   static_assert(std::is_same_v<decltype(got), std::vector<std::string>>);
   CHECK(got == std::vector<std::string>{"lpha", "eta", " much longer word than the small string buffer"});
+}
+
+namespace {
+// Returns a pipeline over a span parameter: the span itself is gone when the action runs.
+auto squares_of(dataflow::context& ctx, std::span<const int> xs) {
+  return ctx.from(xs).map([](int x) { return x * x; });
+}
+}  // namespace
+
+TEST_CASE("from keeps a copy of a view, not a reference to it", "[sources][range]") {
+  dataflow::context ctx(DATAFLOW_THREADS());
+  std::vector<int> data{1, 2, 3, 4};
+  auto ds = squares_of(ctx, data);
+  CHECK(ds.collect() == std::vector<int>{1, 4, 9, 16});
+}
+
+TEST_CASE("a failure in a from() pipeline names the item's index", "[sources][range][errors]") {
+  dataflow::context ctx(DATAFLOW_THREADS());
+  std::vector<int> v(100000);
+  for (int i = 0; i < 100000; ++i) v[static_cast<std::size_t>(i)] = i;
+  try {
+    ctx.from(v).map([](int x) { return x == 77777 ? throw std::runtime_error("bad") : x; }).count();
+    FAIL("no exception");
+  } catch (const dataflow::stage_error& e) {
+    CHECK(e.where() == "index 77777");
+  }
 }

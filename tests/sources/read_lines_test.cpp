@@ -142,3 +142,28 @@ TEST_CASE("a failing line is reported with its file and line number", "[sources]
     CHECK(std::string(e.what()).find("not a number") != std::string::npos);
   }
 }
+
+TEST_CASE("skip_header drops the first line of every file, whatever the chunking", "[sources][read_lines]") {
+  const std::size_t chunk = GENERATE(std::size_t{1}, std::size_t{5}, std::size_t{64}, std::size_t{0});
+  dataflow::context ctx(DATAFLOW_THREADS());
+  test::temp_dir dir;
+  std::vector<std::string> files, want;
+  for (int f = 0; f < 4; ++f) {
+    std::string text = "header" + std::to_string(f) + "\n";
+    for (int i = 0; i < f * 30; ++i) {
+      text += std::to_string(f) + "-" + std::to_string(i) + "\n";
+      want.push_back(std::to_string(f) + "-" + std::to_string(i));
+    }
+    files.push_back(dir.file("h" + std::to_string(f) + ".csv"));
+    test::write_file(files.back(), text);
+  }
+  CHECK(ctx.read_lines(files, {.chunk_bytes = chunk, .skip_header = true}).collect() == want);
+}
+
+TEST_CASE("a path that exists is read as it is, glob characters and all", "[sources][read_lines]") {
+  dataflow::context ctx(1);
+  test::temp_dir dir;
+  test::write_file(dir.file("data[1].txt"), "bracketed\n");
+  test::write_file(dir.file("data1.txt"), "plain\n");
+  CHECK(ctx.read_lines(dir.file("data[1].txt")).collect() == std::vector<std::string>{"bracketed"});
+}

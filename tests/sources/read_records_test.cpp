@@ -33,3 +33,16 @@ TEST_CASE("a file that is not whole records is refused", "[sources][read_records
   CHECK_THROWS_WITH(ctx.read_records<record>(dir.file("r.bin")),
                     Catch::Contains("17 bytes, not a whole number of 16-byte records"));
 }
+
+TEST_CASE("records larger than the read buffer", "[sources][read_records]") {
+  struct big {
+    char bytes[(3 << 20) / 2];  // 1.5 MiB
+  };
+  dataflow::context ctx(DATAFLOW_THREADS());
+  test::temp_dir dir;
+  std::string data;
+  for (int i = 0; i < 3; ++i) data += std::string(sizeof(big), static_cast<char>('a' + i));
+  test::write_file(dir.file("big.bin"), data);
+  auto firsts = ctx.read_records<big>(dir.file("big.bin")).map([](const big& b) { return b.bytes[sizeof(big) - 1]; }).collect();
+  CHECK(firsts == std::vector<char>{'a', 'b', 'c'});
+}

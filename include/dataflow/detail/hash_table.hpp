@@ -20,8 +20,8 @@ namespace dataflow::detail {
 
 template <class Entry>
 class hash_table {
-  static_assert(std::is_nothrow_move_constructible_v<Entry>,
-                "dataflow: keys and values kept in a hash table must be nothrow move constructible");
+  static_assert(std::is_move_constructible_v<Entry> || std::is_copy_constructible_v<Entry>,
+                "dataflow: keys and values kept in a hash table must be movable or copyable");
   struct slot {
     std::uint64_t hash;
     alignas(Entry) unsigned char raw[sizeof(Entry)];
@@ -105,7 +105,9 @@ class hash_table {
 
   /// Moves the entries to the front of the slot memory as a dense array and returns it. The
   /// table then serves only as the owner of that array: no more lookups.
-  std::span<Entry> compact() noexcept {
+  std::span<Entry> compact() noexcept
+    requires std::is_nothrow_move_constructible_v<Entry>
+  {
     auto* out = reinterpret_cast<Entry*>(static_cast<void*>(slots_.data()));
     std::size_t j = 0;
     for (std::size_t i = 0, n = slots_.size(); i < n; ++i) {
@@ -145,21 +147,41 @@ class hash_table {
   }
 
   void grow() {
-    big_array<slot> old = std::move(slots_);
-    std::size_t cap = old.size() ? old.size() * 2 : 16;
-    slots_ = big_array<slot>(cap);
-    mask_ = cap - 1;
-    limit_ = limit_for(cap) - 1;
-    for (std::size_t j = 0, n = old.size(); j < n; ++j) {
-      slot& from = old[j];
-      if (from.hash == 0) continue;
-      std::size_t i = from.hash & mask_;
-      while (slots_[i].hash != 0) i = (i + 1) & mask_;
-      slot& to = slots_[i];
-      ::new (static_cast<void*>(to.raw)) Entry(std::move(from.entry()));
-      from.entry().~Entry();
-      to.hash = from.hash;
+    const std::size_t cap = slots_.size() ? slots_.size() * 2 : 16;
+    big_array<slot> fresh(cap);
+    const std::size_t mask = cap - 1;
+    auto place = [&](slot& from) {
+      std::size_t i = from.hash & mask;
+      while (fresh[i].hash != 0) i = (i + 1) & mask;
+      ::new (static_cast<void*>(fresh[i].raw)) Entry(std::move_if_noexcept(from.entry()));
+      fresh[i].hash = from.hash;
+    };
+    if constexpr (std::is_nothrow_move_constructible_v<Entry>) {
+      for (std::size_t j = 0, n = slots_.size(); j < n; ++j) {
+        if (slots_[j].hash == 0) continue;
+        place(slots_[j]);
+        slots_[j].entry().~Entry();
+        slots_[j].hash = 0;
+      }
+    } else {
+      // Copies: if one throws, the table stays as it was.
+      try {
+        for (std::size_t j = 0, n = slots_.size(); j < n; ++j) {
+          if (slots_[j].hash != 0) place(slots_[j]);
+        }
+      } catch (...) {
+        for (std::size_t i = 0; i < cap; ++i) {
+          if (fresh[i].hash != 0) fresh[i].entry().~Entry();
+        }
+        throw;
+      }
+      const std::size_t kept = size_;
+      destroy_entries();
+      size_ = kept;
     }
+    slots_ = std::move(fresh);
+    mask_ = mask;
+    limit_ = limit_for(cap) - 1;
   }
 
   void destroy_entries() noexcept {

@@ -4,7 +4,9 @@
 // run, barriers keep such items by copying the viewed bytes into an arena they own (intern).
 // Results handed back to the caller outlive the run, so actions return owning types (stored_t):
 // std::string for std::string_view, std::vector for std::span, recursively through pairs and
-// tuples. Types without views pass through all of this untouched and at no cost.
+// tuples, optionals and vectors. Types without views pass through all of this untouched and at
+// no cost. A struct of your own that holds views is not seen through: barriers would keep its
+// views as they are, so give such types owning members (or specialize item_traits).
 #pragma once
 
 #include <dataflow/storage/arena.hpp>
@@ -12,6 +14,7 @@
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -80,6 +83,7 @@ struct item_traits<std::span<const V>> {
     return {s.data(), s.size()};
   }
   static std::span<const V> intern(arena& a, std::span<const V> x) {
+    static_assert(alignof(V) <= arena::max_align, "dataflow: value alignment above 64 bytes");
     static_assert(std::is_trivially_destructible_v<V>,
                   "dataflow: a barrier cannot keep a span of values that need destruction; map "
                   "each group to an owning type (such as std::vector) first");
@@ -87,6 +91,71 @@ struct item_traits<std::span<const V>> {
     auto* p = static_cast<V*>(a.allocate(sizeof(V) * x.size(), alignof(V)));
     for (std::size_t i = 0; i < x.size(); ++i) new (p + i) V(item_traits<V>::intern(a, x[i]));
     return {p, x.size()};
+  }
+};
+
+template <class V>
+struct item_traits<std::optional<V>> {
+  using T = std::optional<V>;
+  using stored = std::optional<stored_t<V>>;
+  static constexpr bool has_views = has_views_v<V>;
+  static decltype(auto) to_stored(const T& x) {
+    if constexpr (has_views) {
+      return x ? stored(item_traits<V>::to_stored(*x)) : stored();
+    } else {
+      return (x);
+    }
+  }
+  static decltype(auto) view_of(const stored& s) {
+    if constexpr (has_views) {
+      return s ? T(item_traits<V>::view_of(*s)) : T();
+    } else {
+      return (s);
+    }
+  }
+  static decltype(auto) intern(arena& a, const T& x) {
+    if constexpr (has_views) {
+      return x ? T(item_traits<V>::intern(a, *x)) : T();
+    } else {
+      return (x);
+    }
+  }
+};
+
+template <class V, class Alloc>
+struct item_traits<std::vector<V, Alloc>> {
+  using T = std::vector<V, Alloc>;
+  using stored = std::vector<stored_t<V>>;
+  static constexpr bool has_views = has_views_v<V>;
+  static decltype(auto) to_stored(const T& x) {
+    if constexpr (has_views) {
+      stored out;
+      out.reserve(x.size());
+      for (const auto& v : x) out.push_back(item_traits<V>::to_stored(v));
+      return out;
+    } else {
+      return (x);
+    }
+  }
+  static decltype(auto) view_of(const stored& s) {
+    if constexpr (has_views) {
+      T out;
+      out.reserve(s.size());
+      for (const auto& v : s) out.push_back(item_traits<V>::view_of(v));
+      return out;
+    } else {
+      return (s);
+    }
+  }
+  static decltype(auto) intern(arena& a, const T& x) {
+    if constexpr (has_views) {
+      T out;
+      out.reserve(x.size());
+      for (const auto& v : x) out.push_back(item_traits<V>::intern(a, v));
+      return out;
+    } else {
+      return (x);
+    }
   }
 };
 

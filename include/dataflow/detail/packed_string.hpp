@@ -33,6 +33,14 @@ class packed_string {
     }
   }
 
+  /// Packs a string of at most 12 bytes, which needs no arena.
+  static packed_string inline_copy(std::string_view s) noexcept {
+    packed_string p;
+    p.len_ = static_cast<std::uint32_t>(s.size());
+    if (!s.empty()) std::memcpy(p.bytes_, s.data(), s.size());
+    return p;
+  }
+
   std::size_t size() const noexcept { return len_; }
 
   /// Returns the bytes; for an inline key they live in this object.

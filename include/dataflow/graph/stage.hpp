@@ -9,12 +9,13 @@
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/graph/node.hpp>
 
-#include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <algorithm>
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <memory>
@@ -136,26 +137,44 @@ inline std::string stage_name(const node_base& parent, const std::vector<std::st
   return s + " -> " + consumer;
 }
 
+/// Runs body(p) for p in [0, n) on the run's arena, handing partitions out in order: one body
+/// per thread takes the next partition from a counter. Partitions therefore finish close to
+/// their order, which keeps ordered sinks (write_lines) from holding most of the output while
+/// they wait for an early partition. Each partition runs isolated, so a thread that waits inside
+/// a user function (nested parallelism) never picks up another partition of this stage and
+/// re-enters its own per-thread state.
+template <class Body>
+void for_each_partition(run_state& run, std::size_t n, Body&& body) {
+  if (n == 0) return;
+  std::atomic<std::size_t> next{0};
+  const std::size_t workers = std::min(n, run.ctx().threads());
+  run.ctx().arena().execute([&] {
+    tbb::parallel_for(
+        std::size_t{0}, workers,
+        [&](std::size_t) {
+          for (;;) {
+            if (stop_requested()) return;
+            const std::size_t p = next.fetch_add(1, std::memory_order_relaxed);
+            if (p >= n) return;
+            tbb::this_task_arena::isolate([&] { body(p); });
+          }
+        },
+        tbb::simple_partitioner());
+  });
+}
+
 /// Pushes every partition of `parent` through `stack` into sink_for(p), in parallel.
 /// `consumer` names the operator the stage feeds (for errors).
 template <class In, class Stack, class SinkFor>
 void run_stage(run_state& run, node<In>& parent, const Stack& stack,
                const std::string& consumer, SinkFor&& sink_for) {
   parent.ensure_executed(run);
-  const std::size_t n = parent.partition_count();
   try {
-    run.ctx().arena().execute([&] {
-      tbb::parallel_for(
-          tbb::blocked_range<std::size_t>(0, n, 1),
-          [&](const tbb::blocked_range<std::size_t>& r) {
-            for (std::size_t p = r.begin(); p != r.end(); ++p) {
-              auto& sink = sink_for(p);
-              stack_consumer<In, Stack, std::remove_reference_t<decltype(sink)>> c(stack, sink);
-              parent.push_partition(p, c);
-              if constexpr (requires { sink.end_partition(); }) sink.end_partition();
-            }
-          },
-          tbb::simple_partitioner());
+    for_each_partition(run, parent.partition_count(), [&](std::size_t p) {
+      auto& sink = sink_for(p);
+      stack_consumer<In, Stack, std::remove_reference_t<decltype(sink)>> c(stack, sink);
+      parent.push_partition(p, c);
+      if constexpr (requires { sink.end_partition(); }) sink.end_partition();
     });
   } catch (const op_failure& f) {
     throw_stage_error(f, stage_name(parent, stack.labels(), consumer));
@@ -168,16 +187,9 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
 template <class F>
 void parallel_partitions(run_state& run, std::size_t n, const std::string& stage, F&& f) {
   try {
-    run.ctx().arena().execute([&] {
-      tbb::parallel_for(
-          tbb::blocked_range<std::size_t>(0, n, 1),
-          [&](const tbb::blocked_range<std::size_t>& r) {
-            for (std::size_t p = r.begin(); p != r.end(); ++p) f(p);
-          },
-          tbb::simple_partitioner());
-    });
-  } catch (const op_failure& f) {
-    throw_stage_error(f, stage);
+    for_each_partition(run, n, f);
+  } catch (const op_failure& fail) {
+    throw_stage_error(fail, stage);
   }
 }
 

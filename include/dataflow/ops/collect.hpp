@@ -5,7 +5,9 @@
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/graph/action.hpp>
 
+#include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <vector>
 
 namespace dataflow {
@@ -40,7 +42,7 @@ std::vector<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::collect(
   std::vector<stored_type> out;
   out.reserve(total);
   for (auto& s : sinks) {
-    for (auto& x : s.items) out.push_back(std::move(x));
+    std::move(s.items.begin(), s.items.end(), std::back_inserter(out));
   }
   return out;
 }

@@ -99,7 +99,7 @@ auto dataset<T, Stack>::flat_map(F fn) const {
     static_assert(std::ranges::input_range<R>,
                   "dataflow::flat_map: the function must return a range (or name the output "
                   "type: flat_map<U>(fn) with fn(const T&, auto&& emit))");
-    using V = std::remove_cvref_t<std::ranges::range_reference_t<R>>;
+    using V = std::ranges::range_value_t<R>;  // not the reference: vector<bool> has proxies
     auto stack = stack_.push(detail::flat_map_range_op<F>{std::move(fn), std::move(label)});
     return dataset<V, decltype(stack)>(node_, std::move(stack));
   } else {

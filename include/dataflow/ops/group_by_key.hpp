@@ -21,6 +21,7 @@
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/block_list.hpp>
+#include <dataflow/storage/item_buffer.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -37,16 +38,16 @@ namespace detail {
 /// Grouping rules for pairs: the key is .first and the value .second.
 template <class T>
 struct pair_grouping {
-  using key_type = typename T::first_type;
-  using value_type = typename T::second_type;
+  using key_type = std::remove_cv_t<typename T::first_type>;
+  using value_type = std::remove_cv_t<typename T::second_type>;
   static const key_type& key_of(const std::string&, const T& x) noexcept { return x.first; }
-  static value_type&& value_of(T& x) noexcept { return std::move(x.second); }
+  static value_type value_of(T& x) { return std::move(x.second); }
 };
 
 /// Grouping rules for whole items: the key is key_fn(item) and the value the item.
 template <class T, class KeyFn>
 struct item_grouping {
-  using key_type = call_result_t<KeyFn, const T&>;
+  using key_type = std::remove_cv_t<call_result_t<KeyFn, const T&>>;
   using value_type = T;
   KeyFn key_fn;
   decltype(auto) key_of(const std::string& label, const T& x) const {
@@ -72,14 +73,15 @@ class group_node final
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
-      const std::uint64_t h = table_hash(self->rules_.key_of(self->label(), item));
+      const std::string& label = self->label();
+      const std::uint64_t h = invoke_user(label, [&] { return table_hash(self->rules_.key_of(label, item)); });
       lists[partition_of(h, lists.size())].emplace_back(intern(bytes, item));
     }
   };
 
   // One output partition: the values side by side, and (key, span) per group.
   struct groups {
-    std::vector<V> values;
+    item_buffer<V> values;
     std::vector<Out> out;
     arena key_bytes;  // keys are copied here: a key may view into a value that moves
   };
@@ -157,8 +159,10 @@ class group_node final
     auto key_of_entry = [](const group_entry& e) -> const K& { return e.key; };
     for (std::size_t i = 0; i < items.size(); ++i) {
       auto&& key = rules_.key_of(label, *items[i]);
-      auto [e, made] = table.find_or_emplace(table_hash(key), key, key_of_entry, [&] {
-        return group_entry{K(intern(out.key_bytes, K(key))), static_cast<std::uint32_t>(start.size())};
+      auto [e, made] = invoke_user(label, [&] {  // a user key's hash and == run here
+        return table.find_or_emplace(table_hash(key), key, key_of_entry, [&] {
+          return group_entry{K(intern(out.key_bytes, K(key))), static_cast<std::uint32_t>(start.size())};
+        });
       });
       if (made) start.push_back(0);
       group_of[i] = e->id;
@@ -177,7 +181,7 @@ class group_node final
       }
     }
     out.values.reserve(items.size());
-    for (std::uint32_t i : order) out.values.push_back(Rules::value_of(*items[i]));
+    for (std::uint32_t i : order) out.values.emplace_back(Rules::value_of(*items[i]));
 
     out.out.reserve(g);
     table.for_each([&](std::uint64_t, group_entry& e) {

@@ -22,6 +22,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -40,8 +41,16 @@ class partition_node final : public node<T> {
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
-      auto p = static_cast<std::size_t>(invoke_user(self->label(), self->fn_, item));
-      lists[p % lists.size()].emplace_back(intern(bytes, item));
+      auto r = invoke_user(self->label(), self->fn_, item);
+      const auto n = lists.size();
+      std::size_t p;
+      if constexpr (std::is_signed_v<decltype(r)>) {  // -1 goes to the last partition
+        auto m = static_cast<long long>(r) % static_cast<long long>(n);
+        p = static_cast<std::size_t>(m < 0 ? m + static_cast<long long>(n) : m);
+      } else {
+        p = static_cast<std::size_t>(r) % n;
+      }
+      lists[p].emplace_back(intern(bytes, item));
     }
   };
 

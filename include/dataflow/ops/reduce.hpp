@@ -21,7 +21,8 @@ namespace detail {
 
 template <class T, class Op>
 struct reduce_sink {
-  static constexpr bool batch_local = !has_views_v<T>;
+  // Copied per batch: only for accumulators that copy as bytes (not a growing string).
+  static constexpr bool batch_local = std::is_trivially_copyable_v<stored_t<T>>;
   std::optional<stored_t<T>> acc;
   const Op* op;
   const std::string* label;

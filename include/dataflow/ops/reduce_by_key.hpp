@@ -24,6 +24,7 @@
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/arena.hpp>
+#include <dataflow/storage/item_buffer.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -62,6 +63,21 @@ struct pair_reduce {
       return T(key_codec::view(e.first), e.second);
     }
   }
+
+  /// Whether an entry can be made from an item without the arena (see detach).
+  static constexpr bool detachable =
+      !has_views_v<V> && (!has_views_v<K> || std::is_same_v<K, std::string_view>);
+  /// Constructs at `out` an entry that owns everything it holds (no view into x, no arena), or
+  /// returns false: a string key longer than fits inline.
+  static bool detach(const T& x, void* out) {
+    if constexpr (std::is_same_v<K, std::string_view>) {
+      if (x.first.size() > packed_string::inline_max) return false;
+      ::new (out) entry(packed_string::inline_copy(x.first), x.second);
+    } else {
+      ::new (out) entry(x.first, x.second);
+    }
+    return true;
+  }
   void absorb(const std::string& label, entry& acc, const T& x, arena& a) const {
     merge(label, acc.second, x.second, a);
   }
@@ -95,6 +111,11 @@ struct item_reduce {
   }
   static decltype(auto) make(arena& a, const T& x) { return intern(a, x); }
   static const T& item(const entry& e) noexcept { return e; }
+  static constexpr bool detachable = !has_views_v<T>;
+  static bool detach(const T& x, void* out) {
+    ::new (out) entry(x);
+    return true;
+  }
   void absorb(const std::string& label, entry& acc, const T& x, arena& a) const {
     if constexpr (has_views_v<T>) {
       acc = intern(a, T(invoke_user(label, op, std::as_const(acc), x)));
@@ -112,15 +133,19 @@ class reduce_node final : public node<T> {
   using In = typename Stack::input_type;
   using entry = typename Rules::entry;
   using table = hash_table<entry>;
+  // When entries are the items, each merged table is compacted and pushed in place.
+  static constexpr bool dense = std::is_same_v<entry, T> && std::is_nothrow_move_constructible_v<T>;
 
   // Items wait this many arrivals between their prefetch and their lookup.
   static constexpr std::size_t lookahead = 16;
   // Tables smaller than this (a partition's share of a 1 MiB L2 cache) are looked up at once.
   static constexpr std::size_t pipeline_from_slots = 8192;
-  // The pipeline copies items into a ring; worth it for small ones that copy as bytes (which
-  // std::pair of scalars and views does, though its assignment makes it not trivially copyable).
-  static constexpr bool pipelined = std::is_trivially_copy_constructible_v<T> &&
-                                    std::is_trivially_destructible_v<T> && sizeof(T) <= 64;
+  // A waiting item is held as a detached entry, which owns its bytes: the views of an item are
+  // only valid until the sink call returns (they may point into a temporary of a user function).
+  // Worth it for entries that copy as bytes, such as a short packed string and a count.
+  static constexpr bool pipelined = Rules::detachable &&
+                                    std::is_trivially_copy_constructible_v<entry> &&
+                                    std::is_trivially_destructible_v<entry> && sizeof(entry) <= 64;
 
   // One thread's pre-phase state: a table per output partition and the bytes of its keys.
   struct local_tables {
@@ -129,11 +154,12 @@ class reduce_node final : public node<T> {
     std::vector<table> tables;
     arena bytes;
     const reduce_node* self;
-    // The lookahead ring (used when pipelined): raw copies of waiting items.
+    // The lookahead ring (used when pipelined): detached entries waiting for their slot.
     struct waiting {
       std::uint64_t hash;
       std::size_t part;
-      alignas(T) unsigned char raw[sizeof(T)];
+      alignas(entry) unsigned char raw[sizeof(entry)];
+      entry& get() noexcept { return *std::launder(reinterpret_cast<entry*>(raw)); }
     };
     waiting ring[pipelined ? lookahead : 1] = {};
     std::size_t head = 0, count = 0;
@@ -141,34 +167,33 @@ class reduce_node final : public node<T> {
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
-      const std::uint64_t h = table_hash(self->rules_.key_of(self->label(), item));
+      const std::string& label = self->label();
+      // The key's hash and == may be user code: their exceptions name this operator too.
+      const std::uint64_t h = invoke_user(label, [&] { return table_hash(self->rules_.key_of(label, item)); });
       const std::size_t part = partition_of(h, tables.size());
       if constexpr (pipelined) {
         table& t = tables[part];
-        if (t.capacity() < pipeline_from_slots) {  // a small table stays in cache: no need to wait
-          fold_in(h, part, item);
-          return;
+        // A small table stays in cache: no need to wait.
+        if (t.capacity() >= pipeline_from_slots) {
+          t.prefetch(h);
+          if (count == lookahead) {
+            fold_in(ring[head]);  // frees the oldest place
+            if (place(ring[head], h, part, item)) {
+              head = (head + 1) % lookahead;
+              return;
+            }
+            --count;  // the place stays free; fold the item directly
+            head = (head + 1) % lookahead;
+          } else if (place(ring[(head + count) % lookahead], h, part, item)) {
+            ++count;
+            return;
+          }
         }
-        t.prefetch(h);
-        if (count == lookahead) {
-          waiting& w = ring[head];
-          fold_in(w);
-          w.hash = h;
-          w.part = part;
-          ::new (static_cast<void*>(w.raw)) T(item);
-          head = (head + 1) % lookahead;
-        } else {
-          waiting& w = ring[(head + count++) % lookahead];
-          w.hash = h;
-          w.part = part;
-          ::new (static_cast<void*>(w.raw)) T(item);
-        }
-      } else {
-        fold_in(h, part, item);
       }
+      fold_in(h, part, item);
     }
 
-    /// Folds in the waiting items; their views point into the batch, which ends now.
+    /// Folds in the waiting items (at the end of every batch, so that nothing waits long).
     void end_batch() {
       if constexpr (pipelined) {
         for (; count > 0; --count, head = (head + 1) % lookahead) fold_in(ring[head]);
@@ -176,9 +201,24 @@ class reduce_node final : public node<T> {
       }
     }
 
+    bool place(waiting& w, std::uint64_t h, std::size_t part, const T& item) {
+      if (!Rules::detach(item, w.raw)) return false;
+      w.hash = h;
+      w.part = part;
+      return true;
+    }
+
     void fold_in(waiting& w) {
+      const std::string& label = self->label();
+      const Rules& rules = self->rules_;
+      entry& e = w.get();
       try {
-        fold_in(w.hash, w.part, *std::launder(reinterpret_cast<const T*>(w.raw)));
+        invoke_user(label, [&] {
+          auto entry_key = [&](const entry& x) -> decltype(auto) { return rules.entry_key(label, x); };
+          auto [acc, made] = tables[w.part].find_or_emplace(w.hash, entry_key(e), entry_key,
+                                                            [&] { return std::move(e); });
+          if (!made) rules.combine(label, *acc, e, bytes);
+        });
       } catch (op_failure& f) {
         f.item = op_failure::unknown_item;  // the failing item arrived up to 16 items ago
         throw;
@@ -188,10 +228,12 @@ class reduce_node final : public node<T> {
     void fold_in(std::uint64_t h, std::size_t part, const T& item) {
       const std::string& label = self->label();
       const Rules& rules = self->rules_;
-      auto entry_key = [&](const entry& e) -> decltype(auto) { return rules.entry_key(label, e); };
-      auto [e, made] = tables[part].find_or_emplace(h, rules.key_of(label, item), entry_key,
-                                                    [&] { return entry(rules.make(bytes, item)); });
-      if (!made) rules.absorb(label, *e, item, bytes);
+      invoke_user(label, [&] {
+        auto entry_key = [&](const entry& e) -> decltype(auto) { return rules.entry_key(label, e); };
+        auto [e, made] = tables[part].find_or_emplace(h, rules.key_of(label, item), entry_key,
+                                                      [&] { return entry(rules.make(bytes, item)); });
+        if (!made) rules.absorb(label, *e, item, bytes);
+      });
     }
   };
 
@@ -213,7 +255,7 @@ class reduce_node final : public node<T> {
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     try {
-      if constexpr (std::is_same_v<entry, T>) {
+      if constexpr (dense) {
         // Entries are the items: push the compacted table as it is.
         std::span<const T> items = dense_[p];
         constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
@@ -222,16 +264,16 @@ class reduce_node final : public node<T> {
         }
       } else {
         // Entries hold keys in table form: build batches of items that view into the table.
-        std::vector<T> batch;
+        item_buffer<T> batch;
         batch.reserve(std::min(batch_items<T>, merged_[p].size()));
         merged_[p].for_each([&](std::uint64_t, entry& e) {
-          batch.push_back(Rules::item(e));
+          batch.emplace_back(Rules::item(e));
           if (batch.size() == batch_items<T>) {
-            if (!stop_requested()) out.consume(batch);
+            if (!stop_requested()) out.consume(batch.span());
             batch.clear();
           }
         });
-        if (!batch.empty() && !stop_requested()) out.consume(batch);
+        if (!batch.empty() && !stop_requested()) out.consume(batch.span());
       }
     } catch (op_failure& f) {
       if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
@@ -274,13 +316,27 @@ class reduce_node final : public node<T> {
     const std::string& label = this->label();
     auto entry_key = [&](const entry& e) -> decltype(auto) { return rules_.entry_key(label, e); };
     for (std::size_t i = 1; i < tables.size(); ++i) {
+      // Entries arrive in slot order, i.e. at random places in `into`: prefetch each target
+      // slot a few entries ahead, as the pre phase does.
+      constexpr std::size_t ahead = 8;
+      std::pair<std::uint64_t, entry*> ring[ahead];
+      std::size_t n = 0;
+      auto fold = [&](std::uint64_t h, entry& e) {
+        invoke_user(label, [&] {  // a user key's == is called here too
+          auto [acc, made] = into.find_or_emplace(h, entry_key(e), entry_key, [&] { return std::move(e); });
+          if (!made) rules_.combine(label, *acc, e, merge_bytes_[p]);
+        });
+      };
       tables[i]->for_each([&](std::uint64_t h, entry& e) {
-        auto [acc, made] = into.find_or_emplace(h, entry_key(e), entry_key, [&] { return std::move(e); });
-        if (!made) rules_.combine(label, *acc, e, merge_bytes_[p]);
+        into.prefetch(h);
+        auto& slot = ring[n++ % ahead];
+        if (n > ahead) fold(slot.first, *slot.second);
+        slot = {h, &e};
       });
+      for (std::size_t k = n > ahead ? n - ahead : 0; k < n; ++k) fold(ring[k % ahead].first, *ring[k % ahead].second);
       tables[i]->clear();
     }
-    if constexpr (std::is_same_v<entry, T>) dense_[p] = into.compact();
+    if constexpr (dense) dense_[p] = into.compact();
   }
 
   std::shared_ptr<node<In>> parent_;
@@ -301,8 +357,10 @@ auto dataset<T, Stack>::reduce_by_key(ReduceFn op, shuffle_options options) cons
   static_assert(detail::is_pair_v<T>,
                 "dataflow::reduce_by_key: items must be std::pair<K, V>; use reduce_by(key_fn, op) "
                 "for other item types");
-  using K = typename T::first_type;
-  using V = typename T::second_type;
+  // pair<const K, V> (from a std::map, say) reduces to pair<K, V>.
+  using K = std::remove_cv_t<typename T::first_type>;
+  using V = std::remove_cv_t<typename T::second_type>;
+  using Out = std::pair<K, V>;
   static_assert(detail::key_type<K>, "dataflow::reduce_by_key: keys must be comparable with ==");
   static_assert(detail::hashable<K>,
                 "dataflow::reduce_by_key: the key type has no hash; specialize dataflow::hash<K> "
@@ -310,10 +368,10 @@ auto dataset<T, Stack>::reduce_by_key(ReduceFn op, shuffle_options options) cons
   static_assert(detail::const_callable_r<ReduceFn, V, const V&, const V&>,
                 "dataflow::reduce_by_key: the function must be callable as op(const V&, const V&) "
                 "-> V, on a const object, where the items are std::pair<K, V>");
-  using Rules = detail::pair_reduce<T, ReduceFn>;
-  auto node = std::make_shared<detail::reduce_node<T, Rules, Stack>>(
+  using Rules = detail::pair_reduce<Out, ReduceFn>;
+  auto node = std::make_shared<detail::reduce_node<Out, Rules, Stack>>(
       node_, stack_, Rules{std::move(op)}, "reduce_by_key", options);
-  return dataset<T>(std::move(node));
+  return dataset<Out>(std::move(node));
 }
 
 template <class T, class Stack>

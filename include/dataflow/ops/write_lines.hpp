@@ -7,6 +7,7 @@
 #pragma once
 
 #include <dataflow/dataset.hpp>
+#include <dataflow/detail/failure.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/graph/action.hpp>
 #include <dataflow/storage/files.hpp>
@@ -109,11 +110,13 @@ class ordered_writer {
 
 template <class T>
 struct write_lines_sink {
-  write_lines_sink(ordered_writer* w, std::size_t p) : writer(w), partition(p) {}
+  write_lines_sink(ordered_writer* w, std::size_t p, const std::string* l)
+      : writer(w), partition(p), label(l) {}
 
   fmt::memory_buffer text;
   ordered_writer* writer;
   std::size_t partition;
+  const std::string* label;  // a user's fmt::formatter may throw
 
   template <class X>
   void operator()(X&& x) {
@@ -123,7 +126,7 @@ struct write_lines_sink {
       text.append(s.data(), s.data() + s.size());
       text.push_back('\n');
     } else {
-      fmt::format_to(std::back_inserter(text), "{}\n", item);
+      invoke_user(*label, [&] { fmt::format_to(std::back_inserter(text), "{}\n", item); });
     }
   }
   void end_partition() { writer->complete(partition, std::move(text)); }
@@ -142,7 +145,7 @@ void dataset<T, Stack>::write_lines(const std::string& path) const {
   detail::ordered_writer writer(file, parts);
   std::vector<detail::write_lines_sink<T>> sinks;
   sinks.reserve(parts);
-  for (std::size_t p = 0; p < parts; ++p) sinks.emplace_back(&writer, p);
+  for (std::size_t p = 0; p < parts; ++p) sinks.emplace_back(&writer, p, &action.label());
   action.run([&](std::size_t p) -> detail::write_lines_sink<T>& { return sinks[p]; });
   file.commit();
 }

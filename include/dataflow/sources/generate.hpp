@@ -7,6 +7,7 @@
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/storage/item_buffer.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -28,19 +29,19 @@ class generate_node final : public node<T> {
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     auto [begin, end] = partition_range(n_, parts_, p);
-    std::vector<T> batch;
+    item_buffer<T> batch;
     batch.reserve(std::min(batch_items<T>, end - begin));
     for (std::size_t i = begin; i < end && !stop_requested();) {
       std::size_t m = std::min(batch_items<T>, end - i);
       batch.clear();
       try {
-        for (std::size_t j = 0; j < m; ++j) batch.push_back(invoke_user(this->label(), fn_, i + j));
+        for (std::size_t j = 0; j < m; ++j) batch.emplace_back(invoke_user(this->label(), fn_, i + j));
       } catch (op_failure& f) {
         f.where = "index " + std::to_string(i + batch.size());
         throw;
       }
       try {
-        out.consume(batch);
+        out.consume(batch.span());
       } catch (op_failure& f) {
         if (f.where.empty() && f.item < batch.size()) f.where = "index " + std::to_string(i + f.item);
         throw;

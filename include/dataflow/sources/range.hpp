@@ -5,6 +5,8 @@
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/storage/item_buffer.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -37,21 +39,29 @@ class range_node final : public node<std::ranges::range_value_t<R>> {
     const std::size_t n = std::ranges::size(range_);
     auto [begin, end] = partition_range(n, parts_, p);
     constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
+    auto push = [&](std::span<const T> batch, std::size_t first) {
+      try {
+        out.consume(batch);
+      } catch (op_failure& f) {
+        if (f.where.empty() && f.item < batch.size()) f.where = "index " + std::to_string(first + f.item);
+        throw;
+      }
+    };
     if constexpr (std::ranges::contiguous_range<R> &&
                   std::is_same_v<std::remove_cvref_t<std::ranges::range_reference_t<R>>, T>) {
       const T* data = std::ranges::data(range_);
       for (std::size_t i = begin; i < end && !stop_requested(); i += step) {
-        out.consume(std::span<const T>(data + i, std::min(step, end - i)));
+        push(std::span<const T>(data + i, std::min(step, end - i)), i);
       }
     } else {
-      std::vector<T> batch;
+      item_buffer<T> batch;
       batch.reserve(std::min(batch_items<T>, end - begin));
       auto it = std::ranges::begin(range_) + static_cast<std::ptrdiff_t>(begin);
       for (std::size_t i = begin; i < end && !stop_requested();) {
         std::size_t m = std::min(batch_items<T>, end - i);
         batch.clear();
-        for (std::size_t j = 0; j < m; ++j, ++it) batch.push_back(*it);
-        out.consume(batch);
+        for (std::size_t j = 0; j < m; ++j, ++it) batch.emplace_back(*it);
+        push(batch.span(), i);
         i += m;
       }
     }
@@ -83,7 +93,9 @@ auto context::from(R&& range) const {
   using T = std::ranges::range_value_t<Raw>;
   static_assert(std::is_copy_constructible_v<T>, "dataflow::from: items must be copyable");
   if constexpr (std::ranges::random_access_range<Raw> && std::ranges::sized_range<Raw>) {
-    if constexpr (std::is_lvalue_reference_v<R>) {
+    if constexpr (std::ranges::view<Raw>) {
+      return detail::make_range_dataset(state_, Raw(range));  // a view is cheap to copy: keep it
+    } else if constexpr (std::is_lvalue_reference_v<R>) {
       return detail::make_range_dataset(state_, std::ranges::ref_view(range));
     } else {
       return detail::make_range_dataset(state_, Raw(std::move(range)));

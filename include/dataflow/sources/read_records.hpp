@@ -10,6 +10,7 @@
 #include <dataflow/storage/files.hpp>
 #include <dataflow/storage/read_buffers.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -45,7 +46,7 @@ class record_source final : public node<T> {
     auto lease = buffers_->acquire();
     byte_buffer& buf = lease.get();
     file_handle fd = open_for_reading(path, "read_records");
-    const std::size_t per_read = buf.size() / sizeof(T) * sizeof(T);
+    const std::size_t per_read = buf.size() / sizeof(T) * sizeof(T);  // at least one record
     for (std::uint64_t at = c.begin; at < c.end && !stop_requested();) {
       std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(per_read, c.end - at));
       std::size_t got = read_at(fd.get(), buf.data(), want, at, path, "read_records");
@@ -71,7 +72,7 @@ class record_source final : public node<T> {
   void execute(run_state& run) override {
     files_ = checked_files();
     chunks_ = plan_chunks(files_, options_.chunk_bytes, run.ctx().threads(), sizeof(T));
-    buffers_.emplace(run.ctx().threads(), buffer_bytes);
+    buffers_.emplace(run.ctx().threads(), std::max(buffer_bytes, sizeof(T)));
   }
   void dispose() noexcept override {
     buffers_.reset();

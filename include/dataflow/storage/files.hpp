@@ -91,7 +91,9 @@ inline std::vector<file_entry> expand_files(const std::vector<std::string>& patt
                                             const char* stage) {
   std::vector<std::string> paths;
   for (const auto& pattern : patterns) {
-    if (!has_glob_chars(pattern)) {
+    struct stat literal {};
+    // A name that exists is that file, even with glob characters in it ("data[1].txt").
+    if (!has_glob_chars(pattern) || ::stat(pattern.c_str(), &literal) == 0) {
       paths.push_back(pattern);
       continue;
     }

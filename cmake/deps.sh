@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building dataflow needs, when they are missing.
+set -euo pipefail
+
+packages=(cmake g++ make ninja-build libtbb-dev libfmt-dev catch2 libbenchmark-dev)
+
+if ! command -v dpkg >/dev/null 2>&1; then
+  echo "deps: not a Debian system; make sure these are installed: ${packages[*]}" >&2
+  exit 0
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,90 @@
+// A contiguous, growable array of items constructed in place: the batches a node pushes and
+// the arrays it keeps. Unlike std::vector it has no bool specialization, so every item type
+// gets a real T* and std::span<const T>.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+namespace dataflow::detail {
+
+template <class T>
+class item_buffer {
+ public:
+  item_buffer() = default;
+  item_buffer(item_buffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        capacity_(std::exchange(o.capacity_, 0)) {}
+  item_buffer& operator=(item_buffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+      capacity_ = std::exchange(o.capacity_, 0);
+    }
+    return *this;
+  }
+  item_buffer(const item_buffer&) = delete;
+  item_buffer& operator=(const item_buffer&) = delete;
+  ~item_buffer() { release(); }
+
+  T* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  std::span<const T> span() const noexcept { return {data_, size_}; }
+  T& operator[](std::size_t i) noexcept { return data_[i]; }
+
+  /// Makes room for n items in total (moving the items made so far).
+  void reserve(std::size_t n) {
+    if (n <= capacity_) return;
+    T* p = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignof(T)}));
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      std::uninitialized_move_n(data_, size_, p);
+    } else {
+      try {
+        std::uninitialized_copy_n(data_, size_, p);
+      } catch (...) {
+        ::operator delete(p, std::align_val_t{alignof(T)});
+        throw;
+      }
+    }
+    std::size_t n_items = size_;
+    release();
+    data_ = p;
+    size_ = n_items;
+    capacity_ = n;
+  }
+
+  template <class... Args>
+  T& emplace_back(Args&&... args) {
+    if (size_ == capacity_) reserve(std::max<std::size_t>(16, capacity_ * 2));
+    T* p = ::new (static_cast<void*>(data_ + size_)) T(std::forward<Args>(args)...);
+    ++size_;
+    return *p;
+  }
+
+  void clear() noexcept {
+    std::destroy_n(data_, size_);
+    size_ = 0;
+  }
+
+ private:
+  void release() noexcept {
+    clear();
+    ::operator delete(data_, std::align_val_t{alignof(T)});
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+}  // namespace dataflow::detail
