@@ -25,7 +25,7 @@ class packed_string {
   /// Packs `s`; a string longer than 12 bytes is copied into `a`.
   packed_string(std::string_view s, arena& a) : len_(static_cast<std::uint32_t>(s.size())), bytes_{} {
     if (s.size() <= inline_max) {
-      if (!s.empty()) std::memcpy(bytes_, s.data(), s.size());
+      *this = inline_copy(s);
     } else {
       std::memcpy(bytes_, s.data(), 4);
       const char* p = a.copy(s).data();
@@ -36,8 +36,21 @@ class packed_string {
   /// Packs a string of at most 12 bytes, which needs no arena.
   static packed_string inline_copy(std::string_view s) noexcept {
     packed_string p;
-    p.len_ = static_cast<std::uint32_t>(s.size());
-    if (!s.empty()) std::memcpy(p.bytes_, s.data(), s.size());
+    const std::size_t n = s.size();
+    p.len_ = static_cast<std::uint32_t>(n);
+    // Two overlapping fixed-size copies instead of a call to memcpy for a variable size.
+    const char* d = s.data();
+    if (n >= 8) {
+      std::memcpy(p.bytes_, d, 8);
+      std::memcpy(p.bytes_ + n - 8, d + n - 8, 8);
+    } else if (n >= 4) {
+      std::memcpy(p.bytes_, d, 4);
+      std::memcpy(p.bytes_ + n - 4, d + n - 4, 4);
+    } else if (n > 0) {
+      p.bytes_[0] = d[0];
+      p.bytes_[n >> 1] = d[n >> 1];
+      p.bytes_[n - 1] = d[n - 1];
+    }
     return p;
   }
 
