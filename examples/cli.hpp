@@ -2,6 +2,8 @@
 // positional arguments, with errors that say what was wrong.
 #pragma once
 
+#include <dataflow/memory.hpp>
+
 #include <cstddef>
 #include <cstdlib>
 #include <map>
@@ -24,7 +26,8 @@ class cli {
         for (++i; i < argc; ++i) positional_.push_back(argv[i]);
         break;
       }
-      if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
+      // "--name value", or a one-letter "-o value".
+      if ((a.size() > 2 && a.compare(0, 2, "--") == 0) || (a.size() == 2 && a[0] == '-' && a[1] != '-')) {
         if (i + 1 >= argc) throw usage_error("option " + a + " needs a value");
         options_[a] = argv[++i];
       } else {
@@ -45,6 +48,19 @@ class cli {
     }
     options_.erase(it);
     return static_cast<std::size_t>(n);
+  }
+
+  /// Returns the byte size given for `name` ("256M", "1G", "65536"), or `fallback`.
+  std::size_t size(const std::string& name, std::size_t fallback) {
+    auto it = options_.find(name);
+    if (it == options_.end()) return fallback;
+    try {
+      std::size_t n = dataflow::parse_size(it->second);
+      options_.erase(it);
+      return n;
+    } catch (const dataflow::usage_error&) {
+      throw usage_error("option " + name + " needs a size such as 256M, got '" + it->second + "'");
+    }
   }
 
   /// Returns the text given for `name`, or `fallback`.

@@ -1,6 +1,6 @@
 // group_sum: prints `key,sum,count` for every key of a `key,value` CSV, in ascending key order.
 //
-//   group_sum [--threads N] FILE.csv
+//   group_sum [--threads N] [--budget SIZE] FILE.csv
 #include "cli.hpp"
 #include "group_sum.hpp"
 
@@ -10,13 +10,15 @@
 #include <exception>
 
 int main(int argc, char** argv) {
-  const char* usage = "usage: group_sum [--threads N] FILE.csv\n";
+  const char* usage = "usage: group_sum [--threads N] [--budget SIZE] FILE.csv\n";
   try {
     examples::cli args(argc, argv);
     std::size_t threads = args.number("--threads", 0);
+    std::size_t budget = args.size("--budget", 0);
     auto files = args.positional(1);
     if (files.size() != 1) throw examples::usage_error("expected one FILE.csv");
     dataflow::context ctx(threads);
+    ctx.memory_budget(budget);
     auto rows = examples::group_sums(ctx, files[0]);
     fmt::memory_buffer out;
     for (const auto& r : rows) {

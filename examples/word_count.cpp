@@ -1,6 +1,6 @@
 // word_count: prints `count<TAB>word` for the most frequent words of text files.
 //
-//   word_count [--threads N] [--top K] FILE...     (--top 0 prints every word)
+//   word_count [--threads N] [--budget SIZE] [--top K] FILE...     (--top 0 prints every word)
 #include "cli.hpp"
 #include "word_count.hpp"
 
@@ -12,13 +12,15 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-  const char* usage = "usage: word_count [--threads N] [--top K] FILE...\n";
+  const char* usage = "usage: word_count [--threads N] [--budget SIZE] [--top K] FILE...\n";
   try {
     examples::cli args(argc, argv);
     std::size_t threads = args.number("--threads", 0);
+    std::size_t budget = args.size("--budget", 0);
     std::size_t top = args.number("--top", 10);
     std::vector<std::string> files = args.positional(1);
     dataflow::context ctx(threads);
+    ctx.memory_budget(budget);
     auto counts = examples::count_words(ctx, files, top);
     fmt::memory_buffer out;
     for (const auto& [word, n] : counts) fmt::format_to(std::back_inserter(out), "{}\t{}\n", n, word);

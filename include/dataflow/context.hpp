@@ -48,6 +48,24 @@ class context {
     return *this;
   }
 
+  /// Limits the memory the buffers of a run hold (shuffle partitions, hash tables, sort runs,
+  /// groups); past it, operators spill to disk and still give the same results. 0 (the
+  /// default) means no limit: nothing spills. See README "Larger than memory".
+  context& memory_budget(std::size_t bytes) {
+    state_->memory_budget = bytes;
+    return *this;
+  }
+  std::size_t memory_budget() const noexcept { return state_->memory_budget; }
+
+  /// Sets the directory under which runs make their spill directories (default: $TMPDIR, else
+  /// /tmp). Each spilling run makes a fresh directory inside it and removes it when done; the
+  /// directory given here is never removed.
+  context& spill_directory(std::string path) {
+    state_->spill_root = std::move(path);
+    return *this;
+  }
+  const std::string& spill_directory() const noexcept { return state_->spill_root; }
+
   /// Sets what an action does when it must recompute a dataset an earlier action computed.
   context& on_recompute(recompute_policy policy) {
     state_->on_recompute = policy;

@@ -14,10 +14,12 @@
 #define DATAFLOW_VERSION_MINOR 1
 #define DATAFLOW_VERSION_PATCH 0
 
+#include <dataflow/codec.hpp>
 #include <dataflow/context.hpp>
 #include <dataflow/dataset.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/hash.hpp>
+#include <dataflow/memory.hpp>
 #include <dataflow/text.hpp>
 
 #include <dataflow/sources/generate.hpp>
@@ -33,6 +35,7 @@
 #include <dataflow/ops/group_by_key.hpp>
 #include <dataflow/ops/partition_by.hpp>
 #include <dataflow/ops/reduce_by_key.hpp>
+#include <dataflow/ops/sort.hpp>
 
 #include <dataflow/ops/collect.hpp>
 #include <dataflow/ops/count.hpp>

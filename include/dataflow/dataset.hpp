@@ -94,6 +94,16 @@ class dataset {
   template <class PartitionFn>
   auto partition_by(PartitionFn fn, std::size_t partitions) const;
 
+  /// Sorts the items by comp (default: <). The output's partitions are in order, so collect()
+  /// and write_lines() see every item sorted. Under a memory budget, sorted runs spill to disk
+  /// and are merged. Not stable: items that compare equal come out in no particular order.
+  template <class Compare = std::less<>>
+  auto sort(Compare comp = {}) const;
+
+  /// Sorts the items by key_fn(item), compared with <.
+  template <class KeyFn>
+  auto sort_by(KeyFn key_fn) const;
+
   /// Keeps this dataset's items once computed, so that later actions read them instead of
   /// computing them again. The items stay in memory until the last handle to the cache goes.
   dataset<T> cache() const;
@@ -131,6 +141,7 @@ class dataset {
 
   /// Writes every item as a line (formatted with fmt's "{}") to `path`, in partition order.
   /// The file appears only once complete: it is written under a temporary name and renamed.
+  /// The path "-" writes to standard output.
   void write_lines(const std::string& path) const;
 
   // ---- Plans. ----

@@ -69,6 +69,15 @@ TEST_CASE("group_by groups whole items by a key function", "[ops][group_by]") {
     int age;
     bool operator<(const person& o) const { return name < o.name; }
     bool operator==(const person&) const = default;
+    // How a spilling operator writes and reads it back.
+    void encode(dataflow::byte_writer& w) const {
+      dataflow::encode(w, name);
+      dataflow::encode(w, age);
+    }
+    static person decode(dataflow::byte_reader& r) {
+      auto n = dataflow::decode<std::string>(r);
+      return {std::move(n), dataflow::decode<int>(r)};
+    }
   };
   std::vector<person> people;
   std::map<int, std::vector<person>> want;

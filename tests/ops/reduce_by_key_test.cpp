@@ -125,6 +125,15 @@ TEST_CASE("reduce_by merges whole items by a key function", "[ops][reduce_by]") 
     std::string region;
     int amount;
     int orders;
+    void encode(dataflow::byte_writer& w) const {
+      dataflow::encode(w, region);
+      dataflow::encode(w, std::pair{amount, orders});
+    }
+    static sale decode(dataflow::byte_reader& r) {
+      auto region = dataflow::decode<std::string>(r);
+      auto [amount, orders] = dataflow::decode<std::pair<int, int>>(r);
+      return {std::move(region), amount, orders};
+    }
   };
   std::mt19937_64 rng(n);
   std::vector<sale> input(n);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <dataflow/errors.hpp>
+#include <dataflow/storage/spill_directory.hpp>
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
@@ -51,6 +52,17 @@ class context_state {
 
   /// Returns a new operator label such as "map#3".
   std::string label(const char* op) { return std::string(op) + "#" + std::to_string(++next_id_); }
+
+  /// Bytes the buffers of a run may hold before operators spill; 0 means no limit.
+  std::size_t memory_budget = 0;
+  /// Where spill directories are made; empty means $TMPDIR, else /tmp.
+  std::string spill_root;
+  spill_space spills;
+
+  /// Returns the spill directory for `stage`, making it on first need.
+  std::shared_ptr<spill_directory> spill_dir(const std::string& stage) {
+    return spills.directory(spill_root, stage);
+  }
 
   recompute_policy on_recompute = recompute_policy::warn;
   std::function<void(const std::string&)> warning_handler;

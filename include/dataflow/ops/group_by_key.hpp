@@ -5,6 +5,13 @@
 // every key a group number, a counting sort lays the values of each group side by side, and the
 // output is (key, span of values) over that array. No per-group allocation.
 //
+// Under a memory budget a thread whose lists outgrow its share writes them to a spill file, a
+// segment per partition. If anything spilled, the rest follows at the end of the input stage
+// and each partition is grouped when it is read: loaded whole if it fits the thread's share,
+// else split on disk by a hash of another seed into sub-partitions, recursively. A single key
+// whose values alone exceed the share (no split can separate it) is loaded whole anyway: a
+// group is handed over as one span.
+//
 // @code
 // auto by_doc = postings.group_by_key();  // std::pair<term, std::span<const doc_id>>
 // @endcode
@@ -17,12 +24,15 @@
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/partitioning.hpp>
+#include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/block_list.hpp>
 #include <dataflow/storage/item_buffer.hpp>
+#include <dataflow/storage/spill_file.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -69,6 +79,7 @@ class group_node final
     std::vector<block_list<T>> lists;
     arena bytes;
     group_node* self;
+    std::vector<std::vector<spill_segment>> spilled;  // per partition
 
     template <class X>
     void operator()(X&& x) {
@@ -76,6 +87,33 @@ class group_node final
       const std::string& label = self->label();
       const std::uint64_t h = invoke_user(label, [&] { return table_hash(self->rules_.key_of(label, item)); });
       lists[partition_of(h, lists.size())].emplace_back(intern(bytes, item));
+    }
+
+    void end_batch() {
+      if (!self->policy_.limited()) return;
+      std::size_t held = bytes.bytes_reserved();
+      for (const auto& l : lists) held += l.bytes();
+      if (held > self->policy_.thread_share) spill();
+    }
+
+    /// Writes every list to one spill file, a segment per partition, and frees them.
+    void spill() {
+      bool any = false;
+      for (const auto& l : lists) any = any || !l.empty();
+      if (!any) return;
+      const std::string& label = self->label();
+      spill_writer w(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
+      for (std::size_t p = 0; p < lists.size(); ++p) {
+        if (lists[p].empty()) continue;
+        lists[p].for_each_block([&](std::span<const T> block) {
+          for (const T& x : block) w.add(x);
+        });
+        spilled[p].push_back(w.end_segment());
+        lists[p].clear();
+      }
+      w.close();
+      bytes = arena();
+      self->spilled_any_.store(true, std::memory_order_relaxed);
     }
   };
 
@@ -100,10 +138,20 @@ class group_node final
            std::to_string(shuffle_partitions(options_.partitions, this->ctx().threads())) +
            " partitions, group";
   }
-  std::size_t partition_count() const override { return output_.size(); }
+  std::size_t partition_count() const override {
+    return segments_.empty() ? output_.size() : segments_.size();
+  }
 
   void push_partition(std::size_t p, batch_consumer<Out>& out) override {
-    const std::vector<Out>& items = output_[p].out;
+    if (!segments_.empty()) {
+      group_segments(segments_[p], 0, p, out);
+      return;
+    }
+    push_groups(output_[p], p, out);
+  }
+
+  void push_groups(const groups& g, std::size_t p, batch_consumer<Out>& out) {
+    const std::vector<Out>& items = g.out;
     constexpr std::size_t step = std::max<std::size_t>(batch_items<Out>, 4096);
     for (std::size_t i = 0; i < items.size() && !stop_requested(); i += step) {
       std::span<const Out> batch(items.data() + i, std::min(step, items.size() - i));
@@ -117,6 +165,7 @@ class group_node final
   }
 
   void dispose() noexcept override {
+    segments_.clear();
     output_.clear();
     locals_.reset();
   }
@@ -124,12 +173,30 @@ class group_node final
  protected:
   void execute(run_state& run) override {
     const std::size_t parts = shuffle_partitions(options_.partitions, run.ctx().threads());
+    policy_ = spill_policy::for_context(run.ctx());
+    spilled_any_.store(false);
+    segments_.clear();
     locals_.emplace(run.ctx().threads());
     run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_lists& {
       return locals_->local([&] {
-        return local_lists{std::vector<block_list<T>>(parts), arena{}, this};
+        return local_lists{std::vector<block_list<T>>(parts), arena{}, this,
+                           std::vector<std::vector<spill_segment>>(parts)};
       });
     });
+    if (spilled_any_.load()) {
+      std::vector<local_lists*> locals;
+      locals_->for_each([&](local_lists& l) { locals.push_back(&l); });
+      parallel_partitions(run, locals.size(), this->label() + " (spill)",
+                          [&](std::size_t i) { locals[i]->spill(); });
+      segments_.assign(parts, {});
+      for (local_lists* l : locals) {
+        for (std::size_t p = 0; p < parts; ++p) {
+          for (auto& seg : l->spilled[p]) segments_[p].push_back(std::move(seg));
+        }
+      }
+      locals_.reset();
+      return;
+    }
     output_ = std::vector<groups>(parts);
     parallel_partitions(run, parts, this->label() + " (group)",
                         [&](std::size_t p) { group_partition(p); });
@@ -144,6 +211,54 @@ class group_node final
         for (T& x : block) items.push_back(&x);
       });
     });
+    group_items(items, output_[p]);
+  }
+
+  /// Groups a spilled partition and pushes the groups: loaded whole when it fits the thread's
+  /// share (or is one hot key), else split on disk into sub-partitions first.
+  void group_segments(const std::vector<spill_segment>& segments, unsigned level, std::size_t p,
+                      batch_consumer<Out>& out) {
+    const std::string& label = this->label();
+    std::uint64_t on_disk = 0;
+    for (const auto& seg : segments) on_disk += seg.bytes;
+    // In memory an item takes its size plus the bookkeeping of grouping (about 24 bytes).
+    std::uint64_t items_count = 0;
+    for (const auto& seg : segments) items_count += seg.items;
+    const std::uint64_t need = on_disk + items_count * (sizeof(T) + 24);
+    if (need <= policy_.thread_share || level >= spill_policy::max_level) {
+      block_list<T> list;
+      arena bytes;
+      for (const auto& seg : segments) {
+        if (stop_requested()) return;
+        for_each_spilled<T>(seg, label, [&](const T& x) { list.emplace_back(intern(bytes, x)); });
+      }
+      std::vector<T*> items;
+      items.reserve(list.size());
+      list.for_each_block_mut([&](std::span<T> block) {
+        for (T& x : block) items.push_back(&x);
+      });
+      groups g;
+      group_items(items, g);
+      push_groups(g, p, out);
+      return;
+    }
+    spill_router<T> router(this->ctx(), label, policy_, level + 1);
+    for (const auto& seg : segments) {
+      if (stop_requested()) return;
+      for_each_spilled<T>(seg, label, [&](const T& x) {
+        router.add(invoke_user(label, [&] { return table_hash(rules_.key_of(label, x)); }), x);
+      });
+    }
+    const bool hot = router.one_hash();
+    std::vector<spill_segment> parts = router.finish();
+    for (const auto& part : parts) {
+      if (stop_requested()) return;
+      // One key (one hash) cannot be split further: load it whole.
+      group_segments({part}, hot ? spill_policy::max_level : level + 1, p, out);
+    }
+  }
+
+  void group_items(std::vector<T*>& items, groups& out) {
     if (items.empty()) return;
 
     // Number the groups in order of first appearance.
@@ -152,7 +267,6 @@ class group_node final
       std::uint32_t id;
     };
     const std::string& label = this->label();
-    groups& out = output_[p];
     hash_table<group_entry> table;
     std::vector<std::uint32_t> group_of(items.size());
     std::vector<std::size_t> start;
@@ -198,6 +312,9 @@ class group_node final
   shuffle_options options_;
   std::optional<per_thread<local_lists>> locals_;
   std::vector<groups> output_;
+  spill_policy policy_;
+  std::atomic<bool> spilled_any_{false};
+  std::vector<std::vector<spill_segment>> segments_;  // per partition, when spilled
 };
 
 }  // namespace detail

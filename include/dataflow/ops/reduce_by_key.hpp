@@ -7,6 +7,12 @@
 // queueing. Post phase: partition p merges the threads' tables for p into the largest of them,
 // in parallel over partitions; the next stage reads the merged tables.
 //
+// Under a memory budget (see graph/spill_policy.hpp) a thread whose tables outgrow its share
+// writes them to a spill file, one segment per partition, and starts afresh. If anything
+// spilled, the rest is spilled too at the end of the input stage, and each partition is
+// reduced when it is read: its segments are folded into one table, which is split into
+// sub-partitions on disk if it would outgrow the share. A hot key is one entry: it never grows.
+//
 // @code
 // auto counts = words.map([](std::string_view w) { return std::pair{w, 1ull}; })
 //                    .reduce_by_key(std::plus<>{});
@@ -21,12 +27,15 @@
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/partitioning.hpp>
+#include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/item_buffer.hpp>
+#include <dataflow/storage/spill_file.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -149,10 +158,12 @@ class reduce_node final : public node<T> {
 
   // One thread's pre-phase state: a table per output partition and the bytes of its keys.
   struct local_tables {
-    local_tables(std::size_t parts, const reduce_node* node) : tables(parts), self(node) {}
+    local_tables(std::size_t parts, const reduce_node* node)
+        : tables(parts), spilled(parts), self(node) {}
 
     std::vector<table> tables;
     arena bytes;
+    std::vector<std::vector<spill_segment>> spilled;  // per partition
     const reduce_node* self;
     // The lookahead ring (used when pipelined): detached entries waiting for their slot.
     struct waiting {
@@ -199,6 +210,31 @@ class reduce_node final : public node<T> {
         for (; count > 0; --count, head = (head + 1) % lookahead) fold_in(ring[head]);
         head = 0;
       }
+      if (self->policy_.limited() && held_bytes() > self->policy_.thread_share) spill();
+    }
+
+    std::size_t held_bytes() const noexcept {
+      std::size_t n = bytes.bytes_reserved();
+      for (const table& t : tables) n += t.bytes();
+      return n;
+    }
+
+    /// Writes every table to one spill file, a segment per partition, and frees them.
+    void spill() {
+      bool any = false;
+      for (const table& t : tables) any = any || !t.empty();
+      if (!any) return;
+      const std::string& label = self->label();
+      spill_writer w(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
+      for (std::size_t p = 0; p < tables.size(); ++p) {
+        if (tables[p].empty()) continue;
+        tables[p].for_each([&](std::uint64_t, entry& e) { w.add(Rules::item(e)); });
+        spilled[p].push_back(w.end_segment());
+        tables[p].clear();
+      }
+      w.close();
+      bytes = arena();
+      self->spilled_any_.store(true, std::memory_order_relaxed);
     }
 
     bool place(waiting& w, std::uint64_t h, std::size_t part, const T& item) {
@@ -251,11 +287,15 @@ class reduce_node final : public node<T> {
            std::to_string(shuffle_partitions(options_.partitions, this->ctx().threads())) +
            " partitions, merge";
   }
-  std::size_t partition_count() const override { return merged_.size(); }
+  std::size_t partition_count() const override {
+    return segments_.empty() ? merged_.size() : segments_.size();
+  }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     try {
-      if constexpr (dense) {
+      if (!segments_.empty()) {
+        reduce_segments(segments_[p], 0, out);
+      } else if constexpr (dense) {
         // Entries are the items: push the compacted table as it is.
         std::span<const T> items = dense_[p];
         constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
@@ -263,17 +303,7 @@ class reduce_node final : public node<T> {
           out.consume(items.subspan(i, std::min(step, items.size() - i)));
         }
       } else {
-        // Entries hold keys in table form: build batches of items that view into the table.
-        item_buffer<T> batch;
-        batch.reserve(std::min(batch_items<T>, merged_[p].size()));
-        merged_[p].for_each([&](std::uint64_t, entry& e) {
-          batch.emplace_back(Rules::item(e));
-          if (batch.size() == batch_items<T>) {
-            if (!stop_requested()) out.consume(batch.span());
-            batch.clear();
-          }
-        });
-        if (!batch.empty() && !stop_requested()) out.consume(batch.span());
+        push_table(merged_[p], out);
       }
     } catch (op_failure& f) {
       if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
@@ -282,6 +312,7 @@ class reduce_node final : public node<T> {
   }
 
   void dispose() noexcept override {
+    segments_.clear();
     dense_.clear();
     merged_.clear();
     locals_.reset();
@@ -291,10 +322,30 @@ class reduce_node final : public node<T> {
  protected:
   void execute(run_state& run) override {
     const std::size_t parts = shuffle_partitions(options_.partitions, run.ctx().threads());
+    policy_ = spill_policy::for_context(run.ctx());
+    spilled_any_.store(false);
+    segments_.clear();
     locals_.emplace(run.ctx().threads());
     run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_tables& {
       return locals_->local([&] { return local_tables(parts, this); });
     });
+
+    if (spilled_any_.load()) {
+      // Spill what is left too, so that every partition is read from disk alone, by one
+      // thread, however many consumers read it.
+      std::vector<local_tables*> locals;
+      locals_->for_each([&](local_tables& l) { locals.push_back(&l); });
+      parallel_partitions(run, locals.size(), this->label() + " (spill)",
+                          [&](std::size_t i) { locals[i]->spill(); });
+      segments_.assign(parts, {});
+      for (local_tables* l : locals) {
+        for (std::size_t p = 0; p < parts; ++p) {
+          for (auto& s : l->spilled[p]) segments_[p].push_back(std::move(s));
+        }
+      }
+      locals_.reset();
+      return;
+    }
 
     merged_ = std::vector<table>(parts);
     dense_.assign(parts, {});
@@ -304,6 +355,68 @@ class reduce_node final : public node<T> {
   }
 
  private:
+  /// Pushes a table's entries as items, in batches that view into the table.
+  void push_table(table& t, batch_consumer<T>& out) {
+    item_buffer<T> batch;
+    batch.reserve(std::min(batch_items<T>, t.size()));
+    t.for_each([&](std::uint64_t, entry& e) {
+      batch.emplace_back(Rules::item(e));
+      if (batch.size() == batch_items<T>) {
+        if (!stop_requested()) out.consume(batch.span());
+        batch.clear();
+      }
+    });
+    if (!batch.empty() && !stop_requested()) out.consume(batch.span());
+  }
+
+  /// Reduces the items of spilled segments (one partition) and pushes the result. When the
+  /// table outgrows the thread's share, everything is split into sub-partitions on disk by a
+  /// hash of another seed, and each is reduced in turn.
+  void reduce_segments(const std::vector<spill_segment>& segments, unsigned level,
+                       batch_consumer<T>& out) {
+    const std::string& label = this->label();
+    table t;
+    arena bytes;
+    std::optional<spill_router<T>> router;
+    std::size_t since_check = 0;
+    auto entry_key = [&](const entry& e) -> decltype(auto) { return rules_.entry_key(label, e); };
+    for (const spill_segment& seg : segments) {
+      if (stop_requested()) return;
+      for_each_spilled<T>(seg, label, [&](const T& x) {
+        const std::uint64_t h = invoke_user(label, [&] { return table_hash(rules_.key_of(label, x)); });
+        if (router) {
+          router->add(h, x);
+          return;
+        }
+        invoke_user(label, [&] {
+          auto [e, made] = t.find_or_emplace(h, rules_.key_of(label, x), entry_key,
+                                             [&] { return entry(rules_.make(bytes, x)); });
+          if (!made) rules_.absorb(label, *e, x, bytes);
+        });
+        if (++since_check == 4096) {
+          since_check = 0;
+          if (level < spill_policy::max_level &&
+              t.bytes() + bytes.bytes_reserved() > policy_.thread_share) {
+            router.emplace(this->ctx(), label, policy_, level + 1);
+            t.for_each([&](std::uint64_t eh, entry& e) { router->add(eh, Rules::item(e)); });
+            t.clear();
+            bytes = arena();
+          }
+        }
+      });
+    }
+    if (!router) {
+      push_table(t, out);
+      return;
+    }
+    std::vector<spill_segment> parts = router->finish();
+    router.reset();
+    for (const spill_segment& part : parts) {
+      if (stop_requested()) return;
+      reduce_segments({part}, level + 1, out);
+    }
+  }
+
   void merge_partition(std::size_t p) {
     std::vector<table*> tables;
     locals_->for_each([&](local_tables& l) { tables.push_back(&l.tables[p]); });
@@ -347,6 +460,9 @@ class reduce_node final : public node<T> {
   std::vector<table> merged_;
   std::vector<std::span<T>> dense_;  // when entries are items: each merged table, compacted
   std::vector<arena> merge_bytes_;
+  spill_policy policy_;
+  mutable std::atomic<bool> spilled_any_{false};  // set by the input stage's threads
+  std::vector<std::vector<spill_segment>> segments_;  // per partition, when spilled
 };
 
 }  // namespace detail

@@ -36,6 +36,12 @@ namespace detail {
 class staged_file {
  public:
   explicit staged_file(std::string path) : path_(std::move(path)) {
+    if (path_ == "-") {  // standard output: written in place, nothing to rename
+      fd_ = file_handle(::dup(STDOUT_FILENO));
+      temp_ = "standard output";
+      stdout_ = true;
+      return;
+    }
     static std::atomic<unsigned> counter{0};
     temp_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
     fd_ = file_handle(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
@@ -45,7 +51,7 @@ class staged_file {
     }
   }
   ~staged_file() {
-    if (!committed_) {
+    if (!committed_ && !stdout_) {
       fd_.close();
       ::unlink(temp_.c_str());
     }
@@ -71,6 +77,10 @@ class staged_file {
       int e = errno;
       throw io_error(path_, "write_lines: cannot close '" + temp_ + "': " + errno_text(e));
     }
+    if (stdout_) {
+      committed_ = true;
+      return;
+    }
     if (::rename(temp_.c_str(), path_.c_str()) != 0) {
       int e = errno;
       throw io_error(path_, "write_lines: cannot rename '" + temp_ + "' to '" + path_ +
@@ -84,12 +94,22 @@ class staged_file {
   std::string temp_;
   file_handle fd_;
   bool committed_ = false;
+  bool stdout_ = false;
 };
 
 /// Writes partitions' text to a staged file in partition order, as they complete.
 class ordered_writer {
  public:
   ordered_writer(staged_file& file, std::size_t parts) : file_(file), ready_(parts) {}
+
+  /// Writes a partition's text so far if every earlier partition is written (so that a long
+  /// partition in order, such as a merged sort, streams out instead of piling up in memory).
+  void partial(std::size_t p, fmt::memory_buffer& text) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (p != next_) return;
+    file_.write(text.data(), text.size());
+    text.clear();
+  }
 
   void complete(std::size_t p, fmt::memory_buffer&& text) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -128,6 +148,9 @@ struct write_lines_sink {
     } else {
       invoke_user(*label, [&] { fmt::format_to(std::back_inserter(text), "{}\n", item); });
     }
+  }
+  void end_batch() {
+    if (text.size() >= (std::size_t{1} << 20)) writer->partial(partition, text);
   }
   void end_partition() { writer->complete(partition, std::move(text)); }
 };

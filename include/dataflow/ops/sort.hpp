@@ -1,0 +1,331 @@
+// sort / sort_by: every item in the order of a comparator, in memory or from sorted runs on disk.
+//
+// Input stage: each thread appends its items to a buffer (copying the bytes of views into its
+// arena). In memory, the buffers are joined and sorted in parallel, and the output is split into
+// contiguous partitions in order. Under a memory budget, a thread whose buffer outgrows its
+// share sorts it and writes it to disk as a run; at the end the rest become runs too, groups of
+// up to fan_in runs are merged into longer runs until few enough remain (in parallel), and the
+// last merge streams the output as one partition. The sort is not stable: items that compare
+// equal come out in no particular order.
+//
+// @code
+// auto sorted = ctx.read_lines("words.txt").sort();               // bytewise, like LC_ALL=C sort
+// auto by_len = words.sort_by([](std::string_view w) { return w.size(); });
+// @endcode
+#pragma once
+
+#include <dataflow/codec.hpp>
+#include <dataflow/dataset.hpp>
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/item_traits.hpp>
+#include <dataflow/detail/requirements.hpp>
+#include <dataflow/graph/node.hpp>
+#include <dataflow/graph/partitioning.hpp>
+#include <dataflow/graph/spill_policy.hpp>
+#include <dataflow/graph/stage.hpp>
+#include <dataflow/storage/arena.hpp>
+#include <dataflow/storage/item_buffer.hpp>
+#include <dataflow/storage/spill_file.hpp>
+
+#include <oneapi/tbb/parallel_sort.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+namespace detail {
+
+/// Orders items by key_fn(item) with <.
+template <class KeyFn>
+struct by_key_less {
+  KeyFn key_fn;
+  template <class T>
+  bool operator()(const T& a, const T& b) const {
+    return key_fn(a) < key_fn(b);
+  }
+};
+
+/// Merges sorted runs: the smallest current item of k readers, k at most a few hundred.
+template <class T, class Less>
+class run_merger {
+  struct cursor {
+    spill_reader in;
+    std::optional<byte_reader> r;
+    std::size_t left = 0;  // items not yet decoded in the current block
+    std::optional<T> current;
+  };
+
+ public:
+  run_merger(const std::vector<spill_segment>& runs, const std::string& stage, Less less)
+      : less_(std::move(less)) {
+    cursors_.reserve(runs.size());
+    for (const auto& run : runs) {
+      cursors_.push_back(cursor{spill_reader(run, stage), std::nullopt, 0, std::nullopt});
+    }
+    for (std::size_t i = 0; i < cursors_.size(); ++i) {
+      if (advance(cursors_[i])) heap_.push_back(i);
+    }
+    std::make_heap(heap_.begin(), heap_.end(), greater());
+  }
+
+  /// Calls out(item) for every item in order. Before any run loads its next block (which ends
+  /// the life of the views of items taken from it), calls flush().
+  template <class Out, class Flush>
+  void run(Out&& out, Flush&& flush) {
+    while (!heap_.empty()) {
+      if (stop_requested()) return;
+      std::pop_heap(heap_.begin(), heap_.end(), greater());
+      cursor& c = cursors_[heap_.back()];
+      out(*c.current);
+      if (c.left == 0) flush();
+      if (advance(c)) {
+        std::push_heap(heap_.begin(), heap_.end(), greater());
+      } else {
+        heap_.pop_back();
+      }
+    }
+  }
+
+ private:
+  auto greater() {
+    return [this](std::size_t a, std::size_t b) {
+      return less_(*cursors_[b].current, *cursors_[a].current);
+    };
+  }
+
+  static bool advance(cursor& c) {
+    if (c.left == 0) {
+      if (!c.in.next_block()) return false;
+      c.r.emplace(c.in.reader());
+      c.left = c.in.block_items();
+      if (c.left == 0) return false;
+    }
+    c.current.emplace(decode<T>(*c.r));
+    --c.left;
+    return true;
+  }
+
+  Less less_;
+  std::vector<cursor> cursors_;
+  std::vector<std::size_t> heap_;
+};
+
+template <class T, class Compare, class Stack>
+class sort_node final : public node<T> {
+  using In = typename Stack::input_type;
+
+  struct local_buffer {
+    item_buffer<T> items;
+    arena bytes;
+    std::vector<spill_segment> runs;
+    sort_node* self;
+
+    template <class X>
+    void operator()(X&& x) {
+      const T& item = x;
+      items.emplace_back(intern(bytes, item));
+    }
+
+    void end_batch() {
+      if (self->policy_.limited() &&
+          items.size() * sizeof(T) + bytes.bytes_reserved() > self->policy_.thread_share) {
+        spill();
+      }
+    }
+
+    /// Sorts the buffer and writes it as a run.
+    void spill() {
+      if (items.empty()) return;
+      self->sort_items(items.data(), items.data() + items.size());
+      const std::string& label = self->label();
+      spill_writer w(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
+      for (std::size_t i = 0; i < items.size(); ++i) w.add(items[i]);
+      runs.push_back(w.end_segment());
+      w.close();
+      items = item_buffer<T>();
+      bytes = arena();
+      self->spilled_any_.store(true, std::memory_order_relaxed);
+    }
+  };
+
+ public:
+  sort_node(std::shared_ptr<node<In>> parent, Stack stack, Compare comp, const char* op)
+      : node<T>(parent->ctx_ptr(), op, node_kind::barrier, {parent}, stack.labels()),
+        parent_(std::move(parent)),
+        stack_(std::move(stack)),
+        comp_(std::move(comp)) {}
+
+  std::string describe_input() const override {
+    return "sort runs per thread, merge into ordered partitions";
+  }
+  std::size_t partition_count() const override {
+    return runs_.empty() ? ranges_.size() : 1;
+  }
+
+  void push_partition(std::size_t p, batch_consumer<T>& out) override {
+    try {
+      if (!runs_.empty()) {
+        merge_to(runs_, out);
+        return;
+      }
+      const auto [begin, end] = ranges_[p];
+      constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
+      for (std::size_t i = begin; i < end && !stop_requested(); i += step) {
+        out.consume(std::span<const T>(sorted_.data() + i, std::min(step, end - i)));
+      }
+    } catch (op_failure& f) {
+      if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
+      throw;
+    }
+  }
+
+  void dispose() noexcept override {
+    runs_.clear();
+    ranges_.clear();
+    sorted_ = item_buffer<T>();
+    locals_.reset();
+  }
+
+ protected:
+  void execute(run_state& run) override {
+    policy_ = spill_policy::for_context(run.ctx());
+    spilled_any_.store(false);
+    runs_.clear();
+    ranges_.clear();
+    locals_.emplace(run.ctx().threads());
+    run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_buffer& {
+      return locals_->local([&] { return local_buffer{{}, {}, {}, this}; });
+    });
+    std::vector<local_buffer*> locals;
+    locals_->for_each([&](local_buffer& l) { locals.push_back(&l); });
+
+    if (!spilled_any_.load()) {
+      sort_in_memory(run, locals);
+      return;
+    }
+    parallel_partitions(run, locals.size(), this->label() + " (sort runs)",
+                        [&](std::size_t i) { locals[i]->spill(); });
+    std::vector<spill_segment> runs;
+    for (local_buffer* l : locals) {
+      for (auto& r : l->runs) runs.push_back(std::move(r));
+    }
+    locals_.reset();
+    // Cascade: merge groups of fan_in runs into one until one merge can take them all.
+    while (runs.size() > policy_.fan_in) {
+      const std::size_t groups = (runs.size() + policy_.fan_in - 1) / policy_.fan_in;
+      std::vector<spill_segment> merged(groups);
+      parallel_partitions(run, groups, this->label() + " (merge runs)", [&](std::size_t g) {
+        const std::size_t begin = g * runs.size() / groups, end = (g + 1) * runs.size() / groups;
+        std::vector<spill_segment> group(runs.begin() + static_cast<std::ptrdiff_t>(begin),
+                                         runs.begin() + static_cast<std::ptrdiff_t>(end));
+        merged[g] = merge_to_run(group);
+      });
+      runs = std::move(merged);  // the merged-from files go with their last reference
+    }
+    runs_ = std::move(runs);
+  }
+
+ private:
+  auto less() const {
+    return [this](const T& a, const T& b) -> bool { return invoke_user(this->label(), comp_, a, b); };
+  }
+
+  void sort_items(T* begin, T* end) const { std::sort(begin, end, less()); }
+
+  void sort_in_memory(run_state& run, std::vector<local_buffer*>& locals) {
+    std::size_t n = 0;
+    for (local_buffer* l : locals) n += l->items.size();
+    // The arenas stay alive with the locals: the joined items still view into them.
+    sorted_ = item_buffer<T>();
+    sorted_.reserve(n);
+    for (local_buffer* l : locals) {
+      for (std::size_t i = 0; i < l->items.size(); ++i) sorted_.emplace_back(std::move(l->items[i]));
+      l->items = item_buffer<T>();
+    }
+    try {
+      run.ctx().arena().execute(
+          [&] { tbb::parallel_sort(sorted_.data(), sorted_.data() + sorted_.size(), less()); });
+    } catch (const op_failure& f) {
+      throw_stage_error(f, this->label());
+    }
+    if (n == 0) return;
+    const std::size_t parts = std::min(n, std::max<std::size_t>(1, run.ctx().threads() * 4));
+    for (std::size_t p = 0; p < parts; ++p) ranges_.push_back(partition_range(n, parts, p));
+  }
+
+  /// Streams the merge of `runs` to a consumer, in batches.
+  void merge_to(const std::vector<spill_segment>& runs, batch_consumer<T>& out) {
+    run_merger<T, decltype(less())> merger(runs, this->label(), less());
+    item_buffer<T> batch;
+    batch.reserve(batch_items<T>);
+    auto flush = [&] {
+      if (!batch.empty() && !stop_requested()) out.consume(batch.span());
+      batch.clear();
+    };
+    merger.run(
+        [&](const T& x) {
+          batch.emplace_back(x);
+          if (batch.size() == batch_items<T>) flush();
+        },
+        flush);
+    flush();
+  }
+
+  /// Merges `runs` into one new run.
+  spill_segment merge_to_run(const std::vector<spill_segment>& runs) {
+    const std::string& label = this->label();
+    spill_writer w(this->ctx().spill_dir(label), label, policy_.block_bytes);
+    run_merger<T, decltype(less())> merger(runs, label, less());
+    merger.run([&](const T& x) { w.add(x); }, [] {});
+    spill_segment s = w.end_segment();
+    w.close();
+    return s;
+  }
+
+  std::shared_ptr<node<In>> parent_;
+  Stack stack_;
+  Compare comp_;
+  spill_policy policy_;
+  std::atomic<bool> spilled_any_{false};
+  std::optional<per_thread<local_buffer>> locals_;
+  item_buffer<T> sorted_;                                   // in memory: every item, sorted
+  std::vector<std::pair<std::size_t, std::size_t>> ranges_;  // in memory: output partitions
+  std::vector<spill_segment> runs_;                         // on disk: the runs of the last merge
+};
+
+}  // namespace detail
+
+template <class T, class Stack>
+template <class Compare>
+auto dataset<T, Stack>::sort(Compare comp) const {
+  static_assert(detail::const_callable_r<Compare, bool, const T&, const T&>,
+                "dataflow::sort: the comparator must be callable as comp(const T&, const T&) -> "
+                "bool, on a const object");
+  static_assert(encodable<T>,
+                "dataflow::sort: items must be encodable to spill sorted runs; see "
+                "<dataflow/codec.hpp>");
+  auto node = std::make_shared<detail::sort_node<T, Compare, Stack>>(node_, stack_,
+                                                                     std::move(comp), "sort");
+  return dataset<T>(std::move(node));
+}
+
+template <class T, class Stack>
+template <class KeyFn>
+auto dataset<T, Stack>::sort_by(KeyFn key_fn) const {
+  static_assert(detail::const_callable<KeyFn, const T&>,
+                "dataflow::sort_by: the key function must be callable as key_fn(const T&) -> K, "
+                "on a const object");
+  using Less = detail::by_key_less<KeyFn>;
+  auto node = std::make_shared<detail::sort_node<T, Less, Stack>>(
+      node_, stack_, Less{std::move(key_fn)}, "sort_by");
+  return dataset<T>(std::move(node));
+}
+
+}  // namespace dataflow

@@ -1,0 +1,231 @@
+// Spill files: items encoded with their codec, in checksummed blocks.
+//
+// A file holds one or more segments (a partition's items from one spill, a sorted run), each a
+// sequence of blocks. A block is a 16-byte header (magic, payload length, item count, CRC32C
+// of those two fields and the payload) and the payload; items never straddle blocks, so a
+// reader decodes a block in place and views into it stay valid until it loads the next one.
+// The writer remembers each segment's offset, length and item count, and the reader checks all
+// of them: a truncated or corrupted file is reported with its path, never read as data.
+#pragma once
+
+#include <dataflow/codec.hpp>
+#include <dataflow/errors.hpp>
+#include <dataflow/storage/arena.hpp>
+#include <dataflow/storage/crc32c.hpp>
+#include <dataflow/storage/files.hpp>
+#include <dataflow/storage/spill_directory.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dataflow::detail {
+
+/// A stretch of a spill file: the items one writer put there between two end_segment calls.
+struct spill_segment {
+  std::shared_ptr<spill_file> file;
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t items = 0;
+};
+
+/// Counts bytes written to spill files, for statistics and tests.
+inline std::atomic<std::uint64_t> spilled_bytes_total{0};
+
+/// For tests: when set to n > 0, the n-th spill write from now fails as if the disk were full.
+inline std::atomic<long> spill_write_failure_countdown{0};
+
+struct block_header {
+  static constexpr std::uint32_t magic_value = 0x31534644;  // "DFS1"
+  std::uint32_t magic;
+  std::uint32_t length;
+  std::uint32_t items;
+  std::uint32_t crc;
+};
+static_assert(sizeof(block_header) == 16);
+
+inline std::uint32_t block_crc(const block_header& h, const char* payload) {
+  // The checksum covers the length and count fields as well as the payload.
+  std::uint32_t fields[2] = {h.length, h.items};
+  std::uint32_t a = crc32c(reinterpret_cast<const char*>(fields), sizeof fields);
+  std::uint32_t b = crc32c(payload, h.length);
+  return a ^ (b * 0x9e3779b1u + 0x7f4a7c15u);
+}
+
+/// Writes items to a new spill file, a block at a time.
+class spill_writer {
+ public:
+  spill_writer(std::shared_ptr<spill_directory> dir, std::string stage, std::size_t block_bytes)
+      : stage_(std::move(stage)), block_bytes_(block_bytes) {
+    std::string path = dir->new_file_path();
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      int e = errno;
+      throw io_error(path, stage_ + ": cannot create spill file '" + path + "': " + errno_text(e));
+    }
+    fd_ = file_handle(fd);
+    file_ = std::make_shared<spill_file>(std::move(dir), std::move(path));
+    buf_.reserve(block_bytes_ + sizeof(block_header) + 64);
+    buf_.resize(sizeof(block_header));
+  }
+
+  template <class T>
+  void add(const T& x) {
+    byte_writer w(buf_);
+    encode(w, x);
+    ++block_items_;
+    if (buf_.size() >= block_bytes_) flush();
+  }
+
+  /// Ends the current segment and returns it; the next items start a new one.
+  spill_segment end_segment() {
+    flush();
+    spill_segment s{file_, segment_start_, written_ - segment_start_, segment_items_};
+    segment_start_ = written_;
+    segment_items_ = 0;
+    return s;
+  }
+
+  /// Closes the file (it stays on disk while a segment refers to it).
+  void close() {
+    flush();
+    fd_.close();
+  }
+
+  std::uint64_t bytes_written() const noexcept { return written_; }
+  const std::string& path() const noexcept { return file_->path(); }
+
+ private:
+  void flush() {
+    if (block_items_ == 0) return;
+    block_header h{block_header::magic_value,
+                   static_cast<std::uint32_t>(buf_.size() - sizeof(block_header)),
+                   static_cast<std::uint32_t>(block_items_), 0};
+    h.crc = block_crc(h, buf_.data() + sizeof(block_header));
+    std::memcpy(buf_.data(), &h, sizeof h);
+    write_all(buf_.data(), buf_.size());
+    written_ += buf_.size();
+    spilled_bytes_total.fetch_add(buf_.size(), std::memory_order_relaxed);
+    segment_items_ += block_items_;
+    block_items_ = 0;
+    buf_.resize(sizeof(block_header));
+  }
+
+  void write_all(const char* p, std::size_t n) {
+    while (n > 0) {
+      ssize_t r;
+      if (spill_write_failure_countdown.load(std::memory_order_relaxed) > 0 &&
+          spill_write_failure_countdown.fetch_sub(1) == 1) {
+        errno = ENOSPC;
+        r = -1;
+      } else {
+        r = ::write(fd_.get(), p, n);
+      }
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        throw io_error(path(), stage_ + ": cannot write spill file '" + path() + "': " + errno_text(e));
+      }
+      p += r;
+      n -= static_cast<std::size_t>(r);
+    }
+  }
+
+  std::string stage_;
+  std::size_t block_bytes_;
+  file_handle fd_;
+  std::shared_ptr<spill_file> file_;
+  std::vector<char> buf_;
+  std::size_t block_items_ = 0;
+  std::uint64_t written_ = 0;
+  std::uint64_t segment_start_ = 0;
+  std::uint64_t segment_items_ = 0;
+};
+
+/// Reads a segment back, a block at a time, checking every block.
+class spill_reader {
+ public:
+  spill_reader(spill_segment segment, std::string stage)
+      : seg_(std::move(segment)), stage_(std::move(stage)) {
+    if (seg_.bytes > 0) fd_ = open_for_reading(seg_.file->path(), stage_.c_str());
+  }
+
+  /// Loads the next block; false at the end of the segment.
+  bool next_block() {
+    if (at_ == seg_.bytes) {
+      if (items_ != seg_.items) fail("holds fewer items than were written");
+      return false;
+    }
+    block_header h;
+    read_exact(reinterpret_cast<char*>(&h), sizeof h);
+    if (h.magic != block_header::magic_value) fail("has a corrupted block header");
+    if (h.length > seg_.bytes - at_) fail("is truncated or has a corrupted block length");
+    buf_.resize(h.length);
+    read_exact(buf_.data(), h.length);
+    if (block_crc(h, buf_.data()) != h.crc) fail("has a block whose checksum does not match");
+    items_ += h.items;
+    block_items_ = h.items;
+    if (scratch_used_) {
+      scratch_ = arena();
+      scratch_used_ = false;
+    }
+    return true;
+  }
+
+  /// The items of the current block.
+  std::size_t block_items() const noexcept { return block_items_; }
+  byte_reader reader() {
+    scratch_used_ = true;
+    return byte_reader(buf_.data(), buf_.data() + buf_.size(), scratch_);
+  }
+
+  const spill_segment& segment() const noexcept { return seg_; }
+
+ private:
+  void read_exact(char* out, std::size_t n) {
+    if (n > seg_.bytes - at_) fail("is truncated");
+    std::size_t got = read_at(fd_.get(), out, n, seg_.offset + at_, seg_.file->path(), stage_.c_str());
+    if (got != n) fail("is truncated");
+    at_ += n;
+  }
+
+  [[noreturn]] void fail(const char* what) const {
+    throw io_error(seg_.file->path(),
+                   stage_ + ": spill file '" + seg_.file->path() + "' " + what);
+  }
+
+  spill_segment seg_;
+  std::string stage_;
+  file_handle fd_;
+  std::vector<char> buf_;
+  std::uint64_t at_ = 0;
+  std::uint64_t items_ = 0;
+  std::size_t block_items_ = 0;
+  arena scratch_;
+  bool scratch_used_ = false;
+};
+
+/// Calls f(T) for every item of a segment. Views in an item stay valid until f returns.
+template <class T, class F>
+void for_each_spilled(const spill_segment& segment, const std::string& stage, F&& f) {
+  spill_reader in(segment, stage);
+  while (in.next_block()) {
+    byte_reader r = in.reader();
+    for (std::size_t i = in.block_items(); i > 0; --i) f(decode<T>(r));
+    if (!r.at_end()) {
+      throw error("dataflow: " + stage + ": a spilled block has bytes after its last item "
+                  "(does a codec's read match its write?)");
+    }
+  }
+}
+
+}  // namespace dataflow::detail
