@@ -2,6 +2,7 @@
 //
 //   datagen text PATH MIB          Zipf text over a 1M-word vocabulary
 //   datagen csv PATH ROWS KEYS     a `key,value` CSV with a header, keys uniform over KEYS values
+//   datagen lines PATH MIB         random 100-byte lines (99 printable characters and a newline)
 #include "datagen.hpp"
 
 #include <fmt/format.h>
@@ -15,6 +16,11 @@ int main(int argc, char** argv) {
   try {
     if (what == "text" && argc == 4) {
       auto bytes = bench::write_zipf_text(argv[2], std::strtoull(argv[3], nullptr, 10) << 20);
+      std::fprintf(stderr, "datagen: wrote %llu bytes to %s\n", static_cast<unsigned long long>(bytes), argv[2]);
+      return 0;
+    }
+    if (what == "lines" && argc == 4) {
+      auto bytes = bench::write_random_lines(argv[2], std::strtoull(argv[3], nullptr, 10) << 20);
       std::fprintf(stderr, "datagen: wrote %llu bytes to %s\n", static_cast<unsigned long long>(bytes), argv[2]);
       return 0;
     }
@@ -43,6 +49,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "datagen: %s\n", e.what());
     return 1;
   }
-  std::fprintf(stderr, "usage: datagen text PATH MIB | datagen csv PATH ROWS KEYS\n");
+  std::fprintf(stderr, "usage: datagen text PATH MIB | datagen csv PATH ROWS KEYS | datagen lines PATH MIB\n");
   return 2;
 }

@@ -128,6 +128,33 @@ inline std::uint64_t write_zipf_text(const std::string& path, std::uint64_t byte
   return written;
 }
 
+/// Writes `bytes` (rounded down to whole lines) of random 100-byte lines: 99 printable ASCII
+/// characters and a newline, the shape of the classic sort benchmarks. Returns the bytes written.
+inline std::uint64_t write_random_lines(const std::string& path, std::uint64_t bytes,
+                                        std::uint64_t seed = 5) {
+  constexpr std::size_t line = 100, per_block = 1 << 16;
+  const std::uint64_t lines = bytes / line;
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw std::runtime_error("cannot create " + path);
+  std::string block;
+  for (std::uint64_t done = 0; done < lines;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(per_block, lines - done));
+    block.assign(n * line, '\n');
+    tbb::parallel_for(std::size_t{0}, n, [&](std::size_t i) {
+      splitmix64 rng{seed * 1000003 + done + i};
+      char* p = block.data() + i * line;
+      for (std::size_t c = 0; c + 1 < line; c += 8) {
+        std::uint64_t r = rng();
+        for (std::size_t k = 0; k < 8 && c + k + 1 < line; ++k, r >>= 8) p[c + k] = static_cast<char>(' ' + 1 + (r & 0xff) % 94);
+      }
+    });
+    if (std::fwrite(block.data(), 1, block.size(), f) != block.size()) throw std::runtime_error("write failed");
+    done += n;
+  }
+  std::fclose(f);
+  return lines * line;
+}
+
 /// A (key, value) row of the group-by benchmarks.
 struct row {
   std::uint64_t key;

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <span>
@@ -57,6 +58,14 @@ class hash_table {
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   std::size_t capacity() const noexcept { return mask_ + 1; }
+  /// True when the next new entry makes the table double its slot array.
+  bool full() const noexcept { return size_ >= limit_; }
+  /// Returns the bytes a table of `entries` entries needs at most (slots at the lowest load).
+  static std::size_t bytes_for(std::size_t entries) noexcept {
+    std::size_t cap = 16;
+    while (limit_for(cap) - 1 < entries) cap *= 2;
+    return cap * sizeof(slot) * 2;  // and the old array while it grows into the next
+  }
   /// Returns the bytes of the slot array.
   std::size_t bytes() const noexcept { return slots_.size() * sizeof(slot); }
 
@@ -123,6 +132,17 @@ class hash_table {
     }
     dense_ = true;
     return {std::launder(out), j};
+  }
+
+  /// Destroys every entry and keeps the slot array for new ones (memory already resident is
+  /// cheap to clear; fresh memory is not).
+  void clear_entries() noexcept {
+    destroy_entries();
+    if (dense_) {
+      clear();
+      return;
+    }
+    std::memset(static_cast<void*>(slots_.data()), 0, slots_.size() * sizeof(slot));
   }
 
   /// Destroys every entry and returns the memory.

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <dataflow/graph/context_state.hpp>
+#include <dataflow/graph/partitioning.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
@@ -42,12 +43,21 @@ struct spill_policy {
     const std::size_t budget = ctx.memory_budget;
     if (budget == 0) return p;
     const std::size_t threads = std::max<std::size_t>(1, ctx.threads());
-    p.thread_share = std::max<std::size_t>(budget / 2 / threads, 16 * 1024);
+    p.thread_share = std::max<std::size_t>(budget / 2 / threads, 64 * 1024);
     p.block_bytes = std::clamp<std::size_t>(budget / 256, 4 * 1024, 512 * 1024);
     p.fan_in = std::clamp<std::size_t>(budget / 2 / (p.block_bytes + 16 * 1024), 2, 256);
     return p;
   }
 };
+
+/// Output partitions of a shuffle in `ctx`: under a budget of 64 MiB or more at least 128, so that a spilled
+/// partition (a 1/128 share of the data) usually fits a thread's share when it is read back,
+/// instead of being split on disk once more.
+inline std::size_t spilling_shuffle_partitions(std::size_t requested, const context_state& ctx) {
+  const std::size_t parts = shuffle_partitions(requested, ctx.threads());
+  const bool big = ctx.memory_budget >= (std::size_t{64} << 20);  // small budgets: small tables
+  return requested == 0 && big ? std::max<std::size_t>(parts, 128) : parts;
+}
 
 /// Picks one of `parts` sub-partitions for a key hash at recursion level `level` (>= 1), with
 /// bits independent of those that chose the partition and the table slot.

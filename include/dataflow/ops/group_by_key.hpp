@@ -91,7 +91,7 @@ class group_node final
 
     void end_batch() {
       if (!self->policy_.limited()) return;
-      std::size_t held = bytes.bytes_reserved();
+      std::size_t held = bytes.bytes_used();
       for (const auto& l : lists) held += l.bytes();
       if (held > self->policy_.thread_share) spill();
     }
@@ -112,7 +112,7 @@ class group_node final
         lists[p].clear();
       }
       w.close();
-      bytes = arena();
+      bytes.reset();
       self->spilled_any_.store(true, std::memory_order_relaxed);
     }
   };
@@ -135,7 +135,7 @@ class group_node final
 
   std::string describe_input() const override {
     return "hash shuffle into " +
-           std::to_string(shuffle_partitions(options_.partitions, this->ctx().threads())) +
+           std::to_string(spilling_shuffle_partitions(options_.partitions, this->ctx())) +
            " partitions, group";
   }
   std::size_t partition_count() const override {
@@ -172,7 +172,7 @@ class group_node final
 
  protected:
   void execute(run_state& run) override {
-    const std::size_t parts = shuffle_partitions(options_.partitions, run.ctx().threads());
+    const std::size_t parts = spilling_shuffle_partitions(options_.partitions, run.ctx());
     policy_ = spill_policy::for_context(run.ctx());
     spilled_any_.store(false);
     segments_.clear();

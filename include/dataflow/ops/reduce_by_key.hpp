@@ -210,11 +210,12 @@ class reduce_node final : public node<T> {
         for (; count > 0; --count, head = (head + 1) % lookahead) fold_in(ring[head]);
         head = 0;
       }
+      // Tables make room before they grow; string keys in the arena are checked here.
       if (self->policy_.limited() && held_bytes() > self->policy_.thread_share) spill();
     }
 
     std::size_t held_bytes() const noexcept {
-      std::size_t n = bytes.bytes_reserved();
+      std::size_t n = bytes.bytes_used();
       for (const table& t : tables) n += t.bytes();
       return n;
     }
@@ -230,10 +231,12 @@ class reduce_node final : public node<T> {
         if (tables[p].empty()) continue;
         tables[p].for_each([&](std::uint64_t, entry& e) { w.add(Rules::item(e)); });
         spilled[p].push_back(w.end_segment());
-        tables[p].clear();
+        // Keep the slot array: the tables fill again at the same pace, and growing them anew
+        // would cost a fresh allocation and a rehash per doubling.
+        tables[p].clear_entries();
       }
       w.close();
-      bytes = arena();
+      bytes.reset();
       self->spilled_any_.store(true, std::memory_order_relaxed);
     }
 
@@ -244,7 +247,17 @@ class reduce_node final : public node<T> {
       return true;
     }
 
+    /// Spills the tables when the table of `part` is about to double past the thread's share.
+    /// Waiting items own their bytes, so they fold into the emptied tables as well as before.
+    void make_room(std::size_t part) {
+      if (self->policy_.limited() && tables[part].full() &&
+          held_bytes() + tables[part].bytes() > self->policy_.thread_share) {
+        spill();
+      }
+    }
+
     void fold_in(waiting& w) {
+      make_room(w.part);
       const std::string& label = self->label();
       const Rules& rules = self->rules_;
       entry& e = w.get();
@@ -262,6 +275,7 @@ class reduce_node final : public node<T> {
     }
 
     void fold_in(std::uint64_t h, std::size_t part, const T& item) {
+      make_room(part);
       const std::string& label = self->label();
       const Rules& rules = self->rules_;
       invoke_user(label, [&] {
@@ -284,7 +298,7 @@ class reduce_node final : public node<T> {
 
   std::string describe_input() const override {
     return "combine per thread, hash shuffle into " +
-           std::to_string(shuffle_partitions(options_.partitions, this->ctx().threads())) +
+           std::to_string(spilling_shuffle_partitions(options_.partitions, this->ctx())) +
            " partitions, merge";
   }
   std::size_t partition_count() const override {
@@ -321,7 +335,7 @@ class reduce_node final : public node<T> {
 
  protected:
   void execute(run_state& run) override {
-    const std::size_t parts = shuffle_partitions(options_.partitions, run.ctx().threads());
+    const std::size_t parts = spilling_shuffle_partitions(options_.partitions, run.ctx());
     policy_ = spill_policy::for_context(run.ctx());
     spilled_any_.store(false);
     segments_.clear();
@@ -375,33 +389,53 @@ class reduce_node final : public node<T> {
   void reduce_segments(const std::vector<spill_segment>& segments, unsigned level,
                        batch_consumer<T>& out) {
     const std::string& label = this->label();
+    const std::size_t share = policy_.thread_share;
     table t;
     arena bytes;
     std::optional<spill_router<T>> router;
-    std::size_t since_check = 0;
+    // A segment holds distinct keys: the largest one is a lower bound on the result. When even
+    // that does not fit, split at once instead of folding first.
+    std::uint64_t largest = 0;
+    for (const auto& seg : segments) largest = std::max(largest, seg.items);
+    if (level < spill_policy::max_level && table::bytes_for(largest) > share) {
+      router.emplace(this->ctx(), label, policy_, level + 1);
+    } else {
+      t = table(static_cast<std::size_t>(largest) / 7 * 10 + 16);  // no doublings up to there
+    }
     auto entry_key = [&](const entry& e) -> decltype(auto) { return rules_.entry_key(label, e); };
+    std::vector<std::uint64_t> hashes;
     for (const spill_segment& seg : segments) {
       if (stop_requested()) return;
-      for_each_spilled<T>(seg, label, [&](const T& x) {
-        const std::uint64_t h = invoke_user(label, [&] { return table_hash(rules_.key_of(label, x)); });
-        if (router) {
-          router->add(h, x);
-          return;
+      for_each_spilled_block<T>(seg, label, [&](std::span<const T> items) {
+        hashes.resize(items.size());
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          hashes[i] = invoke_user(label, [&] { return table_hash(rules_.key_of(label, items[i])); });
         }
-        invoke_user(label, [&] {
-          auto [e, made] = t.find_or_emplace(h, rules_.key_of(label, x), entry_key,
-                                             [&] { return entry(rules_.make(bytes, x)); });
-          if (!made) rules_.absorb(label, *e, x, bytes);
-        });
-        if (++since_check == 4096) {
-          since_check = 0;
-          if (level < spill_policy::max_level &&
-              t.bytes() + bytes.bytes_reserved() > policy_.thread_share) {
+        // Items arrive in another table's slot order, i.e. at random places in this one:
+        // prefetch each slot some items ahead, as the input stage does.
+        constexpr std::size_t ahead = 16;
+        for (std::size_t i = 0; i < std::min(ahead, items.size()); ++i) t.prefetch(hashes[i]);
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          const T& x = items[i];
+          const std::uint64_t h = hashes[i];
+          // Split before a growth would take the table (with its old array) past the share.
+          if (!router && t.full() && level < spill_policy::max_level &&
+              3 * t.bytes() + bytes.bytes_reserved() > share) {
             router.emplace(this->ctx(), label, policy_, level + 1);
             t.for_each([&](std::uint64_t eh, entry& e) { router->add(eh, Rules::item(e)); });
             t.clear();
             bytes = arena();
           }
+          if (router) {
+            router->add(h, x);
+            continue;
+          }
+          if (i + ahead < items.size()) t.prefetch(hashes[i + ahead]);
+          invoke_user(label, [&] {
+            auto [e, made] = t.find_or_emplace(h, rules_.key_of(label, x), entry_key,
+                                               [&] { return entry(rules_.make(bytes, x)); });
+            if (!made) rules_.absorb(label, *e, x, bytes);
+          });
         }
       });
     }

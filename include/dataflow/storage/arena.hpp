@@ -5,6 +5,8 @@
 // output lives. Nothing is freed one by one; the arena releases everything at once.
 #pragma once
 
+#include <dataflow/storage/big_alloc.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
@@ -22,32 +24,23 @@ class arena {
   static constexpr std::size_t max_align = 64;
 
   arena() = default;
-  arena(arena&& o) noexcept
-      : blocks_(std::move(o.blocks_)),
-        current_(std::exchange(o.current_, nullptr)),
-        capacity_(std::exchange(o.capacity_, 0)),
-        used_(std::exchange(o.used_, 0)),
-        next_block_(std::exchange(o.next_block_, 2048)),
-        reserved_(std::exchange(o.reserved_, 0)) {}
+  arena(arena&& o) noexcept { take(o); }
   arena& operator=(arena&& o) noexcept {
     if (this != &o) {
-      blocks_ = std::move(o.blocks_);
-      current_ = std::exchange(o.current_, nullptr);
-      capacity_ = std::exchange(o.capacity_, 0);
-      used_ = std::exchange(o.used_, 0);
-      next_block_ = std::exchange(o.next_block_, 2048);
-      reserved_ = std::exchange(o.reserved_, 0);
+      release();
+      take(o);
     }
     return *this;
   }
   arena(const arena&) = delete;
   arena& operator=(const arena&) = delete;
+  ~arena() { release(); }
 
   /// Returns `n` bytes aligned to `align` (a power of two up to max_align).
   void* allocate(std::size_t n, std::size_t align = 1) {
     std::size_t at = (used_ + align - 1) & ~(align - 1);
     if (current_ == nullptr || at + n > capacity_) {
-      grow(n);
+      next_block(n);
       at = 0;  // blocks start max_align-aligned
     }
     used_ = at + n;
@@ -62,32 +55,82 @@ class arena {
     return {p, s.size()};
   }
 
+  /// Forgets everything allocated but keeps the blocks for what comes next: memory already
+  /// faulted in is much cheaper to reuse than fresh memory.
+  void reset() noexcept {
+    index_ = 0;
+    full_ = 0;
+    used_ = 0;
+    current_ = blocks_.empty() ? nullptr : blocks_[0].data;
+    capacity_ = blocks_.empty() ? 0 : blocks_[0].size;
+  }
+
   /// Returns the bytes held, counting the unused tail of each block.
   std::size_t bytes_reserved() const noexcept { return reserved_; }
+  /// Returns the bytes in the blocks used since the last reset.
+  std::size_t bytes_used() const noexcept { return full_ + used_; }
 
  private:
-  struct block_deleter {
-    void operator()(std::byte* p) const noexcept { ::operator delete(p, std::align_val_t{max_align}); }
+  struct block {
+    char* data;
+    std::size_t size;
   };
 
-  void grow(std::size_t need) {
-    // Blocks double from 4 KiB to 1 MiB so that small runs stay small and big ones stay cheap.
-    next_block_ = std::min<std::size_t>(next_block_ * 2, std::size_t{1} << 20);
-    std::size_t size = std::max(need, next_block_);
+  void next_block(std::size_t need) {
+    if (current_ != nullptr) full_ += capacity_;
+    // Reuse the blocks kept by reset() while they are big enough.
+    while (current_ != nullptr && index_ + 1 < blocks_.size()) {
+      ++index_;
+      if (blocks_[index_].size >= need) {
+        current_ = blocks_[index_].data;
+        capacity_ = blocks_[index_].size;
+        used_ = 0;
+        return;
+      }
+      full_ += blocks_[index_].size;
+    }
+    // Blocks double from 4 KiB to 1 MiB so that small arenas stay small, then jump to huge
+    // pages (4 MiB) once an arena holds 16 MiB, where faulting memory in costs far less.
+    next_size_ = std::min<std::size_t>(next_size_ * 2, std::size_t{1} << 20);
+    if (reserved_ >= (std::size_t{16} << 20)) next_size_ = std::size_t{4} << 20;
+    const std::size_t size = std::max(need, next_size_);
     blocks_.reserve(blocks_.size() + 1);
-    blocks_.emplace_back(
-        static_cast<std::byte*>(::operator new(size, std::align_val_t{max_align})));
-    current_ = reinterpret_cast<char*>(blocks_.back().get());
+    auto* p = static_cast<char*>(big_allocate_uninit(size));
+    blocks_.push_back(block{p, size});
+    index_ = blocks_.size() - 1;
+    current_ = p;
     capacity_ = size;
     used_ = 0;
     reserved_ += size;
   }
 
-  std::vector<std::unique_ptr<std::byte, block_deleter>> blocks_;
+  void release() noexcept {
+    for (const block& b : blocks_) big_deallocate(b.data, b.size);
+    blocks_.clear();
+    current_ = nullptr;
+    capacity_ = used_ = full_ = reserved_ = index_ = 0;
+    next_size_ = 2048;
+  }
+
+  void take(arena& o) noexcept {
+    blocks_ = std::move(o.blocks_);
+    current_ = std::exchange(o.current_, nullptr);
+    capacity_ = std::exchange(o.capacity_, 0);
+    used_ = std::exchange(o.used_, 0);
+    full_ = std::exchange(o.full_, 0);
+    index_ = std::exchange(o.index_, 0);
+    next_size_ = std::exchange(o.next_size_, 2048);
+    reserved_ = std::exchange(o.reserved_, 0);
+    o.blocks_.clear();
+  }
+
+  std::vector<block> blocks_;
   char* current_ = nullptr;
   std::size_t capacity_ = 0;
   std::size_t used_ = 0;
-  std::size_t next_block_ = 2048;
+  std::size_t full_ = 0;   // bytes of the blocks before the current one, since the last reset
+  std::size_t index_ = 0;  // the current block
+  std::size_t next_size_ = 2048;
   std::size_t reserved_ = 0;
 };
 

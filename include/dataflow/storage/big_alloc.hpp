@@ -37,7 +37,13 @@ inline void* big_allocate(std::size_t bytes) {
   return reinterpret_cast<void*>(aligned);
 }
 
-/// Releases memory from big_allocate; `bytes` must be the size it was allocated with.
+/// Returns `bytes` of memory aligned to at least 64 bytes, zeroed only when it comes from mmap.
+inline void* big_allocate_uninit(std::size_t bytes) {
+  if (bytes < huge_page_size) return ::operator new(bytes, std::align_val_t{64});
+  return big_allocate(bytes);
+}
+
+/// Releases memory from big_allocate or big_allocate_uninit; `bytes` must be the size it was allocated with.
 inline void big_deallocate(void* p, std::size_t bytes) noexcept {
   if (p == nullptr) return;
   if (bytes < huge_page_size) {

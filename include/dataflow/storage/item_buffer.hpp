@@ -3,6 +3,8 @@
 // gets a real T* and std::span<const T>.
 #pragma once
 
+#include <dataflow/storage/big_alloc.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <memory>
@@ -36,6 +38,7 @@ class item_buffer {
 
   T* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return capacity_; }
   bool empty() const noexcept { return size_ == 0; }
   std::span<const T> span() const noexcept { return {data_, size_}; }
   T& operator[](std::size_t i) noexcept { return data_[i]; }
@@ -43,14 +46,14 @@ class item_buffer {
   /// Makes room for n items in total (moving the items made so far).
   void reserve(std::size_t n) {
     if (n <= capacity_) return;
-    T* p = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignof(T)}));
+    T* p = allocate(n);
     if constexpr (std::is_nothrow_move_constructible_v<T>) {
       std::uninitialized_move_n(data_, size_, p);
     } else {
       try {
         std::uninitialized_copy_n(data_, size_, p);
       } catch (...) {
-        ::operator delete(p, std::align_val_t{alignof(T)});
+        deallocate(p, n);
         throw;
       }
     }
@@ -75,9 +78,26 @@ class item_buffer {
   }
 
  private:
+  // Large buffers come from huge pages (see big_alloc.hpp); over-aligned types from the heap.
+  static T* allocate(std::size_t n) {
+    if constexpr (alignof(T) <= 64) {
+      return static_cast<T*>(big_allocate_uninit(n * sizeof(T)));
+    } else {
+      return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignof(T)}));
+    }
+  }
+  static void deallocate(T* p, std::size_t n) noexcept {
+    if (p == nullptr) return;
+    if constexpr (alignof(T) <= 64) {
+      big_deallocate(p, n * sizeof(T));
+    } else {
+      ::operator delete(p, std::align_val_t{alignof(T)});
+    }
+  }
+
   void release() noexcept {
     clear();
-    ::operator delete(data_, std::align_val_t{alignof(T)});
+    deallocate(data_, capacity_);
     data_ = nullptr;
     capacity_ = 0;
   }

@@ -13,6 +13,7 @@
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/crc32c.hpp>
 #include <dataflow/storage/files.hpp>
+#include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_directory.hpp>
 
 #include <fcntl.h>
@@ -214,6 +215,13 @@ class spill_reader {
   bool scratch_used_ = false;
 };
 
+inline void check_block_end(const byte_reader& r, const std::string& stage) {
+  if (!r.at_end()) {
+    throw error("dataflow: " + stage + ": a spilled block has bytes after its last item "
+                "(does a codec's read match its write?)");
+  }
+}
+
 /// Calls f(T) for every item of a segment. Views in an item stay valid until f returns.
 template <class T, class F>
 void for_each_spilled(const spill_segment& segment, const std::string& stage, F&& f) {
@@ -221,10 +229,23 @@ void for_each_spilled(const spill_segment& segment, const std::string& stage, F&
   while (in.next_block()) {
     byte_reader r = in.reader();
     for (std::size_t i = in.block_items(); i > 0; --i) f(decode<T>(r));
-    if (!r.at_end()) {
-      throw error("dataflow: " + stage + ": a spilled block has bytes after its last item "
-                  "(does a codec's read match its write?)");
-    }
+    check_block_end(r, stage);
+  }
+}
+
+/// Calls f(std::span<const T>) with the items of each block of a segment. Views in the items
+/// stay valid until f returns.
+template <class T, class F>
+void for_each_spilled_block(const spill_segment& segment, const std::string& stage, F&& f) {
+  spill_reader in(segment, stage);
+  item_buffer<T> items;
+  while (in.next_block()) {
+    byte_reader r = in.reader();
+    items.clear();
+    items.reserve(in.block_items());
+    for (std::size_t i = in.block_items(); i > 0; --i) items.emplace_back(decode<T>(r));
+    check_block_end(r, stage);
+    f(items.span());
   }
 }
 
