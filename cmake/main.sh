@@ -12,10 +12,16 @@ cd "$(dirname "$0")/.."
 text_mib=1024
 rows=100000000
 keys=1000,1000000,50000000
+sort_mib=1907            # 2 GB of 100-byte lines
+spill_rows=100000000
+spill_keys=50000000
 if [ "${1:-}" = "--quick" ]; then
   text_mib=64
   rows=10000000
   keys=1000,1000000
+  sort_mib=256
+  spill_rows=10000000
+  spill_keys=5000000
 fi
 reps=${DATAFLOW_BENCH_REPETITIONS:-3}
 
@@ -31,11 +37,14 @@ data="$build/bench-data"
 mkdir -p "$data"
 export DATAFLOW_BENCH_DIR="$PWD/$data"
 export DATAFLOW_BENCH_TEXT_MB=$text_mib DATAFLOW_BENCH_ROWS=$rows DATAFLOW_BENCH_KEYS=$keys
+export DATAFLOW_BENCH_SORT_MB=$sort_mib DATAFLOW_BENCH_SPILL_ROWS=$spill_rows DATAFLOW_BENCH_SPILL_KEYS=$spill_keys
 
 text="$data/zipf-${text_mib}MiB.txt"
 csv="$data/rows-1M.csv"
 [ -f "$text" ] || "$build/benchmarks/datagen" text "$text" "$text_mib"
 [ -f "$csv" ] || "$build/benchmarks/datagen" csv "$csv" 1000000 1000
+lines="$data/lines-${sort_mib}MiB.txt"
+[ -f "$lines" ] || "$build/benchmarks/datagen" lines "$lines" "$sort_mib"
 sync  # write new inputs back now, not while a benchmark is timed
 
 echo
@@ -47,8 +56,15 @@ time "$build/examples/group_sum" "$csv" >"$data/group_sum.out"
 echo "$(wc -l <"$data/group_sum.out") keys; the first five (key,sum,count):"
 sed -n 1,5p "$data/group_sum.out"
 
+echo
+echo "== sort_lines --budget 256M $lines (compared with LC_ALL=C sort -S 256M)"
+time "$build/examples/sort_lines" --budget 256M --tmp "$data" -o "$data/sorted.txt" "$lines"
+time LC_ALL=C sort -S 256M --parallel="$jobs" -T "$data" -o "$data/sorted-gnu.txt" "$lines"
+cmp "$data/sorted.txt" "$data/sorted-gnu.txt" && echo "identical output"
+rm -f "$data/sorted.txt" "$data/sorted-gnu.txt"
+
 bench_args=(--benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true)
-for b in fusion_bench word_count_bench reduce_by_key_bench; do
+for b in fusion_bench word_count_bench reduce_by_key_bench spill_bench; do
   echo
   echo "== $b"
   "$build/benchmarks/$b" "${bench_args[@]}"

@@ -62,6 +62,7 @@ class byte_writer {
   explicit byte_writer(std::vector<char>& buffer) : buf_(buffer) {}
 
   void write(const void* p, std::size_t n) {
+    if (n == 0) return;
     const std::size_t at = buf_.size();
     buf_.resize(at + n);
     std::memcpy(buf_.data() + at, p, n);
@@ -90,7 +91,22 @@ class byte_reader {
   byte_reader(const char* begin, const char* end, detail::arena& scratch)
       : p_(begin), end_(end), scratch_(&scratch) {}
 
-  void read(void* out, std::size_t n) { std::memcpy(out, take(n), n); }
+  void read(void* out, std::size_t n) {
+    if (n > 0) std::memcpy(out, take(n), n);
+  }
+
+  /// Returns the bytes left in the block.
+  std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - p_); }
+
+  /// Checks a decoded element count against the bytes left (every built-in element takes at
+  /// least one byte), so that a corrupt count fails cleanly instead of allocating wildly.
+  std::size_t checked_count(std::uint64_t n) const {
+    if (n > remaining()) {
+      throw error("dataflow: a spilled block holds a count larger than its bytes (does a codec's "
+                  "read match its write?)");
+    }
+    return static_cast<std::size_t>(n);
+  }
 
   std::uint64_t read_varint() {
     std::uint64_t v = 0;
@@ -149,6 +165,11 @@ template <class T>
 struct is_composite : std::false_type {};
 template <class V>
 struct is_composite<std::span<const V>> : std::true_type {};
+// Other views: trivially copyable, but their pointers would not survive a trip to disk.
+template <class V, std::size_t N>
+struct is_composite<std::span<V, N>> : std::true_type {};
+template <class C, class Tr>
+struct is_composite<std::basic_string_view<C, Tr>> : std::true_type {};
 template <class A, class B>
 struct is_composite<std::pair<A, B>> : std::true_type {};
 template <class... Ts>
@@ -295,7 +316,7 @@ struct builtin_codec<std::vector<V, Alloc>> {
     for (const auto& v : x) dataflow::encode(w, v);
   }
   static std::vector<V, Alloc> read(byte_reader& r) {
-    const std::size_t n = r.read_varint();
+    const std::size_t n = builtin_encodable<V> ? r.checked_count(r.read_varint()) : r.read_varint();
     std::vector<V, Alloc> out;
     out.reserve(n);
     for (std::size_t i = 0; i < n; ++i) out.push_back(dataflow::decode<V>(r));
@@ -313,7 +334,7 @@ struct builtin_codec<std::span<const V>> {
     for (const auto& v : x) dataflow::encode(w, v);
   }
   static std::span<const V> read(byte_reader& r) {
-    const std::size_t n = r.read_varint();
+    const std::size_t n = builtin_encodable<V> ? r.checked_count(r.read_varint()) : r.read_varint();
     if (n == 0) return {};
     auto* p = static_cast<V*>(r.scratch().allocate(sizeof(V) * n, alignof(V)));
     for (std::size_t i = 0; i < n; ++i) ::new (static_cast<void*>(p + i)) V(dataflow::decode<V>(r));

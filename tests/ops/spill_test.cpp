@@ -6,6 +6,9 @@
 
 #include "sort_lines.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <map>
 #include <numeric>
 #include <optional>
@@ -344,4 +347,25 @@ TEST_CASE("parse_size reads sizes with units", "[spill][memory]") {
   CHECK_THROWS_AS(dataflow::parse_size("M"), dataflow::usage_error);
   CHECK_THROWS_WITH(dataflow::parse_size("12Q"), Catch::Contains("'12Q' is not a size"));
   CHECK_THROWS_AS(dataflow::parse_size("-5M"), dataflow::usage_error);
+}
+
+TEST_CASE("spill directories of killed processes are removed, live ones are not", "[spill][storage]") {
+  spilling_context s(2, 32_KiB);
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  const auto stale = s.dir.path() / ("dataflow-" + std::to_string(dead) + "-AbC123");
+  const auto live = s.dir.path() / ("dataflow-" + std::to_string(::getpid()) + "-XyZ789");
+  const auto other = s.dir.path() / "dataflow-notes";
+  for (const auto& d : {stale, live, other}) {
+    test::fs::create_directories(d);
+    test::write_file((d / "0.spill").string(), "old");
+  }
+  std::vector<std::uint64_t> numbers(100000);
+  std::iota(numbers.rbegin(), numbers.rend(), 0);
+  CHECK(s.ctx.from(numbers).sort().collect() == test::sorted(numbers));
+  CHECK(!test::fs::exists(stale));
+  CHECK(test::fs::exists(live / "0.spill"));
+  CHECK(test::fs::exists(other / "0.spill"));
+  CHECK(s.dir.entries() == std::vector<std::string>{"dataflow-" + std::to_string(::getpid()) + "-XyZ789", "dataflow-notes"});
 }

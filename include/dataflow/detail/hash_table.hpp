@@ -142,7 +142,7 @@ class hash_table {
       clear();
       return;
     }
-    std::memset(static_cast<void*>(slots_.data()), 0, slots_.size() * sizeof(slot));
+    if (slots_.size() > 0) std::memset(static_cast<void*>(slots_.data()), 0, slots_.size() * sizeof(slot));
   }
 
   /// Destroys every entry and returns the memory.

@@ -15,6 +15,8 @@
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -46,6 +48,12 @@ struct spill_policy {
     p.thread_share = std::max<std::size_t>(budget / 2 / threads, 64 * 1024);
     p.block_bytes = std::clamp<std::size_t>(budget / 256, 4 * 1024, 512 * 1024);
     p.fan_in = std::clamp<std::size_t>(budget / 2 / (p.block_bytes + 16 * 1024), 2, 256);
+    // Every open run holds a file descriptor: stay well inside the process's limit.
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+      const auto usable = static_cast<std::size_t>(files.rlim_cur) / 2;
+      p.fan_in = std::max<std::size_t>(2, std::min(p.fan_in, usable));
+    }
     return p;
   }
 };
@@ -74,10 +82,11 @@ class spill_router {
                unsigned level)
       : level_(level) {
     auto dir = ctx.spill_dir(stage);
+    // Its fan_out write buffers together take at most a quarter of the thread's share.
+    const std::size_t block = std::clamp<std::size_t>(
+        policy.thread_share / 4 / spill_policy::fan_out, 4 * 1024, policy.block_bytes);
     writers_.reserve(spill_policy::fan_out);
-    for (std::size_t i = 0; i < spill_policy::fan_out; ++i) {
-      writers_.emplace_back(dir, stage, policy.block_bytes);
-    }
+    for (std::size_t i = 0; i < spill_policy::fan_out; ++i) writers_.emplace_back(dir, stage, block);
   }
 
   void add(std::uint64_t hash, const T& x) {

@@ -19,6 +19,7 @@
 
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/detail/hash_table.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
@@ -80,18 +81,20 @@ class group_node final
     arena bytes;
     group_node* self;
     std::vector<std::vector<spill_segment>> spilled;  // per partition
+    std::size_t heap = 0;  // heap memory the items own (long strings, vectors)
 
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
       const std::string& label = self->label();
       const std::uint64_t h = invoke_user(label, [&] { return table_hash(self->rules_.key_of(label, item)); });
-      lists[partition_of(h, lists.size())].emplace_back(intern(bytes, item));
+      const T& kept = lists[partition_of(h, lists.size())].emplace_back(intern(bytes, item));
+      if constexpr (may_own_heap<T>) heap += heap_bytes(kept);
     }
 
     void end_batch() {
       if (!self->policy_.limited()) return;
-      std::size_t held = bytes.bytes_used();
+      std::size_t held = bytes.bytes_used() + heap;
       for (const auto& l : lists) held += l.bytes();
       if (held > self->policy_.thread_share) spill();
     }
@@ -113,6 +116,7 @@ class group_node final
       }
       w.close();
       bytes.reset();
+      heap = 0;
       self->spilled_any_.store(true, std::memory_order_relaxed);
     }
   };
@@ -180,7 +184,7 @@ class group_node final
     run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_lists& {
       return locals_->local([&] {
         return local_lists{std::vector<block_list<T>>(parts), arena{}, this,
-                           std::vector<std::vector<spill_segment>>(parts)};
+                           std::vector<std::vector<spill_segment>>(parts), 0};
       });
     });
     if (spilled_any_.load()) {

@@ -21,6 +21,7 @@
 
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/detail/hash_table.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/packed_string.hpp>
@@ -165,6 +166,7 @@ class reduce_node final : public node<T> {
     arena bytes;
     std::vector<std::vector<spill_segment>> spilled;  // per partition
     const reduce_node* self;
+    std::size_t heap = 0;  // heap memory the entries owned when made (long strings, vectors)
     // The lookahead ring (used when pipelined): detached entries waiting for their slot.
     struct waiting {
       std::uint64_t hash;
@@ -215,7 +217,7 @@ class reduce_node final : public node<T> {
     }
 
     std::size_t held_bytes() const noexcept {
-      std::size_t n = bytes.bytes_used();
+      std::size_t n = bytes.bytes_used() + heap;
       for (const table& t : tables) n += t.bytes();
       return n;
     }
@@ -237,6 +239,7 @@ class reduce_node final : public node<T> {
       }
       w.close();
       bytes.reset();
+      heap = 0;
       self->spilled_any_.store(true, std::memory_order_relaxed);
     }
 
@@ -267,6 +270,9 @@ class reduce_node final : public node<T> {
           auto [acc, made] = tables[w.part].find_or_emplace(w.hash, entry_key(e), entry_key,
                                                             [&] { return std::move(e); });
           if (!made) rules.combine(label, *acc, e, bytes);
+          if constexpr (may_own_heap<entry>) {
+            if (made) heap += heap_bytes(*acc);
+          }
         });
       } catch (op_failure& f) {
         f.item = op_failure::unknown_item;  // the failing item arrived up to 16 items ago
@@ -283,6 +289,9 @@ class reduce_node final : public node<T> {
         auto [e, made] = tables[part].find_or_emplace(h, rules.key_of(label, item), entry_key,
                                                       [&] { return entry(rules.make(bytes, item)); });
         if (!made) rules.absorb(label, *e, item, bytes);
+        if constexpr (may_own_heap<entry>) {
+          if (made) heap += heap_bytes(*e);
+        }
       });
     }
   };
@@ -393,13 +402,14 @@ class reduce_node final : public node<T> {
     table t;
     arena bytes;
     std::optional<spill_router<T>> router;
-    // A segment holds distinct keys: the largest one is a lower bound on the result. When even
-    // that does not fit, split at once instead of folding first.
+    // A segment the input stage spilled holds distinct keys: the largest one is a lower bound on
+    // the result. When even that does not fit, split at once instead of folding first. (Segments
+    // of a split repeat keys, so deeper levels fold and split only when the table outgrows.)
     std::uint64_t largest = 0;
     for (const auto& seg : segments) largest = std::max(largest, seg.items);
-    if (level < spill_policy::max_level && table::bytes_for(largest) > share) {
+    if (level == 0 && table::bytes_for(largest) > share) {
       router.emplace(this->ctx(), label, policy_, level + 1);
-    } else {
+    } else if (level == 0) {
       t = table(static_cast<std::size_t>(largest) / 7 * 10 + 16);  // no doublings up to there
     }
     auto entry_key = [&](const entry& e) -> decltype(auto) { return rules_.entry_key(label, e); };

@@ -17,6 +17,7 @@
 #include <dataflow/codec.hpp>
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/graph/node.hpp>
@@ -103,7 +104,7 @@ class run_merger {
 
  public:
   run_merger(const std::vector<spill_segment>& runs, const std::string& stage, Less less)
-      : less_(std::move(less)) {
+      : less_(std::move(less)), stage_(stage) {
     cursors_.reserve(runs.size());
     for (const auto& run : runs) {
       cursors_.push_back(cursor{spill_reader(run, stage), std::nullopt, 0, std::nullopt});
@@ -139,8 +140,9 @@ class run_merger {
     };
   }
 
-  static bool advance(cursor& c) {
+  bool advance(cursor& c) {
     if (c.left == 0) {
+      if (c.r) check_block_end(*c.r, stage_);
       if (!c.in.next_block()) return false;
       c.r.emplace(c.in.reader());
       c.left = c.in.block_items();
@@ -152,6 +154,7 @@ class run_merger {
   }
 
   Less less_;
+  std::string stage_;
   std::vector<cursor> cursors_;
   std::vector<std::size_t> heap_;
 };
@@ -165,21 +168,25 @@ class sort_node final : public node<T> {
     arena bytes;
     std::vector<spill_segment> runs;
     sort_node* self;
+    std::size_t heap = 0;  // heap memory the items own (long strings, vectors)
+
+    std::size_t held() const noexcept { return bytes.bytes_used() + heap; }
 
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
       // Spill rather than let the buffer double past the thread's share.
       if (items.size() == items.capacity() && self->policy_.limited() &&
-          3 * items.capacity() * sizeof(T) + bytes.bytes_used() > self->policy_.thread_share) {
+          3 * items.capacity() * sizeof(T) + held() > self->policy_.thread_share) {
         spill();
       }
-      items.emplace_back(intern(bytes, item));
+      const T& kept = items.emplace_back(intern(bytes, item));
+      if constexpr (may_own_heap<T>) heap += heap_bytes(kept);
     }
 
     void end_batch() {
       if (self->policy_.limited() &&
-          items.capacity() * sizeof(T) + bytes.bytes_used() > self->policy_.thread_share) {
+          items.capacity() * sizeof(T) + held() > self->policy_.thread_share) {
         spill();
       }
     }
@@ -195,6 +202,7 @@ class sort_node final : public node<T> {
       w.close();
       items.clear();  // the buffer and the arena's blocks are reused for the next run
       bytes.reset();
+      heap = 0;
       self->spilled_any_.store(true, std::memory_order_relaxed);
     }
   };
@@ -245,7 +253,7 @@ class sort_node final : public node<T> {
     ranges_.clear();
     locals_.emplace(run.ctx().threads());
     run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_buffer& {
-      return locals_->local([&] { return local_buffer{{}, {}, {}, this}; });
+      return locals_->local([&] { return local_buffer{{}, {}, {}, this, 0}; });
     });
     std::vector<local_buffer*> locals;
     locals_->for_each([&](local_buffer& l) { locals.push_back(&l); });
@@ -261,9 +269,13 @@ class sort_node final : public node<T> {
       for (auto& r : l->runs) runs.push_back(std::move(r));
     }
     locals_.reset();
-    // Cascade: merge groups of fan_in runs into one until one merge can take them all.
+    // Cascade: merge groups of runs into one until one merge can take them all. The merges of
+    // a round run in parallel, so each takes its thread's part of the fan-in (memory and open
+    // files).
+    const std::size_t threads = std::max<std::size_t>(1, run.ctx().threads());
+    const std::size_t parallel_fan_in = std::max<std::size_t>(2, policy_.fan_in / threads);
     while (runs.size() > policy_.fan_in) {
-      const std::size_t groups = (runs.size() + policy_.fan_in - 1) / policy_.fan_in;
+      const std::size_t groups = (runs.size() + parallel_fan_in - 1) / parallel_fan_in;
       std::vector<spill_segment> merged(groups);
       parallel_partitions(run, groups, this->label() + " (merge runs)", [&](std::size_t g) {
         const std::size_t begin = g * runs.size() / groups, end = (g + 1) * runs.size() / groups;

@@ -37,7 +37,12 @@ class staged_file {
  public:
   explicit staged_file(std::string path) : path_(std::move(path)) {
     if (path_ == "-") {  // standard output: written in place, nothing to rename
+      std::fflush(stdout);  // what the program printed before comes first
       fd_ = file_handle(::dup(STDOUT_FILENO));
+      if (fd_.get() < 0) {
+        int e = errno;
+        throw io_error(path_, "write_lines: cannot write to standard output: " + errno_text(e));
+      }
       temp_ = "standard output";
       stdout_ = true;
       return;

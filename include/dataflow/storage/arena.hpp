@@ -77,26 +77,30 @@ class arena {
   };
 
   void next_block(std::size_t need) {
-    if (current_ != nullptr) full_ += capacity_;
+    // Nothing changes until the new block is there: a failed allocation leaves the arena as is.
+    std::size_t full = full_ + (current_ != nullptr ? capacity_ : 0);
     // Reuse the blocks kept by reset() while they are big enough.
-    while (current_ != nullptr && index_ + 1 < blocks_.size()) {
-      ++index_;
-      if (blocks_[index_].size >= need) {
-        current_ = blocks_[index_].data;
-        capacity_ = blocks_[index_].size;
+    for (std::size_t i = index_ + 1; current_ != nullptr && i < blocks_.size(); ++i) {
+      if (blocks_[i].size >= need) {
+        full_ = full;
+        index_ = i;
+        current_ = blocks_[i].data;
+        capacity_ = blocks_[i].size;
         used_ = 0;
         return;
       }
-      full_ += blocks_[index_].size;
+      full += blocks_[i].size;
     }
     // Blocks double from 4 KiB to 1 MiB so that small arenas stay small, then jump to huge
     // pages (4 MiB) once an arena holds 16 MiB, where faulting memory in costs far less.
-    next_size_ = std::min<std::size_t>(next_size_ * 2, std::size_t{1} << 20);
-    if (reserved_ >= (std::size_t{16} << 20)) next_size_ = std::size_t{4} << 20;
-    const std::size_t size = std::max(need, next_size_);
+    std::size_t next = std::min<std::size_t>(next_size_ * 2, std::size_t{1} << 20);
+    if (reserved_ >= (std::size_t{16} << 20)) next = std::size_t{4} << 20;
+    const std::size_t size = std::max(need, next);
     blocks_.reserve(blocks_.size() + 1);
     auto* p = static_cast<char*>(big_allocate_uninit(size));
     blocks_.push_back(block{p, size});
+    next_size_ = next;
+    full_ = full;
     index_ = blocks_.size() - 1;
     current_ = p;
     capacity_ = size;

@@ -18,12 +18,21 @@ namespace dataflow::detail {
 inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
 
 /// Returns `bytes` of zeroed memory aligned to at least 64 bytes; throws std::bad_alloc.
+inline constexpr std::size_t page_size_floor = 4096;
+
+/// Rounds a mapping's length up to whole pages, so that munmap of the tail and of the whole
+/// mapping covers exactly what was mapped.
+constexpr std::size_t mapped_length(std::size_t bytes) noexcept {
+  return (bytes + page_size_floor - 1) & ~(page_size_floor - 1);
+}
+
 inline void* big_allocate(std::size_t bytes) {
   if (bytes < huge_page_size) {
     void* p = ::operator new(bytes, std::align_val_t{64});
     std::memset(p, 0, bytes);
     return p;
   }
+  bytes = mapped_length(bytes);
   std::size_t len = bytes + huge_page_size;
   void* raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
@@ -49,7 +58,7 @@ inline void big_deallocate(void* p, std::size_t bytes) noexcept {
   if (bytes < huge_page_size) {
     ::operator delete(p, std::align_val_t{64});
   } else {
-    ::munmap(p, bytes);
+    ::munmap(p, mapped_length(bytes));
   }
 }
 

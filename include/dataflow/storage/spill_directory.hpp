@@ -2,7 +2,8 @@
 //
 // The directory is made with mkdtemp under the spill root (the context's setting, else TMPDIR,
 // else /tmp) and named dataflow-<pid>-XXXXXX, so no two runs, live or killed, ever share one:
-// a run only reads files it wrote itself in its own directory. Each spill file removes itself
+// a run only reads files it wrote itself in its own directory, and directories that processes
+// killed before they could clean up are removed by the next spilling context. Each spill file removes itself
 // when the last reference to it goes, on success, exception or cancellation alike; the
 // directory removes whatever is left and itself after its last file. The root itself, which
 // the user may have supplied, is never deleted.
@@ -12,6 +13,7 @@
 #include <dataflow/storage/files.hpp>
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -50,9 +53,10 @@ class spill_directory {
   ~spill_directory() {
     // Files remove themselves; this catches any a failed write could not.
     if (DIR* d = ::opendir(path_.c_str())) {
+      const int dir_fd = ::dirfd(d);
       while (dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") ::unlink((path_ + "/" + n).c_str());
+        const std::string_view n = e->d_name;
+        if (n != "." && n != "..") ::unlinkat(dir_fd, e->d_name, 0);
       }
       ::closedir(d);
     }
@@ -89,6 +93,38 @@ class spill_file {
   std::string path_;
 };
 
+/// Removes spill directories under `root` left by processes that no longer run (killed before
+/// they could clean up): dataflow-<pid>-XXXXXX whose <pid> is not a live process. Only their
+/// .spill files are removed, then the directory if that left it empty; a directory of a live
+/// process, this one included, is never touched.
+inline void remove_stale_spill_directories(const std::string& root) {
+  DIR* d = ::opendir(root.c_str());
+  if (d == nullptr) return;
+  const std::string prefix = "dataflow-";
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::size_t dash = name.find('-', prefix.size());
+    if (dash == std::string::npos || dash == prefix.size() || name.size() - dash != 7) continue;
+    const std::string pid_text = name.substr(prefix.size(), dash - prefix.size());
+    if (pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    const std::string dir = root + "/" + name;
+    if (DIR* inner = ::opendir(dir.c_str())) {
+      while (dirent* f = ::readdir(inner)) {
+        const std::string file = f->d_name;
+        if (file.size() > 6 && file.compare(file.size() - 6, 6, ".spill") == 0) {
+          ::unlink((dir + "/" + file).c_str());
+        }
+      }
+      ::closedir(inner);
+    }
+    ::rmdir(dir.c_str());
+  }
+  ::closedir(d);
+}
+
 /// Hands out the spill directory of a context: made on first need, shared by the spills that
 /// overlap in time, gone (from disk too) once nothing spilled is left.
 class spill_space {
@@ -96,7 +132,12 @@ class spill_space {
   std::shared_ptr<spill_directory> directory(const std::string& root, const std::string& stage) {
     std::lock_guard lock(mutex_);
     if (auto d = current_.lock()) return d;
-    auto d = std::make_shared<spill_directory>(root.empty() ? default_spill_root() : root, stage);
+    const std::string where = root.empty() ? default_spill_root() : root;
+    if (swept_ != where) {  // once per root, before this context's first spill there
+      remove_stale_spill_directories(where);
+      swept_ = where;
+    }
+    auto d = std::make_shared<spill_directory>(where, stage);
     current_ = d;
     return d;
   }
@@ -104,6 +145,7 @@ class spill_space {
  private:
   std::mutex mutex_;
   std::weak_ptr<spill_directory> current_;
+  std::string swept_;
 };
 
 }  // namespace dataflow::detail

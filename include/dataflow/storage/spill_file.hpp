@@ -108,6 +108,9 @@ class spill_writer {
  private:
   void flush() {
     if (block_items_ == 0) return;
+    if (buf_.size() - sizeof(block_header) > 0xffffffffu) {
+      throw error("dataflow: " + stage_ + ": an item of more than 4 GiB cannot be spilled");
+    }
     block_header h{block_header::magic_value,
                    static_cast<std::uint32_t>(buf_.size() - sizeof(block_header)),
                    static_cast<std::uint32_t>(block_items_), 0};
@@ -176,7 +179,7 @@ class spill_reader {
     items_ += h.items;
     block_items_ = h.items;
     if (scratch_used_) {
-      scratch_ = arena();
+      scratch_.reset();
       scratch_used_ = false;
     }
     return true;
