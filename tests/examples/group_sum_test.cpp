@@ -9,6 +9,7 @@
 TEST_CASE("group_sums sums exactly per key, in key order", "[examples][group_sum]") {
   const std::size_t threads = DATAFLOW_THREADS();
   const std::size_t rows = GENERATE(std::size_t{0}, std::size_t{1}, std::size_t{5003});
+  const std::size_t budget = GENERATE(std::size_t{0}, std::size_t{32} << 10);
   test::temp_dir dir;
   std::mt19937_64 rng(rows + threads);
   std::map<std::int64_t, std::pair<std::int64_t, std::uint64_t>> want;  // cents, count
@@ -25,6 +26,7 @@ TEST_CASE("group_sums sums exactly per key, in key order", "[examples][group_sum
   test::write_file(dir.file("data.csv"), csv);
 
   dataflow::context ctx(threads);
+  ctx.memory_budget(budget);
   auto got = examples::group_sums(ctx, dir.file("data.csv"), {.chunk_bytes = 777});
   REQUIRE(got.size() == want.size());
   auto it = want.begin();

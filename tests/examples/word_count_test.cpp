@@ -10,6 +10,7 @@
 TEST_CASE("count_words ranks words like a sequential count", "[examples][word_count]") {
   const std::size_t threads = DATAFLOW_THREADS();
   const std::size_t top = GENERATE(std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{100000});
+  const std::size_t budget = GENERATE(std::size_t{0}, std::size_t{48} << 10);  // 48 KiB spills
   test::temp_dir dir;
   std::mt19937_64 rng(top + threads);
   std::map<std::string, std::uint64_t> counts;
@@ -35,6 +36,7 @@ TEST_CASE("count_words ranks words like a sequential count", "[examples][word_co
   if (top > 0 && top < want.size()) want.resize(top);
 
   dataflow::context ctx(threads);
+  ctx.memory_budget(budget);
   CHECK(examples::count_words(ctx, files, top, {.chunk_bytes = 5000}) == want);
   CHECK(examples::count_words(ctx, {dir.file("*.txt")}, top) == want);
 }

@@ -369,3 +369,12 @@ TEST_CASE("spill directories of killed processes are removed, live ones are not"
   CHECK(test::fs::exists(other / "0.spill"));
   CHECK(s.dir.entries() == std::vector<std::string>{"dataflow-" + std::to_string(::getpid()) + "-XyZ789", "dataflow-notes"});
 }
+
+TEST_CASE("explain shows a sort and its merge", "[spill][sort][explain]") {
+  dataflow::context ctx(2);
+  auto plan = ctx.from(std::vector<int>{3, 1, 2}).map([](int x) { return x * 2; }).sort().explain();
+  CHECK_THAT(plan, Catch::Contains("sort#") && Catch::Contains("map#") &&
+                       Catch::Contains("sort runs per thread"));
+  CHECK_THAT(ctx.from(std::vector<int>{3, 1, 2}).sort_by([](int x) { return -x; }).explain_dot(),
+             Catch::Contains("sort_by#"));
+}

@@ -71,7 +71,7 @@ class hash_table {
 
   /// Starts loading the slot where a key with hash `h` would be looked up first.
   void prefetch(std::uint64_t h) const noexcept {
-    __builtin_prefetch(&slots_[h & mask_], 1, 3);
+    __builtin_prefetch(slots_.data() + (h & mask_), 1, 3);  // a cleared table has no slots: null
   }
 
   /// Finds the entry with hash `h` whose key (by key_of) equals `key`; when there is none,
