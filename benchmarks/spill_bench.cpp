@@ -239,8 +239,8 @@ int main(int argc, char** argv) {
                           [](benchmark::State& s, std::size_t t) { sort_dataflow(s, t, 0); });
   bench::register_threads("sort_lines/gnu_sort_in_mem",
                           [](benchmark::State& s, std::size_t t) { sort_gnu(s, t, "8G"); });
-  bench::register_sequential("sum_by_key_50M_keys/sequential", reduce_sequential);
-  bench::register_threads("sum_by_key_50M_keys/dataflow_256M",
+  bench::register_sequential("sum_by_key_spill/sequential", reduce_sequential);
+  bench::register_threads("sum_by_key_spill/dataflow_256M",
                           [](benchmark::State& s, std::size_t t) { reduce_dataflow(s, t); });
   int rc = bench::run_main(argc, argv);
   ::unlink(sorted_path().c_str());

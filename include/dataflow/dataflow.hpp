@@ -41,6 +41,7 @@
 #include <dataflow/ops/count.hpp>
 #include <dataflow/ops/explain.hpp>
 #include <dataflow/ops/for_each.hpp>
+#include <dataflow/ops/for_each_group.hpp>
 #include <dataflow/ops/reduce.hpp>
 #include <dataflow/ops/top_k.hpp>
 #include <dataflow/ops/write_lines.hpp>

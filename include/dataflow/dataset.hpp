@@ -89,6 +89,13 @@ class dataset {
   template <class KeyFn>
   auto group_by(KeyFn key_fn, shuffle_options options = {}) const;
 
+  /// On pairs (K, V): groups by key like group_by_key, then calls
+  /// fn(const K& key, dataflow::group_values<V>& values) once per distinct key, concurrently for
+  /// different keys. `values` is an input range to read once; under a memory budget, a group
+  /// too big to hold (one very hot key) streams from disk while fn reads it.
+  template <class F>
+  void for_each_group(F fn, shuffle_options options = {}) const;
+
   /// Moves each item to partition fn(item) % partitions. Later stages see exactly those
   /// partitions (collect_partitions() returns them).
   template <class PartitionFn>

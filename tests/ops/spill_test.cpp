@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <tuple>
@@ -377,4 +378,51 @@ TEST_CASE("explain shows a sort and its merge", "[spill][sort][explain]") {
                        Catch::Contains("sort runs per thread"));
   CHECK_THAT(ctx.from(std::vector<int>{3, 1, 2}).sort_by([](int x) { return -x; }).explain_dot(),
              Catch::Contains("sort_by#"));
+}
+
+TEST_CASE("for_each_group visits every group, streaming a hot one from disk", "[spill][for_each_group]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  const std::size_t budget = GENERATE(std::size_t{0}, std::size_t{32_KiB});
+  spilling_context s(threads, budget);
+  const std::size_t n = 300007;
+  std::vector<std::pair<std::string, std::uint64_t>> input(n);
+  std::map<std::string, std::pair<std::size_t, std::uint64_t>> want;  // count, sum
+  for (std::size_t i = 0; i < n; ++i) {
+    // Two thirds of the items share one key: far more than a thread's share of 32 KiB.
+    input[i] = {i % 3 ? std::string("hot") : "k" + std::to_string(i % 5000), i};
+    ++want[input[i].first].first;
+    want[input[i].first].second += i;
+  }
+  std::mutex m;
+  std::map<std::string, std::pair<std::size_t, std::uint64_t>> got;
+  bool streamed = false;
+  s.ctx.from(input)
+      .map([](const auto& p) { return std::pair{std::string_view(p.first), p.second}; })
+      .for_each_group([&](std::string_view key, dataflow::group_values<std::uint64_t>& values) {
+        std::pair<std::size_t, std::uint64_t> acc{0, 0};
+        for (std::uint64_t v : values) {
+          ++acc.first;
+          acc.second += v;
+        }
+        std::lock_guard lock(m);
+        streamed = streamed || !values.in_memory();
+        CHECK(got.emplace(std::string(key), acc).second);  // each key once
+      });
+  CHECK(got == want);
+  CHECK(streamed == (budget > 0));
+  CHECK(s.dir.entries().empty());
+
+  // A visitor that stops early, or throws, leaves nothing behind either.
+  s.ctx.from(input).for_each_group([](const std::string&, dataflow::group_values<std::uint64_t>& values) {
+    for (auto v : values) {
+      if (v > 10) break;
+    }
+  });
+  CHECK(s.dir.entries().empty());
+  CHECK_THROWS_WITH(
+      s.ctx.from(input).for_each_group([](const std::string& k, dataflow::group_values<std::uint64_t>&) {
+        if (k == "hot") throw std::runtime_error("too hot");
+      }),
+      Catch::Contains("too hot"));
+  CHECK(s.dir.entries().empty());
 }

@@ -34,6 +34,7 @@ class action_run {
   }
 
   const std::string& label() const noexcept { return label_; }
+  run_state& state() noexcept { return run_; }
   std::size_t threads() const noexcept { return ds_.node()->ctx().threads(); }
 
  private:

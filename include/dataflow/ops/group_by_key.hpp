@@ -27,6 +27,7 @@
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/group_values.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/block_list.hpp>
@@ -148,7 +149,8 @@ class group_node final
 
   void push_partition(std::size_t p, batch_consumer<Out>& out) override {
     if (!segments_.empty()) {
-      group_segments(segments_[p], 0, p, out);
+      push_sink sink{this, p, out};
+      group_segments(segments_[p], 0, sink);
       return;
     }
     push_groups(output_[p], p, out);
@@ -218,10 +220,114 @@ class group_node final
     group_items(items, output_[p]);
   }
 
-  /// Groups a spilled partition and pushes the groups: loaded whole when it fits the thread's
-  /// share (or is one hot key), else split on disk into sub-partitions first.
-  void group_segments(const std::vector<spill_segment>& segments, unsigned level, std::size_t p,
-                      batch_consumer<Out>& out) {
+ public:
+  /// Calls visit(const K&, group_values<V>&) for every group of partition p (after the node
+  /// ran). A group too big for the thread's share of the budget streams from disk.
+  template <class Visit>
+  void visit_partition(std::size_t p, const Visit& visit) {
+    visit_sink<Visit> sink{this, &visit};
+    if (!segments_.empty()) {
+      group_segments(segments_[p], 0, sink);
+    } else {
+      sink.groups(output_[p]);
+    }
+  }
+
+ private:
+  // Where group_segments delivers: whole groups (pushed downstream, or visited) and, when the
+  // sink can take a stream, the segments of one group too big to load.
+  struct push_sink {
+    static constexpr bool can_stream = false;
+    group_node* self;
+    std::size_t p;
+    batch_consumer<Out>& out;
+    void groups(groups& g) { self->push_groups(g, p, out); }
+    void stream(const std::vector<spill_segment>&) {}
+  };
+
+  template <class Visit>
+  struct visit_sink {
+    static constexpr bool can_stream = true;
+    group_node* self;
+    const Visit* visit;
+    void groups(groups& g) {
+      for (const Out& o : g.out) {
+        if (stop_requested()) return;
+        group_values<V> values(o.second);
+        invoke_user(self->label(), *visit, std::as_const(o.first), values);
+      }
+    }
+    void stream(const std::vector<spill_segment>& segments) { self->stream_group(segments, *this); }
+  };
+
+  /// Streams the first key's values of `segments` to the visitor, block by block; items of
+  /// other keys (they share the hash) go to a new segment, handled after.
+  template <class Visit>
+  void stream_group(const std::vector<spill_segment>& segments, visit_sink<Visit>& sink) {
+    const std::string& label = this->label();
+    std::size_t next_segment = 0;
+    std::optional<spill_reader> in;
+    item_buffer<T> block;
+    auto load_block = [&]() -> bool {
+      for (;;) {
+        if (!in) {
+          if (next_segment == segments.size()) return false;
+          in.emplace(segments[next_segment++], label);
+        }
+        if (in->next_block()) {
+          byte_reader r = in->reader();
+          block.clear();
+          block.reserve(in->block_items());
+          for (std::size_t i = in->block_items(); i > 0; --i) block.emplace_back(decode<T>(r));
+          check_block_end(r, label);
+          return true;
+        }
+        in.reset();
+      }
+    };
+    if (!load_block() || block.empty()) return;
+    arena key_bytes;
+    const K key = K(intern(key_bytes, K(rules_.key_of(label, block[0]))));
+    std::optional<spill_writer> rest;
+    std::vector<spill_segment> rest_segments;
+    bool pending = true;  // the block loaded above is not consumed yet
+    auto split = [&](item_buffer<V>* out) {
+      for (std::size_t i = 0; i < block.size(); ++i) {
+        T& x = block[i];
+        if (invoke_user(label, [&] { return rules_.key_of(label, x) == key; })) {
+          if (out) out->emplace_back(Rules::value_of(x));
+        } else {
+          if (!rest) rest.emplace(this->ctx().spill_dir(label), label, policy_.block_bytes);
+          rest->add(x);
+        }
+      }
+    };
+    group_values<V> values([&](item_buffer<V>& out) -> bool {
+      out.clear();
+      if (!pending && !load_block()) return false;
+      pending = false;
+      split(&out);
+      return true;
+    });
+    invoke_user(label, *sink.visit, std::as_const(key), values);
+    // Whatever the visitor left unread still has to be sorted out from other keys.
+    while (pending || load_block()) {
+      pending = false;
+      split(nullptr);
+    }
+    if (rest) {
+      rest_segments.push_back(rest->end_segment());
+      rest->close();
+      rest.reset();
+      group_segments(rest_segments, spill_policy::max_level, sink);
+    }
+  }
+
+  /// Groups a spilled partition and hands the groups to the sink: loaded whole when it fits the
+  /// thread's share, else split on disk into sub-partitions first; one key too big to load is
+  /// streamed when the sink can take it (for_each_group), else loaded whole.
+  template <class Sink>
+  void group_segments(const std::vector<spill_segment>& segments, unsigned level, Sink& sink) {
     const std::string& label = this->label();
     std::uint64_t on_disk = 0;
     for (const auto& seg : segments) on_disk += seg.bytes;
@@ -229,6 +335,12 @@ class group_node final
     std::uint64_t items_count = 0;
     for (const auto& seg : segments) items_count += seg.items;
     const std::uint64_t need = on_disk + items_count * (sizeof(T) + 24);
+    if constexpr (Sink::can_stream) {
+      if (need > policy_.thread_share && level >= spill_policy::max_level) {
+        sink.stream(segments);  // one hot key: its values never fit at once
+        return;
+      }
+    }
     if (need <= policy_.thread_share || level >= spill_policy::max_level) {
       block_list<T> list;
       arena bytes;
@@ -243,7 +355,7 @@ class group_node final
       });
       groups g;
       group_items(items, g);
-      push_groups(g, p, out);
+      sink.groups(g);
       return;
     }
     spill_router<T> router(this->ctx(), label, policy_, level + 1);
@@ -258,7 +370,7 @@ class group_node final
     for (const auto& part : parts) {
       if (stop_requested()) return;
       // One key (one hash) cannot be split further: load it whole.
-      group_segments({part}, hot ? spill_policy::max_level : level + 1, p, out);
+      group_segments({part}, hot ? spill_policy::max_level : level + 1, sink);
     }
   }
 

@@ -1,0 +1,53 @@
+// for_each_group: each distinct key with its values as a range that may stream from disk.
+//
+// The same shuffle as group_by_key; the action then visits the groups of each partition in
+// parallel. A group that fits is a span over memory; under a memory budget, a group too large
+// for a thread's share (a single hot key) is read from its spill files block by block while
+// the function iterates, so it finishes in bounded memory.
+//
+// @code
+// clicks.for_each_group([](std::string_view user, dataflow::group_values<click>& cs) {
+//   for (const click& c : cs) ...;
+// });
+// @endcode
+#pragma once
+
+#include <dataflow/dataset.hpp>
+#include <dataflow/detail/requirements.hpp>
+#include <dataflow/graph/action.hpp>
+#include <dataflow/graph/stage.hpp>
+#include <dataflow/group_values.hpp>
+#include <dataflow/ops/group_by_key.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <type_traits>
+
+namespace dataflow {
+
+template <class T, class Stack>
+template <class F>
+void dataset<T, Stack>::for_each_group(F fn, shuffle_options options) const {
+  static_assert(detail::is_pair_v<T>,
+                "dataflow::for_each_group: items must be std::pair<K, V>");
+  using K = std::remove_cv_t<typename T::first_type>;
+  using V = std::remove_cv_t<typename T::second_type>;
+  static_assert(detail::key_type<K>, "dataflow::for_each_group: keys must be comparable with ==");
+  static_assert(detail::hashable<K>,
+                "dataflow::for_each_group: the key type has no hash; specialize dataflow::hash<K> "
+                "or std::hash<K> for it");
+  static_assert(std::is_invocable_v<const F&, const K&, group_values<V>&>,
+                "dataflow::for_each_group: the function must be callable as fn(const K&, "
+                "dataflow::group_values<V>&), on a const object");
+  using Rules = detail::pair_grouping<T>;
+  using Node = detail::group_node<T, Rules, Stack>;
+  auto node = std::make_shared<Node>(node_, stack_, Rules{}, "group_by_key", options);
+  using Out = typename Node::value_type;
+  dataset<Out> grouped(node);
+  detail::action_run<dataset<Out>> action(grouped, "for_each_group");
+  const std::size_t parts = action.partitions();
+  detail::parallel_partitions(action.state(), parts, node->label() + " -> " + action.label(),
+                              [&](std::size_t p) { node->visit_partition(p, fn); });
+}
+
+}  // namespace dataflow
