@@ -12,6 +12,7 @@
 
 #include <dataflow/graph/context_state.hpp>
 #include <dataflow/graph/partitioning.hpp>
+#include <dataflow/graph/stage.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
@@ -65,6 +66,27 @@ inline std::size_t spilling_shuffle_partitions(std::size_t requested, const cont
   const std::size_t parts = shuffle_partitions(requested, ctx.threads());
   const bool big = ctx.memory_budget >= (std::size_t{64} << 20);  // small budgets: small tables
   return requested == 0 && big ? std::max<std::size_t>(parts, 128) : parts;
+}
+
+/// Ends an input stage in which some thread spilled: every thread spills what it still holds
+/// too (in parallel), so that each partition is then read from disk alone, by one thread, however
+/// many consumers read it. Returns each partition's segments. Local needs spill() and
+/// `spilled`, a vector of segments per partition.
+template <class Local>
+std::vector<std::vector<spill_segment>> spill_everything(run_state& run, per_thread<Local>& state,
+                                                         std::size_t parts,
+                                                         const std::string& label) {
+  std::vector<Local*> locals;
+  state.for_each([&](Local& l) { locals.push_back(&l); });
+  parallel_partitions(run, locals.size(), label + " (spill)",
+                      [&](std::size_t i) { locals[i]->spill(); });
+  std::vector<std::vector<spill_segment>> segments(parts);
+  for (Local* l : locals) {
+    for (std::size_t p = 0; p < parts; ++p) {
+      for (auto& seg : l->spilled[p]) segments[p].push_back(std::move(seg));
+    }
+  }
+  return segments;
 }
 
 /// Picks one of `parts` sub-partitions for a key hash at recursion level `level` (>= 1), with

@@ -190,16 +190,7 @@ class group_node final
       });
     });
     if (spilled_any_.load()) {
-      std::vector<local_lists*> locals;
-      locals_->for_each([&](local_lists& l) { locals.push_back(&l); });
-      parallel_partitions(run, locals.size(), this->label() + " (spill)",
-                          [&](std::size_t i) { locals[i]->spill(); });
-      segments_.assign(parts, {});
-      for (local_lists* l : locals) {
-        for (std::size_t p = 0; p < parts; ++p) {
-          for (auto& seg : l->spilled[p]) segments_[p].push_back(std::move(seg));
-        }
-      }
+      segments_ = spill_everything(run, *locals_, parts, this->label());
       locals_.reset();
       return;
     }

@@ -354,18 +354,7 @@ class reduce_node final : public node<T> {
     });
 
     if (spilled_any_.load()) {
-      // Spill what is left too, so that every partition is read from disk alone, by one
-      // thread, however many consumers read it.
-      std::vector<local_tables*> locals;
-      locals_->for_each([&](local_tables& l) { locals.push_back(&l); });
-      parallel_partitions(run, locals.size(), this->label() + " (spill)",
-                          [&](std::size_t i) { locals[i]->spill(); });
-      segments_.assign(parts, {});
-      for (local_tables* l : locals) {
-        for (std::size_t p = 0; p < parts; ++p) {
-          for (auto& s : l->spilled[p]) segments_[p].push_back(std::move(s));
-        }
-      }
+      segments_ = spill_everything(run, *locals_, parts, this->label());
       locals_.reset();
       return;
     }
