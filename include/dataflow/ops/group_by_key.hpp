@@ -265,14 +265,7 @@ class group_node final
           if (next_segment == segments.size()) return false;
           in.emplace(segments[next_segment++], label);
         }
-        if (in->next_block()) {
-          byte_reader r = in->reader();
-          block.clear();
-          block.reserve(in->block_items());
-          for (std::size_t i = in->block_items(); i > 0; --i) block.emplace_back(decode<T>(r));
-          check_block_end(r, label);
-          return true;
-        }
+        if (read_block(*in, block, label)) return true;
         in.reset();
       }
     };

@@ -236,20 +236,26 @@ void for_each_spilled(const spill_segment& segment, const std::string& stage, F&
   }
 }
 
+/// Loads the next block of `in` and decodes all its items into `items` (views into the block,
+/// valid until the next load); false at the end of the segment.
+template <class T>
+bool read_block(spill_reader& in, item_buffer<T>& items, const std::string& stage) {
+  if (!in.next_block()) return false;
+  byte_reader r = in.reader();
+  items.clear();
+  items.reserve(in.block_items());
+  for (std::size_t i = in.block_items(); i > 0; --i) items.emplace_back(decode<T>(r));
+  check_block_end(r, stage);
+  return true;
+}
+
 /// Calls f(std::span<const T>) with the items of each block of a segment. Views in the items
 /// stay valid until f returns.
 template <class T, class F>
 void for_each_spilled_block(const spill_segment& segment, const std::string& stage, F&& f) {
   spill_reader in(segment, stage);
   item_buffer<T> items;
-  while (in.next_block()) {
-    byte_reader r = in.reader();
-    items.clear();
-    items.reserve(in.block_items());
-    for (std::size_t i = in.block_items(); i > 0; --i) items.emplace_back(decode<T>(r));
-    check_block_end(r, stage);
-    f(items.span());
-  }
+  while (read_block(in, items, stage)) f(items.span());
 }
 
 }  // namespace dataflow::detail
