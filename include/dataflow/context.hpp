@@ -49,13 +49,16 @@ class context {
   }
 
   /// Limits the memory the buffers of a run hold (shuffle partitions, hash tables, sort runs,
-  /// groups); past it, operators spill to disk and still give the same results. 0 (the
+  /// groups, join sides, cached datasets, read buffers); past it, operators spill to disk and still give the same results. 0 (the
   /// default) means no limit: nothing spills. See README "Larger than memory".
   context& memory_budget(std::size_t bytes) {
     state_->memory_budget = bytes;
     return *this;
   }
   std::size_t memory_budget() const noexcept { return state_->memory_budget; }
+  /// Bytes the filled caches of this context hold in memory (a quarter of the budget at most,
+  /// give or take a batch per partition; the rest of a big cache is on disk).
+  std::size_t cached_bytes() const noexcept { return state_->cached_bytes.load(); }
 
   /// Sets the directory under which runs make their spill directories (default: $TMPDIR, else
   /// /tmp). Each spilling run makes a fresh directory inside it and removes it when done; the

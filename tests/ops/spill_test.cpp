@@ -426,3 +426,37 @@ TEST_CASE("for_each_group visits every group, streaming a hot one from disk", "[
       Catch::Contains("too hot"));
   CHECK(s.dir.entries().empty());
 }
+
+TEST_CASE("a cache past its share of the budget spills, keeps order, and removes its file",
+          "[spill][cache]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  spilling_context s(threads, 256_KiB);
+  auto input = string_pairs(200003, 5000, threads);
+  {
+    std::atomic<int> calls{0};
+    auto cached = s.ctx.from(input)
+                      .map([&calls](const auto& p) {
+                        ++calls;
+                        return std::pair{std::string_view(p.first), p.second};
+                      })
+                      .cache();
+    const auto before = spilled();
+    CHECK(cached.count() == input.size());
+    CHECK(spilled() > before);  // 200K pairs are far more than a quarter of 256 KiB
+    CHECK_FALSE(s.dir.entries().empty());  // the cache's spill file lives with the cache
+    auto all = cached.collect();
+    REQUIRE(all.size() == input.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      REQUIRE(all[i].first == input[i].first);
+      REQUIRE(all[i].second == input[i].second);
+    }
+    auto sums = cached.reduce_by_key(std::plus<>{}).collect();
+    std::map<std::string, std::int64_t> want;
+    for (const auto& [k, v] : input) want[k] += v;
+    CHECK(std::map<std::string, std::int64_t>(sums.begin(), sums.end()) == want);
+    CHECK(calls == static_cast<int>(input.size()));  // computed once
+    CHECK(s.ctx.cached_bytes() <= 256_KiB / 4 + 64_KiB);
+  }
+  CHECK(s.dir.entries().empty());  // gone with the last handle on the cache
+  CHECK(s.ctx.cached_bytes() == 0);
+}

@@ -58,6 +58,8 @@ class context_state {
   /// Where spill directories are made; empty means $TMPDIR, else /tmp.
   std::string spill_root;
   spill_space spills;
+  /// Bytes the filled caches of this context hold in memory.
+  std::atomic<std::size_t> cached_bytes{0};
 
   /// Returns the spill directory for `stage`, making it on first need.
   std::shared_ptr<spill_directory> spill_dir(const std::string& stage) {

@@ -14,6 +14,7 @@
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/hash.hpp>
+#include <dataflow/storage/read_buffers.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
 #include <sys/resource.h>
@@ -46,7 +47,12 @@ struct spill_policy {
     const std::size_t budget = ctx.memory_budget;
     if (budget == 0) return p;
     const std::size_t threads = std::max<std::size_t>(1, ctx.threads());
-    p.thread_share = std::max<std::size_t>(budget / 2 / threads, 64 * 1024);
+    // What caches hold and the sources' read buffers (1 MiB per thread) come off the top; the
+    // barrier keeps at least a quarter of the budget whatever they take.
+    const std::size_t taken = ctx.cached_bytes.load(std::memory_order_relaxed) +
+                              threads * read_buffer_bytes;
+    const std::size_t left = budget > taken ? std::max(budget - taken, budget / 4) : budget / 4;
+    p.thread_share = std::max<std::size_t>(left / 2 / threads, 64 * 1024);
     p.block_bytes = std::clamp<std::size_t>(budget / 256, 4 * 1024, 512 * 1024);
     p.fan_in = std::clamp<std::size_t>(budget / 2 / (p.block_bytes + 16 * 1024), 2, 256);
     // Every open run holds a file descriptor: stay well inside the process's limit.

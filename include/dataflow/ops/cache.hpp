@@ -3,6 +3,11 @@
 // they were, so order is kept too. The items live until the last dataset handle on the cache
 // is gone.
 //
+// Under a memory budget the caches of a context may hold a quarter of it in memory together
+// (the rest belongs to the runs that read them). A partition that arrives once that is taken
+// goes to a spill file instead, whole and in order, and is read back block by block; the file
+// lives as long as the cache.
+//
 // @code
 // auto counts = words.reduce_by_key(std::plus<>{}).cache();
 // auto n = counts.count();          // computes and keeps
@@ -13,12 +18,17 @@
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/graph/node.hpp>
+#include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/codec.hpp>
+#include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/block_list.hpp>
+#include <dataflow/storage/spill_file.hpp>
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -31,14 +41,63 @@ template <class T, class Stack>
 class cache_node final : public node<T> {
   using In = typename Stack::input_type;
 
-  // One partition's kept items and the bytes of their views.
+  // One partition's kept items and the bytes of their views; or, once the caches' share of the
+  // budget is taken, a spill file with all of them in order.
   struct kept {
     block_list<T> items;
     arena bytes;
+    cache_node* self = nullptr;
+    std::size_t charged = 0;  // bytes of this partition counted in the context's cache total
+    std::size_t heap = 0;
+    std::optional<spill_writer> writer;
+    std::optional<spill_segment> spilled;
+
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
-      items.emplace_back(intern(bytes, item));
+      if constexpr (encodable<T>) {
+        if (writer) {
+          writer->add(item);
+          return;
+        }
+      }
+      const T& k = items.emplace_back(intern(bytes, item));
+      if constexpr (may_own_heap<T>) heap += heap_bytes(k);
+    }
+
+    void end_batch() {
+      if constexpr (encodable<T>) {
+        if (writer || self->limit_ == 0) return;
+        const std::size_t now = items.bytes() + bytes.bytes_used() + heap;
+        const std::size_t total = self->ctx().cached_bytes.fetch_add(now - charged) + now - charged;
+        charged = now;
+        if (total > self->limit_) spill();
+      }
+    }
+
+    void end_partition() {
+      if (writer) {
+        spilled = writer->end_segment();
+        writer->close();
+        writer.reset();
+      }
+    }
+
+    void spill() {
+      const std::string& label = self->label();
+      writer.emplace(self->ctx().spill_dir(label), label, self->block_bytes_);
+      items.for_each_block([&](std::span<const T> block) {
+        for (const T& x : block) writer->add(x);
+      });
+      items.clear();
+      bytes.reset();
+      heap = 0;
+      uncharge();
+    }
+
+    void uncharge() noexcept {
+      if (charged) self->ctx().cached_bytes.fetch_sub(charged);
+      charged = 0;
     }
   };
 
@@ -49,32 +108,56 @@ class cache_node final : public node<T> {
         stack_(std::move(stack)) {}
 
   std::string describe() const override { return filled_ ? "kept" : "not yet computed"; }
-  std::string describe_input() const override { return "keep items in memory"; }
+  std::string describe_input() const override {
+    return this->ctx().memory_budget ? "keep items, spilling past a quarter of the budget"
+                                     : "keep items in memory";
+  }
   std::size_t partition_count() const override { return parts_.size(); }
   bool keeps_result() const noexcept override { return filled_; }
 
+  ~cache_node() override { release(); }
+
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
+    if constexpr (encodable<T>) {
+      if (parts_[p].spilled) {
+        for_each_spilled_block<T>(*parts_[p].spilled, this->label(), [&](std::span<const T> b) {
+          if (!stop_requested()) out.consume(b);
+        });
+      }
+    }
     parts_[p].items.for_each_block([&](std::span<const T> block) {
       if (!stop_requested()) out.consume(block);
     });
   }
 
   void dispose() noexcept override {
-    if (!filled_) parts_.clear();
+    if (!filled_) release();
   }
 
  protected:
   void execute(run_state& run) override {
     parent_->ensure_executed(run);
+    release();
+    // Caches together may hold a quarter of the budget in memory.
+    limit_ = run.ctx().memory_budget / 4;
+    block_bytes_ = spill_policy::for_context(run.ctx()).block_bytes;
     parts_ = std::vector<kept>(parent_->partition_count());
+    for (kept& k : parts_) k.self = this;
     run_stage(run, *parent_, stack_, this->label(),
               [&](std::size_t p) -> kept& { return parts_[p]; });
     filled_ = true;
   }
 
  private:
+  void release() noexcept {
+    for (kept& k : parts_) k.uncharge();
+    parts_.clear();
+  }
+
   std::shared_ptr<node<In>> parent_;
   Stack stack_;
+  std::size_t limit_ = 0;
+  std::size_t block_bytes_ = 0;
   std::vector<kept> parts_;
   bool filled_ = false;
 };

@@ -66,7 +66,7 @@ inline std::string describe_files(const std::vector<file_entry>& files) {
 
 class line_source final : public node<std::string_view> {
  public:
-  static constexpr std::size_t buffer_bytes = std::size_t{1} << 20;
+  static constexpr std::size_t buffer_bytes = read_buffer_bytes;
 
   line_source(std::shared_ptr<context_state> ctx, std::vector<std::string> patterns,
               read_options options)

@@ -26,7 +26,7 @@ namespace detail {
 template <class T>
 class record_source final : public node<T> {
  public:
-  static constexpr std::size_t buffer_bytes = std::size_t{1} << 20;
+  static constexpr std::size_t buffer_bytes = read_buffer_bytes;
 
   record_source(std::shared_ptr<context_state> ctx, std::vector<std::string> patterns,
                 read_options options)

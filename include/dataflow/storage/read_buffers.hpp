@@ -12,6 +12,9 @@
 
 namespace dataflow::detail {
 
+/// Bytes of the buffer each thread of a file source reads into (the memory budget counts them).
+inline constexpr std::size_t read_buffer_bytes = std::size_t{1} << 20;
+
 /// A growable byte buffer aligned to 64 bytes, never zeroed.
 class byte_buffer {
  public:
