@@ -15,6 +15,7 @@ keys=1000,1000000,50000000
 sort_mib=1907            # 2 GB of 100-byte lines
 spill_rows=100000000
 spill_keys=50000000
+join_rows=20000000 join_keys=2000000 distinct_rows=50000000 distinct_keys=5000000
 if [ "${1:-}" = "--quick" ]; then
   text_mib=64
   rows=10000000
@@ -22,6 +23,7 @@ if [ "${1:-}" = "--quick" ]; then
   sort_mib=256
   spill_rows=10000000
   spill_keys=5000000
+  join_rows=2000000 join_keys=200000 distinct_rows=5000000 distinct_keys=500000
 fi
 reps=${DATAFLOW_BENCH_REPETITIONS:-3}
 
@@ -37,6 +39,8 @@ data="$build/bench-data"
 mkdir -p "$data"
 export DATAFLOW_BENCH_DIR="$PWD/$data"
 export DATAFLOW_BENCH_TEXT_MB=$text_mib DATAFLOW_BENCH_ROWS=$rows DATAFLOW_BENCH_KEYS=$keys
+export DATAFLOW_BENCH_JOIN_ROWS=$join_rows DATAFLOW_BENCH_JOIN_KEYS=$join_keys
+export DATAFLOW_BENCH_DISTINCT_ROWS=$distinct_rows DATAFLOW_BENCH_DISTINCT_KEYS=$distinct_keys
 export DATAFLOW_BENCH_SORT_MB=$sort_mib DATAFLOW_BENCH_SPILL_ROWS=$spill_rows DATAFLOW_BENCH_SPILL_KEYS=$spill_keys
 
 text="$data/zipf-${text_mib}MiB.txt"
@@ -64,7 +68,7 @@ cmp "$data/sorted.txt" "$data/sorted-gnu.txt" && echo "identical output"
 rm -f "$data/sorted.txt" "$data/sorted-gnu.txt"
 
 bench_args=(--benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true)
-for b in fusion_bench word_count_bench reduce_by_key_bench spill_bench; do
+for b in fusion_bench word_count_bench reduce_by_key_bench spill_bench join_bench; do
   echo
   echo "== $b"
   "$build/benchmarks/$b" "${bench_args[@]}"

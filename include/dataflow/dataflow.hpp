@@ -30,11 +30,18 @@
 #include <dataflow/ops/filter.hpp>
 #include <dataflow/ops/flat_map.hpp>
 #include <dataflow/ops/map.hpp>
+#include <dataflow/ops/keys_values.hpp>
+#include <dataflow/ops/concat.hpp>
+#include <dataflow/ops/zip_with_index.hpp>
+#include <dataflow/ops/scan.hpp>
+#include <dataflow/ops/window.hpp>
 
 #include <dataflow/ops/cache.hpp>
 #include <dataflow/ops/group_by_key.hpp>
+#include <dataflow/ops/join.hpp>
 #include <dataflow/ops/partition_by.hpp>
 #include <dataflow/ops/reduce_by_key.hpp>
+#include <dataflow/ops/count_by.hpp>
 #include <dataflow/ops/sort.hpp>
 
 #include <dataflow/ops/collect.hpp>
@@ -43,8 +50,10 @@
 #include <dataflow/ops/for_each.hpp>
 #include <dataflow/ops/for_each_group.hpp>
 #include <dataflow/ops/reduce.hpp>
+#include <dataflow/ops/min_max.hpp>
 #include <dataflow/ops/top_k.hpp>
 #include <dataflow/ops/write_lines.hpp>
+#include <dataflow/ops/write_csv.hpp>
 
 namespace dataflow {
 

@@ -16,6 +16,7 @@
 #include <dataflow/graph/stack.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,6 +26,22 @@
 #include <vector>
 
 namespace dataflow {
+
+/// Where a file sink writes.
+struct write_options {
+  /// False: one file, in partition order. True: `path` is a directory (made if missing) with
+  /// one file per partition, part-00000 and on, so that names sort in partition order.
+  bool part_files = false;
+  /// Appended to part file names (".csv", ".txt").
+  std::string extension = {};
+};
+
+/// Settings of write_csv.
+struct csv_options {
+  /// A first line of column names (in every part file); none when empty.
+  std::vector<std::string> header;
+  char separator = ',';
+};
 
 /// Settings of a shuffle (reduce_by_key, reduce_by, group_by_key, group_by).
 struct shuffle_options {
@@ -66,6 +83,46 @@ class dataset {
   template <class U = void, class F>
   auto flat_map(F fn) const;
 
+  /// On pairs (K, V): the keys. A std::string member is passed on as a std::string_view into
+  /// the item (actions return std::string again).
+  auto keys() const;
+  /// On pairs (K, V): the values (a std::string as a std::string_view, like keys()).
+  auto values() const;
+  /// On pairs (K, V): (K, fn(V)).
+  template <class F>
+  auto map_values(F fn) const;
+
+  /// Items of this dataset, then those of `other` (a dataset of the same item type and
+  /// context); no data moves: the partitions of both are read in turn.
+  template <class Other>
+  auto concat(const Other& other) const;
+
+  /// Each item with its position in the dataset's order: (item, index), indices 0, 1, 2, ...
+  /// in partition order. Keeps the input (spilling under a budget) to count the partitions.
+  auto zip_with_index() const;
+
+  /// Each item with probability `fraction` (Bernoulli sampling). The choice is a hash of the
+  /// seed and the item's index (zip_with_index), so a seed picks the same items whatever the
+  /// thread count, provided the input's order does not depend on it (sources, local operators
+  /// and sort keep order; shuffles do not).
+  auto sample(double fraction, std::uint64_t seed) const;
+
+  /// Inclusive prefix sums in the dataset's order: item i becomes op(op(x0, x1), ..., xi). op
+  /// must be associative. Each partition is folded in parallel, then scanned from its offset.
+  template <class Op = std::plus<>>
+  auto scan(Op op = {}) const;
+
+  /// fn(std::span<const S>) over every window of n consecutive items (S is the owning item
+  /// type): windows start at every item, and only full windows are emitted (count - n + 1 of
+  /// them, none when there are fewer than n items).
+  template <class F>
+  auto sliding(std::size_t n, F fn) const;
+
+  /// fn(std::span<const S>) over consecutive, non-overlapping windows of n items; the last
+  /// window has the items left over (1 to n).
+  template <class F>
+  auto tumbling(std::size_t n, F fn) const;
+
   // ---- Shuffles: barriers that repartition by key. ----
 
   /// On pairs (K, V): merges the values of each key with op(V, V) -> V, combining within each
@@ -89,6 +146,20 @@ class dataset {
   template <class KeyFn>
   auto group_by(KeyFn key_fn, shuffle_options options = {}) const;
 
+  /// On pairs (K, V): the number of items of each key, as (K, std::uint64_t).
+  auto count_by_key(shuffle_options options = {}) const;
+  /// The number of times each distinct item occurs, as (T, std::uint64_t).
+  auto count_by_value(shuffle_options options = {}) const;
+  /// Each distinct item once, in no particular order.
+  auto distinct(shuffle_options options = {}) const;
+  /// On pairs (K, V): per key, fold_fn(Acc, V) -> Acc from `zero` and merge_fn(Acc, Acc) ->
+  /// Acc. Each value is folded into a copy of zero and the accumulators are merged (per thread
+  /// before the shuffle), so zero must be merge_fn's identity and merge_fn associative and
+  /// commutative. Output: (K, Acc).
+  template <class Acc, class FoldFn, class MergeFn>
+  auto aggregate_by_key(Acc zero, FoldFn fold_fn, MergeFn merge_fn,
+                        shuffle_options options = {}) const;
+
   /// On pairs (K, V): groups by key like group_by_key, then calls
   /// fn(const K& key, dataflow::group_values<V>& values) once per distinct key, concurrently for
   /// different keys. `values` is an input range to read once; under a memory budget, a group
@@ -110,6 +181,27 @@ class dataset {
   /// Sorts the items by key_fn(item), compared with <.
   template <class KeyFn>
   auto sort_by(KeyFn key_fn) const;
+
+  // ---- Joins: both sides are pairs (K, V) with the same key type. ----
+
+  /// Each pair of rows with equal keys: (K, (VL, VR)). Hash join per partition, built on the
+  /// side with fewer rows there; under a memory budget both sides spill by partition.
+  template <class Right>
+  auto join(const Right& right, shuffle_options options = {}) const;
+  /// Like join, plus each left row without a partner: (K, (VL, std::optional<VR>)).
+  template <class Right>
+  auto left_join(const Right& right, shuffle_options options = {}) const;
+  /// Like join, plus each right row without a partner: (K, (std::optional<VL>, VR)).
+  template <class Right>
+  auto right_join(const Right& right, shuffle_options options = {}) const;
+  /// Like join, plus the rows of either side without a partner:
+  /// (K, (std::optional<VL>, std::optional<VR>)).
+  template <class Right>
+  auto full_join(const Right& right, shuffle_options options = {}) const;
+  /// Each key of either side once, with the values of both:
+  /// (K, (std::span<const VL>, std::span<const VR>)); collect() returns vectors.
+  template <class Right>
+  auto co_group(const Right& right, shuffle_options options = {}) const;
 
   /// Keeps this dataset's items once computed, so that later actions read them instead of
   /// computing them again. The items stay in memory until the last handle to the cache goes.
@@ -146,10 +238,29 @@ class dataset {
   template <class Compare = std::greater<>>
   std::vector<stored_type> top_k(std::size_t k, Compare comp = {}) const;
 
+  /// Returns the k smallest items by `less` (default <), in ascending order.
+  template <class Compare = std::less<>>
+  std::vector<stored_type> bottom_k(std::size_t k, Compare less = {}) const;
+
+  /// Returns the least item by `less` (the earliest of equal ones); empty when there are none.
+  template <class Compare = std::less<>>
+  std::optional<stored_type> min(Compare less = {}) const;
+  /// Returns the greatest item by `less` (the earliest of equal ones); empty when there are none.
+  template <class Compare = std::less<>>
+  std::optional<stored_type> max(Compare less = {}) const;
+
   /// Writes every item as a line (formatted with fmt's "{}") to `path`, in partition order.
   /// The file appears only once complete: it is written under a temporary name and renamed.
-  /// The path "-" writes to standard output.
-  void write_lines(const std::string& path) const;
+  /// The path "-" writes to standard output. See write_options for part files.
+  void write_lines(const std::string& path, write_options options = {}) const;
+
+  /// Writes every item as a CSV row (RFC 4180 quoting): a pair or tuple gives a field per
+  /// member, anything else one field; an empty optional is an empty field.
+  void write_csv(const std::string& path, csv_options csv = {}, write_options options = {}) const;
+
+  /// Writes the items' bytes back to back (trivially copyable items), the format that
+  /// context::read_records reads.
+  void write_records(const std::string& path, write_options options = {}) const;
 
   // ---- Plans. ----
 

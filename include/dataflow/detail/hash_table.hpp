@@ -94,6 +94,20 @@ class hash_table {
     }
   }
 
+  /// Returns the entry with hash `h` whose key (by key_of) equals `key`, or null.
+  template <class Key, class KeyOf>
+  Entry* find(std::uint64_t h, const Key& key, const KeyOf& key_of) noexcept(
+      noexcept(key_of(std::declval<Entry&>()) == key)) {
+    if (size_ == 0) return nullptr;
+    std::size_t i = h & mask_;
+    for (;;) {
+      slot& s = slots_[i];
+      if (s.hash == h && key_of(s.entry()) == key) return &s.entry();
+      if (s.hash == 0) return nullptr;
+      i = (i + 1) & mask_;
+    }
+  }
+
   /// Calls f(hash, entry) for every entry.
   template <class F>
   void for_each(F&& f) {

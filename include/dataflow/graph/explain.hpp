@@ -27,9 +27,10 @@ inline std::vector<plan_stage> plan_stages(const node_base& root,
   std::unordered_set<const node_base*> seen;
   auto visit = [&](auto& self, const node_base& n) -> void {
     if (!seen.insert(&n).second || n.keeps_result()) return;
-    for (const auto& p : n.parents()) {
+    for (std::size_t i = 0; i < n.parents().size(); ++i) {
+      const auto& p = n.parents()[i];
       self(self, *p);
-      stages.push_back({p.get(), n.input_ops(), &n});
+      stages.push_back({p.get(), n.input_ops(i), &n});
     }
   };
   visit(visit, root);
@@ -102,7 +103,9 @@ inline std::string explain_dot_text(const node_base& root,
     out += "  }\n";
     for (const auto& [n, id] : sinks) {
       if (n == s.input) {
-        std::string how = n->kind() == node_kind::barrier ? "shuffle" : "cache";
+        std::string how = n->kind() == node_kind::barrier ? "shuffle"
+                          : n->kind() == node_kind::pass  ? "read"
+                                                          : "cache";
         out += "  " + id + " -> " + ids.front() + " [style=dashed, label=\"" + how + "\"];\n";
       }
     }

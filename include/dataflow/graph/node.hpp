@@ -34,7 +34,9 @@ class batch_consumer {
   ~batch_consumer() = default;
 };
 
-enum class node_kind { source, barrier, cache };
+/// source: reads input; barrier: a shuffle; cache: keeps its input's items; pass: computes its
+/// output from its parents' while it is read (concat, zip_with_index, scan, windows).
+enum class node_kind { source, barrier, cache, pass };
 
 class node_base {
  public:
@@ -44,7 +46,20 @@ class node_base {
         label_(ctx_->label(op)),
         kind_(kind),
         parents_(std::move(parents)),
-        input_ops_(std::move(input_ops)) {}
+        input_ops_(parents_.size(), std::move(input_ops)) {}
+  /// A node with several parents (a join, a concat): `input_ops[i]` are the local operators
+  /// between parents[i] and the node.
+  struct ops_per_parent {
+    explicit ops_per_parent(std::vector<std::vector<std::string>> o) : ops(std::move(o)) {}
+    std::vector<std::vector<std::string>> ops;
+  };
+  node_base(std::shared_ptr<context_state> ctx, const char* op, node_kind kind,
+            std::vector<std::shared_ptr<node_base>> parents, ops_per_parent input_ops)
+      : ctx_(std::move(ctx)),
+        label_(ctx_->label(op)),
+        kind_(kind),
+        parents_(std::move(parents)),
+        input_ops_(std::move(input_ops.ops)) {}
   virtual ~node_base() = default;
   node_base(const node_base&) = delete;
   node_base& operator=(const node_base&) = delete;
@@ -52,8 +67,10 @@ class node_base {
   const std::string& label() const noexcept { return label_; }
   node_kind kind() const noexcept { return kind_; }
   const std::vector<std::shared_ptr<node_base>>& parents() const noexcept { return parents_; }
-  /// Labels of the local operators fused between the parent and this node.
-  const std::vector<std::string>& input_ops() const noexcept { return input_ops_; }
+  /// Labels of the local operators fused between parent `i` and this node.
+  const std::vector<std::string>& input_ops(std::size_t i = 0) const noexcept {
+    return input_ops_[i];
+  }
   context_state& ctx() const noexcept { return *ctx_; }
   const std::shared_ptr<context_state>& ctx_ptr() const noexcept { return ctx_; }
 
@@ -82,7 +99,7 @@ class node_base {
   std::string label_;
   node_kind kind_;
   std::vector<std::shared_ptr<node_base>> parents_;
-  std::vector<std::string> input_ops_;
+  std::vector<std::vector<std::string>> input_ops_;  // per parent
   std::size_t executions_ = 0;
   std::uint64_t last_run_ = 0;
   bool warned_ = false;

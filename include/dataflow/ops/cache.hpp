@@ -24,9 +24,11 @@
 #include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/block_list.hpp>
+#include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -102,18 +104,49 @@ class cache_node final : public node<T> {
   };
 
  public:
-  cache_node(std::shared_ptr<node<In>> parent, Stack stack)
-      : node<T>(parent->ctx_ptr(), "cache", node_kind::cache, {parent}, stack.labels()),
+  /// `keep`: kept across actions (cache()); else dropped at the end of the run, for operators
+  /// that need their input whole (zip_with_index, scan, windows).
+  cache_node(std::shared_ptr<node<In>> parent, Stack stack, bool keep = true,
+             const char* op = "cache")
+      : node<T>(parent->ctx_ptr(), op, node_kind::cache, {parent}, stack.labels()),
         parent_(std::move(parent)),
-        stack_(std::move(stack)) {}
+        stack_(std::move(stack)),
+        keep_(keep) {}
 
-  std::string describe() const override { return filled_ ? "kept" : "not yet computed"; }
+  std::string describe() const override {
+    if (!keep_) return {};
+    return filled_ ? "kept" : "not yet computed";
+  }
+
+  /// Items in partition p (after the node ran).
+  std::uint64_t partition_size(std::size_t p) const noexcept {
+    return parts_[p].items.size() + (parts_[p].spilled ? parts_[p].spilled->items : 0);
+  }
+
+  /// Calls f(std::span<const T>) for the blocks of partition p in order until f returns false.
+  template <class F>
+  void visit_blocks(std::size_t p, F&& f) {
+    if constexpr (encodable<T>) {
+      if (parts_[p].spilled) {
+        spill_reader in(*parts_[p].spilled, this->label());
+        item_buffer<T> block;
+        while (read_block(in, block, this->label())) {
+          if (!f(std::span<const T>(block.data(), block.size()))) return;
+        }
+      }
+    }
+    bool go = true;
+    parts_[p].items.for_each_block([&](std::span<const T> block) {
+      if (go) go = f(block);
+    });
+  }
   std::string describe_input() const override {
-    return this->ctx().memory_budget ? "keep items, spilling past a quarter of the budget"
-                                     : "keep items in memory";
+    std::string what = keep_ ? "keep items" : "hold items for this run";
+    return what + (this->ctx().memory_budget ? ", spilling past a quarter of the budget"
+                                             : " in memory");
   }
   std::size_t partition_count() const override { return parts_.size(); }
-  bool keeps_result() const noexcept override { return filled_; }
+  bool keeps_result() const noexcept override { return keep_ && filled_; }
 
   ~cache_node() override { release(); }
 
@@ -131,7 +164,7 @@ class cache_node final : public node<T> {
   }
 
   void dispose() noexcept override {
-    if (!filled_) release();
+    if (!keeps_result()) release();
   }
 
  protected:
@@ -156,6 +189,7 @@ class cache_node final : public node<T> {
 
   std::shared_ptr<node<In>> parent_;
   Stack stack_;
+  bool keep_;
   std::size_t limit_ = 0;
   std::size_t block_bytes_ = 0;
   std::vector<kept> parts_;

@@ -24,6 +24,7 @@
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/graph/node.hpp>
+#include <dataflow/graph/partition_lists.hpp>
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
@@ -77,48 +78,26 @@ class group_node final
   using V = typename Rules::value_type;
   using Out = std::pair<K, std::span<const V>>;
 
-  struct local_lists {
-    std::vector<block_list<T>> lists;
-    arena bytes;
+  struct local_lists : partition_lists<T> {
+    local_lists(std::size_t parts, group_node* s) : partition_lists<T>(parts), self(s) {}
     group_node* self;
-    std::vector<std::vector<spill_segment>> spilled;  // per partition
-    std::size_t heap = 0;  // heap memory the items own (long strings, vectors)
 
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
       const std::string& label = self->label();
       const std::uint64_t h = invoke_user(label, [&] { return table_hash(self->rules_.key_of(label, item)); });
-      const T& kept = lists[partition_of(h, lists.size())].emplace_back(intern(bytes, item));
-      if constexpr (may_own_heap<T>) heap += heap_bytes(kept);
+      this->add(partition_of(h, this->lists.size()), item);
     }
 
     void end_batch() {
-      if (!self->policy_.limited()) return;
-      std::size_t held = bytes.bytes_used() + heap;
-      for (const auto& l : lists) held += l.bytes();
-      if (held > self->policy_.thread_share) spill();
+      if (self->policy_.limited() && this->held() > self->policy_.thread_share) spill();
     }
 
-    /// Writes every list to one spill file, a segment per partition, and frees them.
     void spill() {
-      bool any = false;
-      for (const auto& l : lists) any = any || !l.empty();
-      if (!any) return;
-      const std::string& label = self->label();
-      spill_writer w(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
-      for (std::size_t p = 0; p < lists.size(); ++p) {
-        if (lists[p].empty()) continue;
-        lists[p].for_each_block([&](std::span<const T> block) {
-          for (const T& x : block) w.add(x);
-        });
-        spilled[p].push_back(w.end_segment());
-        lists[p].clear();
+      if (partition_lists<T>::spill(self->ctx(), self->label(), self->policy_.block_bytes)) {
+        self->spilled_any_.store(true, std::memory_order_relaxed);
       }
-      w.close();
-      bytes.reset();
-      heap = 0;
-      self->spilled_any_.store(true, std::memory_order_relaxed);
     }
   };
 
@@ -184,10 +163,7 @@ class group_node final
     segments_.clear();
     locals_.emplace(run.ctx().threads());
     run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_lists& {
-      return locals_->local([&] {
-        return local_lists{std::vector<block_list<T>>(parts), arena{}, this,
-                           std::vector<std::vector<spill_segment>>(parts), 0};
-      });
+      return locals_->local([&] { return local_lists(parts, this); });
     });
     if (spilled_any_.load()) {
       segments_ = spill_everything(run, *locals_, parts, this->label());

@@ -83,3 +83,15 @@ std::vector<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::top_k(
 }
 
 }  // namespace dataflow
+
+namespace dataflow {
+
+template <class T, class Stack>
+template <class Compare>
+std::vector<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::bottom_k(
+    std::size_t k, Compare less) const {
+  // The first k in ascending order are the first k in the order that `less` ranks first.
+  return top_k(k, std::move(less));
+}
+
+}  // namespace dataflow

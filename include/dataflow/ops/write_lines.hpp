@@ -15,8 +15,11 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
+#include <filesystem>
+#include <memory>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -35,13 +38,14 @@ namespace detail {
 /// A file being written under a temporary name; removed unless commit() renames it.
 class staged_file {
  public:
-  explicit staged_file(std::string path) : path_(std::move(path)) {
+  explicit staged_file(std::string path, std::string op = "write_lines")
+      : path_(std::move(path)), op_(std::move(op)) {
     if (path_ == "-") {  // standard output: written in place, nothing to rename
       std::fflush(stdout);  // what the program printed before comes first
       fd_ = file_handle(::dup(STDOUT_FILENO));
       if (fd_.get() < 0) {
         int e = errno;
-        throw io_error(path_, "write_lines: cannot write to standard output: " + errno_text(e));
+        throw io_error(path_, op_ + ": cannot write to standard output: " + errno_text(e));
       }
       temp_ = "standard output";
       stdout_ = true;
@@ -52,7 +56,7 @@ class staged_file {
     fd_ = file_handle(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (fd_.get() < 0) {
       int e = errno;
-      throw io_error(path_, "write_lines: cannot create '" + temp_ + "': " + errno_text(e));
+      throw io_error(path_, op_ + ": cannot create '" + temp_ + "': " + errno_text(e));
     }
   }
   ~staged_file() {
@@ -70,7 +74,7 @@ class staged_file {
       if (w < 0) {
         if (errno == EINTR) continue;
         int e = errno;
-        throw io_error(path_, "write_lines: cannot write '" + temp_ + "': " + errno_text(e));
+        throw io_error(path_, op_ + ": cannot write '" + temp_ + "': " + errno_text(e));
       }
       data += w;
       n -= static_cast<std::size_t>(w);
@@ -80,7 +84,7 @@ class staged_file {
   void commit() {
     if (::close(fd_.release()) != 0) {  // close reports delayed write errors (NFS, quota)
       int e = errno;
-      throw io_error(path_, "write_lines: cannot close '" + temp_ + "': " + errno_text(e));
+      throw io_error(path_, op_ + ": cannot close '" + temp_ + "': " + errno_text(e));
     }
     if (stdout_) {
       committed_ = true;
@@ -88,7 +92,7 @@ class staged_file {
     }
     if (::rename(temp_.c_str(), path_.c_str()) != 0) {
       int e = errno;
-      throw io_error(path_, "write_lines: cannot rename '" + temp_ + "' to '" + path_ +
+      throw io_error(path_, op_ + ": cannot rename '" + temp_ + "' to '" + path_ +
                                 "': " + errno_text(e));
     }
     committed_ = true;
@@ -96,6 +100,7 @@ class staged_file {
 
  private:
   std::string path_;
+  std::string op_;
   std::string temp_;
   file_handle fd_;
   bool committed_ = false;
@@ -133,26 +138,39 @@ class ordered_writer {
   std::size_t next_ = 0;
 };
 
+/// Formats an item as one line of text.
 template <class T>
-struct write_lines_sink {
-  write_lines_sink(ordered_writer* w, std::size_t p, const std::string* l)
-      : writer(w), partition(p), label(l) {}
-
-  fmt::memory_buffer text;
-  ordered_writer* writer;
-  std::size_t partition;
-  const std::string* label;  // a user's fmt::formatter may throw
-
-  template <class X>
-  void operator()(X&& x) {
-    const T& item = x;
+struct line_format {
+  static constexpr const char* op = "write_lines";
+  void header(fmt::memory_buffer&) const {}
+  void append(fmt::memory_buffer& text, const T& item, const std::string& label) const {
     if constexpr (std::is_convertible_v<const T&, std::string_view>) {
       std::string_view s = item;
       text.append(s.data(), s.data() + s.size());
       text.push_back('\n');
     } else {
-      invoke_user(*label, [&] { fmt::format_to(std::back_inserter(text), "{}\n", item); });
+      invoke_user(label, [&] { fmt::format_to(std::back_inserter(text), "{}\n", item); });
     }
+  }
+};
+
+/// Formats each partition into a buffer and hands it to a Writer: `partial(p, text)` once the
+/// buffer passes 1 MiB, `complete(p, text)` at the partition's end.
+template <class T, class Format, class Writer>
+struct format_sink {
+  format_sink(Writer* w, std::size_t p, const std::string* l, const Format* f)
+      : writer(w), partition(p), label(l), format(f) {}
+
+  fmt::memory_buffer text;
+  Writer* writer;
+  std::size_t partition;
+  const std::string* label;  // a user's fmt::formatter may throw
+  const Format* format;
+
+  template <class X>
+  void operator()(X&& x) {
+    const T& item = x;
+    format->append(text, item, *label);
   }
   void end_batch() {
     if (text.size() >= (std::size_t{1} << 20)) writer->partial(partition, text);
@@ -160,22 +178,81 @@ struct write_lines_sink {
   void end_partition() { writer->complete(partition, std::move(text)); }
 };
 
+/// Part files of a directory, one per partition, each staged and renamed only once every
+/// partition is written.
+class part_writer {
+ public:
+  part_writer(const std::string& dir, std::size_t parts, const std::string& extension,
+              const std::string& op) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw io_error(dir, op + ": cannot make directory '" + dir + "': " + ec.message());
+    // Names that sort in partition order: part-00000, part-00001, ...
+    const std::size_t digits = std::max<std::size_t>(5, std::to_string(parts).size());
+    files_.reserve(parts);
+    for (std::size_t p = 0; p < parts; ++p) {
+      std::string n = std::to_string(p);
+      std::string name = "part-" + std::string(digits - n.size(), '0') + n + extension;
+      files_.push_back(std::make_unique<staged_file>(dir + "/" + name, op));
+    }
+  }
+  void partial(std::size_t p, fmt::memory_buffer& text) {
+    files_[p]->write(text.data(), text.size());
+    text.clear();
+  }
+  void complete(std::size_t p, fmt::memory_buffer&& text) { partial(p, text); }
+  void commit() {
+    for (auto& f : files_) f->commit();
+  }
+
+ private:
+  std::vector<std::unique_ptr<staged_file>> files_;
+};
+
+/// Writes a dataset with `format`: to one file in partition order, or with `parts` to a
+/// directory of part files.
+template <class Dataset, class Format>
+void write_formatted(const Dataset& ds, const std::string& path, const write_options& options,
+                     const Format& format) {
+  using T = typename Dataset::value_type;
+  action_run<Dataset> action(ds, Format::op);
+  const std::size_t parts = action.partitions();
+  fmt::memory_buffer head;
+  format.header(head);
+  auto run = [&](auto& writer) {
+    using W = std::remove_reference_t<decltype(writer)>;
+    std::vector<format_sink<T, Format, W>> sinks;
+    sinks.reserve(parts);
+    for (std::size_t p = 0; p < parts; ++p) {
+      sinks.emplace_back(&writer, p, &action.label(), &format);
+      sinks.back().text.append(head.data(), head.data() + head.size());
+    }
+    action.run([&](std::size_t p) -> format_sink<T, Format, W>& { return sinks[p]; });
+  };
+  if (options.part_files) {
+    // An empty dataset still gets one (empty) part: a directory with no part looks unwritten.
+    part_writer writer(path, std::max<std::size_t>(parts, 1), options.extension, Format::op);
+    if (parts == 0) writer.complete(0, std::move(head));
+    run(writer);
+    writer.commit();
+    return;
+  }
+  staged_file file(path, Format::op);
+  if (head.size()) file.write(head.data(), head.size());
+  head.clear();
+  ordered_writer writer(file, parts);
+  run(writer);
+  file.commit();
+}
+
 }  // namespace detail
 
 template <class T, class Stack>
-void dataset<T, Stack>::write_lines(const std::string& path) const {
+void dataset<T, Stack>::write_lines(const std::string& path, write_options options) const {
   static_assert(std::is_convertible_v<const T&, std::string_view> || fmt::is_formattable<T>::value,
                 "dataflow::write_lines: items must be strings or formattable with fmt; map them "
                 "to std::string first, or specialize fmt::formatter for the item type");
-  detail::action_run<dataset> action(*this, "write_lines");
-  const std::size_t parts = action.partitions();
-  detail::staged_file file(path);
-  detail::ordered_writer writer(file, parts);
-  std::vector<detail::write_lines_sink<T>> sinks;
-  sinks.reserve(parts);
-  for (std::size_t p = 0; p < parts; ++p) sinks.emplace_back(&writer, p, &action.label());
-  action.run([&](std::size_t p) -> detail::write_lines_sink<T>& { return sinks[p]; });
-  file.commit();
+  detail::write_formatted(*this, path, options, detail::line_format<T>{});
 }
 
 }  // namespace dataflow

@@ -1,0 +1,74 @@
+// The core of the join_csv tool: joins two CSV files on their first column.
+//
+// Each line is split at its first separator into (key, rest); a line without one is an error
+// naming the file's stage. The joined rows are key, the left rest and the right rest (empty
+// for the missing side of an outer join), sorted so the output does not depend on threads.
+#pragma once
+
+#include <dataflow/dataflow.hpp>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace examples {
+
+/// (key, rest of the line) of a `key,rest` line.
+inline std::pair<std::string_view, std::string_view> split_key(std::string_view line, char sep) {
+  const auto at = line.find(sep);
+  if (at == std::string_view::npos) {
+    throw std::invalid_argument("no '" + std::string(1, sep) + "' in line '" + std::string(line.substr(0, 80)) + "'");
+  }
+  return {line.substr(0, at), line.substr(at + 1)};
+}
+
+enum class join_type { inner, left, right, full };
+
+inline join_type parse_join_type(const std::string& s) {
+  if (s == "inner") return join_type::inner;
+  if (s == "left") return join_type::left;
+  if (s == "right") return join_type::right;
+  if (s == "full") return join_type::full;
+  throw std::invalid_argument("--type must be inner, left, right or full, got '" + s + "'");
+}
+
+/// Joined rows as `key,left,right` lines, sorted bytewise.
+inline std::vector<std::string> join_csv(dataflow::context& ctx, const std::string& left_file,
+                                         const std::string& right_file, join_type type,
+                                         bool skip_header) {
+  const dataflow::read_options options{.skip_header = skip_header};
+  auto parse = [](std::string_view line) { return split_key(line, ','); };
+  auto left = ctx.read_lines(left_file, options).map(parse);
+  auto right = ctx.read_lines(right_file, options).map(parse);
+  auto line = [](std::string_view k, std::string_view l, std::string_view r) {
+    std::string s;
+    s.reserve(k.size() + l.size() + r.size() + 2);
+    s.append(k).append(1, ',').append(l).append(1, ',').append(r);
+    return s;
+  };
+  auto text = [](const auto& v) -> std::string_view {
+    if constexpr (requires { v.has_value(); }) {
+      return v ? std::string_view(*v) : std::string_view();
+    } else {
+      return std::string_view(v);
+    }
+  };
+  auto format = [&](auto joined) {
+    return joined
+        .map([=](const auto& row) { return line(row.first, text(row.second.first), text(row.second.second)); })
+        .sort()
+        .collect();
+  };
+  switch (type) {
+    case join_type::inner: return format(left.join(right));
+    case join_type::left: return format(left.left_join(right));
+    case join_type::right: return format(left.right_join(right));
+    case join_type::full: break;
+  }
+  return format(left.full_join(right));
+}
+
+}  // namespace examples

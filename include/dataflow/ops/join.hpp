@@ -1,0 +1,685 @@
+// Joins on key: join (inner), left_join, right_join, full_join, and co_group.
+//
+// Both sides are pairs (K, V). Each side's input stage puts its items into per-thread lists by
+// the partition of its key's hash, the same partitions for both sides. Then each output
+// partition is joined when it is read: the side with fewer items of that partition builds a
+// hash table (its rows grouped by key, side by side), the other side streams past it. Rows of
+// an outer side that find no partner come out with an empty optional.
+//
+// Under a memory budget the sides spill like group_by_key's lists. A spilled partition whose
+// smaller side fits the thread's share is joined by loading that side and streaming the other
+// from disk (a grace hash join); else both sides are split by a hash of another seed into
+// sub-partitions, recursively. One key too hot for that (all rows share a hash) is joined a
+// chunk of the build side at a time against the whole other side, so even a key hot on both
+// sides finishes in bounded memory; its output is as large as the product of its counts.
+//
+// co_group hands each key once with the values of both sides as spans (valid while the
+// consumer reads the item). Its groups are loaded whole, like group_by_key's.
+//
+// @code
+// auto orders_by_customer = customers.join(orders);  // (id, (customer, order))
+// auto all = customers.left_join(orders);             // (id, (customer, optional<order>))
+// @endcode
+#pragma once
+
+#include <dataflow/dataset.hpp>
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/hash_table.hpp>
+#include <dataflow/detail/item_traits.hpp>
+#include <dataflow/detail/requirements.hpp>
+#include <dataflow/graph/node.hpp>
+#include <dataflow/graph/partition_lists.hpp>
+#include <dataflow/graph/partitioning.hpp>
+#include <dataflow/graph/spill_policy.hpp>
+#include <dataflow/graph/stage.hpp>
+#include <dataflow/hash.hpp>
+#include <dataflow/storage/arena.hpp>
+#include <dataflow/storage/block_list.hpp>
+#include <dataflow/storage/item_buffer.hpp>
+#include <dataflow/storage/spill_file.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+
+enum class join_kind { inner, left, right, full, co_group };
+
+namespace detail {
+
+/// Counts partitions joined a chunk of the build side at a time (hot keys), for tests.
+inline std::atomic<std::uint64_t> chunked_joins_total{0};
+
+template <join_kind Kind, class K, class VL, class VR>
+struct join_output;
+template <class K, class VL, class VR>
+struct join_output<join_kind::inner, K, VL, VR> {
+  using type = std::pair<K, std::pair<VL, VR>>;
+};
+template <class K, class VL, class VR>
+struct join_output<join_kind::left, K, VL, VR> {
+  using type = std::pair<K, std::pair<VL, std::optional<VR>>>;
+};
+template <class K, class VL, class VR>
+struct join_output<join_kind::right, K, VL, VR> {
+  using type = std::pair<K, std::pair<std::optional<VL>, VR>>;
+};
+template <class K, class VL, class VR>
+struct join_output<join_kind::full, K, VL, VR> {
+  using type = std::pair<K, std::pair<std::optional<VL>, std::optional<VR>>>;
+};
+template <class K, class VL, class VR>
+struct join_output<join_kind::co_group, K, VL, VR> {
+  using type = std::pair<K, std::pair<std::span<const VL>, std::span<const VR>>>;
+};
+
+/// In-memory lists or spilled segments of one side of one partition.
+template <class T>
+struct side_part {
+  std::vector<spill_segment> segments;
+  std::uint64_t items() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& s : segments) n += s.items;
+    return n;
+  }
+  /// Memory to hold it: its bytes plus a row's bookkeeping in the build table.
+  std::uint64_t need() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& s : segments) n += s.bytes + s.items * (sizeof(T) + 24);
+    return n;
+  }
+};
+
+template <class L, class SL, class R, class SR, join_kind Kind>
+class join_node final
+    : public node<typename join_output<Kind, std::remove_cv_t<typename L::first_type>,
+                                       std::remove_cv_t<typename L::second_type>,
+                                       std::remove_cv_t<typename R::second_type>>::type> {
+  using InL = typename SL::input_type;
+  using InR = typename SR::input_type;
+  using K = std::remove_cv_t<typename L::first_type>;
+  using VL = std::remove_cv_t<typename L::second_type>;
+  using VR = std::remove_cv_t<typename R::second_type>;
+
+ public:
+  using Out = typename join_output<Kind, K, VL, VR>::type;
+
+ private:
+  static constexpr bool keep_left = Kind == join_kind::left || Kind == join_kind::full;
+  static constexpr bool keep_right = Kind == join_kind::right || Kind == join_kind::full;
+  static constexpr std::size_t out_step = std::max<std::size_t>(batch_items<Out>, 1024);
+
+  // One thread's lists of one side.
+  template <class T>
+  struct side_local : partition_lists<T> {
+    side_local(std::size_t parts, join_node* s) : partition_lists<T>(parts), self(s) {}
+    join_node* self;
+
+    template <class X>
+    void operator()(X&& x) {
+      const T& item = x;
+      const std::uint64_t h =
+          invoke_user(self->label(), [&] { return table_hash(item.first); });
+      this->add(partition_of(h, this->lists.size()), item);
+    }
+    std::size_t charged = 0;  // this thread's bytes counted in self->held_
+
+    // Both sides' lists stay in memory until the join reads them, and threads rarely get
+    // equal shares of the input: what counts is what all of them hold together.
+    void end_batch() {
+      if (!self->policy_.limited()) return;
+      const std::size_t now = this->held();
+      const std::size_t total = self->held_.fetch_add(now - charged) + (now - charged);
+      charged = now;
+      if (total > self->policy_.thread_share * self->ctx().threads()) spill();
+    }
+    void spill() {
+      if (partition_lists<T>::spill(self->ctx(), self->label(), self->policy_.block_bytes)) {
+        self->spilled_any_.store(true, std::memory_order_relaxed);
+      }
+      self->held_.fetch_sub(charged);
+      charged = 0;
+    }
+  };
+
+ public:
+  join_node(std::shared_ptr<node<InL>> left, SL left_stack, std::shared_ptr<node<InR>> right,
+            SR right_stack, const char* op, shuffle_options options)
+      : node<Out>(left->ctx_ptr(), op, node_kind::barrier, {left, right},
+                  node_base::ops_per_parent{{left_stack.labels(), right_stack.labels()}}),
+        left_(std::move(left)),
+        right_(std::move(right)),
+        left_stack_(std::move(left_stack)),
+        right_stack_(std::move(right_stack)),
+        options_(options) {
+    if (&left_->ctx() != &right_->ctx()) {
+      throw usage_error("dataflow::" + std::string(op) +
+                        ": both sides must come from the same context");
+    }
+  }
+
+  std::string describe_input() const override {
+    return "hash shuffle both sides into " +
+           std::to_string(spilling_shuffle_partitions(options_.partitions, this->ctx())) +
+           " partitions, build on the smaller side";
+  }
+  std::size_t partition_count() const override { return parts_; }
+
+  void push_partition(std::size_t p, batch_consumer<Out>& out) override {
+    emitter e{out, {}};
+    e.buf.reserve(out_step);
+    try {
+      if (spilled_) {
+        join_spilled(left_segments_[p], right_segments_[p], 0, e);
+      } else {
+        join_in_memory(p, e);
+      }
+      e.flush();
+    } catch (op_failure& f) {
+      if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
+      throw;
+    }
+  }
+
+  void dispose() noexcept override {
+    left_segments_.clear();
+    right_segments_.clear();
+    left_locals_.reset();
+    right_locals_.reset();
+  }
+
+ protected:
+  void execute(run_state& run) override {
+    parts_ = spilling_shuffle_partitions(options_.partitions, run.ctx());
+    policy_ = spill_policy::for_context(run.ctx());
+    spilled_any_.store(false);
+    held_.store(0);
+    spilled_ = false;
+    left_locals_.emplace(run.ctx().threads());
+    right_locals_.emplace(run.ctx().threads());
+    run_stage(run, *left_, left_stack_, this->label(), [&](std::size_t) -> side_local<L>& {
+      return left_locals_->local([&] { return side_local<L>(parts_, this); });
+    });
+    run_stage(run, *right_, right_stack_, this->label(), [&](std::size_t) -> side_local<R>& {
+      return right_locals_->local([&] { return side_local<R>(parts_, this); });
+    });
+    if (spilled_any_.load()) {
+      left_segments_ = spill_everything(run, *left_locals_, parts_, this->label());
+      right_segments_ = spill_everything(run, *right_locals_, parts_, this->label());
+      left_locals_.reset();
+      right_locals_.reset();
+      spilled_ = true;
+    }
+  }
+
+ private:
+  // Collects output items and hands them downstream in batches.
+  struct emitter {
+    batch_consumer<Out>& out;
+    std::vector<Out> buf;
+    template <class... A>
+    void emit(A&&... a) {
+      buf.emplace_back(std::forward<A>(a)...);
+      if (buf.size() == out_step) flush();
+    }
+    void flush() {
+      if (!buf.empty()) out.consume(std::span<const Out>(buf));
+      buf.clear();
+    }
+  };
+
+  // Emits one joined row; a null side is the missing partner of an outer row.
+  void emit_row(emitter& e, const L* l, const R* r) {
+    const K& key = l ? l->first : K(r->first);
+    if constexpr (Kind == join_kind::inner) {
+      e.emit(key, std::pair<VL, VR>(l->second, r->second));
+    } else if constexpr (Kind == join_kind::left) {
+      e.emit(key, std::pair<VL, std::optional<VR>>(
+                      l->second, r ? std::optional<VR>(r->second) : std::nullopt));
+    } else if constexpr (Kind == join_kind::right) {
+      e.emit(key, std::pair<std::optional<VL>, VR>(
+                      l ? std::optional<VL>(l->second) : std::nullopt, r->second));
+    } else {
+      e.emit(key, std::pair<std::optional<VL>, std::optional<VR>>(
+                      l ? std::optional<VL>(l->second) : std::nullopt,
+                      r ? std::optional<VR>(r->second) : std::nullopt));
+    }
+  }
+
+  // The rows of one side grouped by key: `rows` side by side per key, and a table from key to
+  // its [begin, end) in `rows`.
+  template <class B>
+  struct build_table {
+    struct entry {
+      const B* first;  // the key is first->first
+      std::uint32_t begin;
+      std::uint32_t end;
+    };
+    hash_table<entry> table;
+    std::vector<const B*> rows;
+    std::vector<char> matched;  // per row, for an outer build side
+
+    static decltype(auto) key_of(const entry& e) noexcept { return (e.first->first); }
+
+    void build(const std::string& label, const std::vector<const B*>& items, bool track) {
+      std::vector<std::uint32_t> group_of(items.size());
+      std::vector<std::uint32_t> count;
+      std::vector<entry*> entries;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto& key = items[i]->first;
+        auto [e, made] = invoke_user(label, [&] {
+          return table.find_or_emplace(table_hash(key), key, &key_of, [&] {
+            return entry{items[i], static_cast<std::uint32_t>(count.size()), 0};
+          });
+        });
+        if (made) count.push_back(0);
+        group_of[i] = e->begin;  // the group number, until begin becomes an offset below
+        ++count[e->begin];
+      }
+      std::vector<std::uint32_t> start(count.size());
+      std::uint32_t at = 0;
+      for (std::size_t g = 0; g < count.size(); ++g) start[g] = std::exchange(at, at + count[g]);
+      table.for_each([&](std::uint64_t, entry& e) {
+        const std::uint32_t g = e.begin;
+        e.begin = start[g];
+        e.end = start[g] + count[g];
+      });
+      rows.resize(items.size());
+      for (std::size_t i = 0; i < items.size(); ++i) rows[start[group_of[i]]++] = items[i];
+      if (track) matched.assign(rows.size(), 0);
+    }
+
+    template <class Key>
+    const entry* find(const std::string& label, const Key& key) {
+      return invoke_user(label, [&] { return table.find(table_hash(key), key, &key_of); });
+    }
+  };
+
+  // Joins build rows against a stream of probe rows. `probe_blocks(f)` calls f with each block
+  // of the probe side. Build is the left side when BuildIsLeft. Unmatched outer probe rows are
+  // emitted as they pass when `probe_unmatched` is null, else marked there (one flag per probe
+  // row, in stream order) for the caller.
+  template <bool BuildIsLeft, class B, class ProbeBlocks>
+  void hash_join(const std::vector<const B*>& build_items, ProbeBlocks&& probe_blocks,
+                 emitter& e, std::vector<char>* probe_matched) {
+    using P = std::conditional_t<BuildIsLeft, R, L>;
+    constexpr bool keep_build = BuildIsLeft ? keep_left : keep_right;
+    constexpr bool keep_probe = BuildIsLeft ? keep_right : keep_left;
+    const std::string& label = this->label();
+    build_table<B> t;
+    t.build(label, build_items, keep_build);
+    auto emit = [&](const B* b, const P* p) {
+      if constexpr (BuildIsLeft) {
+        emit_row(e, b, p);
+      } else {
+        emit_row(e, p, b);
+      }
+    };
+    std::size_t row = 0;
+    probe_blocks([&](std::span<const P> block) {
+      if (stop_requested()) return;
+      for (const P& p : block) {
+        const auto* hit = t.find(label, p.first);
+        if (hit) {
+          for (std::uint32_t i = hit->begin; i < hit->end; ++i) {
+            emit(t.rows[i], &p);
+            if constexpr (keep_build) t.matched[i] = 1;
+          }
+          if (probe_matched) (*probe_matched)[row] = 1;
+        } else if constexpr (keep_probe) {
+          if (!probe_matched) emit(nullptr, &p);
+        }
+        ++row;
+      }
+      e.flush();  // a block read from disk holds the probe rows' bytes only until the next
+    });
+    if constexpr (keep_build) {
+      for (std::size_t i = 0; i < t.rows.size(); ++i) {
+        if (!t.matched[i]) emit(t.rows[i], nullptr);
+      }
+    }
+    e.flush();  // the build rows may go with the caller's chunk
+  }
+
+  template <class T>
+  static std::vector<const T*> gather(per_thread<side_local<T>>& locals, std::size_t p) {
+    std::vector<const T*> items;
+    locals.for_each([&](side_local<T>& l) {
+      l.lists[p].for_each_block([&](std::span<const T> block) {
+        for (const T& x : block) items.push_back(&x);
+      });
+    });
+    return items;
+  }
+
+  template <class T>
+  static std::size_t count(per_thread<side_local<T>>& locals, std::size_t p) {
+    std::size_t n = 0;
+    locals.for_each([&](side_local<T>& l) { n += l.lists[p].size(); });
+    return n;
+  }
+
+  /// Calls f(std::span<const T>) for each block of partition p in every thread's lists.
+  template <class T>
+  static auto blocks(per_thread<side_local<T>>& locals, std::size_t p) {
+    return [&locals, p](auto&& f) {
+      locals.for_each([&](side_local<T>& l) { l.lists[p].for_each_block(f); });
+    };
+  }
+
+  void join_in_memory(std::size_t p, emitter& e) {
+    if constexpr (Kind == join_kind::co_group) {
+      co_group_rows(gather(*left_locals_, p), gather(*right_locals_, p), e);
+    } else if (count(*left_locals_, p) <= count(*right_locals_, p)) {
+      hash_join<true>(gather(*left_locals_, p), blocks(*right_locals_, p), e, nullptr);
+    } else {
+      hash_join<false>(gather(*right_locals_, p), blocks(*left_locals_, p), e, nullptr);
+    }
+  }
+
+  // ---- Spilled partitions. ----
+
+  template <class T>
+  static void load(const std::vector<spill_segment>& segments, const std::string& label,
+                   block_list<T>& list, arena& bytes, std::vector<const T*>& items) {
+    for (const auto& seg : segments) {
+      if (stop_requested()) return;
+      for_each_spilled<T>(seg, label, [&](const T& x) {
+        items.push_back(&list.emplace_back(intern(bytes, x)));
+      });
+    }
+  }
+
+  template <class T>
+  static auto stream(const std::vector<spill_segment>& segments, const std::string& label) {
+    return [&segments, &label](auto&& f) {
+      for (const auto& seg : segments) {
+        if (stop_requested()) return;
+        for_each_spilled_block<T>(seg, label, f);
+      }
+    };
+  }
+
+  /// Splits a side's segments into fan_out sub-partitions by key hash; sets `hot` when every
+  /// row had one hash.
+  template <class T>
+  std::vector<std::vector<spill_segment>> split(const std::vector<spill_segment>& segments,
+                                                unsigned level, bool& hot) {
+    const std::string& label = this->label();
+    std::vector<std::vector<spill_segment>> out(spill_policy::fan_out);
+    // Both sides must land in the same sub-partition for a key: slot i of one side meets slot
+    // i of the other (spill_router leaves out empty sub-partitions, so route here).
+    std::vector<std::optional<spill_writer>> writers(spill_policy::fan_out);
+    hot = true;
+    bool first = true;
+    std::uint64_t first_hash = 0;
+    const std::size_t block = std::clamp<std::size_t>(
+        policy_.thread_share / 4 / spill_policy::fan_out, 4 * 1024, policy_.block_bytes);
+    for (const auto& seg : segments) {
+      if (stop_requested()) break;
+      for_each_spilled<T>(seg, label, [&](const T& x) {
+        const std::uint64_t h = invoke_user(label, [&] { return table_hash(x.first); });
+        if (first) first_hash = h, first = false;
+        hot = hot && h == first_hash;
+        auto& w = writers[sub_partition_of(h, level, spill_policy::fan_out)];
+        if (!w) w.emplace(this->ctx().spill_dir(label), label, block);
+        w->add(x);
+      });
+    }
+    for (std::size_t i = 0; i < writers.size(); ++i) {
+      if (!writers[i]) continue;
+      out[i].push_back(writers[i]->end_segment());
+      writers[i]->close();
+    }
+    return out;
+  }
+
+  void join_spilled(const std::vector<spill_segment>& left_segs,
+                    const std::vector<spill_segment>& right_segs, unsigned level, emitter& e) {
+    const std::string& label = this->label();
+    side_part<L> l{left_segs};
+    side_part<R> r{right_segs};
+    const std::uint64_t share = policy_.thread_share;
+    if constexpr (Kind == join_kind::co_group) {
+      if (l.need() + r.need() <= share || level >= spill_policy::max_level) {
+        block_list<L> ll;
+        block_list<R> rl;
+        arena bytes;
+        std::vector<const L*> li;
+        std::vector<const R*> ri;
+        load(left_segs, label, ll, bytes, li);
+        load(right_segs, label, rl, bytes, ri);
+        co_group_rows(li, ri, e);
+        return;
+      }
+    } else {
+      if (l.items() == 0 && r.items() == 0) return;
+      const bool left_builds = l.need() <= r.need();
+      const std::uint64_t build_need = left_builds ? l.need() : r.need();
+      if (build_need <= share) {
+        if (left_builds) {
+          block_list<L> list;
+          arena bytes;
+          std::vector<const L*> items;
+          load(left_segs, label, list, bytes, items);
+          hash_join<true>(items, stream<R>(right_segs, label), e, nullptr);
+        } else {
+          block_list<R> list;
+          arena bytes;
+          std::vector<const R*> items;
+          load(right_segs, label, list, bytes, items);
+          hash_join<false>(items, stream<L>(left_segs, label), e, nullptr);
+        }
+        return;
+      }
+      if (level >= spill_policy::max_level) {
+        if (left_builds) {
+          chunked_join<true, L, R>(left_segs, right_segs, e);
+        } else {
+          chunked_join<false, R, L>(right_segs, left_segs, e);
+        }
+        return;
+      }
+    }
+    bool left_hot = false, right_hot = false;
+    auto left_parts = split<L>(left_segs, level + 1, left_hot);
+    auto right_parts = split<R>(right_segs, level + 1, right_hot);
+    for (std::size_t i = 0; i < spill_policy::fan_out; ++i) {
+      if (stop_requested()) return;
+      if (left_parts[i].empty() && right_parts[i].empty()) continue;
+      // A side whose rows all share one hash (a hot key) cannot be split further: the
+      // sub-partition holding it goes to the last level, where it is joined a chunk at a time.
+      const bool hot = (left_hot && !left_parts[i].empty()) || (right_hot && !right_parts[i].empty());
+      join_spilled(left_parts[i], right_parts[i], hot ? spill_policy::max_level : level + 1, e);
+    }
+  }
+
+  /// Joins a build side too big for memory (a hot key) a chunk at a time: each chunk that fits
+  /// the share is joined against the whole probe stream; unmatched probe rows are known only
+  /// after the last chunk, so an outer probe side is read once more at the end.
+  template <bool BuildIsLeft, class B, class P>
+  void chunked_join(const std::vector<spill_segment>& build_segs,
+                    const std::vector<spill_segment>& probe_segs, emitter& e) {
+    constexpr bool keep_probe = BuildIsLeft ? keep_right : keep_left;
+    const std::string& label = this->label();
+    chunked_joins_total.fetch_add(1, std::memory_order_relaxed);
+    std::vector<char> probe_matched;
+    if constexpr (keep_probe) probe_matched.assign(side_part<P>{probe_segs}.items(), 0);
+    block_list<B> list;
+    arena bytes;
+    std::vector<const B*> items;
+    std::size_t held = 0;
+    auto run_chunk = [&] {
+      hash_join<BuildIsLeft>(items, stream<P>(probe_segs, label), e,
+                             keep_probe ? &probe_matched : nullptr);
+      items.clear();
+      list.clear();
+      bytes.reset();
+      held = 0;
+    };
+    for (const auto& seg : build_segs) {
+      if (stop_requested()) return;
+      for_each_spilled<B>(seg, label, [&](const B& x) {
+        items.push_back(&list.emplace_back(intern(bytes, x)));
+        held += sizeof(B) + 24;
+        if (held + bytes.bytes_used() > policy_.thread_share) run_chunk();
+      });
+    }
+    if (!items.empty()) run_chunk();
+    if constexpr (keep_probe) {
+      std::size_t row = 0;
+      stream<P>(probe_segs, label)([&](std::span<const P> block) {
+        for (const P& p : block) {
+          if (!probe_matched[row++]) {
+            if constexpr (BuildIsLeft) {
+              emit_row(e, nullptr, &p);
+            } else {
+              emit_row(e, &p, nullptr);
+            }
+          }
+        }
+        e.flush();
+      });
+    }
+  }
+
+  // ---- co_group. ----
+
+  // Values of both sides for the keys of one partition, laid out side by side per key.
+  void co_group_rows(const std::vector<const L*>& left, const std::vector<const R*>& right,
+                     emitter& e) {
+    if (left.empty() && right.empty()) return;
+    const std::string& label = this->label();
+    struct entry {
+      K key;  // a view into a row for view keys: rows outlive the table
+      std::uint32_t id;
+    };
+    auto key_of = [](const entry& x) -> const K& { return x.key; };
+    hash_table<entry> table;
+    std::vector<std::uint32_t> lcount, rcount;
+    auto number = [&](const auto& key) -> std::uint32_t {
+      auto [en, made] = invoke_user(label, [&] {
+        return table.find_or_emplace(table_hash(key), key, key_of, [&] {
+          return entry{K(key), static_cast<std::uint32_t>(lcount.size())};
+        });
+      });
+      if (made) {
+        lcount.push_back(0);
+        rcount.push_back(0);
+      }
+      return en->id;
+    };
+    std::vector<std::uint32_t> lgroup(left.size()), rgroup(right.size());
+    for (std::size_t i = 0; i < left.size(); ++i) ++lcount[lgroup[i] = number(left[i]->first)];
+    for (std::size_t i = 0; i < right.size(); ++i) ++rcount[rgroup[i] = number(right[i]->first)];
+
+    auto lay_out = [](const auto& items, const std::vector<std::uint32_t>& group,
+                      const std::vector<std::uint32_t>& count, auto& values,
+                      std::vector<std::uint32_t>& start) {
+      start.resize(count.size());
+      std::uint32_t at = 0;
+      for (std::size_t g = 0; g < count.size(); ++g) start[g] = std::exchange(at, at + count[g]);
+      std::vector<std::uint32_t> next = start;
+      std::vector<std::uint32_t> order(items.size());
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        order[next[group[i]]++] = static_cast<std::uint32_t>(i);
+      }
+      values.reserve(items.size());
+      for (std::uint32_t i : order) values.emplace_back(items[i]->second);
+    };
+    item_buffer<VL> lvalues;
+    item_buffer<VR> rvalues;
+    std::vector<std::uint32_t> lstart, rstart;
+    lay_out(left, lgroup, lcount, lvalues, lstart);
+    lay_out(right, rgroup, rcount, rvalues, rstart);
+    std::vector<const K*> keys(lcount.size(), nullptr);
+    table.for_each([&](std::uint64_t, entry& en) { keys[en.id] = &en.key; });
+    for (std::size_t g = 0; g < keys.size(); ++g) {
+      if (stop_requested()) return;
+      e.emit(*keys[g], std::pair<std::span<const VL>, std::span<const VR>>(
+                           std::span<const VL>(lvalues.data() + lstart[g], lcount[g]),
+                           std::span<const VR>(rvalues.data() + rstart[g], rcount[g])));
+    }
+    // The spans point into lvalues and rvalues: hand the batch over before they go.
+    e.flush();
+  }
+
+  std::shared_ptr<node<InL>> left_;
+  std::shared_ptr<node<InR>> right_;
+  SL left_stack_;
+  SR right_stack_;
+  shuffle_options options_;
+  std::size_t parts_ = 0;
+  spill_policy policy_;
+  std::atomic<bool> spilled_any_{false};
+  std::atomic<std::size_t> held_{0};  // bytes both sides' lists hold, all threads together
+  bool spilled_ = false;
+  std::optional<per_thread<side_local<L>>> left_locals_;
+  std::optional<per_thread<side_local<R>>> right_locals_;
+  std::vector<std::vector<spill_segment>> left_segments_;   // per partition, when spilled
+  std::vector<std::vector<spill_segment>> right_segments_;  // per partition, when spilled
+};
+
+/// Checks that two datasets can be joined and makes the node.
+template <join_kind Kind, class L, class SL, class Right>
+auto make_join(const dataset<L, SL>& left, const Right& right, const char* op,
+               shuffle_options options) {
+  using R = typename Right::value_type;
+  static_assert(is_pair_v<L> && is_pair_v<R>,
+                "dataflow: join, left_join, right_join, full_join and co_group take datasets of "
+                "std::pair<K, V> on both sides; map the items to (key, value) pairs first");
+  using KL = std::remove_cv_t<typename L::first_type>;
+  using KR = std::remove_cv_t<typename R::first_type>;
+  static_assert(std::is_same_v<stored_t<KL>, stored_t<KR>>,
+                "dataflow: the two sides of a join must have the same key type (std::string and "
+                "std::string_view count as the same); convert one side's keys first");
+  static_assert(key_type<KL> && hashable<KL>,
+                "dataflow: join keys must be comparable with == and hashable (specialize "
+                "dataflow::hash<K> or std::hash<K>)");
+  using Node = join_node<L, SL, R, typename Right::stack_type, Kind>;
+  auto node = std::make_shared<Node>(left.node(), left.stack(), right.node(), right.stack(), op,
+                                     options);
+  return dataset<typename Node::Out>(std::move(node));
+}
+
+}  // namespace detail
+
+template <class T, class Stack>
+template <class Right>
+auto dataset<T, Stack>::join(const Right& right, shuffle_options options) const {
+  return detail::make_join<join_kind::inner>(*this, right, "join", options);
+}
+
+template <class T, class Stack>
+template <class Right>
+auto dataset<T, Stack>::left_join(const Right& right, shuffle_options options) const {
+  return detail::make_join<join_kind::left>(*this, right, "left_join", options);
+}
+
+template <class T, class Stack>
+template <class Right>
+auto dataset<T, Stack>::right_join(const Right& right, shuffle_options options) const {
+  return detail::make_join<join_kind::right>(*this, right, "right_join", options);
+}
+
+template <class T, class Stack>
+template <class Right>
+auto dataset<T, Stack>::full_join(const Right& right, shuffle_options options) const {
+  return detail::make_join<join_kind::full>(*this, right, "full_join", options);
+}
+
+template <class T, class Stack>
+template <class Right>
+auto dataset<T, Stack>::co_group(const Right& right, shuffle_options options) const {
+  return detail::make_join<join_kind::co_group>(*this, right, "co_group", options);
+}
+
+}  // namespace dataflow

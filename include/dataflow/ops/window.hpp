@@ -1,0 +1,146 @@
+// sliding and tumbling windows over the dataset's order.
+//
+// The input is held for the run. Partition p emits the windows that start in it; a window that
+// runs past the partition's end reads the first items of the next partitions (only as many as
+// it needs). Each thread keeps at most about two windows of items, so windows of any size
+// over any amount of data run in bounded memory.
+//
+// @code
+// auto moving_avg = prices.sliding(20, [](std::span<const double> w) {
+//   return std::accumulate(w.begin(), w.end(), 0.0) / w.size();
+// });
+// @endcode
+#pragma once
+
+#include <dataflow/dataset.hpp>
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/item_traits.hpp>
+#include <dataflow/detail/requirements.hpp>
+#include <dataflow/errors.hpp>
+#include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/zip_with_index.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+namespace detail {
+
+template <class T, class Stack, class F>
+class window_node final
+    : public ordered_node<T, Stack, call_result_t<F, std::span<const stored_t<T>>>> {
+  using S = stored_t<T>;
+  using U = call_result_t<F, std::span<const S>>;
+  using base = ordered_node<T, Stack, U>;
+
+ public:
+  /// Windows of n items starting every `step` items; `partial`: the last windows may be short.
+  window_node(std::shared_ptr<typename base::input_node> input, const char* op, std::size_t n,
+              std::size_t step, bool partial, F fn)
+      : base(std::move(input), op), n_(n), step_(step), partial_(partial), fn_(std::move(fn)) {
+    if (n == 0) throw usage_error(std::string("dataflow::") + op + ": the window size must be at least 1");
+  }
+
+  std::string describe() const override {
+    return std::to_string(n_) + " items, every " + std::to_string(step_);
+  }
+
+  void push_partition(std::size_t p, batch_consumer<U>& out) override {
+    const std::uint64_t begin = this->offsets_[p];
+    const std::uint64_t end = this->offsets_[p + 1];
+    const std::uint64_t total = this->total();
+    // Window starts in [begin, end): multiples of step; full windows only unless partial.
+    const std::uint64_t first = (begin + step_ - 1) / step_ * step_;
+    const std::uint64_t limit = partial_ ? total : (total >= n_ ? total - n_ + 1 : 0);
+    const std::uint64_t stop = std::min(end, limit);  // starts below this
+    if (first >= stop) return;
+
+    std::vector<S> buf;
+    std::uint64_t buf_start = first;  // index of buf[0]
+    std::uint64_t next = first;       // the next window to emit
+    std::uint64_t at = begin;         // index of the next input item
+    std::vector<U> results;
+    auto emit = [&](std::uint64_t start, std::size_t len) {
+      std::span<const S> w(buf.data() + (start - buf_start), len);
+      results.push_back(invoke_user(this->label(), fn_, w));
+    };
+    auto flush = [&] {
+      if (!results.empty()) out.consume(std::span<const U>(results));
+      results.clear();
+    };
+    for (std::size_t q = p; q < this->partition_count() && next < stop; ++q) {
+      this->input_->visit_blocks(q, [&](std::span<const T> block) {
+        if (stop_requested()) return false;
+        for (const T& x : block) {
+          if (at++ < buf_start) continue;
+          buf.push_back(to_stored(x));
+          while (next < stop && next + n_ <= at) {
+            emit(next, n_);
+            next += step_;
+          }
+          if (next >= stop) break;
+          // Drop what no later window needs, once that is at least half the buffer.
+          if (next - buf_start >= std::max<std::size_t>(n_, 64) && 2 * (next - buf_start) >= buf.size()) {
+            buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(next - buf_start));
+            buf_start = next;
+          }
+        }
+        flush();
+        return next < stop;
+      });
+    }
+    // Past the last item: the short windows at the end.
+    for (; next < stop && next < total; next += step_) {
+      emit(next, static_cast<std::size_t>(std::min<std::uint64_t>(n_, total - next)));
+    }
+    flush();
+  }
+
+ private:
+  std::size_t n_;
+  std::size_t step_;
+  bool partial_;
+  F fn_;
+};
+
+}  // namespace detail
+
+namespace detail {
+
+template <class T, class Stack, class F>
+auto make_window(const dataset<T, Stack>& ds, const char* op, std::size_t n, std::size_t step,
+                 bool partial, F fn) {
+  using S = stored_t<T>;
+  static_assert(const_callable<F, std::span<const S>>,
+                "dataflow::sliding / tumbling: the function must be callable as "
+                "fn(std::span<const S>) -> U on a const object, where S is the owning item type");
+  using U = call_result_t<F, std::span<const S>>;
+  static_assert(!has_views_v<U>,
+                "dataflow::sliding / tumbling: the function must return a type that owns its "
+                "data (the window's items go away once it returns)");
+  auto input = hold_for_run<T>(ds.node(), ds.stack(), "hold");
+  return dataset<U>(std::make_shared<window_node<T, Stack, F>>(std::move(input), op, n, step,
+                                                              partial, std::move(fn)));
+}
+
+}  // namespace detail
+
+template <class T, class Stack>
+template <class F>
+auto dataset<T, Stack>::sliding(std::size_t n, F fn) const {
+  return detail::make_window(*this, "sliding", n, 1, false, std::move(fn));
+}
+
+template <class T, class Stack>
+template <class F>
+auto dataset<T, Stack>::tumbling(std::size_t n, F fn) const {
+  return detail::make_window(*this, "tumbling", n, n, true, std::move(fn));
+}
+
+}  // namespace dataflow

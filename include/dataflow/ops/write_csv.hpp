@@ -1,0 +1,119 @@
+// write_csv and write_records: file sinks with the staging, ordering and part files of
+// write_lines (see write_lines.hpp).
+#pragma once
+
+#include <dataflow/dataset.hpp>
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/requirements.hpp>
+#include <dataflow/errors.hpp>
+#include <dataflow/ops/write_lines.hpp>
+
+#include <fmt/format.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace dataflow {
+namespace detail {
+
+template <class T>
+struct csv_format {
+  static constexpr const char* op = "write_csv";
+  const csv_options* options;
+
+  void header(fmt::memory_buffer& text) const {
+    for (std::size_t i = 0; i < options->header.size(); ++i) {
+      if (i) text.push_back(options->separator);
+      text_field(text, options->header[i]);
+    }
+    if (!options->header.empty()) text.push_back('\n');
+  }
+
+  void append(fmt::memory_buffer& text, const T& item, const std::string& label) const {
+    invoke_user(label, [&] {
+      if constexpr (is_pair_v<T>) {
+        field(text, item.first);
+        text.push_back(options->separator);
+        field(text, item.second);
+      } else if constexpr (requires { std::tuple_size<T>::value; }) {
+        std::apply(
+            [&](const auto&... f) {
+              std::size_t i = 0;
+              ((i++ ? text.push_back(options->separator) : void(), field(text, f)), ...);
+            },
+            item);
+      } else {
+        field(text, item);
+      }
+    });
+    text.push_back('\n');
+  }
+
+  /// A text field, quoted when it holds the separator, a quote or a line break.
+  void text_field(fmt::memory_buffer& text, std::string_view s) const {
+    bool quote = false;
+    for (char c : s) quote = quote || c == options->separator || c == '"' || c == '\n' || c == '\r';
+    if (!quote) {
+      text.append(s.data(), s.data() + s.size());
+      return;
+    }
+    text.push_back('"');
+    for (char c : s) {
+      if (c == '"') text.push_back('"');
+      text.push_back(c);
+    }
+    text.push_back('"');
+  }
+
+  template <class F>
+  void field(fmt::memory_buffer& text, const F& f) const {
+    if constexpr (std::is_convertible_v<const F&, std::string_view>) {
+      text_field(text, std::string_view(f));
+    } else if constexpr (std::is_arithmetic_v<F>) {
+      fmt::format_to(std::back_inserter(text), "{}", f);
+    } else if constexpr (requires { f.has_value(); *f; }) {
+      if (f) field(text, *f);
+    } else {
+      static_assert(fmt::is_formattable<F>::value,
+                    "dataflow::write_csv: a field is neither a string, a number, an optional "
+                    "nor formattable with fmt");
+      text_field(text, fmt::format("{}", f));
+    }
+  }
+};
+
+template <class T>
+struct record_format {
+  static constexpr const char* op = "write_records";
+  void header(fmt::memory_buffer&) const {}
+  void append(fmt::memory_buffer& text, const T& item, const std::string&) const {
+    const char* p = reinterpret_cast<const char*>(&item);
+    text.append(p, p + sizeof(T));
+  }
+};
+
+}  // namespace detail
+
+template <class T, class Stack>
+void dataset<T, Stack>::write_csv(const std::string& path, csv_options csv,
+                                  write_options options) const {
+  if (csv.separator == '"' || csv.separator == '\n' || csv.separator == '\r') {
+    throw usage_error("dataflow::write_csv: the separator cannot be a quote or a line break");
+  }
+  detail::write_formatted(*this, path, options, detail::csv_format<T>{&csv});
+}
+
+template <class T, class Stack>
+void dataset<T, Stack>::write_records(const std::string& path, write_options options) const {
+  static_assert(std::is_trivially_copyable_v<T>,
+                "dataflow::write_records: items must be trivially copyable (plain structs of "
+                "numbers); use write_lines or write_csv for others");
+  detail::write_formatted(*this, path, options, detail::record_format<T>{});
+}
+
+}  // namespace dataflow
