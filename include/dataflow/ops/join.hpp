@@ -1,10 +1,16 @@
 // Joins on key: join (inner), left_join, right_join, full_join, and co_group.
 //
-// Both sides are pairs (K, V). Each side's input stage puts its items into per-thread lists by
-// the partition of its key's hash, the same partitions for both sides. Then each output
-// partition is joined when it is read: the side with fewer items of that partition builds a
-// hash table (its rows grouped by key, side by side), the other side streams past it. Rows of
-// an outer side that find no partner come out with an empty optional.
+// Both sides are pairs (K, V). The right side's input stage puts its items into per-thread
+// lists by the partition of its key's hash. For join and left_join, when the right side fits
+// the budget (always, without one), each partition's rows become a hash table and the left side
+// streams past the tables as the consumer reads the join: it is never held, and the output
+// follows the left input's partitions and order. So put the smaller dataset on the right.
+// Lookups are issued 16 rows at a time after prefetching their slots.
+//
+// Otherwise (right_join, full_join, co_group, or a right side over budget) the left side is
+// partitioned the same way, and each output partition is joined when it is read: the side
+// with fewer items there builds the table, the other streams past it. Rows of an outer side
+// that find no partner come out with an empty optional.
 //
 // Under a memory budget the sides spill like group_by_key's lists. A spilled partition whose
 // smaller side fits the thread's share is joined by loading that side and streaming the other
@@ -17,8 +23,8 @@
 // consumer reads the item). Its groups are loaded whole, like group_by_key's.
 //
 // @code
-// auto orders_by_customer = customers.join(orders);  // (id, (customer, order))
-// auto all = customers.left_join(orders);             // (id, (customer, optional<order>))
+// auto with_customer = orders.join(customers);      // (id, (order, customer))
+// auto all = orders.left_join(customers);            // (id, (order, optional<customer>))
 // @endcode
 #pragma once
 
@@ -38,6 +44,7 @@
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -81,6 +88,12 @@ struct join_output<join_kind::co_group, K, VL, VR> {
   using type = std::pair<K, std::pair<std::span<const VL>, std::span<const VR>>>;
 };
 
+/// Copies as bytes and needs no destructor (std::pair of numbers is, though the standard does
+/// not call it trivially copyable because of its assignment operator).
+template <class T>
+inline constexpr bool plain_v =
+    std::is_trivially_copy_constructible_v<T> && std::is_trivially_destructible_v<T>;
+
 /// In-memory lists or spilled segments of one side of one partition.
 template <class T>
 struct side_part {
@@ -116,6 +129,8 @@ class join_node final
   static constexpr bool keep_left = Kind == join_kind::left || Kind == join_kind::full;
   static constexpr bool keep_right = Kind == join_kind::right || Kind == join_kind::full;
   static constexpr std::size_t out_step = std::max<std::size_t>(batch_items<Out>, 1024);
+  // Joins that emit nothing for right rows without a partner can stream the left side.
+  static constexpr bool streams_left = Kind == join_kind::inner || Kind == join_kind::left;
 
   // One thread's lists of one side.
   template <class T>
@@ -171,13 +186,15 @@ class join_node final
            std::to_string(spilling_shuffle_partitions(options_.partitions, this->ctx())) +
            " partitions, build on the smaller side";
   }
-  std::size_t partition_count() const override { return parts_; }
+  std::size_t partition_count() const override { return streaming_ ? left_parts_ : parts_; }
 
   void push_partition(std::size_t p, batch_consumer<Out>& out) override {
     emitter e{out, {}};
     e.buf.reserve(out_step);
     try {
-      if (spilled_) {
+      if (streaming_) {
+        stream_probe(p, e);
+      } else if (spilled_) {
         join_spilled(left_segments_[p], right_segments_[p], 0, e);
       } else {
         join_in_memory(p, e);
@@ -190,6 +207,8 @@ class join_node final
   }
 
   void dispose() noexcept override {
+    tables_.clear();
+    streaming_ = false;
     left_segments_.clear();
     right_segments_.clear();
     left_locals_.reset();
@@ -203,13 +222,29 @@ class join_node final
     spilled_any_.store(false);
     held_.store(0);
     spilled_ = false;
-    left_locals_.emplace(run.ctx().threads());
+    streaming_ = false;
     right_locals_.emplace(run.ctx().threads());
-    run_stage(run, *left_, left_stack_, this->label(), [&](std::size_t) -> side_local<L>& {
-      return left_locals_->local([&] { return side_local<L>(parts_, this); });
-    });
     run_stage(run, *right_, right_stack_, this->label(), [&](std::size_t) -> side_local<R>& {
       return right_locals_->local([&] { return side_local<R>(parts_, this); });
+    });
+    if constexpr (streams_left) {
+      if (!spilled_any_.load()) {
+        // The right side fits: hash it, and let the left side stream past the tables when the
+        // consumer reads the join, partition by partition of the left input. The left side is
+        // never held, and its order within each partition is kept.
+        left_->ensure_executed(run);
+        tables_ = std::vector<build_table<R>>(parts_);
+        parallel_partitions(run, parts_, this->label() + " (build)", [&](std::size_t p) {
+          tables_[p].build(this->label(), gather(*right_locals_, p), false);
+        });
+        left_parts_ = left_->partition_count();
+        streaming_ = true;
+        return;
+      }
+    }
+    left_locals_.emplace(run.ctx().threads());
+    run_stage(run, *left_, left_stack_, this->label(), [&](std::size_t) -> side_local<L>& {
+      return left_locals_->local([&] { return side_local<L>(parts_, this); });
     });
     if (spilled_any_.load()) {
       left_segments_ = spill_everything(run, *left_locals_, parts_, this->label());
@@ -258,26 +293,62 @@ class join_node final
   // its [begin, end) in `rows`.
   template <class B>
   struct build_table {
+    using KB = std::remove_cv_t<typename B::first_type>;
+    // Plain keys and rows are copied into the table, so that a lookup touches the slot and
+    // the group's rows, not the scattered input items as well.
+    static constexpr bool inline_rows = plain_v<B>;
+    static constexpr bool inline_key =
+        !inline_rows && std::is_trivially_copyable_v<KB> && sizeof(KB) <= 16;
+    // A plain row is kept in its entry as well (the key is its first member): a key with one
+    // row, the usual case of a dimension table, is found and emitted from one cache line.
     struct entry {
-      const B* first;  // the key is first->first
+      std::conditional_t<inline_rows, B, std::conditional_t<inline_key, KB, const B*>> key;
       std::uint32_t begin;
       std::uint32_t end;
     };
     hash_table<entry> table;
-    std::vector<const B*> rows;
+    std::vector<std::conditional_t<inline_rows, B, const B*>> rows;
     std::vector<char> matched;  // per row, for an outer build side
 
-    static decltype(auto) key_of(const entry& e) noexcept { return (e.first->first); }
+    static const KB& key_of(const entry& e) noexcept {
+      if constexpr (inline_rows) {
+        return e.key.first;
+      } else if constexpr (inline_key) {
+        return e.key;
+      } else {
+        return e.key->first;
+      }
+    }
+    /// The rows of an entry's key: [begin, end) of row(), or the entry's own copy.
+    const B* first_row(const entry& e) const noexcept {
+      if constexpr (inline_rows) {
+        return &e.key;
+      } else {
+        return row(e.begin);
+      }
+    }
+    const B* row(std::size_t i) const noexcept {
+      if constexpr (inline_rows) {
+        return &rows[i];
+      } else {
+        return rows[i];
+      }
+    }
 
     void build(const std::string& label, const std::vector<const B*>& items, bool track) {
       std::vector<std::uint32_t> group_of(items.size());
       std::vector<std::uint32_t> count;
-      std::vector<entry*> entries;
       for (std::size_t i = 0; i < items.size(); ++i) {
         const auto& key = items[i]->first;
         auto [e, made] = invoke_user(label, [&] {
           return table.find_or_emplace(table_hash(key), key, &key_of, [&] {
-            return entry{items[i], static_cast<std::uint32_t>(count.size()), 0};
+            if constexpr (inline_rows) {
+              return entry{*items[i], static_cast<std::uint32_t>(count.size()), 0};
+            } else if constexpr (inline_key) {
+              return entry{key, static_cast<std::uint32_t>(count.size()), 0};
+            } else {
+              return entry{items[i], static_cast<std::uint32_t>(count.size()), 0};
+            }
           });
         });
         if (made) count.push_back(0);
@@ -293,15 +364,98 @@ class join_node final
         e.end = start[g] + count[g];
       });
       rows.resize(items.size());
-      for (std::size_t i = 0; i < items.size(); ++i) rows[start[group_of[i]]++] = items[i];
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if constexpr (inline_rows) {
+          rows[start[group_of[i]]++] = *items[i];
+        } else {
+          rows[start[group_of[i]]++] = items[i];
+        }
+      }
       if (track) matched.assign(rows.size(), 0);
     }
 
     template <class Key>
     const entry* find(const std::string& label, const Key& key) {
-      return invoke_user(label, [&] { return table.find(table_hash(key), key, &key_of); });
+      return find_hashed(label, invoke_user(label, [&] { return table_hash(key); }), key);
+    }
+    template <class Key>
+    const entry* find_hashed(const std::string& label, std::uint64_t h, const Key& key) {
+      return invoke_user(label, [&] { return table.find(h, key, &key_of); });
     }
   };
+
+  // Probes the right side's tables with the left rows of one input batch. Rows of plain types
+  // wait in groups of 16 while their table slots load, so the lookups overlap their misses.
+  struct probe_sink {
+    static constexpr bool pipelined = plain_v<L> && std::is_default_constructible_v<L>;
+    static constexpr std::size_t group = 16;
+    join_node* self;
+    emitter* e;
+    std::array<L, pipelined ? group : 1> rows{};
+    std::array<std::uint64_t, pipelined ? group : 1> hashes{};
+    std::size_t waiting = 0;
+
+    template <class X>
+    void operator()(X&& x) {
+      const L& row = x;
+      const std::string& label = self->label();
+      const std::uint64_t h = invoke_user(label, [&] { return table_hash(row.first); });
+      if constexpr (pipelined) {
+        self->tables_[partition_of(h, self->parts_)].table.prefetch(h);
+        rows[waiting] = row;
+        hashes[waiting] = h;
+        if (++waiting == group) drain();
+      } else {
+        self->probe_row(row, h, *e);
+      }
+    }
+    // Looks the waiting rows up, starts loading the rows they found, then emits.
+    void drain() {
+      std::array<const typename build_table<R>::entry*, group> hits;
+      const std::string& label = self->label();
+      for (std::size_t i = 0; i < waiting; ++i) {
+        auto& t = self->tables_[partition_of(hashes[i], self->parts_)];
+        hits[i] = t.find_hashed(label, hashes[i], rows[i].first);
+        if (hits[i] && hits[i]->end - hits[i]->begin > 1) __builtin_prefetch(t.row(hits[i]->begin));
+      }
+      for (std::size_t i = 0; i < waiting; ++i) {
+        auto& t = self->tables_[partition_of(hashes[i], self->parts_)];
+        self->emit_hits(rows[i], t, hits[i], *e);
+      }
+      waiting = 0;
+    }
+    // Views in the left rows live only as long as the input batch.
+    void end_batch() {
+      if constexpr (pipelined) drain();
+      e->flush();
+    }
+  };
+
+  void probe_row(const L& row, std::uint64_t h, emitter& e) {
+    auto& t = tables_[partition_of(h, parts_)];
+    emit_hits(row, t, t.find_hashed(this->label(), h, row.first), e);
+  }
+
+  void emit_hits(const L& row, const build_table<R>& t, const typename build_table<R>::entry* hit,
+                 emitter& e) {
+    if (hit) {
+      if (hit->end - hit->begin == 1) {
+        emit_row(e, &row, t.first_row(*hit));
+        return;
+      }
+      for (std::uint32_t i = hit->begin; i < hit->end; ++i) emit_row(e, &row, t.row(i));
+    } else if constexpr (keep_left) {
+      emit_row(e, &row, nullptr);
+    }
+  }
+
+  void stream_probe(std::size_t p, emitter& e) {
+    if constexpr (streams_left) {
+      probe_sink sink{this, &e};
+      stack_consumer<InL, SL, probe_sink> c(left_stack_, sink);
+      left_->push_partition(p, c);
+    }
+  }
 
   // Joins build rows against a stream of probe rows. `probe_blocks(f)` calls f with each block
   // of the probe side. Build is the left side when BuildIsLeft. Unmatched outer probe rows are
@@ -330,7 +484,7 @@ class join_node final
         const auto* hit = t.find(label, p.first);
         if (hit) {
           for (std::uint32_t i = hit->begin; i < hit->end; ++i) {
-            emit(t.rows[i], &p);
+            emit(t.row(i), &p);
             if constexpr (keep_build) t.matched[i] = 1;
           }
           if (probe_matched) (*probe_matched)[row] = 1;
@@ -343,7 +497,7 @@ class join_node final
     });
     if constexpr (keep_build) {
       for (std::size_t i = 0; i < t.rows.size(); ++i) {
-        if (!t.matched[i]) emit(t.rows[i], nullptr);
+        if (!t.matched[i]) emit(t.row(i), nullptr);
       }
     }
     e.flush();  // the build rows may go with the caller's chunk
@@ -622,10 +776,13 @@ class join_node final
   std::atomic<bool> spilled_any_{false};
   std::atomic<std::size_t> held_{0};  // bytes both sides' lists hold, all threads together
   bool spilled_ = false;
+  bool streaming_ = false;      // the left side streams past tables_ of the right side
+  std::size_t left_parts_ = 0;  // partitions of the left input, when streaming
   std::optional<per_thread<side_local<L>>> left_locals_;
   std::optional<per_thread<side_local<R>>> right_locals_;
   std::vector<std::vector<spill_segment>> left_segments_;   // per partition, when spilled
   std::vector<std::vector<spill_segment>> right_segments_;  // per partition, when spilled
+  std::vector<build_table<R>> tables_;                      // per partition, when streaming
 };
 
 /// Checks that two datasets can be joined and makes the node.
