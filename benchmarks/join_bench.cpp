@@ -4,7 +4,10 @@
 // over $DATAFLOW_BENCH_JOIN_KEYS (default 2M) dimension rows (key, payload); every fact finds
 // its dimension row, so the output has one row per fact. distinct: $DATAFLOW_BENCH_DISTINCT_ROWS
 // (default 50M) uint64 values over $DATAFLOW_BENCH_DISTINCT_KEYS (default 5M) distinct ones.
-// Inputs are generated on the fly (ctx.generate / the loop), so peak RSS is the operator's.
+// join_spill: the same facts over $DATAFLOW_BENCH_JOIN_ROWS / 2 dimension rows, a right side
+// (160 MB by default) too big for half of a 256 MiB budget, so both sides spill and each
+// partition is joined from disk. Inputs are generated on the fly (ctx.generate / the loop), so
+// peak RSS is the operator's.
 #include "bench_common.hpp"
 #include "datagen.hpp"
 
@@ -43,8 +46,8 @@ void set_spilled(benchmark::State& state, std::uint64_t before) {
       static_cast<double>(dataflow::detail::spilled_bytes_total.load() - before) / (1 << 20);
 }
 
-void join_sequential(benchmark::State& state) {
-  const std::uint64_t n = join_rows(), keys = join_keys();
+void join_sequential(benchmark::State& state, std::uint64_t keys) {
+  const std::uint64_t n = join_rows();
   using entry = std::pair<std::uint64_t, std::uint64_t>;
   auto key_of = [](const entry& e) { return e.first; };
   bench::rss_probe rss(state);
@@ -64,8 +67,9 @@ void join_sequential(benchmark::State& state) {
   state.counters["rows"] = static_cast<double>(matched);
 }
 
-void join_dataflow(benchmark::State& state, std::size_t threads, std::size_t budget) {
-  const std::uint64_t n = join_rows(), keys = join_keys();
+void join_dataflow(benchmark::State& state, std::size_t threads, std::size_t budget,
+                   std::uint64_t keys) {
+  const std::uint64_t n = join_rows();
   dataflow::context ctx(threads);
   if (budget) ctx.memory_budget(budget).spill_directory(bench::data_path(""));
   bench::rss_probe rss(state);
@@ -113,10 +117,14 @@ void distinct_dataflow(benchmark::State& state, std::size_t threads, std::size_t
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::register_sequential("join/sequential", join_sequential);
-  bench::register_threads("join/dataflow", [](benchmark::State& s, std::size_t t) { join_dataflow(s, t, 0); });
-  bench::register_threads("join/dataflow_256M",
-                          [](benchmark::State& s, std::size_t t) { join_dataflow(s, t, 256_MiB); });
+  const std::uint64_t keys = join_keys(), spill_keys = join_rows() / 2;
+  bench::register_sequential("join/sequential", [=](benchmark::State& s) { join_sequential(s, keys); });
+  bench::register_threads("join/dataflow", [=](benchmark::State& s, std::size_t t) { join_dataflow(s, t, 0, keys); });
+  bench::register_sequential("join_spill/sequential",
+                             [=](benchmark::State& s) { join_sequential(s, spill_keys); });
+  bench::register_threads("join_spill/dataflow_256M", [=](benchmark::State& s, std::size_t t) {
+    join_dataflow(s, t, 256_MiB, spill_keys);
+  });
   bench::register_sequential("distinct/sequential", distinct_sequential);
   bench::register_threads("distinct/dataflow", [](benchmark::State& s, std::size_t t) { distinct_dataflow(s, t, 0); });
   bench::register_threads("distinct/dataflow_256M",
