@@ -224,3 +224,33 @@ TEST_CASE("min, max and bottom_k", "[ops][actions]") {
     CHECK(*by_length == longest);
   }
 }
+
+TEST_CASE("sorted outputs are identical at every thread count", "[ops][determinism]") {
+  auto input = pairs(50021, 77);
+  std::vector<std::pair<std::string, std::int64_t>> first_sorted;
+  std::vector<std::pair<std::string, std::uint64_t>> first_counts;
+  std::vector<std::pair<std::string, std::pair<std::int64_t, std::int64_t>>> first_join;
+  for (std::size_t threads : {1, 2, 8}) {
+    CAPTURE(threads);
+    dataflow::context ctx(threads);
+    auto ds = ctx.from(input);
+    // A total order (pairs by <) and a sort by a unique key give one answer.
+    auto sorted = ds.sort().collect();
+    auto counts = ds.count_by_key().sort_by([](const auto& p) { return p.first; }).collect();
+    auto joined = ds.filter([](const auto& p) { return p.second > 5; })
+                      .join(ds.filter([](const auto& p) { return p.second < -6; }))
+                      .sort()
+                      .collect();
+    if (threads == 1) {
+      first_sorted = sorted;
+      first_counts = counts;
+      first_join = joined;
+      CHECK(std::is_sorted(sorted.begin(), sorted.end()));
+      CHECK_FALSE(joined.empty());
+      continue;
+    }
+    CHECK(sorted == first_sorted);
+    CHECK(counts == first_counts);
+    CHECK(joined == first_join);
+  }
+}
