@@ -30,7 +30,8 @@ namespace dataflow {
 /// Where a file sink writes.
 struct write_options {
   /// False: one file, in partition order. True: `path` is a directory (made if missing) with
-  /// one file per partition, part-00000 and on, so that names sort in partition order.
+  /// one file per partition, part-00000 and on, so that names sort in partition order; they
+  /// replace the part files of an earlier run there, once every new part is written.
   bool part_files = false;
   /// Appended to part file names (".csv", ".txt").
   std::string extension = {};

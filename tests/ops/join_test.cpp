@@ -244,3 +244,84 @@ TEST_CASE("a throwing key hash in a join reaches the caller and leaves no file",
   CHECK_THROWS_WITH(joined_rows.count(), Catch::Contains("bad row 500"));
   CHECK(s.dir.entries().empty());
 }
+
+TEST_CASE("a dataset read by several consumers of one run (a DAG)", "[ops][join][dag]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  const std::size_t budget = GENERATE(std::size_t{0}, std::size_t{48_KiB});
+  CAPTURE(threads, budget);
+  setup s(threads, budget);
+  auto l = left_rows(30011, 3000, 21);
+  std::map<std::string, std::int64_t> sums;
+  for (const auto& [k, v] : l) sums[k] += v;
+
+  // A shuffle's output feeding both sides of a join, and a cached dataset feeding two branches
+  // that meet again in a concat.
+  auto per_key = s.ctx.from(l).reduce_by_key(std::plus<>{});
+  auto self = per_key.join(per_key).collect();
+  REQUIRE(self.size() == sums.size());
+  for (const auto& [k, vs] : self) {
+    CHECK(vs.first == sums.at(k));
+    CHECK(vs.second == sums.at(k));
+  }
+  auto kept = s.ctx.from(l).cache();
+  auto evens = kept.filter([](const auto& p) { return p.second % 2 == 0; });
+  auto odds = kept.filter([](const auto& p) { return p.second % 2 != 0; });
+  auto both = evens.concat(odds).count_by_key().collect();
+  std::map<std::string, std::uint64_t> counts;
+  for (const auto& [k, v] : l) ++counts[k];
+  CHECK(std::map<std::string, std::uint64_t>(both.begin(), both.end()) == counts);
+  auto plan = evens.concat(odds).explain();
+  CAPTURE(plan);
+  CHECK(plan.find("cache#") != std::string::npos);
+  CHECK(plan.find("concat#") != std::string::npos);
+}
+
+TEST_CASE("views into a map's temporaries survive a streamed join and a concat",
+          "[ops][join][concat]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  dataflow::context ctx(threads);
+  std::vector<int> ids(20000);
+  for (int i = 0; i < 20000; ++i) ids[static_cast<std::size_t>(i)] = i;
+  // map_values passes the key on as a view into the pair the first map returned: a temporary
+  // that is gone once the item has moved on.
+  auto left = ctx.from(ids)
+                  .map([](int i) { return std::pair<std::string, int>("a long key number " + std::to_string(i % 500), i); })
+                  .map_values([](int v) { return v; });
+  std::vector<std::pair<std::string, std::string>> right;
+  for (int k = 0; k < 500; k += 2) right.emplace_back("a long key number " + std::to_string(k), "v" + std::to_string(k));
+  std::map<std::string, int> rows_per_key;
+  for (int i = 0; i < 20000; ++i) {
+    if ((i % 500) % 2 == 0) ++rows_per_key["a long key number " + std::to_string(i % 500)];
+  }
+  for (bool outer : {false, true}) {
+    std::map<std::string, int> got;
+    std::size_t unmatched = 0;
+    auto count_rows = [&](const auto& rows) {
+      for (const auto& [k, vs] : rows) {
+        if constexpr (requires { vs.second.has_value(); }) {
+          if (!vs.second) {
+            ++unmatched;
+            continue;
+          }
+          CHECK(*vs.second == "v" + std::string(k).substr(18));
+        } else {
+          CHECK(vs.second == "v" + std::string(k).substr(18));
+        }
+        ++got[std::string(k)];
+      }
+    };
+    if (outer) {
+      count_rows(left.left_join(ctx.from(right)).collect());
+      CHECK(unmatched == 10000);
+    } else {
+      count_rows(left.join(ctx.from(right)).collect());
+    }
+    CHECK(got == rows_per_key);
+  }
+  auto keys = left.keys().concat(left.keys()).count_by_value().collect();
+  REQUIRE(keys.size() == 500);
+  for (const auto& [k, n] : keys) {
+    CHECK(k.rfind("a long key number ", 0) == 0);
+    CHECK(n == 80);
+  }
+}

@@ -97,7 +97,9 @@ TEST_CASE("count_by_key, count_by_value, distinct and aggregate_by_key", "[ops][
 
 TEST_CASE("concat reads both datasets in turn, through their own operators", "[ops][concat]") {
   const std::size_t threads = DATAFLOW_THREADS();
-  dataflow::context ctx(threads);
+  const std::size_t budget = GENERATE(std::size_t{0}, std::size_t{32_KiB});
+  setup s(threads, budget);
+  dataflow::context& ctx = s.ctx;
   for (std::size_t n : test::sizes()) {
     std::vector<int> a(n), b(n / 3 + 2);
     std::iota(a.begin(), a.end(), 0);

@@ -42,10 +42,14 @@ TEST_CASE("write_csv quotes fields that need it and writes a header", "[sinks][c
   CHECK(test::read_file(path) == want);
   CHECK(dir.entries() == std::vector<std::string>{"out.csv"});
 
-  // Pairs give two fields, anything else one.
+  // Pairs give two fields, nested ones too (a join's output), anything else one.
   std::vector<std::pair<std::string, int>> kv{{"a", 1}, {"b,c", 2}};
   ctx.from(kv).write_csv(path);
   CHECK(test::read_file(path) == "a,1\n\"b,c\",2\n");
+  std::vector<std::pair<char, std::pair<int, std::optional<std::string>>>> nested{
+      {',', {1, "x"}}, {'q', {2, std::nullopt}}};
+  ctx.from(nested).write_csv(path);
+  CHECK(test::read_file(path) == "\",\",1,x\nq,2,\n");
 }
 
 TEST_CASE("write_records round-trips through read_records, to a file and to part files",
@@ -105,13 +109,19 @@ TEST_CASE("part files of lines hold the partitions; a failing run leaves none", 
   }
   CHECK(lines == in.size());
 
+  // A second run with fewer partitions replaces the parts of the first.
+  ctx.from(in).partition_by([](int x) { return static_cast<std::size_t>(x); }, 3)
+      .write_lines(dir.file("lines"), {.part_files = true, .extension = ".txt"});
+  CHECK(part_files(dir, "lines") ==
+        std::vector<std::string>{"part-00000.txt", "part-00001.txt", "part-00002.txt"});
+
   auto failing = ctx.from(in).map([](int x) {
     if (x == 77777) throw std::runtime_error("no 77777");
     return x;
   });
   CHECK_THROWS_WITH(failing.write_lines(dir.file("bad"), {.part_files = true}),
                     Catch::Contains("no 77777"));
-  CHECK(part_files(dir, "bad").empty());  // nothing that looks finished, no temporary file
+  CHECK_FALSE(test::fs::exists(dir.file("bad")));  // no part, no temporary, no directory
   CHECK_THROWS_WITH(failing.write_csv(dir.file("bad.csv")), Catch::Contains("no 77777"));
   CHECK_FALSE(test::fs::exists(dir.file("bad.csv")));
 }

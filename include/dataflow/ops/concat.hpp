@@ -9,9 +9,11 @@
 #pragma once
 
 #include <dataflow/dataset.hpp>
+#include <dataflow/detail/item_traits.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/storage/arena.hpp>
 
 #include <cstddef>
 #include <memory>
@@ -26,17 +28,26 @@ namespace detail {
 
 /// Collects what a stack emits for one input batch and passes it on as one batch, while the
 /// input batch (which views in the items may point into) is still valid.
+/// A view may point into a temporary of the operator before (a map's result) that is gone once
+/// the call returns, so items with views are kept with a copy of their bytes until then.
 template <class T>
 struct forward_sink {
   batch_consumer<T>* out;
   std::vector<T> buf;
+  arena bytes;
   template <class X>
   void operator()(X&& x) {
-    buf.emplace_back(std::forward<X>(x));
+    if constexpr (has_views_v<T>) {
+      const T& item = x;
+      buf.emplace_back(intern(bytes, item));
+    } else {
+      buf.emplace_back(std::forward<X>(x));
+    }
   }
   void end_batch() {
     if (!buf.empty()) out->consume(std::span<const T>(buf));
     buf.clear();
+    if constexpr (has_views_v<T>) bytes.reset();
   }
 };
 
@@ -46,7 +57,7 @@ void push_through(node<In>& parent, const Stack& stack, std::size_t p, batch_con
   if constexpr (Stack::empty && std::is_same_v<In, T>) {
     parent.push_partition(p, out);
   } else {
-    forward_sink<T> sink{&out, {}};
+    forward_sink<T> sink{&out, {}, {}};
     stack_consumer<In, Stack, forward_sink<T>> c(stack, sink);
     parent.push_partition(p, c);
   }

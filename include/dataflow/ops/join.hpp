@@ -31,6 +31,7 @@
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/hash_table.hpp>
+#include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/graph/node.hpp>
@@ -94,6 +95,14 @@ template <class T>
 inline constexpr bool plain_v =
     std::is_trivially_copy_constructible_v<T> && std::is_trivially_destructible_v<T>;
 
+/// Row numbers within a partition are 32-bit.
+inline void check_rows(std::size_t n) {
+  if (n > std::size_t{0xffffffff}) {
+    throw usage_error("dataflow: a join partition holds more than 2^32 rows of one side; give "
+                      "the join more partitions ({.partitions = n}) or a memory budget");
+  }
+}
+
 /// In-memory lists or spilled segments of one side of one partition.
 template <class T>
 struct side_part {
@@ -106,7 +115,8 @@ struct side_part {
   /// Memory to hold it: its bytes plus a row's bookkeeping in the build table.
   std::uint64_t need() const noexcept {
     std::uint64_t n = 0;
-    for (const auto& s : segments) n += s.bytes + s.items * (sizeof(T) + 24);
+    // Decoded rows, their pointers, and a table entry and row copy each.
+    for (const auto& s : segments) n += s.bytes + s.items * (2 * sizeof(T) + 48);
     return n;
   }
 };
@@ -228,7 +238,10 @@ class join_node final
       return right_locals_->local([&] { return side_local<R>(parts_, this); });
     });
     if constexpr (streams_left) {
-      if (!spilled_any_.load()) {
+      // The tables take about twice what the lists hold: stream only if both fit the share.
+      const bool fits = !policy_.limited() ||
+                        held_.load() * 3 <= policy_.thread_share * run.ctx().threads();
+      if (!spilled_any_.load() && fits) {
         // The right side fits: hash it, and let the left side stream past the tables when the
         // consumer reads the join, partition by partition of the left input. The left side is
         // never held, and its order within each partition is kept.
@@ -336,6 +349,7 @@ class join_node final
     }
 
     void build(const std::string& label, const std::vector<const B*>& items, bool track) {
+      check_rows(items.size());
       std::vector<std::uint32_t> group_of(items.size());
       std::vector<std::uint32_t> count;
       for (std::size_t i = 0; i < items.size(); ++i) {
@@ -394,10 +408,15 @@ class join_node final
     std::array<L, pipelined ? group : 1> rows{};
     std::array<std::uint64_t, pipelined ? group : 1> hashes{};
     std::size_t waiting = 0;
+    // A row's views may point into a temporary of the operator before (a map's result), gone
+    // once this call returns; rows that wait, and output that keeps their views until the end
+    // of the batch, use a copy of the bytes here instead.
+    arena bytes;
 
     template <class X>
     void operator()(X&& x) {
-      const L& row = x;
+      const L& in = x;
+      decltype(auto) row = intern(bytes, in);
       const std::string& label = self->label();
       const std::uint64_t h = invoke_user(label, [&] { return table_hash(row.first); });
       if constexpr (pipelined) {
@@ -428,6 +447,7 @@ class join_node final
     void end_batch() {
       if constexpr (pipelined) drain();
       e->flush();
+      if constexpr (has_views_v<L>) bytes.reset();
     }
   };
 
@@ -451,7 +471,7 @@ class join_node final
 
   void stream_probe(std::size_t p, emitter& e) {
     if constexpr (streams_left) {
-      probe_sink sink{this, &e};
+      probe_sink sink{this, &e, {}, {}, 0, {}};
       stack_consumer<InL, SL, probe_sink> c(left_stack_, sink);
       left_->push_partition(p, c);
     }
@@ -459,11 +479,10 @@ class join_node final
 
   // Joins build rows against a stream of probe rows. `probe_blocks(f)` calls f with each block
   // of the probe side. Build is the left side when BuildIsLeft. Unmatched outer probe rows are
-  // emitted as they pass when `probe_unmatched` is null, else marked there (one flag per probe
-  // row, in stream order) for the caller.
+  // emitted as they pass unless `defer_unmatched_probe` (the caller knows better).
   template <bool BuildIsLeft, class B, class ProbeBlocks>
   void hash_join(const std::vector<const B*>& build_items, ProbeBlocks&& probe_blocks,
-                 emitter& e, std::vector<char>* probe_matched) {
+                 emitter& e, bool defer_unmatched_probe) {
     using P = std::conditional_t<BuildIsLeft, R, L>;
     constexpr bool keep_build = BuildIsLeft ? keep_left : keep_right;
     constexpr bool keep_probe = BuildIsLeft ? keep_right : keep_left;
@@ -477,7 +496,6 @@ class join_node final
         emit_row(e, p, b);
       }
     };
-    std::size_t row = 0;
     probe_blocks([&](std::span<const P> block) {
       if (stop_requested()) return;
       for (const P& p : block) {
@@ -487,11 +505,9 @@ class join_node final
             emit(t.row(i), &p);
             if constexpr (keep_build) t.matched[i] = 1;
           }
-          if (probe_matched) (*probe_matched)[row] = 1;
         } else if constexpr (keep_probe) {
-          if (!probe_matched) emit(nullptr, &p);
+          if (!defer_unmatched_probe) emit(nullptr, &p);
         }
-        ++row;
       }
       e.flush();  // a block read from disk holds the probe rows' bytes only until the next
     });
@@ -533,9 +549,9 @@ class join_node final
     if constexpr (Kind == join_kind::co_group) {
       co_group_rows(gather(*left_locals_, p), gather(*right_locals_, p), e);
     } else if (count(*left_locals_, p) <= count(*right_locals_, p)) {
-      hash_join<true>(gather(*left_locals_, p), blocks(*right_locals_, p), e, nullptr);
+      hash_join<true>(gather(*left_locals_, p), blocks(*right_locals_, p), e, false);
     } else {
-      hash_join<false>(gather(*right_locals_, p), blocks(*left_locals_, p), e, nullptr);
+      hash_join<false>(gather(*right_locals_, p), blocks(*left_locals_, p), e, false);
     }
   }
 
@@ -624,13 +640,13 @@ class join_node final
           arena bytes;
           std::vector<const L*> items;
           load(left_segs, label, list, bytes, items);
-          hash_join<true>(items, stream<R>(right_segs, label), e, nullptr);
+          hash_join<true>(items, stream<R>(right_segs, label), e, false);
         } else {
           block_list<R> list;
           arena bytes;
           std::vector<const R*> items;
           load(right_segs, label, list, bytes, items);
-          hash_join<false>(items, stream<L>(left_segs, label), e, nullptr);
+          hash_join<false>(items, stream<L>(left_segs, label), e, false);
         }
         return;
       }
@@ -657,23 +673,29 @@ class join_node final
   }
 
   /// Joins a build side too big for memory (a hot key) a chunk at a time: each chunk that fits
-  /// the share is joined against the whole probe stream; unmatched probe rows are known only
-  /// after the last chunk, so an outer probe side is read once more at the end.
+  /// the share is joined against the whole probe stream. Whether an outer probe row has a
+  /// partner is known only after the last chunk; all rows of a key match or none do, so the
+  /// build side's distinct keys (few: one hot key, or the rare keys that share its hash) tell,
+  /// in a second pass over the probe side.
   template <bool BuildIsLeft, class B, class P>
   void chunked_join(const std::vector<spill_segment>& build_segs,
                     const std::vector<spill_segment>& probe_segs, emitter& e) {
     constexpr bool keep_probe = BuildIsLeft ? keep_right : keep_left;
+    using KB = std::remove_cv_t<typename B::first_type>;
     const std::string& label = this->label();
     chunked_joins_total.fetch_add(1, std::memory_order_relaxed);
-    std::vector<char> probe_matched;
-    if constexpr (keep_probe) probe_matched.assign(side_part<P>{probe_segs}.items(), 0);
+    struct key_entry {
+      KB key;
+    };
+    auto key_of = [](const key_entry& k) -> const KB& { return k.key; };
+    hash_table<key_entry> build_keys;
+    arena key_bytes;
     block_list<B> list;
     arena bytes;
     std::vector<const B*> items;
     std::size_t held = 0;
     auto run_chunk = [&] {
-      hash_join<BuildIsLeft>(items, stream<P>(probe_segs, label), e,
-                             keep_probe ? &probe_matched : nullptr);
+      hash_join<BuildIsLeft>(items, stream<P>(probe_segs, label), e, keep_probe);
       items.clear();
       list.clear();
       bytes.reset();
@@ -682,22 +704,32 @@ class join_node final
     for (const auto& seg : build_segs) {
       if (stop_requested()) return;
       for_each_spilled<B>(seg, label, [&](const B& x) {
-        items.push_back(&list.emplace_back(intern(bytes, x)));
-        held += sizeof(B) + 24;
+        const B& kept = list.emplace_back(intern(bytes, x));
+        items.push_back(&kept);
+        held += sizeof(B) + 48;
+        if constexpr (may_own_heap<B>) held += heap_bytes(kept);
+        if constexpr (keep_probe) {
+          invoke_user(label, [&] {
+            build_keys.find_or_emplace(table_hash(kept.first), kept.first, key_of, [&] {
+              return key_entry{KB(intern(key_bytes, kept.first))};
+            });
+          });
+        }
         if (held + bytes.bytes_used() > policy_.thread_share) run_chunk();
       });
     }
     if (!items.empty()) run_chunk();
     if constexpr (keep_probe) {
-      std::size_t row = 0;
       stream<P>(probe_segs, label)([&](std::span<const P> block) {
         for (const P& p : block) {
-          if (!probe_matched[row++]) {
-            if constexpr (BuildIsLeft) {
-              emit_row(e, nullptr, &p);
-            } else {
-              emit_row(e, &p, nullptr);
-            }
+          const bool matched = invoke_user(label, [&] {
+            return build_keys.find(table_hash(p.first), p.first, key_of) != nullptr;
+          });
+          if (matched) continue;
+          if constexpr (BuildIsLeft) {
+            emit_row(e, nullptr, &p);
+          } else {
+            emit_row(e, &p, nullptr);
           }
         }
         e.flush();
@@ -711,6 +743,8 @@ class join_node final
   void co_group_rows(const std::vector<const L*>& left, const std::vector<const R*>& right,
                      emitter& e) {
     if (left.empty() && right.empty()) return;
+    check_rows(left.size());
+    check_rows(right.size());
     const std::string& label = this->label();
     struct entry {
       K key;  // a view into a row for view keys: rows outlive the table
@@ -757,7 +791,10 @@ class join_node final
     std::vector<const K*> keys(lcount.size(), nullptr);
     table.for_each([&](std::uint64_t, entry& en) { keys[en.id] = &en.key; });
     for (std::size_t g = 0; g < keys.size(); ++g) {
-      if (stop_requested()) return;
+      if (stop_requested()) {
+        e.buf.clear();  // its spans point into lvalues and rvalues, which go now
+        return;
+      }
       e.emit(*keys[g], std::pair<std::span<const VL>, std::span<const VR>>(
                            std::span<const VL>(lvalues.data() + lstart[g], lcount[g]),
                            std::span<const VR>(rvalues.data() + rstart[g], rcount[g])));

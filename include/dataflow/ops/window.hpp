@@ -56,7 +56,9 @@ class window_node final
     const std::uint64_t end = this->offsets_[p + 1];
     const std::uint64_t total = this->total();
     // Window starts in [begin, end): multiples of step; full windows only unless partial.
-    const std::uint64_t first = (begin + step_ - 1) / step_ * step_;
+    const std::uint64_t rest = begin % step_;
+    if (rest != 0 && step_ - rest >= end - begin) return;  // no start in [begin, end)
+    const std::uint64_t first = rest == 0 ? begin : begin + (step_ - rest);
     const std::uint64_t limit = partial_ ? total : (total >= n_ ? total - n_ + 1 : 0);
     const std::uint64_t stop = std::min(end, limit);  // starts below this
     if (first >= stop) return;
@@ -95,9 +97,13 @@ class window_node final
         return next < stop;
       });
     }
-    // Past the last item: the short windows at the end.
+    // Past the last item: the short windows at the end (buf holds every item from buf_start).
+    if (stop_requested()) return;
     for (; next < stop && next < total; next += step_) {
-      emit(next, static_cast<std::size_t>(std::min<std::uint64_t>(n_, total - next)));
+      const std::uint64_t len = std::min<std::uint64_t>(n_, total - next);
+      if (next - buf_start + len > buf.size()) break;  // cannot happen unless reading stopped
+      emit(next, static_cast<std::size_t>(len));
+      if (step_ > total - next) break;  // next += step_ would wrap
     }
     flush();
   }

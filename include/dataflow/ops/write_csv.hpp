@@ -35,23 +35,28 @@ struct csv_format {
   }
 
   void append(fmt::memory_buffer& text, const T& item, const std::string& label) const {
-    invoke_user(label, [&] {
-      if constexpr (is_pair_v<T>) {
-        field(text, item.first);
-        text.push_back(options->separator);
-        field(text, item.second);
-      } else if constexpr (requires { std::tuple_size<T>::value; }) {
-        std::apply(
-            [&](const auto&... f) {
-              std::size_t i = 0;
-              ((i++ ? text.push_back(options->separator) : void(), field(text, f)), ...);
-            },
-            item);
-      } else {
-        field(text, item);
-      }
-    });
+    invoke_user(label, [&] { fields(text, item); });
     text.push_back('\n');
+  }
+
+  /// A pair or tuple gives a field per member, nested ones too (a join's (K, (VL, VR)) is three
+  /// fields); anything else one field.
+  template <class F>
+  void fields(fmt::memory_buffer& text, const F& f) const {
+    if constexpr (is_pair_v<F>) {
+      fields(text, f.first);
+      text.push_back(options->separator);
+      fields(text, f.second);
+    } else if constexpr (requires { std::tuple_size<F>::value; } && !std::is_convertible_v<const F&, std::string_view>) {
+      std::apply(
+          [&](const auto&... m) {
+            std::size_t i = 0;
+            ((i++ ? text.push_back(options->separator) : void(), fields(text, m)), ...);
+          },
+          f);
+    } else {
+      field(text, f);
+    }
   }
 
   /// A text field, quoted when it holds the separator, a quote or a line break.
@@ -74,6 +79,8 @@ struct csv_format {
   void field(fmt::memory_buffer& text, const F& f) const {
     if constexpr (std::is_convertible_v<const F&, std::string_view>) {
       text_field(text, std::string_view(f));
+    } else if constexpr (std::is_same_v<F, char>) {
+      text_field(text, std::string_view(&f, 1));
     } else if constexpr (std::is_arithmetic_v<F>) {
       fmt::format_to(std::back_inserter(text), "{}", f);
     } else if constexpr (requires { f.has_value(); *f; }) {

@@ -81,11 +81,17 @@ class staged_file {
     }
   }
 
-  void commit() {
+  /// Closes the file (the name stays temporary until commit).
+  void finish() {
+    if (fd_.get() < 0) return;
     if (::close(fd_.release()) != 0) {  // close reports delayed write errors (NFS, quota)
       int e = errno;
       throw io_error(path_, op_ + ": cannot close '" + temp_ + "': " + errno_text(e));
     }
+  }
+
+  void commit() {
+    finish();
     if (stdout_) {
       committed_ = true;
       return;
@@ -178,35 +184,67 @@ struct format_sink {
   void end_partition() { writer->complete(partition, std::move(text)); }
 };
 
-/// Part files of a directory, one per partition, each staged and renamed only once every
-/// partition is written.
+/// Part files of a directory, one per partition. Each is written under a temporary name, opened
+/// when its partition starts and closed when it ends (so open files stay few however many
+/// partitions there are); once every partition succeeded, part files left in the directory by
+/// an earlier run are removed and the new ones renamed into place. A failed run removes its
+/// temporary files, and the directory too if it made it and nothing else is there.
 class part_writer {
  public:
-  part_writer(const std::string& dir, std::size_t parts, const std::string& extension,
-              const std::string& op) {
+  part_writer(std::string dir, std::size_t parts, std::string extension, std::string op)
+      : dir_(std::move(dir)), extension_(std::move(extension)), op_(std::move(op)), files_(parts) {
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) throw io_error(dir, op + ": cannot make directory '" + dir + "': " + ec.message());
+    created_ = std::filesystem::create_directories(dir_, ec);
+    if (ec) throw io_error(dir_, op_ + ": cannot make directory '" + dir_ + "': " + ec.message());
     // Names that sort in partition order: part-00000, part-00001, ...
-    const std::size_t digits = std::max<std::size_t>(5, std::to_string(parts).size());
-    files_.reserve(parts);
-    for (std::size_t p = 0; p < parts; ++p) {
-      std::string n = std::to_string(p);
-      std::string name = "part-" + std::string(digits - n.size(), '0') + n + extension;
-      files_.push_back(std::make_unique<staged_file>(dir + "/" + name, op));
-    }
+    digits_ = std::max<std::size_t>(5, std::to_string(parts).size());
   }
+  ~part_writer() {
+    if (committed_) return;
+    files_.clear();  // removes the temporary files
+    std::error_code ec;
+    if (created_) std::filesystem::remove(dir_, ec);  // only if empty
+  }
+  part_writer(const part_writer&) = delete;
+  part_writer& operator=(const part_writer&) = delete;
+
   void partial(std::size_t p, fmt::memory_buffer& text) {
+    if (!files_[p]) files_[p] = std::make_unique<staged_file>(dir_ + "/" + name(p), op_);
     files_[p]->write(text.data(), text.size());
     text.clear();
   }
-  void complete(std::size_t p, fmt::memory_buffer&& text) { partial(p, text); }
+  void complete(std::size_t p, fmt::memory_buffer&& text) {
+    partial(p, text);
+    files_[p]->finish();
+  }
   void commit() {
-    for (auto& f : files_) f->commit();
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind("part-", 0) == 0 && n.find(".tmp-") == std::string::npos) {
+        std::filesystem::remove(e.path(), ec);
+      }
+    }
+    for (std::size_t p = 0; p < files_.size(); ++p) {
+      if (!files_[p]) throw io_error(dir_, op_ + ": partition " + std::to_string(p) + " was not written");
+      files_[p]->commit();
+    }
+    committed_ = true;
   }
 
  private:
+  std::string name(std::size_t p) const {
+    std::string n = std::to_string(p);
+    return "part-" + std::string(digits_ - n.size(), '0') + n + extension_;
+  }
+
+  std::string dir_;
+  std::string extension_;
+  std::string op_;
   std::vector<std::unique_ptr<staged_file>> files_;
+  std::size_t digits_ = 5;
+  bool created_ = false;
+  bool committed_ = false;
 };
 
 /// Writes a dataset with `format`: to one file in partition order, or with `parts` to a

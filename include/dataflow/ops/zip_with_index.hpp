@@ -13,6 +13,7 @@
 #include <dataflow/ops/filter.hpp>
 #include <dataflow/ops/map.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -93,12 +94,13 @@ auto dataset<T, Stack>::zip_with_index() const {
 template <class T, class Stack>
 auto dataset<T, Stack>::sample(double fraction, std::uint64_t seed) const {
   // Keep index i when a hash of (seed, i) falls below fraction * 2^64.
-  const double scaled = std::ldexp(std::clamp(fraction, 0.0, 1.0), 64);
   const bool all = fraction >= 1.0;
-  const auto threshold = all ? ~std::uint64_t{0} : static_cast<std::uint64_t>(scaled);
+  const bool none = !(fraction > 0.0);  // also NaN
+  const auto threshold =
+      all || none ? std::uint64_t{0} : static_cast<std::uint64_t>(std::ldexp(fraction, 64));
   return zip_with_index()
       .filter([=](const std::pair<T, std::uint64_t>& x) {
-        return all || detail::mix64(detail::mix64(x.second) ^ seed) < threshold;
+        return all || (!none && detail::mix64(detail::mix64(x.second) ^ seed) < threshold);
       })
       .map([](const std::pair<T, std::uint64_t>& x) -> T { return x.first; });
 }
