@@ -60,6 +60,10 @@ class context {
   /// give or take a batch per partition; the rest of a big cache is on disk).
   std::size_t cached_bytes() const noexcept { return state_->cached_bytes.load(); }
 
+  /// The statistics of the latest action on this context (see run_stats.hpp): per stage,
+  /// items in and out, partitions and skew, wall and CPU time, bytes and files spilled.
+  const run_stats& last_run() const noexcept { return state_->last_run; }
+
   /// Sets the directory under which runs make their spill directories (default: $TMPDIR, else
   /// /tmp). Each spilling run makes a fresh directory inside it and removes it when done; the
   /// directory given here is never removed.

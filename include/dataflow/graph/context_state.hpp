@@ -4,6 +4,7 @@
 #pragma once
 
 #include <dataflow/errors.hpp>
+#include <dataflow/run_stats.hpp>
 #include <dataflow/storage/spill_directory.hpp>
 
 #include <oneapi/tbb/global_control.h>
@@ -65,6 +66,9 @@ class context_state {
   std::shared_ptr<spill_directory> spill_dir(const std::string& stage) {
     return spills.directory(spill_root, stage);
   }
+
+  /// The figures of the latest action (actions of one context never overlap).
+  run_stats last_run;
 
   recompute_policy on_recompute = recompute_policy::warn;
   std::function<void(const std::string&)> warning_handler;

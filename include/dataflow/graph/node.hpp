@@ -8,8 +8,15 @@
 #pragma once
 
 #include <dataflow/graph/context_state.hpp>
+#include <dataflow/run_stats.hpp>
+#include <dataflow/storage/spill_file.hpp>
 
+#include <time.h>
+
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <exception>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -118,18 +125,83 @@ class node : public node_base {
   virtual void push_partition(std::size_t p, batch_consumer<T>& out) = 0;
 };
 
-/// One action's execution: which nodes it computed and which outputs it can drop.
+/// Wall time, process CPU time and spill counters since a start, for statistics.
+class stats_clock {
+ public:
+  stats_clock()
+      : wall_(std::chrono::steady_clock::now()),
+        cpu_(cpu_now()),
+        bytes_(spilled_bytes_total.load(std::memory_order_relaxed)),
+        files_(spill_files_total.load(std::memory_order_relaxed)) {}
+  double wall() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_).count();
+  }
+  double cpu() const { return cpu_now() - cpu_; }
+  std::uint64_t spilled_bytes() const { return spilled_bytes_total.load(std::memory_order_relaxed) - bytes_; }
+  std::uint64_t spill_files() const { return spill_files_total.load(std::memory_order_relaxed) - files_; }
+
+ private:
+  static double cpu_now() {
+    timespec t{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+  }
+  std::chrono::steady_clock::time_point wall_;
+  double cpu_;
+  std::uint64_t bytes_;
+  std::uint64_t files_;
+};
+
+/// One action's execution: which nodes it computed and which outputs it can drop, and the
+/// statistics of its stages (published to the context when it ends, failed or not).
 class run_state {
  public:
   run_state(context_state& ctx, std::string action, node_base& root)
-      : ctx_(ctx), action_(std::move(action)), id_(next_id()) {
+      : ctx_(ctx), action_(std::move(action)), id_(next_id()),
+        exceptions_(std::uncaught_exceptions()) {
     count_uses(root);
     ++uses_[&root];  // the action's own read of root
+    stats_.action = action_;
+    stats_.threads = ctx.threads();
+    stats_.memory_budget = ctx.memory_budget;
   }
   ~run_state() {
     for (node_base* n : executed_) {
       if (!n->keeps_result()) n->dispose();
     }
+    stats_.wall_seconds = clock_.wall();
+    stats_.cpu_seconds = clock_.cpu();
+    stats_.spilled_bytes = clock_.spilled_bytes();
+    stats_.spill_files = clock_.spill_files();
+    stats_.failed = std::uncaught_exceptions() > exceptions_;
+    ctx_.last_run = std::move(stats_);
+  }
+
+  /// Records a finished stage: its name, the items in and out of each input partition, and
+  /// the clock started with it.
+  void record_stage(std::string name, const std::vector<std::uint64_t>& in,
+                    const std::vector<std::uint64_t>& out, const stats_clock& clock) {
+    stage_stats s;
+    s.name = std::move(name);
+    s.partitions = in.size();
+    for (auto x : in) s.items_in += x;
+    for (auto x : out) s.items_out += x;
+    // Skew compares the fullest partition with the median of the partitions that have items
+    // (a shuffle of few keys into many partitions leaves most empty, and that is no skew).
+    std::vector<std::uint64_t> sorted;
+    for (auto x : in) {
+      if (x) sorted.push_back(x);
+    }
+    if (!sorted.empty()) {
+      std::sort(sorted.begin(), sorted.end());
+      s.largest_partition = sorted.back();
+      s.median_partition = sorted[sorted.size() / 2];
+    }
+    s.wall_seconds = clock.wall();
+    s.cpu_seconds = clock.cpu();
+    s.spilled_bytes = clock.spilled_bytes();
+    s.spill_files = clock.spill_files();
+    stats_.stages.push_back(std::move(s));
   }
   run_state(const run_state&) = delete;
   run_state& operator=(const run_state&) = delete;
@@ -166,6 +238,9 @@ class run_state {
   context_state& ctx_;
   std::string action_;
   std::uint64_t id_;
+  int exceptions_;
+  stats_clock clock_;
+  run_stats stats_;
   std::unordered_map<node_base*, std::size_t> uses_;
   std::vector<node_base*> executed_;
 };

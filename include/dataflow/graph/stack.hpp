@@ -23,12 +23,19 @@ struct sink_link {
   }
 };
 
+/// An operator that emits exactly one item per item (map).
+template <class Op>
+concept one_to_one_op = requires { requires Op::one_to_one; };
+
 /// Local operators turning items of type `In` (a node's output) into a dataset's items.
 template <class In, class... Ops>
 class op_stack {
  public:
   using input_type = In;
   static constexpr bool empty = sizeof...(Ops) == 0;
+  /// True when every operator emits exactly one item per item (maps only): the stage's items
+  /// out are its items in, with no counting.
+  static constexpr bool keeps_count = (one_to_one_op<Ops> && ...);
 
   op_stack() = default;
   explicit op_stack(std::tuple<Ops...> ops) : ops_(std::move(ops)) {}

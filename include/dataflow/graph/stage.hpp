@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <atomic>
 #include <concepts>
+#include <cstdint>
+#include <functional>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -49,13 +51,29 @@ concept primable_sink = requires(Sink& s) {
   s.absorb(s.prime());
 };
 
-/// Runs a batch through a bound operator stack into a sink.
+/// Forwards items to a sink and counts them.
+template <class Sink>
+struct counting_sink {
+  Sink* sink;
+  std::uint64_t n = 0;
+  template <class X>
+  void operator()(X&& x) {
+    ++n;
+    (*sink)(std::forward<X>(x));
+  }
+};
+
+/// Runs a batch through a bound operator stack into a sink, counting the items in and out.
 template <class In, class Stack, class Sink>
 class stack_consumer final : public batch_consumer<In> {
  public:
   stack_consumer(const Stack& stack, Sink& sink) : stack_(stack), sink_(sink) {}
 
+  std::uint64_t items_in() const noexcept { return in_; }
+  std::uint64_t items_out() const noexcept { return Stack::keeps_count ? in_ : out_; }
+
   void consume(std::span<const In> items) override {
+    in_ += items.size();
     if constexpr (batch_local_sink<Sink>) {
       Sink local = sink_;
       run(items, local);
@@ -69,7 +87,16 @@ class stack_consumer final : public batch_consumer<In> {
   // Kept out of line: the per-item loop then gets registers of its own instead of sharing them
   // with the task scheduling code it would otherwise be inlined into.
   [[gnu::noinline]] void run(std::span<const In> items, Sink& sink) {
-    auto chain = stack_.bind(sink);
+    // Items out are counted only behind operators that may drop or add items.
+    auto counted = [](auto& s) {
+      if constexpr (Stack::keeps_count) {
+        return std::ref(s);
+      } else {
+        return counting_sink<std::remove_reference_t<decltype(s)>>{&s};
+      }
+    };
+    auto out = counted(sink);
+    auto chain = stack_.bind(unwrap(out));
     std::size_t i = 0;
     const std::size_t n = items.size();
     try {
@@ -79,13 +106,16 @@ class stack_consumer final : public batch_consumer<In> {
         for (; i < n && !sink.primed(); ++i) chain(items[i]);
         if (i < n) {
           auto hot = sink.prime();
-          auto hot_chain = stack_.bind(hot);
+          auto hot_out = counted(hot);
+          auto hot_chain = stack_.bind(unwrap(hot_out));
           for (; i < n; ++i) hot_chain(items[i]);
+          if constexpr (!Stack::keeps_count) out_ += hot_out.n;
           sink.absorb(std::move(hot));
         }
       } else {
         for (; i < n; ++i) chain(items[i]);
       }
+      if constexpr (!Stack::keeps_count) out_ += out.n;
       if constexpr (requires { sink.end_batch(); }) sink.end_batch();
     } catch (op_failure& f) {
       if (f.item == op_failure::no_item) f.item = i;
@@ -93,8 +123,19 @@ class stack_consumer final : public batch_consumer<In> {
     }
   }
 
+  template <class S>
+  static S& unwrap(std::reference_wrapper<S> s) noexcept {
+    return s.get();
+  }
+  template <class S>
+  static counting_sink<S>& unwrap(counting_sink<S>& s) noexcept {
+    return s;
+  }
+
   const Stack& stack_;
   Sink& sink_;
+  std::uint64_t in_ = 0;
+  std::uint64_t out_ = 0;
 };
 
 /// One object per worker thread of a stage, made on first use by that thread.
@@ -169,16 +210,22 @@ template <class In, class Stack, class SinkFor>
 void run_stage(run_state& run, node<In>& parent, const Stack& stack,
                const std::string& consumer, SinkFor&& sink_for) {
   parent.ensure_executed(run);
+  const std::size_t parts = parent.partition_count();
+  stats_clock clock;
+  std::vector<std::uint64_t> in(parts), out(parts);  // per partition: one thread writes each
   try {
-    for_each_partition(run, parent.partition_count(), [&](std::size_t p) {
+    for_each_partition(run, parts, [&](std::size_t p) {
       auto& sink = sink_for(p);
       stack_consumer<In, Stack, std::remove_reference_t<decltype(sink)>> c(stack, sink);
       parent.push_partition(p, c);
       if constexpr (requires { sink.end_partition(); }) sink.end_partition();
+      in[p] = c.items_in();
+      out[p] = c.items_out();
     });
   } catch (const op_failure& f) {
     throw_stage_error(f, stage_name(parent, stack.labels(), consumer));
   }
+  run.record_stage(stage_name(parent, stack.labels(), consumer), in, out, clock);
   run.consumed(parent);
 }
 

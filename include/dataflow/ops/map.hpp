@@ -13,6 +13,7 @@ namespace detail {
 
 template <class F>
 struct map_op {
+  static constexpr bool one_to_one = true;
   F fn;
   std::string label;
 

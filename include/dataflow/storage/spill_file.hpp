@@ -41,6 +41,8 @@ struct spill_segment {
 
 /// Counts bytes written to spill files, for statistics and tests.
 inline std::atomic<std::uint64_t> spilled_bytes_total{0};
+/// Counts spill files made, for statistics.
+inline std::atomic<std::uint64_t> spill_files_total{0};
 
 /// For tests: when set to n > 0, the n-th spill write from now fails as if the disk were full.
 inline std::atomic<long> spill_write_failure_countdown{0};
@@ -74,6 +76,7 @@ class spill_writer {
       throw io_error(path, stage_ + ": cannot create spill file '" + path + "': " + errno_text(e));
     }
     fd_ = file_handle(fd);
+    spill_files_total.fetch_add(1, std::memory_order_relaxed);
     file_ = std::make_shared<spill_file>(std::move(dir), std::move(path));
     buf_.reserve(block_bytes_ + sizeof(block_header) + 64);
     buf_.resize(sizeof(block_header));

@@ -1,0 +1,85 @@
+// Run statistics add up: the items out of one stage are the items into the next where the node
+// between keeps them all, spilled bytes match what spill files received, a failed run is marked.
+#include "../support/test_support.hpp"
+
+#include <dataflow/storage/spill_file.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace dataflow::literals;
+
+TEST_CASE("stage statistics add up along a pipeline", "[stats]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  dataflow::context ctx(threads);
+  for (std::size_t n : test::sizes()) {
+    CAPTURE(threads, n);
+    std::vector<std::uint64_t> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = i * 7;
+    std::size_t kept = 0;
+    for (auto x : v) kept += x % 3 != 0;
+    auto counted = ctx.from(v)
+                       .filter([](std::uint64_t x) { return x % 3 != 0; })
+                       .partition_by([](std::uint64_t x) { return static_cast<std::size_t>(x); }, 7)
+                       .map([](std::uint64_t x) { return x + 1; })
+                       .count();
+    CHECK(counted == kept);
+    const auto& run = ctx.last_run();
+    REQUIRE(run.stages.size() == 2);
+    CHECK(run.action.rfind("count#", 0) == 0);
+    CHECK(run.threads == threads);
+    CHECK_FALSE(run.failed);
+    CHECK(run.stages[0].items_in == n);
+    CHECK(run.stages[0].items_out == kept);
+    CHECK(run.stages[1].items_in == run.stages[0].items_out);  // partition_by keeps every item
+    CHECK(run.stages[1].items_out == kept);
+    CHECK(run.stages[1].partitions == 7);
+    CHECK(run.stages[0].name.find("filter#") != std::string::npos);
+    CHECK(run.wall_seconds >= run.stages[0].wall_seconds);
+    CHECK(run.table().find("total") != std::string::npos);
+    CHECK(run.json().rfind("{\"action\":\"count#", 0) == 0);
+  }
+}
+
+TEST_CASE("statistics show a shuffle's reduction, skew and spills", "[stats][spill]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  test::temp_dir dir;
+  dataflow::context ctx(threads);
+  ctx.memory_budget(32_KiB).spill_directory(dir.path().string());
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> rows(300007);
+  for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = {i % 100003, 1};
+  const auto bytes = dataflow::detail::spilled_bytes_total.load();
+  const auto files = dataflow::detail::spill_files_total.load();
+  auto groups = ctx.from(rows).reduce_by_key(std::plus<>{}).count();
+  CHECK(groups == 100003);
+  const auto& run = ctx.last_run();
+  REQUIRE(run.stages.size() == 2);
+  CHECK(run.stages[0].items_out == rows.size());
+  CHECK(run.stages[1].items_in == groups);
+  CHECK(run.spilled_bytes == dataflow::detail::spilled_bytes_total.load() - bytes);
+  CHECK(run.spill_files == dataflow::detail::spill_files_total.load() - files);
+  CHECK(run.spilled_bytes > 0);
+  std::uint64_t staged = 0;
+  for (const auto& s : run.stages) staged += s.spilled_bytes;
+  CHECK(staged <= run.spilled_bytes);
+  CHECK(run.memory_budget == 32_KiB);
+
+  // Every item but a few in one partition: the fullest is far above the median.
+  auto skewed = ctx.from(rows)
+                    .partition_by([](const auto& r) { return r.first % 1000 == 0 ? r.first / 1000 % 8 : 0; }, 8)
+                    .count();
+  CHECK(skewed == rows.size());
+  CHECK(ctx.last_run().stages.back().skew() > 10);
+}
+
+TEST_CASE("a failed run's statistics say so", "[stats][errors]") {
+  dataflow::context ctx(2);
+  std::vector<int> v(10000, 1);
+  auto bad = ctx.from(v).map([](int x) {
+    if (x == 1) throw std::runtime_error("no");
+    return x;
+  });
+  CHECK_THROWS(bad.count());
+  CHECK(ctx.last_run().failed);
+  CHECK(ctx.last_run().json().find("\"failed\":true") != std::string::npos);
+}
