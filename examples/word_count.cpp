@@ -1,6 +1,7 @@
 // word_count: prints `count<TAB>word` for the most frequent words of text files.
 //
-//   word_count [--threads N] [--budget SIZE] [--top K] FILE...     (--top 0 prints every word)
+//   word_count [--threads N] [--budget SIZE] [--top K] [--stats text|json] FILE...
+//   (--top 0 prints every word; --stats prints the run's per-stage figures to stderr)
 #include "cli.hpp"
 #include "word_count.hpp"
 
@@ -12,12 +13,17 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-  const char* usage = "usage: word_count [--threads N] [--budget SIZE] [--top K] FILE...\n";
+  const char* usage =
+      "usage: word_count [--threads N] [--budget SIZE] [--top K] [--stats text|json] FILE...\n";
   try {
     examples::cli args(argc, argv);
     std::size_t threads = args.number("--threads", 0);
     std::size_t budget = args.size("--budget", 0);
     std::size_t top = args.number("--top", 10);
+    const std::string stats = args.text("--stats", "");
+    if (!stats.empty() && stats != "text" && stats != "json") {
+      throw examples::usage_error("--stats must be text or json, got '" + stats + "'");
+    }
     std::vector<std::string> files = args.positional(1);
     dataflow::context ctx(threads);
     ctx.memory_budget(budget);
@@ -25,6 +31,8 @@ int main(int argc, char** argv) {
     fmt::memory_buffer out;
     for (const auto& [word, n] : counts) fmt::format_to(std::back_inserter(out), "{}\t{}\n", n, word);
     std::fwrite(out.data(), 1, out.size(), stdout);
+    if (stats == "text") std::fputs(ctx.last_run().table().c_str(), stderr);
+    if (stats == "json") std::fprintf(stderr, "%s\n", ctx.last_run().json().c_str());
     return 0;
   } catch (const examples::usage_error& e) {
     std::fprintf(stderr, "word_count: %s\n%s", e.what(), usage);
