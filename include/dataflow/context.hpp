@@ -5,6 +5,7 @@
 #include <dataflow/dataset.hpp>
 #include <dataflow/graph/context_state.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
@@ -59,6 +60,24 @@ class context {
   /// Bytes the filled caches of this context hold in memory (a quarter of the budget at most,
   /// give or take a batch per partition; the rest of a big cache is on disk).
   std::size_t cached_bytes() const noexcept { return state_->cached_bytes.load(); }
+
+  /// How runs show progress: progress_mode::automatic (the default) draws a line on stderr
+  /// for a run that lasts longer than `after` (redrawn in place on a terminal, a plain line
+  /// every few seconds otherwise); progress_mode::off draws nothing.
+  context& progress(progress_mode mode,
+                    std::chrono::milliseconds after = std::chrono::milliseconds(1000)) {
+    state_->progress.set_mode(mode, after);
+    return *this;
+  }
+  /// Hands progress samples to `fn` (on a thread of the context's own, every `every`, once the
+  /// run has lasted `after`, and once more with `finished` set when it ends) instead of
+  /// drawing them. An empty fn goes back to drawing.
+  context& on_progress(std::function<void(const progress_info&)> fn,
+                       std::chrono::milliseconds every = std::chrono::milliseconds(500),
+                       std::chrono::milliseconds after = std::chrono::milliseconds(1000)) {
+    state_->progress.set_handler(std::move(fn), every, after);
+    return *this;
+  }
 
   /// The statistics of the latest action on this context (see run_stats.hpp): per stage,
   /// items in and out, partitions and skew, wall and CPU time, bytes and files spilled.

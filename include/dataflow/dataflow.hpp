@@ -20,6 +20,7 @@
 #include <dataflow/errors.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/memory.hpp>
+#include <dataflow/progress.hpp>
 #include <dataflow/run_stats.hpp>
 #include <dataflow/text.hpp>
 

@@ -4,7 +4,14 @@
 
 #include <dataflow/storage/spill_file.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace dataflow::literals;
@@ -82,4 +89,82 @@ TEST_CASE("a failed run's statistics say so", "[stats][errors]") {
   CHECK_THROWS(bad.count());
   CHECK(ctx.last_run().failed);
   CHECK(ctx.last_run().json().find("\"failed\":true") != std::string::npos);
+}
+
+namespace {
+
+/// Runs fn with stderr sent to a file, and returns what was written.
+template <class F>
+std::string capture_stderr(F&& fn) {
+  test::temp_dir dir;
+  const std::string path = dir.file("stderr.txt");
+  std::fflush(stderr);
+  const int saved = ::dup(STDERR_FILENO);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ::dup2(fd, STDERR_FILENO);
+  ::close(fd);
+  try {
+    fn();
+  } catch (...) {
+    std::fflush(stderr);
+    ::dup2(saved, STDERR_FILENO);
+    ::close(saved);
+    throw;
+  }
+  std::fflush(stderr);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  return test::read_file(path);
+}
+
+/// A pipeline that takes about 0.4 s whatever the thread count.
+std::size_t slow_count(dataflow::context& ctx) {
+  std::vector<int> v(400);
+  return ctx.from(v)
+      .map([](int x) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return x;
+      })
+      .count();
+}
+
+}  // namespace
+
+TEST_CASE("progress goes to a handler, with a last sample when the run ends", "[stats][progress]") {
+  dataflow::context ctx(1);
+  std::vector<dataflow::progress_info> samples;
+  std::mutex m;
+  ctx.on_progress(
+      [&](const dataflow::progress_info& p) {
+        std::lock_guard<std::mutex> lock(m);
+        samples.push_back(p);
+      },
+      std::chrono::milliseconds(50), std::chrono::milliseconds(0));
+  CHECK(slow_count(ctx) == 400);
+  std::lock_guard<std::mutex> lock(m);
+  REQUIRE(samples.size() >= 3);
+  CHECK(samples.back().finished);
+  CHECK(samples.back().items == 400);
+  CHECK(samples.back().partitions_done == samples.back().partitions_total);
+  CHECK(samples.back().stage.find("map#") != std::string::npos);
+  for (std::size_t i = 1; i < samples.size(); ++i) {
+    CHECK(samples[i].elapsed_seconds >= samples[i - 1].elapsed_seconds);
+    CHECK(samples[i].items >= samples[i - 1].items);
+    CHECK_FALSE(samples[i - 1].finished);
+  }
+}
+
+TEST_CASE("progress on a non-terminal is plain lines, and off means nothing", "[stats][progress]") {
+  dataflow::context ctx(2);
+  ctx.progress(dataflow::progress_mode::automatic, std::chrono::milliseconds(0));
+  const std::string shown = capture_stderr([&] { CHECK(slow_count(ctx) == 400); });
+  CAPTURE(shown);
+  REQUIRE_FALSE(shown.empty());
+  CHECK(shown.find('\r') == std::string::npos);
+  CHECK(shown.back() == '\n');
+  CHECK(shown.find("count#") != std::string::npos);
+  CHECK(shown.find("partitions") != std::string::npos);
+
+  ctx.progress(dataflow::progress_mode::off);
+  CHECK(capture_stderr([&] { CHECK(slow_count(ctx) == 400); }).empty());
 }

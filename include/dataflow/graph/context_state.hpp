@@ -4,6 +4,7 @@
 #pragma once
 
 #include <dataflow/errors.hpp>
+#include <dataflow/progress.hpp>
 #include <dataflow/run_stats.hpp>
 #include <dataflow/storage/spill_directory.hpp>
 
@@ -69,6 +70,8 @@ class context_state {
 
   /// The figures of the latest action (actions of one context never overlap).
   run_stats last_run;
+  /// The running action's progress counters and the thread that shows them.
+  progress_reporter progress;
 
   recompute_policy on_recompute = recompute_policy::warn;
   std::function<void(const std::string&)> warning_handler;

@@ -164,6 +164,7 @@ class run_state {
     stats_.action = action_;
     stats_.threads = ctx.threads();
     stats_.memory_budget = ctx.memory_budget;
+    ctx.progress.begin_run(action_);
   }
   ~run_state() {
     for (node_base* n : executed_) {
@@ -175,6 +176,7 @@ class run_state {
     stats_.spill_files = clock_.spill_files();
     stats_.failed = std::uncaught_exceptions() > exceptions_;
     ctx_.last_run = std::move(stats_);
+    ctx_.progress.end_run();
   }
 
   /// Records a finished stage: its name, the items in and out of each input partition, and

@@ -71,6 +71,8 @@ class stack_consumer final : public batch_consumer<In> {
 
   std::uint64_t items_in() const noexcept { return in_; }
   std::uint64_t items_out() const noexcept { return Stack::keeps_count ? in_ : out_; }
+  /// Adds each batch's size to `counter` too (the run's progress).
+  void report_to(std::atomic<std::uint64_t>* counter) noexcept { progress_ = counter; }
 
   void consume(std::span<const In> items) override {
     in_ += items.size();
@@ -81,6 +83,7 @@ class stack_consumer final : public batch_consumer<In> {
     } else {
       run(items, sink_);
     }
+    if (progress_) progress_->fetch_add(items.size(), std::memory_order_relaxed);
   }
 
  private:
@@ -136,6 +139,7 @@ class stack_consumer final : public batch_consumer<In> {
   Sink& sink_;
   std::uint64_t in_ = 0;
   std::uint64_t out_ = 0;
+  std::atomic<std::uint64_t>* progress_ = nullptr;
 };
 
 /// One object per worker thread of a stage, made on first use by that thread.
@@ -213,14 +217,18 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
   const std::size_t parts = parent.partition_count();
   stats_clock clock;
   std::vector<std::uint64_t> in(parts), out(parts);  // per partition: one thread writes each
+  auto& progress = run.ctx().progress;
+  progress.begin_stage(stage_name(parent, stack.labels(), consumer), parts);
   try {
     for_each_partition(run, parts, [&](std::size_t p) {
       auto& sink = sink_for(p);
       stack_consumer<In, Stack, std::remove_reference_t<decltype(sink)>> c(stack, sink);
+      c.report_to(&progress.items);
       parent.push_partition(p, c);
       if constexpr (requires { sink.end_partition(); }) sink.end_partition();
       in[p] = c.items_in();
       out[p] = c.items_out();
+      progress.partitions_done.fetch_add(1, std::memory_order_relaxed);
     });
   } catch (const op_failure& f) {
     throw_stage_error(f, stage_name(parent, stack.labels(), consumer));

@@ -1,0 +1,224 @@
+// Progress of a running action: the stage it is in, partitions done of the stage's total,
+// items read so far and their rate, elapsed time.
+//
+// Stages count what they read once per batch (an atomic add per few thousand items) and once
+// per partition; a reporter thread of the context samples the counters every 100 ms. By
+// default a run that lasts longer than a second draws one line on stderr: redrawn in place on
+// a terminal, a plain line every few seconds otherwise. context::progress(progress_mode::off)
+// (or DATAFLOW_PROGRESS=off in the environment) silences it; context::on_progress(fn) hands
+// each sample to fn instead (and a last one with `finished` set when the run ends).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace dataflow {
+
+/// One sample of a run's progress.
+struct progress_info {
+  std::string action;  ///< "count#7"
+  std::string stage;   ///< "read_lines#1 -> flat_map#2 -> reduce_by_key#3"
+  std::size_t stage_number = 0;  ///< 1 for the run's first stage
+  std::size_t partitions_done = 0;
+  std::size_t partitions_total = 0;
+  std::uint64_t items = 0;  ///< items the stage has read so far
+  double stage_seconds = 0;
+  double elapsed_seconds = 0;  ///< since the action started
+  bool finished = false;       ///< the run ended (the last sample of it)
+
+  /// Items per second over the stage so far.
+  double rate() const noexcept { return stage_seconds > 0 ? static_cast<double>(items) / stage_seconds : 0; }
+
+  /// "[12.3 s] stage 1 read_lines#1 -> ... : 37/64 partitions, 81.2M items (9.1M/s)".
+  std::string line() const {
+    auto count = [](double n) {
+      if (n >= 1e9) return fmt::format("{:.1f}G", n / 1e9);
+      if (n >= 1e6) return fmt::format("{:.1f}M", n / 1e6);
+      if (n >= 1e3) return fmt::format("{:.1f}K", n / 1e3);
+      return fmt::format("{:.0f}", n);
+    };
+    return fmt::format("[{:.1f} s] {} stage {} {}: {}/{} partitions, {} items ({}/s)",
+                       elapsed_seconds, action, stage_number, stage, partitions_done,
+                       partitions_total, count(static_cast<double>(items)), count(rate()));
+  }
+};
+
+/// How a context shows progress.
+enum class progress_mode {
+  automatic,  ///< a line on stderr for runs longer than a second (the default)
+  off,        ///< nothing (a handler set with on_progress still gets samples)
+};
+
+namespace detail {
+
+/// The counters of the running action and the thread that reports them.
+class progress_reporter {
+  using clock = std::chrono::steady_clock;
+
+ public:
+  /// DATAFLOW_PROGRESS=off in the environment turns the display off for every context.
+  progress_reporter() {
+    const char* env = std::getenv("DATAFLOW_PROGRESS");
+    if (env && std::string(env) == "off") mode = progress_mode::off;
+  }
+  progress_reporter(const progress_reporter&) = delete;
+  progress_reporter& operator=(const progress_reporter&) = delete;
+  ~progress_reporter() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      quit_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  /// Sets how progress shows, and after how long a run is shown.
+  void set_mode(progress_mode m, std::chrono::milliseconds after) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    mode = m;
+    delay = after;
+  }
+  /// Sends samples to `fn` every `every` instead of drawing them (an empty fn draws again).
+  void set_handler(std::function<void(const progress_info&)> fn, std::chrono::milliseconds every,
+                   std::chrono::milliseconds after) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    handler = std::move(fn);
+    interval = every;
+    delay = after;
+  }
+
+  /// Items read by the current stage; stages add a batch's size.
+  std::atomic<std::uint64_t> items{0};
+  std::atomic<std::size_t> partitions_done{0};
+
+  void begin_run(const std::string& action) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!handler && mode != progress_mode::automatic) return;
+      terminal_ = ::isatty(STDERR_FILENO) == 1;
+      action_ = action;
+      stage_.clear();
+      stage_number_ = 0;
+      run_start_ = stage_start_ = clock::now();
+      running_ = true;
+      shown_ = false;
+      last_line_ = last_call_ = run_start_;
+      if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+    }
+    wake_.notify_all();
+  }
+
+  void begin_stage(const std::string& name, std::size_t partitions) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stage_ = name;
+    ++stage_number_;
+    partitions_total_ = partitions;
+    stage_start_ = clock::now();
+    items.store(0, std::memory_order_relaxed);
+    partitions_done.store(0, std::memory_order_relaxed);
+  }
+
+  void end_run() noexcept {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!running_) return;
+    running_ = false;
+    try {
+      progress_info info = sample(clock::now());
+      info.finished = true;
+      if (handler) {
+        auto h = handler;
+        lock.unlock();
+        h(info);
+        return;
+      }
+      if (shown_ && terminal_) std::fputs("\r\033[K", stderr);  // the run's line goes
+    } catch (...) {
+      // A handler that throws at the end of a run loses that sample, nothing else.
+    }
+  }
+
+ private:
+  progress_info sample(clock::time_point now) const {
+    progress_info info;
+    info.action = action_;
+    info.stage = stage_;
+    info.stage_number = stage_number_;
+    info.partitions_done = partitions_done.load(std::memory_order_relaxed);
+    info.partitions_total = partitions_total_;
+    info.items = items.load(std::memory_order_relaxed);
+    info.stage_seconds = std::chrono::duration<double>(now - stage_start_).count();
+    info.elapsed_seconds = std::chrono::duration<double>(now - run_start_).count();
+    return info;
+  }
+
+  void loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!quit_) {
+      wake_.wait_for(lock, std::chrono::milliseconds(100));
+      if (quit_ || !running_) continue;
+      const auto now = clock::now();
+      if (now - run_start_ < delay) continue;
+      progress_info info = sample(now);
+      if (handler) {
+        if (now - last_call_ < interval) continue;
+        last_call_ = now;
+        auto h = handler;
+        lock.unlock();
+        try {
+          h(info);
+        } catch (...) {
+          // Progress is advice: a failing handler must not stop the run.
+        }
+        lock.lock();
+        continue;
+      }
+      if (mode != progress_mode::automatic) continue;
+      if (terminal_) {
+        std::fprintf(stderr, "\r\033[K%s", info.line().c_str());
+        std::fflush(stderr);
+        shown_ = true;
+      } else if (!shown_ || now - last_line_ >= std::chrono::seconds(5)) {
+        std::fprintf(stderr, "%s\n", info.line().c_str());
+        shown_ = true;
+        last_line_ = now;
+      }
+    }
+  }
+
+  progress_mode mode = progress_mode::automatic;
+  std::function<void(const progress_info&)> handler;
+  std::chrono::milliseconds delay{1000};     // how long a run goes before it is shown
+  std::chrono::milliseconds interval{500};  // how often a handler is called
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::thread thread_;
+  bool quit_ = false;
+  bool running_ = false;
+  bool shown_ = false;
+  bool terminal_ = false;
+  std::string action_;
+  std::string stage_;
+  std::size_t stage_number_ = 0;
+  std::size_t partitions_total_ = 0;
+  clock::time_point run_start_{};
+  clock::time_point stage_start_{};
+  clock::time_point last_line_{};
+  clock::time_point last_call_{};
+};
+
+}  // namespace detail
+}  // namespace dataflow
