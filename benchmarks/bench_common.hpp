@@ -83,6 +83,10 @@ class comparison_reporter : public benchmark::ConsoleReporter {
     out += fmt::format("{:<24} {:<12} {:>8} {:>10} {:>9} {:>13}\n", "workload", "variant", "threads",
                        "time (s)", "speedup", "peak RSS MiB");
     std::string last;
+    // $DATAFLOW_BENCH_SUMMARY names a file for the same table as tab-separated values
+    // (workload, variant, threads, seconds, speedup, peak RSS MiB): cmake/report.sh charts it.
+    const char* summary_path = std::getenv("DATAFLOW_BENCH_SUMMARY");
+    std::string tsv;
     for (const auto& key : order_) {
       const entry& e = entries_.at(key);
       if (e.workload != last && !last.empty()) out += "\n";
@@ -92,8 +96,11 @@ class comparison_reporter : public benchmark::ConsoleReporter {
       std::string threads = e.threads.empty() ? "1" : e.threads.substr(e.threads.find(':') + 1);
       out += fmt::format("{:<24} {:<12} {:>8} {:>10.3f} {:>9} {:>13.0f}\n", e.workload, e.variant,
                          threads, e.seconds, speedup, e.rss);
+      tsv += fmt::format("{}\t{}\t{}\t{:.6f}\t{:.4f}\t{:.1f}\n", e.workload, e.variant, threads, e.seconds,
+                         b == baseline.end() ? 0.0 : b->second / e.seconds, e.rss);
     }
     GetOutputStream() << out << std::flush;
+    if (summary_path && *summary_path) std::ofstream(summary_path) << tsv;
   }
 
  private:

@@ -51,6 +51,15 @@ lines="$data/lines-${sort_mib}MiB.txt"
 [ -f "$lines" ] || "$build/benchmarks/datagen" lines "$lines" "$sort_mib"
 sync  # write new inputs back now, not while a benchmark is timed
 
+# cmake/report.sh reuses this build and these inputs, and runs the benchmarks itself.
+{
+  echo "export DATAFLOW_BENCH_DIR='$DATAFLOW_BENCH_DIR'"
+  for v in TEXT_MB ROWS KEYS JOIN_ROWS JOIN_KEYS DISTINCT_ROWS DISTINCT_KEYS SORT_MB SPILL_ROWS SPILL_KEYS; do
+    echo "export DATAFLOW_BENCH_$v='$(printenv "DATAFLOW_BENCH_$v")'"
+  done
+} > "$build/bench-env.sh"
+if [ "${DATAFLOW_MAIN_BUILD_ONLY:-}" = 1 ]; then exit 0; fi
+
 echo
 echo "== word_count --top 10 $text"
 time "$build/examples/word_count" --top 10 "$text"
