@@ -265,7 +265,8 @@ class dataset {
 
   // ---- Plans. ----
 
-  /// Returns the plan an action on this dataset runs: stages, fused operators, shuffles.
+  /// Returns the plan an action on this dataset runs: stages, fused operators, shuffles; after
+  /// an action, the stages it ran show its figures (items in and out, partitions, time).
   std::string explain() const;
   /// Returns the same plan as a Graphviz DOT digraph.
   std::string explain_dot() const;

@@ -57,3 +57,19 @@ TEST_CASE("explain_dot is a Graphviz digraph with one cluster per stage", "[grap
     CHECK(test::read_file(dir.file("plan.svg")).find("<svg") != std::string::npos);
   }
 }
+
+TEST_CASE("explain after a run shows each stage's figures", "[graph][explain][stats]") {
+  dataflow::context ctx(2);
+  std::vector<int> v(1000);
+  for (int i = 0; i < 1000; ++i) v[static_cast<std::size_t>(i)] = i;
+  auto sums = ctx.from(v)
+                  .filter([](int x) { return x % 2 == 0; })
+                  .map([](int x) { return std::pair{x % 10, x}; })
+                  .reduce_by_key(std::plus<>{});
+  CHECK(sums.explain().find("ran:") == std::string::npos);  // nothing ran yet
+  CHECK(sums.count() == 5);
+  auto plan = sums.explain();
+  INFO(plan);
+  CHECK(plan.find("ran: 1000 items in, 500 out,") != std::string::npos);
+  CHECK(plan.find("ran: 5 items in, 5 out,") != std::string::npos);
+}

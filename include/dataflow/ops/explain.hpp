@@ -1,4 +1,5 @@
-// explain / explain_dot: the plan an action on a dataset would run.
+// explain / explain_dot: the plan an action on a dataset would run; explain() also shows the
+// figures of the stages that the context's latest action ran.
 #pragma once
 
 #include <dataflow/dataset.hpp>
@@ -10,7 +11,8 @@ namespace dataflow {
 
 template <class T, class Stack>
 std::string dataset<T, Stack>::explain() const {
-  return detail::explain_text(*node_, stack_.labels());
+  // After a run, the stages it ran carry its figures.
+  return detail::explain_text(*node_, stack_.labels(), &node_->ctx().last_run);
 }
 
 template <class T, class Stack>
