@@ -29,8 +29,10 @@
 #pragma once
 
 #include <dataflow/dataset.hpp>
+#include <dataflow/detail/co_group_rows.hpp>
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/hash_table.hpp>
+#include <dataflow/detail/join_table.hpp>
 #include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
@@ -42,7 +44,6 @@
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/block_list.hpp>
-#include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
 #include <array>
@@ -66,42 +67,16 @@ namespace detail {
 /// Counts partitions joined a chunk of the build side at a time (hot keys), for tests.
 inline std::atomic<std::uint64_t> chunked_joins_total{0};
 
+/// A join's output item: (K, (VL, VR)), with std::optional on each side an outer join may
+/// leave without a partner; co_group's is (K, (span of VL, span of VR)).
 template <join_kind Kind, class K, class VL, class VR>
-struct join_output;
-template <class K, class VL, class VR>
-struct join_output<join_kind::inner, K, VL, VR> {
-  using type = std::pair<K, std::pair<VL, VR>>;
-};
-template <class K, class VL, class VR>
-struct join_output<join_kind::left, K, VL, VR> {
-  using type = std::pair<K, std::pair<VL, std::optional<VR>>>;
-};
-template <class K, class VL, class VR>
-struct join_output<join_kind::right, K, VL, VR> {
-  using type = std::pair<K, std::pair<std::optional<VL>, VR>>;
-};
-template <class K, class VL, class VR>
-struct join_output<join_kind::full, K, VL, VR> {
-  using type = std::pair<K, std::pair<std::optional<VL>, std::optional<VR>>>;
-};
-template <class K, class VL, class VR>
-struct join_output<join_kind::co_group, K, VL, VR> {
-  using type = std::pair<K, std::pair<std::span<const VL>, std::span<const VR>>>;
-};
-
-/// Copies as bytes and needs no destructor (std::pair of numbers is, though the standard does
-/// not call it trivially copyable because of its assignment operator).
-template <class T>
-inline constexpr bool plain_v =
-    std::is_trivially_copy_constructible_v<T> && std::is_trivially_destructible_v<T>;
-
-/// Row numbers within a partition are 32-bit.
-inline void check_rows(std::size_t n) {
-  if (n > std::size_t{0xffffffff}) {
-    throw usage_error("dataflow: a join partition holds more than 2^32 rows of one side; give "
-                      "the join more partitions ({.partitions = n}) or a memory budget");
-  }
-}
+using join_output_t = std::pair<
+    K, std::conditional_t<
+           Kind == join_kind::co_group, std::pair<std::span<const VL>, std::span<const VR>>,
+           std::pair<std::conditional_t<Kind == join_kind::right || Kind == join_kind::full,
+                                        std::optional<VL>, VL>,
+                     std::conditional_t<Kind == join_kind::left || Kind == join_kind::full,
+                                        std::optional<VR>, VR>>>>;
 
 /// In-memory lists or spilled segments of one side of one partition.
 template <class T>
@@ -123,9 +98,9 @@ struct side_part {
 
 template <class L, class SL, class R, class SR, join_kind Kind>
 class join_node final
-    : public node<typename join_output<Kind, std::remove_cv_t<typename L::first_type>,
-                                       std::remove_cv_t<typename L::second_type>,
-                                       std::remove_cv_t<typename R::second_type>>::type> {
+    : public node<join_output_t<Kind, std::remove_cv_t<typename L::first_type>,
+                                std::remove_cv_t<typename L::second_type>,
+                                std::remove_cv_t<typename R::second_type>>> {
   using InL = typename SL::input_type;
   using InR = typename SR::input_type;
   using K = std::remove_cv_t<typename L::first_type>;
@@ -133,7 +108,7 @@ class join_node final
   using VR = std::remove_cv_t<typename R::second_type>;
 
  public:
-  using Out = typename join_output<Kind, K, VL, VR>::type;
+  using Out = join_output_t<Kind, K, VL, VR>;
 
  private:
   static constexpr bool keep_left = Kind == join_kind::left || Kind == join_kind::full;
@@ -246,7 +221,7 @@ class join_node final
         // consumer reads the join, partition by partition of the left input. The left side is
         // never held, and its order within each partition is kept.
         left_->ensure_executed(run);
-        tables_ = std::vector<build_table<R>>(parts_);
+        tables_ = std::vector<join_table<R>>(parts_);
         parallel_partitions(run, parts_, this->label() + " (build)", [&](std::size_t p) {
           tables_[p].build(this->label(), gather(*right_locals_, p), false);
         });
@@ -302,101 +277,6 @@ class join_node final
     }
   }
 
-  // The rows of one side grouped by key: `rows` side by side per key, and a table from key to
-  // its [begin, end) in `rows`.
-  template <class B>
-  struct build_table {
-    using KB = std::remove_cv_t<typename B::first_type>;
-    // Plain keys and rows are copied into the table, so that a lookup touches the slot and
-    // the group's rows, not the scattered input items as well.
-    static constexpr bool inline_rows = plain_v<B>;
-    static constexpr bool inline_key =
-        !inline_rows && std::is_trivially_copyable_v<KB> && sizeof(KB) <= 16;
-    // A plain row is kept in its entry as well (the key is its first member): a key with one
-    // row, the usual case of a dimension table, is found and emitted from one cache line.
-    struct entry {
-      std::conditional_t<inline_rows, B, std::conditional_t<inline_key, KB, const B*>> key;
-      std::uint32_t begin;
-      std::uint32_t end;
-    };
-    hash_table<entry> table;
-    std::vector<std::conditional_t<inline_rows, B, const B*>> rows;
-    std::vector<char> matched;  // per row, for an outer build side
-
-    static const KB& key_of(const entry& e) noexcept {
-      if constexpr (inline_rows) {
-        return e.key.first;
-      } else if constexpr (inline_key) {
-        return e.key;
-      } else {
-        return e.key->first;
-      }
-    }
-    /// The rows of an entry's key: [begin, end) of row(), or the entry's own copy.
-    const B* first_row(const entry& e) const noexcept {
-      if constexpr (inline_rows) {
-        return &e.key;
-      } else {
-        return row(e.begin);
-      }
-    }
-    const B* row(std::size_t i) const noexcept {
-      if constexpr (inline_rows) {
-        return &rows[i];
-      } else {
-        return rows[i];
-      }
-    }
-
-    void build(const std::string& label, const std::vector<const B*>& items, bool track) {
-      check_rows(items.size());
-      std::vector<std::uint32_t> group_of(items.size());
-      std::vector<std::uint32_t> count;
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        const auto& key = items[i]->first;
-        auto [e, made] = invoke_user(label, [&] {
-          return table.find_or_emplace(table_hash(key), key, &key_of, [&] {
-            if constexpr (inline_rows) {
-              return entry{*items[i], static_cast<std::uint32_t>(count.size()), 0};
-            } else if constexpr (inline_key) {
-              return entry{key, static_cast<std::uint32_t>(count.size()), 0};
-            } else {
-              return entry{items[i], static_cast<std::uint32_t>(count.size()), 0};
-            }
-          });
-        });
-        if (made) count.push_back(0);
-        group_of[i] = e->begin;  // the group number, until begin becomes an offset below
-        ++count[e->begin];
-      }
-      std::vector<std::uint32_t> start(count.size());
-      std::uint32_t at = 0;
-      for (std::size_t g = 0; g < count.size(); ++g) start[g] = std::exchange(at, at + count[g]);
-      table.for_each([&](std::uint64_t, entry& e) {
-        const std::uint32_t g = e.begin;
-        e.begin = start[g];
-        e.end = start[g] + count[g];
-      });
-      rows.resize(items.size());
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        if constexpr (inline_rows) {
-          rows[start[group_of[i]]++] = *items[i];
-        } else {
-          rows[start[group_of[i]]++] = items[i];
-        }
-      }
-      if (track) matched.assign(rows.size(), 0);
-    }
-
-    template <class Key>
-    const entry* find(const std::string& label, const Key& key) {
-      return find_hashed(label, invoke_user(label, [&] { return table_hash(key); }), key);
-    }
-    template <class Key>
-    const entry* find_hashed(const std::string& label, std::uint64_t h, const Key& key) {
-      return invoke_user(label, [&] { return table.find(h, key, &key_of); });
-    }
-  };
 
   // Probes the right side's tables with the left rows of one input batch. Rows of plain types
   // wait in groups of 16 while their table slots load, so the lookups overlap their misses.
@@ -430,7 +310,7 @@ class join_node final
     }
     // Looks the waiting rows up, starts loading the rows they found, then emits.
     void drain() {
-      std::array<const typename build_table<R>::entry*, group> hits;
+      std::array<const typename join_table<R>::entry*, group> hits;
       const std::string& label = self->label();
       for (std::size_t i = 0; i < waiting; ++i) {
         auto& t = self->tables_[partition_of(hashes[i], self->parts_)];
@@ -456,7 +336,7 @@ class join_node final
     emit_hits(row, t, t.find_hashed(this->label(), h, row.first), e);
   }
 
-  void emit_hits(const L& row, const build_table<R>& t, const typename build_table<R>::entry* hit,
+  void emit_hits(const L& row, const join_table<R>& t, const typename join_table<R>::entry* hit,
                  emitter& e) {
     if (hit) {
       if (hit->end - hit->begin == 1) {
@@ -487,7 +367,7 @@ class join_node final
     constexpr bool keep_build = BuildIsLeft ? keep_left : keep_right;
     constexpr bool keep_probe = BuildIsLeft ? keep_right : keep_left;
     const std::string& label = this->label();
-    build_table<B> t;
+    join_table<B> t;
     t.build(label, build_items, keep_build);
     auto emit = [&](const B* b, const P* p) {
       if constexpr (BuildIsLeft) {
@@ -547,7 +427,7 @@ class join_node final
 
   void join_in_memory(std::size_t p, emitter& e) {
     if constexpr (Kind == join_kind::co_group) {
-      co_group_rows(gather(*left_locals_, p), gather(*right_locals_, p), e);
+      co_group_rows<K, VL, VR>(this->label(), gather(*left_locals_, p), gather(*right_locals_, p), e);
     } else if (count(*left_locals_, p) <= count(*right_locals_, p)) {
       hash_join<true>(gather(*left_locals_, p), blocks(*right_locals_, p), e, false);
     } else {
@@ -627,7 +507,7 @@ class join_node final
         std::vector<const R*> ri;
         load(left_segs, label, ll, bytes, li);
         load(right_segs, label, rl, bytes, ri);
-        co_group_rows(li, ri, e);
+        co_group_rows<K, VL, VR>(label, li, ri, e);
         return;
       }
     } else {
@@ -737,72 +617,6 @@ class join_node final
     }
   }
 
-  // ---- co_group. ----
-
-  // Values of both sides for the keys of one partition, laid out side by side per key.
-  void co_group_rows(const std::vector<const L*>& left, const std::vector<const R*>& right,
-                     emitter& e) {
-    if (left.empty() && right.empty()) return;
-    check_rows(left.size());
-    check_rows(right.size());
-    const std::string& label = this->label();
-    struct entry {
-      K key;  // a view into a row for view keys: rows outlive the table
-      std::uint32_t id;
-    };
-    auto key_of = [](const entry& x) -> const K& { return x.key; };
-    hash_table<entry> table;
-    std::vector<std::uint32_t> lcount, rcount;
-    auto number = [&](const auto& key) -> std::uint32_t {
-      auto [en, made] = invoke_user(label, [&] {
-        return table.find_or_emplace(table_hash(key), key, key_of, [&] {
-          return entry{K(key), static_cast<std::uint32_t>(lcount.size())};
-        });
-      });
-      if (made) {
-        lcount.push_back(0);
-        rcount.push_back(0);
-      }
-      return en->id;
-    };
-    std::vector<std::uint32_t> lgroup(left.size()), rgroup(right.size());
-    for (std::size_t i = 0; i < left.size(); ++i) ++lcount[lgroup[i] = number(left[i]->first)];
-    for (std::size_t i = 0; i < right.size(); ++i) ++rcount[rgroup[i] = number(right[i]->first)];
-
-    auto lay_out = [](const auto& items, const std::vector<std::uint32_t>& group,
-                      const std::vector<std::uint32_t>& count, auto& values,
-                      std::vector<std::uint32_t>& start) {
-      start.resize(count.size());
-      std::uint32_t at = 0;
-      for (std::size_t g = 0; g < count.size(); ++g) start[g] = std::exchange(at, at + count[g]);
-      std::vector<std::uint32_t> next = start;
-      std::vector<std::uint32_t> order(items.size());
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        order[next[group[i]]++] = static_cast<std::uint32_t>(i);
-      }
-      values.reserve(items.size());
-      for (std::uint32_t i : order) values.emplace_back(items[i]->second);
-    };
-    item_buffer<VL> lvalues;
-    item_buffer<VR> rvalues;
-    std::vector<std::uint32_t> lstart, rstart;
-    lay_out(left, lgroup, lcount, lvalues, lstart);
-    lay_out(right, rgroup, rcount, rvalues, rstart);
-    std::vector<const K*> keys(lcount.size(), nullptr);
-    table.for_each([&](std::uint64_t, entry& en) { keys[en.id] = &en.key; });
-    for (std::size_t g = 0; g < keys.size(); ++g) {
-      if (stop_requested()) {
-        e.buf.clear();  // its spans point into lvalues and rvalues, which go now
-        return;
-      }
-      e.emit(*keys[g], std::pair<std::span<const VL>, std::span<const VR>>(
-                           std::span<const VL>(lvalues.data() + lstart[g], lcount[g]),
-                           std::span<const VR>(rvalues.data() + rstart[g], rcount[g])));
-    }
-    // The spans point into lvalues and rvalues: hand the batch over before they go.
-    e.flush();
-  }
-
   std::shared_ptr<node<InL>> left_;
   std::shared_ptr<node<InR>> right_;
   SL left_stack_;
@@ -819,7 +633,7 @@ class join_node final
   std::optional<per_thread<side_local<R>>> right_locals_;
   std::vector<std::vector<spill_segment>> left_segments_;   // per partition, when spilled
   std::vector<std::vector<spill_segment>> right_segments_;  // per partition, when spilled
-  std::vector<build_table<R>> tables_;                      // per partition, when streaming
+  std::vector<join_table<R>> tables_;                      // per partition, when streaming
 };
 
 /// Checks that two datasets can be joined and makes the node.
