@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     fmt::memory_buffer out;
     for (const auto& [word, n] : counts) fmt::format_to(std::back_inserter(out), "{}\t{}\n", n, word);
     std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);  // the words before the figures, on a terminal that shows both
     if (stats == "text") std::fputs(ctx.last_run().table().c_str(), stderr);
     if (stats == "json") std::fprintf(stderr, "%s\n", ctx.last_run().json().c_str());
     return 0;

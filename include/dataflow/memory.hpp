@@ -1,10 +1,12 @@
-// Byte sizes: literals for budgets (256_MiB) and a parser for command lines ("256M", "1.5GiB").
+// Byte sizes: literals for budgets (256_MiB), a parser for command lines ("256M", "1.5GiB") and
+// a formatter for reports ("1.5 GiB").
 #pragma once
 
 #include <dataflow/errors.hpp>
 
 #include <cctype>
 #include <cstddef>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -54,6 +56,22 @@ inline std::size_t parse_size(std::string_view text) {
   const double bytes = whole * mult;
   if (bytes >= 1.8e19) throw bad();
   return static_cast<std::size_t>(bytes);
+}
+
+/// Formats a byte count for people: "0", "512 B", "1.5 KiB", "3.2 GiB".
+inline std::string format_size(std::uint64_t bytes) {
+  if (bytes == 0) return "0";
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) v /= 1024, ++u;
+  char text[32];
+  if (u == 0) {
+    std::snprintf(text, sizeof text, "%llu B", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(text, sizeof text, "%.1f %s", v, units[u]);
+  }
+  return text;
 }
 
 }  // namespace dataflow

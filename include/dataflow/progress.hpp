@@ -9,6 +9,8 @@
 // each sample to fn instead (and a last one with `finished` set when the run ends).
 #pragma once
 
+#include <dataflow/memory.hpp>
+
 #include <fmt/format.h>
 
 #include <unistd.h>
@@ -35,6 +37,7 @@ struct progress_info {
   std::size_t partitions_done = 0;
   std::size_t partitions_total = 0;
   std::uint64_t items = 0;  ///< items the stage has read so far
+  std::uint64_t bytes = 0;  ///< their data bytes (run_stats' bytes_in)
   double stage_seconds = 0;
   double elapsed_seconds = 0;  ///< since the action started
   bool finished = false;       ///< the run ended (the last sample of it)
@@ -42,7 +45,8 @@ struct progress_info {
   /// Items per second over the stage so far.
   double rate() const noexcept { return stage_seconds > 0 ? static_cast<double>(items) / stage_seconds : 0; }
 
-  /// "[12.3 s] stage 1 read_lines#1 -> ... : 37/64 partitions, 81.2M items (9.1M/s)".
+  /// "[12.3 s] stage 1 read_lines#1 -> ... : 37/64 partitions, 81.2M items, 1.1 GiB (9.1M/s,
+  /// 93.5 MiB/s)".
   std::string line() const {
     auto count = [](double n) {
       if (n >= 1e9) return fmt::format("{:.1f}G", n / 1e9);
@@ -50,9 +54,11 @@ struct progress_info {
       if (n >= 1e3) return fmt::format("{:.1f}K", n / 1e3);
       return fmt::format("{:.0f}", n);
     };
-    return fmt::format("[{:.1f} s] {} stage {} {}: {}/{} partitions, {} items ({}/s)",
+    const double byte_rate = stage_seconds > 0 ? static_cast<double>(bytes) / stage_seconds : 0;
+    return fmt::format("[{:.1f} s] {} stage {} {}: {}/{} partitions, {} items, {} ({}/s, {}/s)",
                        elapsed_seconds, action, stage_number, stage, partitions_done,
-                       partitions_total, count(static_cast<double>(items)), count(rate()));
+                       partitions_total, count(static_cast<double>(items)), format_size(bytes),
+                       count(rate()), format_size(static_cast<std::uint64_t>(byte_rate)));
   }
 };
 
@@ -102,6 +108,7 @@ class progress_reporter {
 
   /// Items read by the current stage; stages add a batch's size.
   std::atomic<std::uint64_t> items{0};
+  std::atomic<std::uint64_t> bytes{0};
   std::atomic<std::size_t> partitions_done{0};
 
   void begin_run(const std::string& action) {
@@ -128,6 +135,7 @@ class progress_reporter {
     partitions_total_ = partitions;
     stage_start_ = clock::now();
     items.store(0, std::memory_order_relaxed);
+    bytes.store(0, std::memory_order_relaxed);
     partitions_done.store(0, std::memory_order_relaxed);
   }
 
@@ -159,6 +167,7 @@ class progress_reporter {
     info.partitions_done = partitions_done.load(std::memory_order_relaxed);
     info.partitions_total = partitions_total_;
     info.items = items.load(std::memory_order_relaxed);
+    info.bytes = bytes.load(std::memory_order_relaxed);
     info.stage_seconds = std::chrono::duration<double>(now - stage_start_).count();
     info.elapsed_seconds = std::chrono::duration<double>(now - run_start_).count();
     return info;

@@ -1,5 +1,5 @@
-// What a run did, stage by stage: items in and out, partitions and their skew, wall and CPU
-// time, bytes and files spilled. context::last_run() returns the figures of the latest action;
+// What a run did, stage by stage: items and bytes in and out, partitions and their skew, wall
+// and CPU time, bytes and files spilled, peak memory charged to the budget. context::last_run() returns the figures of the latest action;
 // table() prints them aligned, json() as one JSON object.
 //
 // @code
@@ -7,6 +7,8 @@
 // std::fputs(ctx.last_run().table().c_str(), stderr);
 // @endcode
 #pragma once
+
+#include <dataflow/memory.hpp>
 
 #include <fmt/format.h>
 
@@ -25,6 +27,10 @@ struct stage_stats {
   std::string name;
   std::uint64_t items_in = 0;   ///< items the input node pushed
   std::uint64_t items_out = 0;  ///< items that reached the consumer, after the local operators
+  /// Data bytes of those items: numbers and plain structs their size, strings and views their
+  /// characters, pairs, tuples, optionals, vectors and spans their members' (see item_bytes.hpp).
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
   std::size_t partitions = 0;
   std::uint64_t largest_partition = 0;  ///< items in the fullest input partition
   std::uint64_t median_partition = 0;   ///< items in the median partition of those not empty
@@ -32,6 +38,10 @@ struct stage_stats {
   double cpu_seconds = 0;  ///< of the whole process while the stage ran
   std::uint64_t spilled_bytes = 0;  ///< written to spill files while the stage ran
   std::uint64_t spill_files = 0;
+  /// The most bytes charged to the memory budget at once while the stage ran: the state of the
+  /// operator it feeds as it builds (hash tables, lists, sort buffers), tables reading spills
+  /// back, and the context's caches. Counted with or without a budget.
+  std::uint64_t peak_memory = 0;
 
   /// Largest partition over the median one (1 when even; 0 for no items).
   double skew() const noexcept {
@@ -49,6 +59,7 @@ struct run_stats {
   double cpu_seconds = 0;
   std::uint64_t spilled_bytes = 0;
   std::uint64_t spill_files = 0;
+  std::uint64_t peak_memory = 0;  ///< the most of any stage or merge phase
   bool failed = false;  ///< the action threw; stages lists the ones that finished
   std::vector<stage_stats> stages;
 
@@ -59,25 +70,29 @@ struct run_stats {
     width = std::min<std::size_t>(width, 72);
     auto out = fmt::memory_buffer();
     auto line = [&](const std::string& name, const std::string& in, const std::string& outs,
-                    const std::string& parts, const std::string& skew, const std::string& wall,
-                    const std::string& cpu, const std::string& spilled) {
-      fmt::format_to(std::back_inserter(out), "{:<{}}  {:>12}  {:>12}  {:>5}  {:>6}  {:>8}  {:>8}  {:>10}\n",
+                    const std::string& bin, const std::string& bout, const std::string& parts,
+                    const std::string& skew, const std::string& wall, const std::string& cpu,
+                    const std::string& spilled, const std::string& peak) {
+      fmt::format_to(std::back_inserter(out),
+                     "{:<{}}  {:>12}  {:>12}  {:>10}  {:>10}  {:>5}  {:>6}  {:>8}  {:>8}  {:>10}  {:>10}\n",
                      name.size() > width ? name.substr(0, width - 3) + "..." : name, width, in, outs,
-                     parts, skew, wall, cpu, spilled);
+                     bin, bout, parts, skew, wall, cpu, spilled, peak);
     };
     fmt::format_to(std::back_inserter(out), "{} ({} thread{}{}){}\n", action, threads,
                    threads == 1 ? "" : "s",
-                   memory_budget ? fmt::format(", budget {}", bytes_text(memory_budget)) : "",
+                   memory_budget ? fmt::format(", budget {}", format_size(memory_budget)) : "",
                    failed ? " FAILED" : "");
-    line("stage", "items in", "items out", "parts", "skew", "wall s", "cpu s", "spilled");
+    line("stage", "items in", "items out", "bytes in", "bytes out", "parts", "skew", "wall s",
+         "cpu s", "spilled", "peak mem");
     for (const auto& s : stages) {
       line(s.name, fmt::format("{}", s.items_in), fmt::format("{}", s.items_out),
-           fmt::format("{}", s.partitions), fmt::format("{:.2f}", s.skew()),
-           fmt::format("{:.3f}", s.wall_seconds), fmt::format("{:.3f}", s.cpu_seconds),
-           bytes_text(s.spilled_bytes));
+           format_size(s.bytes_in), format_size(s.bytes_out), fmt::format("{}", s.partitions),
+           fmt::format("{:.2f}", s.skew()), fmt::format("{:.3f}", s.wall_seconds),
+           fmt::format("{:.3f}", s.cpu_seconds), format_size(s.spilled_bytes),
+           format_size(s.peak_memory));
     }
-    line("total", "", "", "", "", fmt::format("{:.3f}", wall_seconds),
-         fmt::format("{:.3f}", cpu_seconds), bytes_text(spilled_bytes));
+    line("total", "", "", "", "", "", "", fmt::format("{:.3f}", wall_seconds),
+         fmt::format("{:.3f}", cpu_seconds), format_size(spilled_bytes), format_size(peak_memory));
     return fmt::to_string(out);
   }
 
@@ -87,34 +102,28 @@ struct run_stats {
     auto it = std::back_inserter(out);
     fmt::format_to(it,
                    "{{\"action\":{},\"threads\":{},\"memory_budget\":{},\"wall_seconds\":{},"
-                   "\"cpu_seconds\":{},\"spilled_bytes\":{},\"spill_files\":{},\"failed\":{},"
-                   "\"stages\":[",
+                   "\"cpu_seconds\":{},\"spilled_bytes\":{},\"spill_files\":{},"
+                   "\"peak_memory\":{},\"failed\":{},\"stages\":[",
                    quoted(action), threads, memory_budget, wall_seconds, cpu_seconds, spilled_bytes,
-                   spill_files, failed ? "true" : "false");
+                   spill_files, peak_memory, failed ? "true" : "false");
     for (std::size_t i = 0; i < stages.size(); ++i) {
       const auto& s = stages[i];
       fmt::format_to(it,
-                     "{}{{\"name\":{},\"items_in\":{},\"items_out\":{},\"partitions\":{},"
-                     "\"largest_partition\":{},\"median_partition\":{},\"skew\":{},"
-                     "\"wall_seconds\":{},\"cpu_seconds\":{},\"spilled_bytes\":{},"
-                     "\"spill_files\":{}}}",
-                     i ? "," : "", quoted(s.name), s.items_in, s.items_out, s.partitions,
-                     s.largest_partition, s.median_partition, s.skew(),
-                     s.wall_seconds, s.cpu_seconds, s.spilled_bytes, s.spill_files);
+                     "{}{{\"name\":{},\"items_in\":{},\"items_out\":{},\"bytes_in\":{},"
+                     "\"bytes_out\":{},\"partitions\":{},\"largest_partition\":{},"
+                     "\"median_partition\":{},\"skew\":{},\"wall_seconds\":{},"
+                     "\"cpu_seconds\":{},\"spilled_bytes\":{},\"spill_files\":{},"
+                     "\"peak_memory\":{}}}",
+                     i ? "," : "", quoted(s.name), s.items_in, s.items_out, s.bytes_in,
+                     s.bytes_out, s.partitions, s.largest_partition, s.median_partition, s.skew(),
+                     s.wall_seconds, s.cpu_seconds, s.spilled_bytes, s.spill_files,
+                     s.peak_memory);
     }
     fmt::format_to(it, "]}}");
     return fmt::to_string(out);
   }
 
  private:
-  static std::string bytes_text(std::uint64_t b) {
-    if (b == 0) return "0";
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = static_cast<double>(b);
-    int u = 0;
-    while (v >= 1024 && u < 4) v /= 1024, ++u;
-    return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
-  }
   static std::string quoted(const std::string& s) {
     std::string q = "\"";
     for (char c : s) {

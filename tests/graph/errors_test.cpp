@@ -140,3 +140,44 @@ TEST_CASE("an action nested in a user function on the same context is refused", 
   auto inner2 = other.from({1, 2, 3});
   CHECK(ctx.from({1, 2}).map([&](int) { return inner2.count(); }).reduce(std::plus<>{}) == 6u);
 }
+
+TEST_CASE("errors past every kind of node name the operator and the partition", "[errors]") {
+  dataflow::context ctx(DATAFLOW_THREADS());
+  ctx.on_recompute(dataflow::recompute_policy::allow);
+  const std::size_t n = 50000, bad = 31337;
+  auto ds = ctx.generate(n, [](std::size_t i) { return i; });
+  auto fail_at = [bad](std::size_t i) {
+    if (i == bad) throw user_error("bad item");
+  };
+  auto pairs = ds.map([](std::size_t i) { return std::pair{i, i}; });
+  auto cached = ds.cache();
+  CHECK(cached.count() == n);
+
+  auto where = [](const std::string& w) {
+    INFO("where: '" << w << "'");
+    CHECK((w.find("partition ") != std::string::npos || w.find("index ") != std::string::npos));
+    return w;
+  };
+  where(expect_stage_error([&] { cached.map([&](std::size_t i) { fail_at(i); return i; }).count(); }, "map"));
+  where(expect_stage_error([&] {
+    ds.concat(ds).filter([&](std::size_t i) { fail_at(i); return true; }).count();
+  }, "filter"));
+  where(expect_stage_error([&] {
+    pairs.join(pairs).map([&](const auto& r) { fail_at(r.first); return r.first; }).count();
+  }, "map"));
+  where(expect_stage_error([&] {
+    pairs.co_group(pairs).map([&](const auto& r) { fail_at(r.first); return r.first; }).count();
+  }, "map"));
+  where(expect_stage_error([&] {
+    ds.sort().map([&](std::size_t i) { fail_at(i); return i; }).count();
+  }, "map"));
+  where(expect_stage_error([&] {
+    ds.zip_with_index().map([&](const auto& p) { fail_at(p.first); return p.first; }).count();
+  }, "map"));
+  expect_stage_error([&] {
+    ds.scan([&](std::size_t a, std::size_t b) { fail_at(b); return a + b; }).count();
+  }, "scan");
+  expect_stage_error([&] {
+    ds.sliding(3, [&](std::span<const std::size_t> w) { fail_at(w[0]); return w[0]; }).count();
+  }, "sliding");
+}

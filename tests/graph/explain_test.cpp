@@ -32,6 +32,23 @@ TEST_CASE("explain lists stages with their fused operators and shuffles", "[grap
   CHECK(counts.explain().find("plan: 2 stages") == 0);
 }
 
+namespace {
+
+/// Checks that Graphviz's dot accepts `dot` and draws an SVG of it.
+void render_with_graphviz(const std::string& dot) {
+  INFO("Graphviz's dot is needed (cmake/deps.sh installs the graphviz package)");
+  REQUIRE(std::system("command -v dot >/dev/null 2>&1") == 0);
+  test::temp_dir dir;
+  test::write_file(dir.file("plan.dot"), dot);
+  std::string cmd = "dot -Tsvg " + dir.file("plan.dot") + " -o " + dir.file("plan.svg") + " 2>" +
+                    dir.file("dot.err");
+  CHECK(std::system(cmd.c_str()) == 0);
+  CHECK(test::read_file(dir.file("dot.err")).empty());  // no warning either
+  CHECK(test::read_file(dir.file("plan.svg")).find("<svg") != std::string::npos);
+}
+
+}  // namespace
+
 TEST_CASE("explain_dot is a Graphviz digraph with one cluster per stage", "[graph][explain]") {
   dataflow::context ctx(2);
   auto ds = ctx.from({1, 2, 3})
@@ -48,14 +65,8 @@ TEST_CASE("explain_dot is a Graphviz digraph with one cluster per stage", "[grap
   CHECK(dot.find("style=dashed, label=\"shuffle\"") != std::string::npos);
   CHECK(dot.back() == '\n');
 
-  // Render it when Graphviz is installed.
-  if (std::system("command -v dot >/dev/null 2>&1") == 0) {
-    test::temp_dir dir;
-    test::write_file(dir.file("plan.dot"), dot);
-    std::string cmd = "dot -Tsvg " + dir.file("plan.dot") + " -o " + dir.file("plan.svg");
-    CHECK(std::system(cmd.c_str()) == 0);
-    CHECK(test::read_file(dir.file("plan.svg")).find("<svg") != std::string::npos);
-  }
+  CHECK(dot.find("items in") == std::string::npos);  // nothing ran yet
+  render_with_graphviz(dot);
 }
 
 TEST_CASE("explain after a run shows each stage's figures", "[graph][explain][stats]") {
@@ -70,6 +81,15 @@ TEST_CASE("explain after a run shows each stage's figures", "[graph][explain][st
   CHECK(sums.count() == 5);
   auto plan = sums.explain();
   INFO(plan);
-  CHECK(plan.find("ran: 1000 items in, 500 out,") != std::string::npos);
-  CHECK(plan.find("ran: 5 items in, 5 out,") != std::string::npos);
+  CHECK(plan.find("ran: 1000 items in (3.9 KiB), 500 out (3.9 KiB),") != std::string::npos);
+  CHECK(plan.find("ran: 5 items in (40 B), 5 out (40 B),") != std::string::npos);
+
+  // The DOT plan carries the same figures: per stage in its cluster's label, per shuffle on
+  // its edge. Graphviz draws it.
+  auto dot = sums.explain_dot();
+  INFO(dot);
+  CHECK(dot.find("label=\"stage 1\\n1000 items in (3.9 KiB), 500 out (3.9 KiB)\\n") != std::string::npos);
+  CHECK(dot.find("label=\"stage 2\\n5 items in (40 B), 5 out (40 B)\\n") != std::string::npos);
+  CHECK(dot.find("style=dashed, label=\"shuffle\\n500 items, 3.9 KiB\"") != std::string::npos);
+  render_with_graphviz(dot);
 }

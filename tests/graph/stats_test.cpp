@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <random>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -79,6 +81,88 @@ TEST_CASE("statistics show a shuffle's reduction, skew and spills", "[stats][spi
   CHECK(ctx.last_run().stages.back().skew() > 10);
 }
 
+TEST_CASE("bytes in and out are the items' data bytes, stage to stage", "[stats]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  dataflow::context ctx(threads);
+  for (std::size_t n : test::sizes()) {
+    CAPTURE(threads, n);
+    // Words of random lengths, some repeated: the data bytes of a string are its characters.
+    std::vector<std::string> words(n);
+    std::uint64_t chars = 0, kept_chars = 0, kept = 0;
+    std::map<std::string_view, int> groups;
+    std::mt19937_64 gen(n + 3);
+    for (auto& w : words) {
+      w = std::string(gen() % 40, static_cast<char>('a' + gen() % 3));
+      chars += w.size();
+    }
+    for (const auto& w : words) {
+      if (w.size() % 4 == 0) continue;
+      ++kept, kept_chars += w.size();
+      groups[w] += 1;
+    }
+    std::uint64_t group_bytes = 0;
+    for (const auto& [k, c] : groups) group_bytes += k.size() + sizeof(int);
+    auto counted = ctx.from(words)
+                       .filter([](const std::string& w) { return w.size() % 4 != 0; })
+                       .map([](const std::string& w) { return std::pair{std::string_view(w), 1}; })
+                       .reduce_by_key(std::plus<>{})
+                       .count();
+    CHECK(counted == groups.size());
+    const auto& run = ctx.last_run();
+    REQUIRE(run.stages.size() == 2);
+    CHECK(run.stages[0].bytes_in == chars);
+    CHECK(run.stages[0].bytes_out == kept_chars + kept * sizeof(int));
+    CHECK(run.stages[1].bytes_in == group_bytes);
+    CHECK(run.stages[1].bytes_out == group_bytes);  // no operator between: out is in
+    CHECK(run.json().find("\"bytes_in\":" + std::to_string(chars) + ",") != std::string::npos);
+    CHECK(run.table().find("bytes in") != std::string::npos);
+
+    // Fixed-size items count their size.
+    std::vector<std::uint64_t> v(n, 5);
+    CHECK(ctx.from(v).map([](std::uint64_t x) { return static_cast<std::uint32_t>(x); }).count() == n);
+    CHECK(ctx.last_run().stages[0].bytes_in == n * 8);
+    CHECK(ctx.last_run().stages[0].bytes_out == n * 4);
+  }
+}
+
+TEST_CASE("peak memory is what the building tables hold, within the budget", "[stats][spill]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  test::temp_dir dir;
+  dataflow::context ctx(threads);
+  ctx.spill_directory(dir.path().string());
+  ctx.on_recompute(dataflow::recompute_policy::allow);  // the same pipeline under two budgets
+  const std::size_t keys = 400009;
+  auto rows = ctx.generate(keys * 3, [](std::size_t i) { return std::pair{std::uint64_t{i % keys}, std::uint64_t{1}}; });
+  auto sums = rows.reduce_by_key(std::plus<>{});
+
+  // No budget: every distinct key sits in a table (16 bytes of row at least).
+  CHECK(sums.count() == keys);
+  const auto free_run = ctx.last_run();
+  CHECK(free_run.stages[0].peak_memory >= keys * 16);
+  CHECK(free_run.peak_memory >= free_run.stages[0].peak_memory);
+  CHECK(free_run.spilled_bytes == 0);
+
+  // Under a budget the tables spill instead of growing past their share.
+  const std::size_t budget = (8 + 2 * threads) << 20;
+  ctx.memory_budget(budget);
+  CHECK(sums.count() == keys);
+  const auto& tight = ctx.last_run();
+  CHECK(tight.spilled_bytes > 0);
+  CHECK(tight.stages[0].peak_memory > 0);
+  CHECK(tight.peak_memory <= budget);
+  CHECK(tight.stages[0].peak_memory < free_run.stages[0].peak_memory);
+
+  // A filled cache stays charged while it lives.
+  ctx.memory_budget(0);
+  std::vector<std::uint64_t> v(100000, 1);
+  auto kept = ctx.from(v).map([](std::uint64_t x) { return x + 1; }).cache();
+  CHECK(kept.count() == v.size());
+  CHECK(ctx.last_run().peak_memory >= v.size() * 8);
+  CHECK(ctx.from(v).count() == v.size());
+  CHECK(ctx.last_run().peak_memory >= v.size() * 8);
+  CHECK(ctx.cached_bytes() >= v.size() * 8);
+}
+
 TEST_CASE("a failed run's statistics say so", "[stats][errors]") {
   dataflow::context ctx(2);
   std::vector<int> v(10000, 1);
@@ -145,6 +229,8 @@ TEST_CASE("progress goes to a handler, with a last sample when the run ends", "[
   REQUIRE(samples.size() >= 3);
   CHECK(samples.back().finished);
   CHECK(samples.back().items == 400);
+  CHECK(samples.back().bytes == 400 * sizeof(int));
+  CHECK(samples.back().line().find("400 items, 1.6 KiB") != std::string::npos);
   CHECK(samples.back().partitions_done == samples.back().partitions_total);
   CHECK(samples.back().stage.find("map#") != std::string::npos);
   for (std::size_t i = 1; i < samples.size(); ++i) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <dataflow/errors.hpp>
+#include <dataflow/graph/memory_gauge.hpp>
 #include <dataflow/progress.hpp>
 #include <dataflow/run_stats.hpp>
 #include <dataflow/storage/spill_directory.hpp>
@@ -62,6 +63,8 @@ class context_state {
   spill_space spills;
   /// Bytes the filled caches of this context hold in memory.
   std::atomic<std::size_t> cached_bytes{0};
+  /// Bytes charged to the budget now (operator state as it builds, caches) and their peak.
+  memory_gauge charged;
 
   /// Returns the spill directory for `stage`, making it on first need.
   std::shared_ptr<spill_directory> spill_dir(const std::string& stage) {

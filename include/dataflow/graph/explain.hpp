@@ -62,9 +62,12 @@ inline const stage_stats* stage_figures(const plan_stage& s, const run_stats& ru
 
 /// "ran: 14238989 items in, 149473309 out, 17 partitions (skew 1.00), 3.597 s, 0 spilled".
 inline std::string figures_text(const stage_stats& st) {
-  return fmt::format("ran: {} items in, {} out, {} partitions (skew {:.2f}), {:.3f} s, {} bytes spilled",
-                     st.items_in, st.items_out, st.partitions, st.skew(), st.wall_seconds,
-                     st.spilled_bytes);
+  return fmt::format(
+      "ran: {} items in ({}), {} out ({}), {} partitions (skew {:.2f}), {:.3f} s, {} spilled, "
+      "peak memory {}",
+      st.items_in, format_size(st.bytes_in), st.items_out, format_size(st.bytes_out),
+      st.partitions, st.skew(), st.wall_seconds, format_size(st.spilled_bytes),
+      format_size(st.peak_memory));
 }
 
 /// The plan; with `run`, each stage that run ran is annotated with its figures.
@@ -104,19 +107,36 @@ inline std::string dot_escape(const std::string& s) {
   return out;
 }
 
-inline std::string explain_dot_text(const node_base& root,
-                                    const std::vector<std::string>& final_ops) {
+/// The plan as a DOT graph, a cluster per stage; with `run`, each stage that run ran carries its
+/// figures in the cluster's label, and each shuffle edge the items and bytes it moved.
+inline std::string explain_dot_text(const node_base& root, const std::vector<std::string>& final_ops,
+                                    const run_stats* run = nullptr) {
   auto stages = plan_stages(root, final_ops);
   std::string out =
       "digraph dataflow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
   // A barrier appears twice: as the sink of the stage that feeds it and as the source of the
   // stage that reads it; a dashed edge (the shuffle) joins the two.
-  std::vector<std::pair<const node_base*, std::string>> sinks;  // barrier -> its sink box id
+  struct fed {
+    const node_base* node;
+    std::string box;            // the sink box of the stage that fed it
+    const stage_stats* figures;  // that stage's, if the run ran it
+  };
+  std::vector<fed> sinks;
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
+    const stage_stats* st = run ? stage_figures(s, *run) : nullptr;
     std::string prefix = "s" + std::to_string(i + 1) + "_";
-    out += "  subgraph cluster_" + std::to_string(i + 1) + " {\n    label=\"stage " +
-           std::to_string(i + 1) + "\";\n";
+    std::string title = "stage " + std::to_string(i + 1);
+    if (st) {
+      // "\n" is a line break inside a DOT label.
+      title += fmt::format(
+          "\\n{} items in ({}), {} out ({})\\n{} partitions (skew {:.2f}), {:.3f} s wall, {:.3f} s cpu"
+          "\\npeak memory {}, {} spilled",
+          st->items_in, format_size(st->bytes_in), st->items_out, format_size(st->bytes_out),
+          st->partitions, st->skew(), st->wall_seconds, st->cpu_seconds,
+          format_size(st->peak_memory), format_size(st->spilled_bytes));
+    }
+    out += "  subgraph cluster_" + std::to_string(i + 1) + " {\n    label=\"" + title + "\";\n";
     std::vector<std::string> ids;
     auto box = [&](const std::string& label) {
       std::string id = prefix + std::to_string(ids.size());
@@ -128,15 +148,19 @@ inline std::string explain_dot_text(const node_base& root,
     box(s.consumer ? s.consumer->label() : std::string("action"));
     for (std::size_t j = 1; j < ids.size(); ++j) out += "    " + ids[j - 1] + " -> " + ids[j] + ";\n";
     out += "  }\n";
-    for (const auto& [n, id] : sinks) {
-      if (n == s.input) {
-        std::string how = n->kind() == node_kind::barrier ? "shuffle"
-                          : n->kind() == node_kind::pass  ? "read"
-                                                          : "cache";
-        out += "  " + id + " -> " + ids.front() + " [style=dashed, label=\"" + how + "\"];\n";
+    for (const auto& f : sinks) {
+      if (f.node == s.input) {
+        std::string how = f.node->kind() == node_kind::barrier ? "shuffle"
+                          : f.node->kind() == node_kind::pass  ? "read"
+                                                               : "cache";
+        if (f.figures) {
+          how += fmt::format("\\n{} items, {}", f.figures->items_out,
+                             format_size(f.figures->bytes_out));
+        }
+        out += "  " + f.box + " -> " + ids.front() + " [style=dashed, label=\"" + how + "\"];\n";
       }
     }
-    if (s.consumer) sinks.emplace_back(s.consumer, ids.back());
+    if (s.consumer) sinks.push_back({s.consumer, ids.back(), st});
   }
   out += "}\n";
   return out;

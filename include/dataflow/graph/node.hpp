@@ -152,6 +152,13 @@ class stats_clock {
   std::uint64_t files_;
 };
 
+/// What each input partition of a stage took in and gave out.
+struct partition_counts {
+  explicit partition_counts(std::size_t parts)
+      : in(parts), out(parts), bytes_in(parts), bytes_out(parts) {}
+  std::vector<std::uint64_t> in, out, bytes_in, bytes_out;
+};
+
 /// One action's execution: which nodes it computed and which outputs it can drop, and the
 /// statistics of its stages (published to the context when it ends, failed or not).
 class run_state {
@@ -164,6 +171,7 @@ class run_state {
     stats_.action = action_;
     stats_.threads = ctx.threads();
     stats_.memory_budget = ctx.memory_budget;
+    ctx.charged.restart();
     ctx.progress.begin_run(action_);
   }
   ~run_state() {
@@ -174,20 +182,26 @@ class run_state {
     stats_.cpu_seconds = clock_.cpu();
     stats_.spilled_bytes = clock_.spilled_bytes();
     stats_.spill_files = clock_.spill_files();
+    stats_.peak_memory = std::max(peak_, ctx_.charged.peak());
     stats_.failed = std::uncaught_exceptions() > exceptions_;
     ctx_.last_run = std::move(stats_);
     ctx_.progress.end_run();
   }
 
-  /// Records a finished stage: its name, the items in and out of each input partition, and
-  /// the clock started with it.
-  void record_stage(std::string name, const std::vector<std::uint64_t>& in,
-                    const std::vector<std::uint64_t>& out, const stats_clock& clock) {
+  /// Starts a stage's memory peak (what ran since the last stage counts for the run).
+  void begin_stage() noexcept { peak_ = std::max(peak_, ctx_.charged.restart()); }
+
+  /// Records a finished stage: its name, the counts of each input partition, and the clock
+  /// started with it.
+  void record_stage(std::string name, const partition_counts& counts, const stats_clock& clock) {
+    const auto& in = counts.in;
     stage_stats s;
     s.name = std::move(name);
     s.partitions = in.size();
     for (auto x : in) s.items_in += x;
-    for (auto x : out) s.items_out += x;
+    for (auto x : counts.out) s.items_out += x;
+    for (auto x : counts.bytes_in) s.bytes_in += x;
+    for (auto x : counts.bytes_out) s.bytes_out += x;
     // Skew compares the fullest partition with the median of the partitions that have items
     // (a shuffle of few keys into many partitions leaves most empty, and that is no skew).
     std::vector<std::uint64_t> sorted;
@@ -203,6 +217,8 @@ class run_state {
     s.cpu_seconds = clock.cpu();
     s.spilled_bytes = clock.spilled_bytes();
     s.spill_files = clock.spill_files();
+    s.peak_memory = ctx_.charged.peak();
+    peak_ = std::max(peak_, s.peak_memory);
     stats_.stages.push_back(std::move(s));
   }
   run_state(const run_state&) = delete;
@@ -243,6 +259,7 @@ class run_state {
   int exceptions_;
   stats_clock clock_;
   run_stats stats_;
+  std::uint64_t peak_ = 0;  // of the stages and phases before the current one
   std::unordered_map<node_base*, std::size_t> uses_;
   std::vector<node_base*> executed_;
 };

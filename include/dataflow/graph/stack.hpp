@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,19 +24,21 @@ struct sink_link {
   }
 };
 
-/// An operator that emits exactly one item per item (map).
-template <class Op>
-concept one_to_one_op = requires { requires Op::one_to_one; };
+template <class X, class... Ops>
+struct stack_output {
+  using type = X;
+};
+template <class X, class Op, class... Ops>
+struct stack_output<X, Op, Ops...> : stack_output<typename Op::template output<X>, Ops...> {};
 
 /// Local operators turning items of type `In` (a node's output) into a dataset's items.
 template <class In, class... Ops>
 class op_stack {
  public:
   using input_type = In;
+  /// The items that leave the last operator.
+  using output_type = std::remove_cvref_t<typename stack_output<const In&, Ops...>::type>;
   static constexpr bool empty = sizeof...(Ops) == 0;
-  /// True when every operator emits exactly one item per item (maps only): the stage's items
-  /// out are its items in, with no counting.
-  static constexpr bool keeps_count = (one_to_one_op<Ops> && ...);
 
   op_stack() = default;
   explicit op_stack(std::tuple<Ops...> ops) : ops_(std::move(ops)) {}

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/item_bytes.hpp>
 #include <dataflow/graph/node.hpp>
 
 #include <oneapi/tbb/parallel_for.h>
@@ -51,31 +52,49 @@ concept primable_sink = requires(Sink& s) {
   s.absorb(s.prime());
 };
 
-/// Forwards items to a sink and counts them.
-template <class Sink>
+/// Forwards items to a sink and counts them, and with `Sized` their data bytes too (items of a
+/// fixed size are only counted: a running sum of a constant costs a third of a tight loop's
+/// time, as the loop no longer vectorizes).
+template <class Sink, bool Sized>
 struct counting_sink {
   Sink* sink;
   std::uint64_t n = 0;
+  std::uint64_t bytes = 0;
   template <class X>
   void operator()(X&& x) {
     ++n;
+    if constexpr (Sized) bytes += data_bytes(x);
     (*sink)(std::forward<X>(x));
   }
 };
 
-/// Runs a batch through a bound operator stack into a sink, counting the items in and out.
+/// Runs a batch through a bound operator stack into a sink, counting the items in and out and
+/// their data bytes.
 template <class In, class Stack, class Sink>
 class stack_consumer final : public batch_consumer<In> {
+  static constexpr bool fixed_size_out = fixed_data_size_v<typename Stack::output_type>;
+
  public:
   stack_consumer(const Stack& stack, Sink& sink) : stack_(stack), sink_(sink) {}
 
   std::uint64_t items_in() const noexcept { return in_; }
-  std::uint64_t items_out() const noexcept { return Stack::keeps_count ? in_ : out_; }
-  /// Adds each batch's size to `counter` too (the run's progress).
-  void report_to(std::atomic<std::uint64_t>* counter) noexcept { progress_ = counter; }
+  std::uint64_t items_out() const noexcept { return Stack::empty ? in_ : out_; }
+  std::uint64_t bytes_in() const noexcept { return in_bytes_; }
+  std::uint64_t bytes_out() const noexcept {
+    if constexpr (Stack::empty) return in_bytes_;
+    if constexpr (fixed_size_out) return out_ * sizeof(typename Stack::output_type);
+    return out_bytes_;
+  }
+  /// Adds each batch's size and data bytes to these counters too (the run's progress).
+  void report_to(std::atomic<std::uint64_t>* items, std::atomic<std::uint64_t>* bytes) noexcept {
+    progress_ = items;
+    progress_bytes_ = bytes;
+  }
 
   void consume(std::span<const In> items) override {
     in_ += items.size();
+    const std::uint64_t bytes = batch_data_bytes(items);
+    in_bytes_ += bytes;
     if constexpr (batch_local_sink<Sink>) {
       Sink local = sink_;
       run(items, local);
@@ -83,19 +102,22 @@ class stack_consumer final : public batch_consumer<In> {
     } else {
       run(items, sink_);
     }
-    if (progress_) progress_->fetch_add(items.size(), std::memory_order_relaxed);
+    if (progress_) {
+      progress_->fetch_add(items.size(), std::memory_order_relaxed);
+      progress_bytes_->fetch_add(bytes, std::memory_order_relaxed);
+    }
   }
 
  private:
   // Kept out of line: the per-item loop then gets registers of its own instead of sharing them
   // with the task scheduling code it would otherwise be inlined into.
   [[gnu::noinline]] void run(std::span<const In> items, Sink& sink) {
-    // Items out are counted only behind operators that may drop or add items.
+    // With no operator, what goes out is what came in.
     auto counted = [](auto& s) {
-      if constexpr (Stack::keeps_count) {
+      if constexpr (Stack::empty) {
         return std::ref(s);
       } else {
-        return counting_sink<std::remove_reference_t<decltype(s)>>{&s};
+        return counting_sink<std::remove_reference_t<decltype(s)>, !fixed_size_out>{&s};
       }
     };
     auto out = counted(sink);
@@ -112,13 +134,13 @@ class stack_consumer final : public batch_consumer<In> {
           auto hot_out = counted(hot);
           auto hot_chain = stack_.bind(unwrap(hot_out));
           for (; i < n; ++i) hot_chain(items[i]);
-          if constexpr (!Stack::keeps_count) out_ += hot_out.n;
+          if constexpr (!Stack::empty) out_ += hot_out.n, out_bytes_ += hot_out.bytes;
           sink.absorb(std::move(hot));
         }
       } else {
         for (; i < n; ++i) chain(items[i]);
       }
-      if constexpr (!Stack::keeps_count) out_ += out.n;
+      if constexpr (!Stack::empty) out_ += out.n, out_bytes_ += out.bytes;
       if constexpr (requires { sink.end_batch(); }) sink.end_batch();
     } catch (op_failure& f) {
       if (f.item == op_failure::no_item) f.item = i;
@@ -130,8 +152,8 @@ class stack_consumer final : public batch_consumer<In> {
   static S& unwrap(std::reference_wrapper<S> s) noexcept {
     return s.get();
   }
-  template <class S>
-  static counting_sink<S>& unwrap(counting_sink<S>& s) noexcept {
+  template <class S, bool Sized>
+  static counting_sink<S, Sized>& unwrap(counting_sink<S, Sized>& s) noexcept {
     return s;
   }
 
@@ -139,7 +161,10 @@ class stack_consumer final : public batch_consumer<In> {
   Sink& sink_;
   std::uint64_t in_ = 0;
   std::uint64_t out_ = 0;
+  std::uint64_t in_bytes_ = 0;
+  std::uint64_t out_bytes_ = 0;
   std::atomic<std::uint64_t>* progress_ = nullptr;
+  std::atomic<std::uint64_t>* progress_bytes_ = nullptr;
 };
 
 /// One object per worker thread of a stage, made on first use by that thread.
@@ -215,25 +240,34 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
                const std::string& consumer, SinkFor&& sink_for) {
   parent.ensure_executed(run);
   const std::size_t parts = parent.partition_count();
+  run.begin_stage();
   stats_clock clock;
-  std::vector<std::uint64_t> in(parts), out(parts);  // per partition: one thread writes each
+  partition_counts counts(parts);  // one thread writes each partition's
   auto& progress = run.ctx().progress;
   progress.begin_stage(stage_name(parent, stack.labels(), consumer), parts);
   try {
     for_each_partition(run, parts, [&](std::size_t p) {
       auto& sink = sink_for(p);
       stack_consumer<In, Stack, std::remove_reference_t<decltype(sink)>> c(stack, sink);
-      c.report_to(&progress.items);
-      parent.push_partition(p, c);
-      if constexpr (requires { sink.end_partition(); }) sink.end_partition();
-      in[p] = c.items_in();
-      out[p] = c.items_out();
+      c.report_to(&progress.items, &progress.bytes);
+      try {
+        parent.push_partition(p, c);
+        if constexpr (requires { sink.end_partition(); }) sink.end_partition();
+      } catch (op_failure& f) {
+        // Sources name a file and line or an index; past any other node, the partition.
+        if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + parent.label();
+        throw;
+      }
+      counts.in[p] = c.items_in();
+      counts.out[p] = c.items_out();
+      counts.bytes_in[p] = c.bytes_in();
+      counts.bytes_out[p] = c.bytes_out();
       progress.partitions_done.fetch_add(1, std::memory_order_relaxed);
     });
   } catch (const op_failure& f) {
     throw_stage_error(f, stage_name(parent, stack.labels(), consumer));
   }
-  run.record_stage(stage_name(parent, stack.labels(), consumer), in, out, clock);
+  run.record_stage(stage_name(parent, stack.labels(), consumer), counts, clock);
   run.consumed(parent);
 }
 

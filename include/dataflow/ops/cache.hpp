@@ -68,12 +68,13 @@ class cache_node final : public node<T> {
     }
 
     void end_batch() {
+      if (writer) return;
+      const std::size_t now = items.bytes() + bytes.bytes_used() + heap;
+      const std::size_t total = self->ctx().cached_bytes.fetch_add(now - charged) + now - charged;
+      self->ctx().charged.add(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(charged));
+      charged = now;
       if constexpr (encodable<T>) {
-        if (writer || self->limit_ == 0) return;
-        const std::size_t now = items.bytes() + bytes.bytes_used() + heap;
-        const std::size_t total = self->ctx().cached_bytes.fetch_add(now - charged) + now - charged;
-        charged = now;
-        if (total > self->limit_) spill();
+        if (self->limit_ != 0 && total > self->limit_) spill();
       }
     }
 
@@ -98,7 +99,10 @@ class cache_node final : public node<T> {
     }
 
     void uncharge() noexcept {
-      if (charged) self->ctx().cached_bytes.fetch_sub(charged);
+      if (charged) {
+        self->ctx().cached_bytes.fetch_sub(charged);
+        self->ctx().charged.add(-static_cast<std::int64_t>(charged));
+      }
       charged = 0;
     }
   };

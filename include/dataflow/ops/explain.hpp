@@ -1,5 +1,5 @@
-// explain / explain_dot: the plan an action on a dataset would run; explain() also shows the
-// figures of the stages that the context's latest action ran.
+// explain / explain_dot: the plan an action on a dataset would run; both also show the figures
+// of the stages that the context's latest action ran.
 #pragma once
 
 #include <dataflow/dataset.hpp>
@@ -17,7 +17,7 @@ std::string dataset<T, Stack>::explain() const {
 
 template <class T, class Stack>
 std::string dataset<T, Stack>::explain_dot() const {
-  return detail::explain_dot_text(*node_, stack_.labels());
+  return detail::explain_dot_text(*node_, stack_.labels(), &node_->ctx().last_run);
 }
 
 }  // namespace dataflow

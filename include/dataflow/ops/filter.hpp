@@ -15,6 +15,8 @@ template <class F>
 struct filter_op {
   F fn;
   std::string label;
+  template <class X>
+  using output = X;
 
   template <class Next>
   struct bound {

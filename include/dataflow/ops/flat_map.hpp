@@ -38,6 +38,8 @@ template <class U, class F>
 struct flat_map_callback_op {
   F fn;
   std::string label;
+  template <class X>
+  using output = U;
 
   template <class Next>
   struct bound {
@@ -60,6 +62,8 @@ template <class F>
 struct flat_map_range_op {
   F fn;
   std::string label;
+  template <class X>
+  using output = std::ranges::range_reference_t<std::invoke_result_t<const F&, X>>;
 
   template <class Next>
   struct bound {

@@ -79,8 +79,10 @@ class group_node final
   using Out = std::pair<K, std::span<const V>>;
 
   struct local_lists : partition_lists<T> {
-    local_lists(std::size_t parts, group_node* s) : partition_lists<T>(parts), self(s) {}
+    local_lists(std::size_t parts, group_node* s)
+        : partition_lists<T>(parts), self(s), charge(s->ctx().charged) {}
     group_node* self;
+    gauge_charge charge;  // held() as of the last batch, for the run's statistics
 
     template <class X>
     void operator()(X&& x) {
@@ -91,7 +93,11 @@ class group_node final
     }
 
     void end_batch() {
-      if (self->policy_.limited() && this->held() > self->policy_.thread_share) spill();
+      charge.set(this->held());
+      if (self->policy_.limited() && this->held() > self->policy_.thread_share) {
+        spill();
+        charge.set(this->held());
+      }
     }
 
     void spill() {

@@ -120,8 +120,10 @@ class join_node final
   // One thread's lists of one side.
   template <class T>
   struct side_local : partition_lists<T> {
-    side_local(std::size_t parts, join_node* s) : partition_lists<T>(parts), self(s) {}
+    side_local(std::size_t parts, join_node* s)
+        : partition_lists<T>(parts), self(s), charge(s->ctx().charged) {}
     join_node* self;
+    gauge_charge charge;  // held() as of the last batch, for the run's statistics
 
     template <class X>
     void operator()(X&& x) {
@@ -135,6 +137,7 @@ class join_node final
     // Both sides' lists stay in memory until the join reads them, and threads rarely get
     // equal shares of the input: what counts is what all of them hold together.
     void end_batch() {
+      charge.set(this->held());
       if (!self->policy_.limited()) return;
       const std::size_t now = this->held();
       const std::size_t total = self->held_.fetch_add(now - charged) + (now - charged);
@@ -147,6 +150,7 @@ class join_node final
       }
       self->held_.fetch_sub(charged);
       charged = 0;
+      charge.set(this->held());
     }
   };
 

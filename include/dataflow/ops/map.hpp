@@ -13,9 +13,11 @@ namespace detail {
 
 template <class F>
 struct map_op {
-  static constexpr bool one_to_one = true;
   F fn;
   std::string label;
+  /// What it passes on for an item of type X.
+  template <class X>
+  using output = std::invoke_result_t<const F&, X>;
 
   template <class Next>
   struct bound {

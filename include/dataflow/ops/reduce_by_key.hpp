@@ -160,12 +160,13 @@ class reduce_node final : public node<T> {
   // One thread's pre-phase state: a table per output partition and the bytes of its keys.
   struct local_tables {
     local_tables(std::size_t parts, const reduce_node* node)
-        : tables(parts), spilled(parts), self(node) {}
+        : tables(parts), spilled(parts), self(node), charge(node->ctx().charged) {}
 
     std::vector<table> tables;
     arena bytes;
     std::vector<std::vector<spill_segment>> spilled;  // per partition
     const reduce_node* self;
+    gauge_charge charge;   // held_bytes() as of the last batch, for the run's statistics
     std::size_t heap = 0;  // heap memory the entries owned when made (long strings, vectors)
     // The lookahead ring (used when pipelined): detached entries waiting for their slot.
     struct waiting {
@@ -213,7 +214,12 @@ class reduce_node final : public node<T> {
         head = 0;
       }
       // Tables make room before they grow; string keys in the arena are checked here.
-      if (self->policy_.limited() && held_bytes() > self->policy_.thread_share) spill();
+      const std::size_t held = held_bytes();
+      charge.set(held);
+      if (self->policy_.limited() && held > self->policy_.thread_share) {
+        spill();
+        charge.set(held_bytes());
+      }
     }
 
     std::size_t held_bytes() const noexcept {
@@ -391,6 +397,7 @@ class reduce_node final : public node<T> {
     table t;
     arena bytes;
     std::optional<spill_router<T>> router;
+    gauge_charge charge(this->ctx().charged);
     // A segment the input stage spilled holds distinct keys: the largest one is a lower bound on
     // the result. When even that does not fit, split at once instead of folding first. (Segments
     // of a split repeat keys, so deeper levels fold and split only when the table outgrows.)
@@ -436,6 +443,7 @@ class reduce_node final : public node<T> {
             if (!made) rules_.absorb(label, *e, x, bytes);
           });
         }
+        charge.set(t.bytes() + bytes.bytes_reserved());
       });
     }
     if (!router) {

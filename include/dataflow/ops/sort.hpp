@@ -169,6 +169,7 @@ class sort_node final : public node<T> {
     std::vector<spill_segment> runs;
     sort_node* self;
     std::size_t heap = 0;  // heap memory the items own (long strings, vectors)
+    gauge_charge charge;   // the buffer's bytes as of the last batch, for the run's statistics
 
     std::size_t held() const noexcept { return bytes.bytes_used() + heap; }
 
@@ -185,9 +186,11 @@ class sort_node final : public node<T> {
     }
 
     void end_batch() {
+      charge.set(items.capacity() * sizeof(T) + held());
       if (self->policy_.limited() &&
           items.capacity() * sizeof(T) + held() > self->policy_.thread_share) {
         spill();
+        charge.set(items.capacity() * sizeof(T) + held());
       }
     }
 
@@ -253,7 +256,7 @@ class sort_node final : public node<T> {
     ranges_.clear();
     locals_.emplace(run.ctx().threads());
     run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_buffer& {
-      return locals_->local([&] { return local_buffer{{}, {}, {}, this, 0}; });
+      return locals_->local([&] { return local_buffer{{}, {}, {}, this, 0, gauge_charge(this->ctx().charged)}; });
     });
     std::vector<local_buffer*> locals;
     locals_->for_each([&](local_buffer& l) { locals.push_back(&l); });
