@@ -1,6 +1,7 @@
 // The data bytes of an item, for statistics: numbers and plain structs count their size,
 // strings and string views their characters, pairs, tuples, optionals, vectors and spans their
-// members' data. Any other type counts its sizeof. Fixed-size types are counted per batch by a
+// members' data (pairs and tuples of fixed-size members: their size). Any other type counts its
+// sizeof. Fixed-size types are counted per batch by a
 // multiplication; only items whose size varies are looked at one by one.
 #pragma once
 
@@ -25,11 +26,15 @@ template <class C, class Tr>
 struct fixed_data_size<std::basic_string_view<C, Tr>> : std::false_type {};
 template <class V, std::size_t N>
 struct fixed_data_size<std::span<V, N>> : std::false_type {};
+// Members lose their const (a std::map's pair<const K, V>), not their reference: a reference
+// member is not fixed (it counts what it refers to).
 template <class A, class B>
 struct fixed_data_size<std::pair<A, B>>
-    : std::bool_constant<fixed_data_size<A>::value && fixed_data_size<B>::value> {};
+    : std::bool_constant<fixed_data_size<std::remove_cv_t<A>>::value &&
+                         fixed_data_size<std::remove_cv_t<B>>::value> {};
 template <class... Ts>
-struct fixed_data_size<std::tuple<Ts...>> : std::bool_constant<(fixed_data_size<Ts>::value && ...)> {};
+struct fixed_data_size<std::tuple<Ts...>>
+    : std::bool_constant<(fixed_data_size<std::remove_cv_t<Ts>>::value && ...)> {};
 template <class V>
 struct fixed_data_size<std::optional<V>> : std::false_type {};
 

@@ -55,7 +55,7 @@ concept primable_sink = requires(Sink& s) {
 /// Forwards items to a sink and counts them, and with `Sized` their data bytes too (items of a
 /// fixed size are only counted: a running sum of a constant costs a third of a tight loop's
 /// time, as the loop no longer vectorizes).
-template <class Sink, bool Sized>
+template <class Sink, bool Sized, class Out = void>
 struct counting_sink {
   Sink* sink;
   std::uint64_t n = 0;
@@ -63,14 +63,22 @@ struct counting_sink {
   template <class X>
   void operator()(X&& x) {
     ++n;
-    if constexpr (Sized) bytes += data_bytes(x);
+    if constexpr (Sized) {
+      // A range's proxies or views of references count as the items they become.
+      if constexpr (std::is_same_v<std::remove_cvref_t<X>, Out> || !std::is_constructible_v<Out, X&>) {
+        bytes += data_bytes(x);
+      } else {
+        bytes += data_bytes(Out(x));
+      }
+    }
     (*sink)(std::forward<X>(x));
   }
 };
 
 /// Runs a batch through a bound operator stack into a sink, counting the items in and out and
-/// their data bytes.
-template <class In, class Stack, class Sink>
+/// (with `Sized`) their data bytes. Readers inside another stage (concat, a streamed join side)
+/// whose counts nobody records skip the bytes.
+template <class In, class Stack, class Sink, bool Sized = true>
 class stack_consumer final : public batch_consumer<In> {
   static constexpr bool fixed_size_out = fixed_data_size_v<typename Stack::output_type>;
 
@@ -93,7 +101,8 @@ class stack_consumer final : public batch_consumer<In> {
 
   void consume(std::span<const In> items) override {
     in_ += items.size();
-    const std::uint64_t bytes = batch_data_bytes(items);
+    std::uint64_t bytes = 0;
+    if constexpr (Sized) bytes = batch_data_bytes(items);
     in_bytes_ += bytes;
     if constexpr (batch_local_sink<Sink>) {
       Sink local = sink_;
@@ -117,7 +126,8 @@ class stack_consumer final : public batch_consumer<In> {
       if constexpr (Stack::empty) {
         return std::ref(s);
       } else {
-        return counting_sink<std::remove_reference_t<decltype(s)>, !fixed_size_out>{&s};
+        return counting_sink<std::remove_reference_t<decltype(s)>, Sized && !fixed_size_out,
+                             typename Stack::output_type>{&s};
       }
     };
     auto out = counted(sink);
@@ -152,8 +162,8 @@ class stack_consumer final : public batch_consumer<In> {
   static S& unwrap(std::reference_wrapper<S> s) noexcept {
     return s.get();
   }
-  template <class S, bool Sized>
-  static counting_sink<S, Sized>& unwrap(counting_sink<S, Sized>& s) noexcept {
+  template <class S, bool Counts, class Out>
+  static counting_sink<S, Counts, Out>& unwrap(counting_sink<S, Counts, Out>& s) noexcept {
     return s;
   }
 

@@ -50,6 +50,7 @@ class cache_node final : public node<T> {
     arena bytes;
     cache_node* self = nullptr;
     std::size_t charged = 0;  // bytes of this partition counted in the context's cache total
+    gauge_charge gauge;       // the same, for the run's statistics (also without a budget)
     std::size_t heap = 0;
     std::optional<spill_writer> writer;
     std::optional<spill_segment> spilled;
@@ -70,11 +71,13 @@ class cache_node final : public node<T> {
     void end_batch() {
       if (writer) return;
       const std::size_t now = items.bytes() + bytes.bytes_used() + heap;
-      const std::size_t total = self->ctx().cached_bytes.fetch_add(now - charged) + now - charged;
-      self->ctx().charged.add(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(charged));
-      charged = now;
+      gauge.set(now);  // statistics, with or without a budget
       if constexpr (encodable<T>) {
-        if (self->limit_ != 0 && total > self->limit_) spill();
+        // Under a budget, the caches' share of it (what spills can make room for).
+        if (self->limit_ == 0) return;
+        const std::size_t total = self->ctx().cached_bytes.fetch_add(now - charged) + now - charged;
+        charged = now;
+        if (total > self->limit_) spill();
       }
     }
 
@@ -99,11 +102,9 @@ class cache_node final : public node<T> {
     }
 
     void uncharge() noexcept {
-      if (charged) {
-        self->ctx().cached_bytes.fetch_sub(charged);
-        self->ctx().charged.add(-static_cast<std::int64_t>(charged));
-      }
+      if (charged) self->ctx().cached_bytes.fetch_sub(charged);
       charged = 0;
+      gauge.set(0);
     }
   };
 
@@ -179,7 +180,10 @@ class cache_node final : public node<T> {
     limit_ = run.ctx().memory_budget / 4;
     block_bytes_ = spill_policy::for_context(run.ctx()).block_bytes;
     parts_ = std::vector<kept>(parent_->partition_count());
-    for (kept& k : parts_) k.self = this;
+    for (kept& k : parts_) {
+      k.self = this;
+      k.gauge = gauge_charge(run.ctx().charged);
+    }
     run_stage(run, *parent_, stack_, this->label(),
               [&](std::size_t p) -> kept& { return parts_[p]; });
     filled_ = true;

@@ -58,7 +58,7 @@ void push_through(node<In>& parent, const Stack& stack, std::size_t p, batch_con
     parent.push_partition(p, out);
   } else {
     forward_sink<T> sink{&out, {}, {}};
-    stack_consumer<In, Stack, forward_sink<T>> c(stack, sink);
+    stack_consumer<In, Stack, forward_sink<T>, false> c(stack, sink);
     parent.push_partition(p, c);
   }
 }

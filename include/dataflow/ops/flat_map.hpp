@@ -62,8 +62,9 @@ template <class F>
 struct flat_map_range_op {
   F fn;
   std::string label;
+  // The range's value type, as dataset::flat_map computes it (not its reference: vector<bool>).
   template <class X>
-  using output = std::ranges::range_reference_t<std::invoke_result_t<const F&, X>>;
+  using output = std::ranges::range_value_t<std::invoke_result_t<const F&, const std::remove_cvref_t<X>&>>;
 
   template <class Next>
   struct bound {

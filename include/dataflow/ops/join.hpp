@@ -356,7 +356,7 @@ class join_node final
   void stream_probe(std::size_t p, emitter& e) {
     if constexpr (streams_left) {
       probe_sink sink{this, &e, {}, {}, 0, {}};
-      stack_consumer<InL, SL, probe_sink> c(left_stack_, sink);
+      stack_consumer<InL, SL, probe_sink, false> c(left_stack_, sink);
       left_->push_partition(p, c);
     }
   }

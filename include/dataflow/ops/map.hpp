@@ -15,9 +15,9 @@ template <class F>
 struct map_op {
   F fn;
   std::string label;
-  /// What it passes on for an item of type X.
+  /// The item type it passes on for items of type X (as dataset::map computes it).
   template <class X>
-  using output = std::invoke_result_t<const F&, X>;
+  using output = call_result_t<F, const std::remove_cvref_t<X>&>;
 
   template <class Next>
   struct bound {

@@ -37,6 +37,13 @@ class partition_node final : public node<T> {
     std::vector<block_list<T>> lists;
     arena bytes;
     partition_node* self;
+    gauge_charge charge;  // what the lists hold as of the last batch, for the run's statistics
+
+    void end_batch() noexcept {
+      std::size_t held = bytes.bytes_used();
+      for (const auto& l : lists) held += l.bytes();
+      charge.set(held);
+    }
 
     template <class X>
     void operator()(X&& x) {
@@ -88,7 +95,8 @@ class partition_node final : public node<T> {
     locals_.emplace(run.ctx().threads());
     run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_lists& {
       return locals_->local([&] {
-        return local_lists{std::vector<block_list<T>>(parts_), arena{}, this};
+        return local_lists{std::vector<block_list<T>>(parts_), arena{}, this,
+                           gauge_charge(run.ctx().charged)};
       });
     });
   }

@@ -346,6 +346,7 @@ class reduce_node final : public node<T> {
     merged_.clear();
     locals_.reset();
     merge_bytes_.clear();
+    merged_charge_.set(0);
   }
 
  protected:
@@ -370,6 +371,13 @@ class reduce_node final : public node<T> {
     merge_bytes_ = std::vector<arena>(parts);
     parallel_partitions(run, parts, this->label() + " (merge)",
                         [&](std::size_t p) { merge_partition(p); });
+    // The tables moved into merged_ (the arenas stay: entries view into them).
+    std::size_t held = 0;
+    for (const table& t : merged_) held += t.bytes();
+    for (const arena& a : merge_bytes_) held += a.bytes_used();
+    merged_charge_ = gauge_charge(run.ctx().charged);
+    merged_charge_.set(held);
+    locals_->for_each([](local_tables& l) { l.charge.set(l.held_bytes()); });
   }
 
  private:
@@ -501,6 +509,7 @@ class reduce_node final : public node<T> {
   std::vector<table> merged_;
   std::vector<std::span<T>> dense_;  // when entries are items: each merged table, compacted
   std::vector<arena> merge_bytes_;
+  gauge_charge merged_charge_;  // what merged_ and merge_bytes_ hold, for the statistics
   spill_policy policy_;
   mutable std::atomic<bool> spilled_any_{false};  // set by the input stage's threads
   std::vector<std::vector<spill_segment>> segments_;  // per partition, when spilled
