@@ -37,6 +37,9 @@ struct progress_info {
   std::size_t partitions_done = 0;
   std::size_t partitions_total = 0;
   std::uint64_t items = 0;  ///< items the stage has read so far
+  /// Items the stage will read, when its input knows (in-memory and record sources, caches,
+  /// and the outputs of reduce_by_key, sort and partition_by that did not spill); else 0.
+  std::uint64_t items_total = 0;
   std::uint64_t bytes = 0;  ///< their data bytes (run_stats' bytes_in)
   double stage_seconds = 0;
   double elapsed_seconds = 0;  ///< since the action started
@@ -46,7 +49,7 @@ struct progress_info {
   double rate() const noexcept { return stage_seconds > 0 ? static_cast<double>(items) / stage_seconds : 0; }
 
   /// "[12.3 s] stage 1 read_lines#1 -> ... : 37/64 partitions, 81.2M items, 1.1 GiB (9.1M/s,
-  /// 93.5 MiB/s)".
+  /// 93.5 MiB/s)"; with a known total "81.2M of 140.0M items (58%)".
   std::string line() const {
     auto count = [](double n) {
       if (n >= 1e9) return fmt::format("{:.1f}G", n / 1e9);
@@ -55,10 +58,18 @@ struct progress_info {
       return fmt::format("{:.0f}", n);
     };
     const double byte_rate = stage_seconds > 0 ? static_cast<double>(bytes) / stage_seconds : 0;
-    return fmt::format("[{:.1f} s] {} stage {} {}: {}/{} partitions, {} items, {} ({}/s, {}/s)",
+    std::string done = count(static_cast<double>(items));
+    if (items_total > 0) {
+      done += fmt::format(" of {} items ({:.0f}%)", count(static_cast<double>(items_total)),
+                          100.0 * static_cast<double>(std::min(items, items_total)) /
+                              static_cast<double>(items_total));
+    } else {
+      done += " items";
+    }
+    return fmt::format("[{:.1f} s] {} stage {} {}: {}/{} partitions, {}, {} ({}/s, {}/s)",
                        elapsed_seconds, action, stage_number, stage, partitions_done,
-                       partitions_total, count(static_cast<double>(items)), format_size(bytes),
-                       count(rate()), format_size(static_cast<std::uint64_t>(byte_rate)));
+                       partitions_total, done, format_size(bytes), count(rate()),
+                       format_size(static_cast<std::uint64_t>(byte_rate)));
   }
 };
 
@@ -128,11 +139,12 @@ class progress_reporter {
     wake_.notify_all();
   }
 
-  void begin_stage(const std::string& name, std::size_t partitions) {
+  void begin_stage(const std::string& name, std::size_t partitions, std::uint64_t items_total) {
     std::lock_guard<std::mutex> lock(mutex_);
     stage_ = name;
     ++stage_number_;
     partitions_total_ = partitions;
+    items_total_ = items_total;
     stage_start_ = clock::now();
     items.store(0, std::memory_order_relaxed);
     bytes.store(0, std::memory_order_relaxed);
@@ -166,6 +178,7 @@ class progress_reporter {
     info.stage_number = stage_number_;
     info.partitions_done = partitions_done.load(std::memory_order_relaxed);
     info.partitions_total = partitions_total_;
+    info.items_total = items_total_;
     info.items = items.load(std::memory_order_relaxed);
     info.bytes = bytes.load(std::memory_order_relaxed);
     info.stage_seconds = std::chrono::duration<double>(now - stage_start_).count();
@@ -223,6 +236,7 @@ class progress_reporter {
   std::string stage_;
   std::size_t stage_number_ = 0;
   std::size_t partitions_total_ = 0;
+  std::uint64_t items_total_ = 0;
   clock::time_point run_start_{};
   clock::time_point stage_start_{};
   clock::time_point last_line_{};

@@ -254,7 +254,8 @@ TEST_CASE("progress goes to a handler, with a last sample when the run ends", "[
   CHECK(samples.back().finished);
   CHECK(samples.back().items == 400);
   CHECK(samples.back().bytes == 400 * sizeof(int));
-  CHECK(samples.back().line().find("400 items, 1.6 KiB") != std::string::npos);
+  CHECK(samples.back().items_total == 400);  // an in-memory source knows its size
+  CHECK(samples.back().line().find("400 of 400 items (100%), 1.6 KiB") != std::string::npos);
   CHECK(samples.back().partitions_done == samples.back().partitions_total);
   CHECK(samples.back().stage.find("map#") != std::string::npos);
   for (std::size_t i = 1; i < samples.size(); ++i) {
@@ -277,4 +278,27 @@ TEST_CASE("progress on a non-terminal is plain lines, and off means nothing", "[
 
   ctx.progress(dataflow::progress_mode::off);
   CHECK(capture_stderr([&] { CHECK(slow_count(ctx) == 400); }).empty());
+}
+
+TEST_CASE("progress knows a stage's total where its input does", "[stats][progress]") {
+  dataflow::context ctx(DATAFLOW_THREADS());
+  dataflow::progress_info last;
+  ctx.on_progress([&](const dataflow::progress_info& p) { last = p; }, std::chrono::milliseconds(50),
+                  std::chrono::milliseconds(0));
+  std::vector<std::uint64_t> v(10007);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = i;
+  auto by_key = ctx.from(v).map([](std::uint64_t x) { return std::pair{x % 13, x}; });
+  // The last stage reads reduce_by_key's output, whose size is known once merged.
+  CHECK(by_key.reduce_by_key(std::plus<>{}).count() == 13);
+  CHECK(last.finished);
+  CHECK(last.items == 13);
+  CHECK(last.items_total == 13);
+  CHECK(ctx.generate(777, [](std::size_t i) { return i; }).count() == 777);
+  CHECK(last.items_total == 777);
+  // A file of lines does not know how many it has.
+  test::temp_dir dir;
+  test::write_file(dir.file("a.txt"), "x\ny\n");
+  CHECK(ctx.read_lines(dir.file("a.txt")).count() == 2);
+  CHECK(last.items_total == 0);
+  CHECK(last.line().find("2 items,") != std::string::npos);
 }

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -85,6 +86,9 @@ class node_base {
   virtual std::string describe() const { return {}; }
   /// Describes what the barrier does with its input, such as "combine per thread, shuffle".
   virtual std::string describe_input() const { return {}; }
+  /// How many items the output has, when that is known before reading it (once executed):
+  /// the progress display shows a stage's items against it.
+  virtual std::optional<std::uint64_t> known_items() const { return std::nullopt; }
 
   /// Computes the node's output for `run` unless it is already there.
   inline void ensure_executed(run_state& run);

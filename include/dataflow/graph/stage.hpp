@@ -201,6 +201,12 @@ class per_thread {
       if (c.value) f(*c.value);
     }
   }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& c : cells_) {
+      if (c.value) f(*c.value);
+    }
+  }
 
   std::size_t size() const noexcept { return cells_.size(); }
   std::optional<T>& cell_at(std::size_t i) noexcept { return cells_[i].value; }
@@ -254,7 +260,8 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
   stats_clock clock;
   partition_counts counts(parts);  // one thread writes each partition's
   auto& progress = run.ctx().progress;
-  progress.begin_stage(stage_name(parent, stack.labels(), consumer), parts);
+  progress.begin_stage(stage_name(parent, stack.labels(), consumer), parts,
+                       parent.known_items().value_or(0));
   try {
     for_each_partition(run, parts, [&](std::size_t p) {
       auto& sink = sink_for(p);

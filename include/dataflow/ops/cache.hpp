@@ -151,6 +151,11 @@ class cache_node final : public node<T> {
                                              : " in memory");
   }
   std::size_t partition_count() const override { return parts_.size(); }
+  std::optional<std::uint64_t> known_items() const override {
+    std::uint64_t n = 0;
+    for (std::size_t p = 0; p < parts_.size(); ++p) n += partition_size(p);
+    return n;
+  }
   bool keeps_result() const noexcept override { return keep_ && filled_; }
 
   ~cache_node() override { release(); }

@@ -73,6 +73,15 @@ class partition_node final : public node<T> {
     return "user partitioner into " + std::to_string(parts_) + " partitions";
   }
   std::size_t partition_count() const override { return locals_ ? parts_ : 0; }
+  std::optional<std::uint64_t> known_items() const override {
+    std::uint64_t n = 0;
+    if (locals_) {
+      locals_->for_each([&](const local_lists& l) {
+        for (const auto& list : l.lists) n += list.size();
+      });
+    }
+    return n;
+  }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     locals_->for_each([&](local_lists& l) {

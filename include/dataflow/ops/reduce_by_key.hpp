@@ -319,6 +319,16 @@ class reduce_node final : public node<T> {
   std::size_t partition_count() const override {
     return segments_.empty() ? merged_.size() : segments_.size();
   }
+  std::optional<std::uint64_t> known_items() const override {
+    if (!segments_.empty()) return std::nullopt;  // spilled: known once reduced
+    std::uint64_t n = 0;
+    if constexpr (dense) {
+      for (const auto& d : dense_) n += d.size();  // the compacted tables
+    } else {
+      for (const table& t : merged_) n += t.size();
+    }
+    return n;
+  }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     try {

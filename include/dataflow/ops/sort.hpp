@@ -223,6 +223,10 @@ class sort_node final : public node<T> {
   std::size_t partition_count() const override {
     return runs_.empty() ? ranges_.size() : 1;
   }
+  std::optional<std::uint64_t> known_items() const override {
+    if (!runs_.empty()) return std::nullopt;
+    return sorted_.size();
+  }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     try {

@@ -26,6 +26,7 @@ class generate_node final : public node<T> {
 
   std::string describe() const override { return std::to_string(n_) + " items"; }
   std::size_t partition_count() const override { return parts_; }
+  std::optional<std::uint64_t> known_items() const override { return n_; }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     auto [begin, end] = partition_range(n_, parts_, p);

@@ -34,6 +34,7 @@ class range_node final : public node<std::ranges::range_value_t<R>> {
     return std::to_string(std::ranges::size(range_)) + " items";
   }
   std::size_t partition_count() const override { return parts_; }
+  std::optional<std::uint64_t> known_items() const override { return std::ranges::size(range_); }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     const std::size_t n = std::ranges::size(range_);

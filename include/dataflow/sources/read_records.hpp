@@ -39,6 +39,11 @@ class record_source final : public node<T> {
     return describe_files(files_) + ", " + std::to_string(sizeof(T)) + "-byte records";
   }
   std::size_t partition_count() const override { return chunks_.size(); }
+  std::optional<std::uint64_t> known_items() const override {
+    std::uint64_t n = 0;
+    for (const auto& f : files_) n += f.size / sizeof(T);
+    return n;
+  }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     const file_chunk& c = chunks_[p];
