@@ -91,3 +91,29 @@ TEST_CASE("explain after a run shows each stage's figures", "[graph][explain][st
   CHECK(dot.find("style=dashed, label=\"shuffle\\n500 items, 3.9 KiB\"") != std::string::npos);
   render_with_graphviz(dot);
 }
+
+TEST_CASE("both inputs of a self-join are stages of their own", "[graph][explain][stats]") {
+  dataflow::context ctx(2);
+  std::vector<std::pair<int, int>> rows;
+  for (int i = 0; i < 1000; ++i) rows.push_back({i % 100, i});
+  auto pairs = ctx.from(rows).map([](const std::pair<int, int>& r) { return r; });
+  auto grouped = pairs.co_group(pairs);
+  CHECK(grouped.count() == 100);
+  const auto& run = ctx.last_run();
+  int left = 0, right = 0;
+  for (const auto& s : run.stages) {
+    left += s.name.size() > 7 && s.name.compare(s.name.size() - 7, 7, " (left)") == 0;
+    right += s.name.size() > 8 && s.name.compare(s.name.size() - 8, 8, " (right)") == 0;
+  }
+  CHECK(left == 1);
+  CHECK(right == 1);
+  auto plan = grouped.explain();
+  INFO(plan);
+  auto l = plan.find(" (left)\n");
+  auto r = plan.find(" (right)\n");
+  REQUIRE(l != std::string::npos);
+  REQUIRE(r != std::string::npos);
+  // Each side's stage line is followed by its own figures.
+  CHECK(plan.find("ran: 1000 items in", l) < plan.find("stage", l));
+  CHECK(plan.find("ran: 1000 items in", r) < plan.find("stage", r));
+}

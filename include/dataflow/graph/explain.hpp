@@ -20,6 +20,7 @@ struct plan_stage {
   const node_base* input;
   std::vector<std::string> ops;
   const node_base* consumer;  // null for the final stage (the action)
+  std::size_t side = 0;       // which input of the consumer
 };
 
 /// Lists the stages that computing `root` and then reading it through `final_ops` would run,
@@ -33,7 +34,7 @@ inline std::vector<plan_stage> plan_stages(const node_base& root,
     for (std::size_t i = 0; i < n.parents().size(); ++i) {
       const auto& p = n.parents()[i];
       self(self, *p);
-      stages.push_back({p.get(), n.input_ops(i), &n});
+      stages.push_back({p.get(), n.input_ops(i), &n, i});
     }
   };
   visit(visit, root);
@@ -53,7 +54,7 @@ inline std::string node_title(const node_base& n) {
 inline const stage_stats* stage_figures(const plan_stage& s, const run_stats& run) {
   std::string name = s.input->label();
   for (const auto& op : s.ops) name += " -> " + op;
-  name += " -> " + (s.consumer ? s.consumer->label() : run.action);
+  name += " -> " + (s.consumer ? s.consumer->input_label(s.side) : run.action);
   for (const auto& st : run.stages) {
     if (st.name == name) return &st;
   }
@@ -85,7 +86,7 @@ inline std::string explain_text(const node_base& root, const std::vector<std::st
     if (s.input->keeps_result()) out += " [cached]";
     for (const auto& op : s.ops) out += " -> " + op;
     if (s.consumer) {
-      out += " -> " + s.consumer->label() + "\n";
+      out += " -> " + s.consumer->input_label(s.side) + "\n";
       std::string d = s.consumer->describe_input();
       if (!d.empty()) out += "  " + s.consumer->label() + ": " + d + "\n";
     } else {
@@ -145,7 +146,7 @@ inline std::string explain_dot_text(const node_base& root, const std::vector<std
     };
     box(node_title(*s.input));
     for (const auto& op : s.ops) box(op);
-    box(s.consumer ? s.consumer->label() : std::string("action"));
+    box(s.consumer ? s.consumer->input_label(s.side) : std::string("action"));
     for (std::size_t j = 1; j < ids.size(); ++j) out += "    " + ids[j - 1] + " -> " + ids[j] + ";\n";
     out += "  }\n";
     for (const auto& f : sinks) {

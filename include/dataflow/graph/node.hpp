@@ -86,6 +86,10 @@ class node_base {
   virtual std::string describe() const { return {}; }
   /// Describes what the barrier does with its input, such as "combine per thread, shuffle".
   virtual std::string describe_input() const { return {}; }
+  /// The node as the consumer of its input `i` in stage names: the label, with the side for
+  /// nodes whose inputs differ in role (a join's "join#5 (left)"), so that both sides of a
+  /// self-join have names of their own.
+  virtual std::string input_label(std::size_t) const { return label_; }
   /// How many items the output has, when that is known before reading it (once executed):
   /// the progress display shows a stage's items against it.
   virtual std::optional<std::uint64_t> known_items() const { return std::nullopt; }

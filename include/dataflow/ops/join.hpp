@@ -170,6 +170,9 @@ class join_node final
     }
   }
 
+  std::string input_label(std::size_t i) const override {
+    return this->label() + (i == 0 ? " (left)" : " (right)");
+  }
   std::string describe_input() const override {
     return "hash shuffle both sides into " +
            std::to_string(spilling_shuffle_partitions(options_.partitions, this->ctx())) +
@@ -213,7 +216,7 @@ class join_node final
     spilled_ = false;
     streaming_ = false;
     right_locals_.emplace(run.ctx().threads());
-    run_stage(run, *right_, right_stack_, this->label(), [&](std::size_t) -> side_local<R>& {
+    run_stage(run, *right_, right_stack_, input_label(1), [&](std::size_t) -> side_local<R>& {
       return right_locals_->local([&] { return side_local<R>(parts_, this); });
     });
     if constexpr (streams_left) {
@@ -235,7 +238,7 @@ class join_node final
       }
     }
     left_locals_.emplace(run.ctx().threads());
-    run_stage(run, *left_, left_stack_, this->label(), [&](std::size_t) -> side_local<L>& {
+    run_stage(run, *left_, left_stack_, input_label(0), [&](std::size_t) -> side_local<L>& {
       return left_locals_->local([&] { return side_local<L>(parts_, this); });
     });
     if (spilled_any_.load()) {
