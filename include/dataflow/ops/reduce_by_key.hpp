@@ -381,13 +381,14 @@ class reduce_node final : public node<T> {
     merge_bytes_ = std::vector<arena>(parts);
     parallel_partitions(run, parts, this->label() + " (merge)",
                         [&](std::size_t p) { merge_partition(p); });
-    // The tables moved into merged_ (the arenas stay: entries view into them).
+    // The tables moved into merged_ (the arenas stay: entries view into them). Released first,
+    // charged second: the bytes moved, they did not double.
+    locals_->for_each([](local_tables& l) { l.charge.set(l.held_bytes()); });
     std::size_t held = 0;
     for (const table& t : merged_) held += t.bytes();
     for (const arena& a : merge_bytes_) held += a.bytes_used();
     merged_charge_ = gauge_charge(run.ctx().charged);
     merged_charge_.set(held);
-    locals_->for_each([](local_tables& l) { l.charge.set(l.held_bytes()); });
   }
 
  private:
