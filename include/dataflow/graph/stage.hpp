@@ -249,6 +249,20 @@ void for_each_partition(run_state& run, std::size_t n, Body&& body) {
   });
 }
 
+/// Pushes partition `p` of `parent` into `out`, then does `then()`. A user function that fails
+/// downstream without a position of its own (sources name a file and line or an index) gets
+/// "partition p of <parent>".
+template <class T, class Then = void (*)()>
+void push_partition_of(node<T>& parent, std::size_t p, batch_consumer<T>& out, Then then = [] {}) {
+  try {
+    parent.push_partition(p, out);
+    then();
+  } catch (op_failure& f) {
+    if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + parent.label();
+    throw;
+  }
+}
+
 /// Pushes every partition of `parent` through `stack` into sink_for(p), in parallel.
 /// `consumer` names the operator the stage feeds (for errors).
 template <class In, class Stack, class SinkFor>
@@ -256,25 +270,20 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
                const std::string& consumer, SinkFor&& sink_for) {
   parent.ensure_executed(run);
   const std::size_t parts = parent.partition_count();
+  const std::string name = stage_name(parent, stack.labels(), consumer);
   run.begin_stage();
   stats_clock clock;
   partition_counts counts(parts);  // one thread writes each partition's
   auto& progress = run.ctx().progress;
-  progress.begin_stage(stage_name(parent, stack.labels(), consumer), parts,
-                       parent.known_items().value_or(0));
+  progress.begin_stage(name, parts, parent.known_items().value_or(0));
   try {
     for_each_partition(run, parts, [&](std::size_t p) {
       auto& sink = sink_for(p);
       stack_consumer<In, Stack, std::remove_reference_t<decltype(sink)>> c(stack, sink);
       c.report_to(&progress.items, &progress.bytes);
-      try {
-        parent.push_partition(p, c);
+      push_partition_of(parent, p, c, [&] {
         if constexpr (requires { sink.end_partition(); }) sink.end_partition();
-      } catch (op_failure& f) {
-        // Sources name a file and line or an index; past any other node, the partition.
-        if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + parent.label();
-        throw;
-      }
+      });
       counts.in[p] = c.items_in();
       counts.out[p] = c.items_out();
       counts.bytes_in[p] = c.bytes_in();
@@ -282,9 +291,9 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
       progress.partitions_done.fetch_add(1, std::memory_order_relaxed);
     });
   } catch (const op_failure& f) {
-    throw_stage_error(f, stage_name(parent, stack.labels(), consumer));
+    throw_stage_error(f, name);
   }
-  run.record_stage(stage_name(parent, stack.labels(), consumer), counts, clock);
+  run.record_stage(name, counts, clock);
   run.consumed(parent);
 }
 

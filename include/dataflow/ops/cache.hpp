@@ -49,8 +49,9 @@ class cache_node final : public node<T> {
     block_list<T> items;
     arena bytes;
     cache_node* self = nullptr;
-    std::size_t charged = 0;  // bytes of this partition counted in the context's cache total
-    gauge_charge gauge;       // the same, for the run's statistics (also without a budget)
+    // The bytes this partition holds in memory, for the run's statistics; under a budget
+    // (encodable items) they count in the context's cache total too.
+    gauge_charge gauge;
     std::size_t heap = 0;
     std::optional<spill_writer> writer;
     std::optional<spill_segment> spilled;
@@ -71,13 +72,13 @@ class cache_node final : public node<T> {
     void end_batch() {
       if (writer) return;
       const std::size_t now = items.bytes() + bytes.bytes_used() + heap;
-      gauge.set(now);  // statistics, with or without a budget
+      const std::size_t was = gauge.held();
+      gauge.set(now);
       if constexpr (encodable<T>) {
-        // Under a budget, the caches' share of it (what spills can make room for).
-        if (self->limit_ == 0) return;
-        const std::size_t total = self->ctx().cached_bytes.fetch_add(now - charged) + now - charged;
-        charged = now;
-        if (total > self->limit_) spill();
+        if (in_cache_total()) {
+          const std::size_t total = self->ctx().cached_bytes.fetch_add(now - was) + now - was;
+          if (total > self->limit_) spill();
+        }
       }
     }
 
@@ -102,9 +103,17 @@ class cache_node final : public node<T> {
     }
 
     void uncharge() noexcept {
-      if (charged) self->ctx().cached_bytes.fetch_sub(charged);
-      charged = 0;
+      if (in_cache_total()) self->ctx().cached_bytes.fetch_sub(gauge.held());
       gauge.set(0);
+    }
+
+    /// True when the caches' share of the budget applies (and so spills can make room).
+    bool in_cache_total() const noexcept {
+      if constexpr (encodable<T>) {
+        return self && self->limit_ != 0;
+      } else {
+        return false;
+      }
     }
   };
 

@@ -55,11 +55,11 @@ struct forward_sink {
 template <class T, class In, class Stack>
 void push_through(node<In>& parent, const Stack& stack, std::size_t p, batch_consumer<T>& out) {
   if constexpr (Stack::empty && std::is_same_v<In, T>) {
-    parent.push_partition(p, out);
+    push_partition_of(parent, p, out);
   } else {
     forward_sink<T> sink{&out, {}, {}};
     stack_consumer<In, Stack, forward_sink<T>, false> c(stack, sink);
-    parent.push_partition(p, c);
+    push_partition_of(parent, p, c);
   }
 }
 

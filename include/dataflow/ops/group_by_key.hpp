@@ -134,24 +134,18 @@ class group_node final
 
   void push_partition(std::size_t p, batch_consumer<Out>& out) override {
     if (!segments_.empty()) {
-      push_sink sink{this, p, out};
+      push_sink sink{this, out};
       group_segments(segments_[p], 0, sink);
       return;
     }
-    push_groups(output_[p], p, out);
+    push_groups(output_[p], out);
   }
 
-  void push_groups(const groups& g, std::size_t p, batch_consumer<Out>& out) {
+  void push_groups(const groups& g, batch_consumer<Out>& out) {
     const std::vector<Out>& items = g.out;
     constexpr std::size_t step = std::max<std::size_t>(batch_items<Out>, 4096);
     for (std::size_t i = 0; i < items.size() && !stop_requested(); i += step) {
-      std::span<const Out> batch(items.data() + i, std::min(step, items.size() - i));
-      try {
-        out.consume(batch);
-      } catch (op_failure& f) {
-        if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
-        throw;
-      }
+      out.consume(std::span<const Out>(items.data() + i, std::min(step, items.size() - i)));
     }
   }
 
@@ -212,9 +206,8 @@ class group_node final
   struct push_sink {
     static constexpr bool can_stream = false;
     group_node* self;
-    std::size_t p;
     batch_consumer<Out>& out;
-    void groups(groups& g) { self->push_groups(g, p, out); }
+    void groups(groups& g) { self->push_groups(g, out); }
     void stream(const std::vector<spill_segment>&) {}
   };
 

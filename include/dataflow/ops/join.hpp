@@ -183,19 +183,14 @@ class join_node final
   void push_partition(std::size_t p, batch_consumer<Out>& out) override {
     emitter e{out, {}};
     e.buf.reserve(out_step);
-    try {
-      if (streaming_) {
-        stream_probe(p, e);
-      } else if (spilled_) {
-        join_spilled(left_segments_[p], right_segments_[p], 0, e);
-      } else {
-        join_in_memory(p, e);
-      }
-      e.flush();
-    } catch (op_failure& f) {
-      if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
-      throw;
+    if (streaming_) {
+      stream_probe(p, e);
+    } else if (spilled_) {
+      join_spilled(left_segments_[p], right_segments_[p], 0, e);
+    } else {
+      join_in_memory(p, e);
     }
+    e.flush();
   }
 
   void dispose() noexcept override {
@@ -360,7 +355,7 @@ class join_node final
     if constexpr (streams_left) {
       probe_sink sink{this, &e, {}, {}, 0, {}};
       stack_consumer<InL, SL, probe_sink, false> c(left_stack_, sink);
-      left_->push_partition(p, c);
+      push_partition_of(*left_, p, c);
     }
   }
 

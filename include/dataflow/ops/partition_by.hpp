@@ -86,13 +86,7 @@ class partition_node final : public node<T> {
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     locals_->for_each([&](local_lists& l) {
       l.lists[p].for_each_block([&](std::span<const T> block) {
-        if (stop_requested()) return;
-        try {
-          out.consume(block);
-        } catch (op_failure& f) {
-          if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
-          throw;
-        }
+        if (!stop_requested()) out.consume(block);
       });
     });
   }

@@ -331,22 +331,17 @@ class reduce_node final : public node<T> {
   }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
-    try {
-      if (!segments_.empty()) {
-        reduce_segments(segments_[p], 0, out);
-      } else if constexpr (dense) {
-        // Entries are the items: push the compacted table as it is.
-        std::span<const T> items = dense_[p];
-        constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
-        for (std::size_t i = 0; i < items.size() && !stop_requested(); i += step) {
-          out.consume(items.subspan(i, std::min(step, items.size() - i)));
-        }
-      } else {
-        push_table(merged_[p], out);
+    if (!segments_.empty()) {
+      reduce_segments(segments_[p], 0, out);
+    } else if constexpr (dense) {
+      // Entries are the items: push the compacted table as it is.
+      std::span<const T> items = dense_[p];
+      constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
+      for (std::size_t i = 0; i < items.size() && !stop_requested(); i += step) {
+        out.consume(items.subspan(i, std::min(step, items.size() - i)));
       }
-    } catch (op_failure& f) {
-      if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
-      throw;
+    } else {
+      push_table(merged_[p], out);
     }
   }
 

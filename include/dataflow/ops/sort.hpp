@@ -229,19 +229,14 @@ class sort_node final : public node<T> {
   }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
-    try {
-      if (!runs_.empty()) {
-        merge_to(runs_, out);
-        return;
-      }
-      const auto [begin, end] = ranges_[p];
-      constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
-      for (std::size_t i = begin; i < end && !stop_requested(); i += step) {
-        out.consume(std::span<const T>(sorted_.data() + i, std::min(step, end - i)));
-      }
-    } catch (op_failure& f) {
-      if (f.where.empty()) f.where = "partition " + std::to_string(p) + " of " + this->label();
-      throw;
+    if (!runs_.empty()) {
+      merge_to(runs_, out);
+      return;
+    }
+    const auto [begin, end] = ranges_[p];
+    constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
+    for (std::size_t i = begin; i < end && !stop_requested(); i += step) {
+      out.consume(std::span<const T>(sorted_.data() + i, std::min(step, end - i)));
     }
   }
 
