@@ -2,13 +2,20 @@
 // positional arguments, with errors that say what was wrong.
 #pragma once
 
+#include <dataflow/errors.hpp>
 #include <dataflow/memory.hpp>
+#include <dataflow/signals.hpp>
 
+#include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace examples {
@@ -42,7 +49,9 @@ class cli {
     if (it == options_.end()) return fallback;
     const std::string& v = it->second;
     char* end = nullptr;
+    errno = 0;
     unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (errno == ERANGE) throw usage_error("option " + name + " is out of range: '" + v + "'");
     if (v.empty() || *end != '\0' || v[0] == '-') {
       throw usage_error("option " + name + " needs a non-negative integer, got '" + v + "'");
     }
@@ -83,5 +92,39 @@ class cli {
   std::map<std::string, std::string> options_;
   std::vector<std::string> positional_;
 };
+
+/// Writes `text` to standard output and flushes it; throws naming standard output when that
+/// fails (a full disk, /dev/full), so that a tool never exits 0 with its output cut short.
+inline void write_stdout(std::string_view text) {
+  errno = 0;
+  if (!text.empty() && std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) {
+    throw dataflow::io_error("-", std::string("cannot write standard output: ") + std::strerror(errno));
+  }
+  if (std::fflush(stdout) != 0) {
+    throw dataflow::io_error("-", std::string("cannot write standard output: ") + std::strerror(errno));
+  }
+}
+
+/// Runs a tool's body: removes temporaries and dies of the signal on SIGINT, SIGTERM, SIGHUP and
+/// SIGPIPE; a usage error exits 2 with the usage, any other error exits 1 with its message;
+/// output still buffered is flushed and checked before the tool reports success.
+template <class Body>
+int tool_main(const char* name, const char* usage, Body&& body) {
+  dataflow::remove_temporaries_on_signals();
+  try {
+    body();
+    write_stdout({});
+    return 0;
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "%s: %s\n%s", name, e.what(), usage);
+    return 2;
+  } catch (const dataflow::usage_error& e) {
+    std::fprintf(stderr, "%s: %s\n%s", name, e.what(), usage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 1;
+  }
+}
 
 }  // namespace examples

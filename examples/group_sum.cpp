@@ -1,17 +1,14 @@
 // group_sum: prints `key,sum,count` for every key of a `key,value` CSV, in ascending key order.
 //
-//   group_sum [--threads N] [--budget SIZE] FILE.csv
+//   group_sum [--threads N] [--budget SIZE] FILE.csv   (FILE.csv may be - for standard input)
 #include "cli.hpp"
 #include "group_sum.hpp"
 
 #include <fmt/format.h>
 
-#include <cstdio>
-#include <exception>
-
 int main(int argc, char** argv) {
   const char* usage = "usage: group_sum [--threads N] [--budget SIZE] FILE.csv\n";
-  try {
+  return examples::tool_main("group_sum", usage, [&] {
     examples::cli args(argc, argv);
     std::size_t threads = args.number("--threads", 0);
     std::size_t budget = args.size("--budget", 0);
@@ -24,13 +21,6 @@ int main(int argc, char** argv) {
     for (const auto& r : rows) {
       fmt::format_to(std::back_inserter(out), "{},{},{}\n", r.key, examples::to_string(r.sum), r.count);
     }
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    return 0;
-  } catch (const examples::usage_error& e) {
-    std::fprintf(stderr, "group_sum: %s\n%s", e.what(), usage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "group_sum: %s\n", e.what());
-    return 1;
-  }
+    examples::write_stdout({out.data(), out.size()});
+  });
 }

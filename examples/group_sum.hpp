@@ -78,16 +78,21 @@ inline std::runtime_error bad_line(std::string_view line, const char* why) {
                             "decimal value, got '" + shown + "'");
 }
 
-/// Parses one `key,value` line (a trailing '\r' is allowed); throws naming the problem.
+/// Parses one `key,value` line: CSV fields (RFC 4180: either may be quoted; a trailing '\r' is
+/// dropped); throws naming the problem.
 inline std::pair<std::int64_t, sum_count> parse_row(std::string_view line) {
-  std::string_view s = line;
-  if (!s.empty() && s.back() == '\r') s.remove_suffix(1);
+  dataflow::csv_fields fields(line, ',');
+  const std::string_view key_field = fields.next();
+  if (fields.done()) throw bad_line(line, "missing ','");
+  const std::string_view value_field = fields.next();
+  if (!fields.done()) throw bad_line(line, "more than two fields");
+  // Key: an integer that fits in 64 bits.
+  std::string_view s = key_field;
   std::size_t i = 0;
   auto sign = [&]() {
     if (i < s.size() && (s[i] == '-' || s[i] == '+')) return s[i++] == '-';
     return false;
   };
-  // Key: an integer that fits in 64 bits.
   bool key_negative = sign();
   std::uint64_t key_abs = 0;
   std::size_t key_digits = 0;
@@ -97,13 +102,13 @@ inline std::pair<std::int64_t, sum_count> parse_row(std::string_view line) {
       throw bad_line(line, "key out of range");
     }
   }
-  if (key_digits == 0) throw bad_line(line, "missing key");
+  if (key_digits == 0 || i != s.size()) throw bad_line(line, key_digits == 0 ? "missing key" : "bad key");
   if (key_abs > (key_negative ? std::uint64_t{1} << 63 : (std::uint64_t{1} << 63) - 1)) {
     throw bad_line(line, "key out of range");
   }
   std::int64_t key = key_negative ? static_cast<std::int64_t>(0 - key_abs) : static_cast<std::int64_t>(key_abs);
-  if (i >= s.size() || s[i] != ',') throw bad_line(line, "missing ','");
-  ++i;
+  s = value_field;
+  i = 0;
   // Value: [sign] digits [. digits], at most 18 fractional digits.
   bool negative = sign();
   int128 units = 0;

@@ -2,18 +2,19 @@
 // words in byte order, files in name order.
 //
 //   inverted_index [--threads N] [--budget SIZE] DIR
+//
+// File names are escaped as `ls -b` does, so that a name holding a space or a tab cannot be
+// taken for two: '\' as "\\", ' ' as "\ ", tab as "\t", newline as "\n".
 #include "cli.hpp"
 #include "inverted_index.hpp"
 
 #include <fmt/format.h>
 
-#include <cstdio>
-#include <exception>
 #include <filesystem>
 
 int main(int argc, char** argv) {
   const char* usage = "usage: inverted_index [--threads N] [--budget SIZE] DIR\n";
-  try {
+  return examples::tool_main("inverted_index", usage, [&] {
     examples::cli args(argc, argv);
     std::size_t threads = args.number("--threads", 0);
     std::size_t budget = args.size("--budget", 0);
@@ -22,23 +23,17 @@ int main(int argc, char** argv) {
     dataflow::context ctx(threads);
     ctx.memory_budget(budget);
     auto index = examples::build_index(ctx, dirs[0]);
+    std::vector<std::string> names;
+    for (const auto& f : index.files) names.push_back(examples::escape_name(std::filesystem::path(f).filename().string()));
     fmt::memory_buffer out;
     for (const auto& [word, docs] : index.words) {
       fmt::format_to(std::back_inserter(out), "{}\t", word);
       for (std::size_t i = 0; i < docs.size(); ++i) {
         if (i) out.push_back(' ');
-        fmt::format_to(std::back_inserter(out), "{}",
-                       std::filesystem::path(index.files[docs[i]]).filename().string());
+        out.append(names[docs[i]]);
       }
       out.push_back('\n');
     }
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    return 0;
-  } catch (const examples::usage_error& e) {
-    std::fprintf(stderr, "inverted_index: %s\n%s", e.what(), usage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "inverted_index: %s\n", e.what());
-    return 1;
-  }
+    examples::write_stdout({out.data(), out.size()});
+  });
 }

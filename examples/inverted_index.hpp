@@ -24,6 +24,23 @@ struct postings {
   std::vector<std::pair<std::string, std::vector<std::uint32_t>>> words;
 };
 
+/// A file name with backslash, space, tab and newline escaped as `ls -b` does ("my notes.txt"
+/// becomes "my\ notes.txt"), so a list of names separated by spaces reads back unambiguously.
+inline std::string escape_name(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  for (char c : name) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case ' ': out += "\\ "; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
 /// The regular files directly inside `dir`, sorted by name.
 inline std::vector<std::string> list_files(const std::string& dir) {
   std::vector<std::string> files;

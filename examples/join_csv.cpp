@@ -1,19 +1,22 @@
 // join_csv: joins two CSV files on their first column and prints `key,left,right` lines,
 // sorted bytewise.
 //
-//   join_csv [--threads N] [--budget SIZE] [--type inner|left|right|full] [--header yes]
+//   join_csv [--threads N] [--budget SIZE] [--type inner|left|right|full] [--header yes|no]
 //            LEFT.csv RIGHT.csv
+//
+// Keys may be quoted (RFC 4180); a key that holds a separator or a quote is quoted again in the
+// output. CRLF lines lose their '\r'.
 #include "cli.hpp"
 #include "join_csv.hpp"
 
-#include <cstdio>
-#include <exception>
+#include <stdexcept>
+#include <string>
 
 int main(int argc, char** argv) {
   const char* usage =
       "usage: join_csv [--threads N] [--budget SIZE] [--type inner|left|right|full] "
-      "[--header yes] LEFT.csv RIGHT.csv\n";
-  try {
+      "[--header yes|no] LEFT.csv RIGHT.csv\n";
+  return examples::tool_main("join_csv", usage, [&] {
     examples::cli args(argc, argv);
     std::size_t threads = args.number("--threads", 0);
     std::size_t budget = args.size("--budget", 0);
@@ -23,23 +26,19 @@ int main(int argc, char** argv) {
     } catch (const std::invalid_argument& e) {
       throw examples::usage_error(e.what());
     }
-    const bool header = args.text("--header", "no") == "yes";
+    const std::string header = args.text("--header", "no");
+    if (header != "yes" && header != "no") {
+      throw examples::usage_error("--header must be yes or no, got '" + header + "'");
+    }
     auto files = args.positional(2);
     if (files.size() != 2) throw examples::usage_error("expected LEFT.csv and RIGHT.csv");
     dataflow::context ctx(threads);
     ctx.memory_budget(budget);
     std::string out;
-    for (const auto& l : examples::join_csv(ctx, files[0], files[1], type, header)) {
+    for (const auto& l : examples::join_csv(ctx, files[0], files[1], type, header == "yes")) {
       out += l;
       out += '\n';
     }
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    return 0;
-  } catch (const examples::usage_error& e) {
-    std::fprintf(stderr, "join_csv: %s\n%s", e.what(), usage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "join_csv: %s\n", e.what());
-    return 1;
-  }
+    examples::write_stdout(out);
+  });
 }

@@ -1,8 +1,11 @@
 // The core of the join_csv tool: joins two CSV files on their first column.
 //
-// Each line is split at its first separator into (key, rest); a line without one is an error
-// naming the file's stage. The joined rows are key, the left rest and the right rest (empty
-// for the missing side of an outer join), sorted so the output does not depend on threads.
+// Each line is split after its first field into (key, rest): the key may be quoted (RFC 4180,
+// so `"a,b",1` has the key `a,b`), the rest is kept as it is written, and a CRLF line loses its
+// '\r'. A line with one field only, or a malformed key, is an error naming the file, line and
+// column. The joined rows are key (quoted again when it needs it), the left rest and the right
+// rest (empty for the missing side of an outer join), sorted so the output does not depend on
+// threads.
 #pragma once
 
 #include <dataflow/dataflow.hpp>
@@ -16,13 +19,15 @@
 
 namespace examples {
 
-/// (key, rest of the line) of a `key,rest` line.
-inline std::pair<std::string_view, std::string_view> split_key(std::string_view line, char sep) {
-  const auto at = line.find(sep);
-  if (at == std::string_view::npos) {
-    throw std::invalid_argument("no '" + std::string(1, sep) + "' in line '" + std::string(line.substr(0, 80)) + "'");
+/// (key, rest of the line) of a `key,rest` line, the key unquoted.
+inline std::pair<std::string, std::string_view> split_key(std::string_view line, char sep) {
+  dataflow::csv_fields fields(line, sep);
+  std::string_view key = fields.next();
+  if (fields.done()) {
+    throw std::invalid_argument("no '" + std::string(1, sep) + "' after the first field of line '" +
+                                std::string(line.substr(0, 80)) + "'");
   }
-  return {line.substr(0, at), line.substr(at + 1)};
+  return {std::string(key), fields.rest()};
 }
 
 enum class join_type { inner, left, right, full };
@@ -45,8 +50,9 @@ inline std::vector<std::string> join_csv(dataflow::context& ctx, const std::stri
   auto right = ctx.read_lines(right_file, options).map(parse);
   auto line = [](std::string_view k, std::string_view l, std::string_view r) {
     std::string s;
-    s.reserve(k.size() + l.size() + r.size() + 2);
-    s.append(k).append(1, ',').append(l).append(1, ',').append(r);
+    s.reserve(k.size() + l.size() + r.size() + 4);
+    dataflow::append_csv_field(s, k);
+    s.append(1, ',').append(l).append(1, ',').append(r);
     return s;
   };
   auto text = [](const auto& v) -> std::string_view {

@@ -1,21 +1,21 @@
 // word_count: prints `count<TAB>word` for the most frequent words of text files.
 //
 //   word_count [--threads N] [--budget SIZE] [--top K] [--stats text|json] FILE...
-//   (--top 0 prints every word; --stats prints the run's per-stage figures to stderr)
+//   (FILE may be - for standard input; --top 0 prints every word; --stats prints the run's
+//   per-stage figures to stderr)
 #include "cli.hpp"
 #include "word_count.hpp"
 
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <exception>
 #include <string>
 #include <vector>
 
 int main(int argc, char** argv) {
   const char* usage =
       "usage: word_count [--threads N] [--budget SIZE] [--top K] [--stats text|json] FILE...\n";
-  try {
+  return examples::tool_main("word_count", usage, [&] {
     examples::cli args(argc, argv);
     std::size_t threads = args.number("--threads", 0);
     std::size_t budget = args.size("--budget", 0);
@@ -30,16 +30,8 @@ int main(int argc, char** argv) {
     auto counts = examples::count_words(ctx, files, top);
     fmt::memory_buffer out;
     for (const auto& [word, n] : counts) fmt::format_to(std::back_inserter(out), "{}\t{}\n", n, word);
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    std::fflush(stdout);  // the words before the figures, on a terminal that shows both
+    examples::write_stdout({out.data(), out.size()});  // the words before the figures
     if (stats == "text") std::fputs(ctx.last_run().table().c_str(), stderr);
     if (stats == "json") std::fprintf(stderr, "%s\n", ctx.last_run().json().c_str());
-    return 0;
-  } catch (const examples::usage_error& e) {
-    std::fprintf(stderr, "word_count: %s\n%s", e.what(), usage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "word_count: %s\n", e.what());
-    return 1;
-  }
+  });
 }

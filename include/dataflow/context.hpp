@@ -83,9 +83,9 @@ class context {
   /// items in and out, partitions and skew, wall and CPU time, bytes and files spilled.
   const run_stats& last_run() const noexcept { return state_->last_run; }
 
-  /// Sets the directory under which runs make their spill directories (default: $TMPDIR, else
-  /// /tmp). Each spilling run makes a fresh directory inside it and removes it when done; the
-  /// directory given here is never removed.
+  /// Sets the directory where runs spill (default: $TMPDIR, else /tmp), and where streamed inputs
+  /// (pipes, standard input) are copied. Spill files have no name there (O_TMPFILE): nothing is
+  /// left behind whatever ends the process, and nothing of another run is ever touched.
   context& spill_directory(std::string path) {
     state_->spill_root = std::move(path);
     return *this;
@@ -123,7 +123,10 @@ class context {
   /// Reads the lines of text files (without their '\n'), as std::string_view. Each file is
   /// split into partitions at line boundaries and read in parallel. A view is valid while the
   /// item moves through local operators; barriers and actions copy what they keep.
-  /// Throws io_error now for a missing file, a directory or a pattern matching nothing.
+  /// "-" is standard input; a pipe, FIFO, device or /proc file named on its own is read as a
+  /// stream (copied once to the spill directory, then read in parallel, in order).
+  /// Throws io_error now for a missing file, a directory, a pattern matching nothing or matching
+  /// something other than a regular file; and during a run for a file that changes size.
   dataset<std::string_view> read_lines(const std::string& path_or_glob,
                                        read_options options = {}) const {
     return read_lines(std::vector<std::string>{path_or_glob}, options);

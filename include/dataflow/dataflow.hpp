@@ -16,12 +16,14 @@
 
 #include <dataflow/codec.hpp>
 #include <dataflow/context.hpp>
+#include <dataflow/csv.hpp>
 #include <dataflow/dataset.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/memory.hpp>
 #include <dataflow/progress.hpp>
 #include <dataflow/run_stats.hpp>
+#include <dataflow/signals.hpp>
 #include <dataflow/text.hpp>
 
 #include <dataflow/sources/generate.hpp>

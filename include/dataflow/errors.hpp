@@ -36,6 +36,21 @@ class usage_error : public error {
   using error::error;
 };
 
+/// Reports memory a stage could not get (std::bad_alloc inside it); the message names the stage
+/// and suggests a memory budget, under which the stage would have spilled instead.
+class memory_error : public error {
+ public:
+  explicit memory_error(const std::string& stage)
+      : error("dataflow: out of memory in stage " + stage +
+              " (set context::memory_budget below the memory the process may use, so that it spills to disk)"),
+        stage_(stage) {}
+  /// Returns the stage that ran out of memory.
+  const std::string& stage() const noexcept { return stage_; }
+
+ private:
+  std::string stage_;
+};
+
 /// Reports a user function that threw during a run.
 ///
 /// Thrown with std::throw_with_nested, so `std::rethrow_if_nested(e)` rethrows the user's

@@ -136,7 +136,7 @@ TEST_CASE("joins match a nested-loop reference", "[ops][join]") {
   }
   CHECK(got == want);
   CHECK(groups.size() == want.size());
-  if (budget) CHECK(s.dir.entries().empty());
+  if (budget) CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("a key hot on both sides joins in bounded memory", "[ops][join][spill]") {
@@ -218,7 +218,7 @@ TEST_CASE("a key hot on both sides joins in bounded memory", "[ops][join][spill]
   CHECK(got.right_bytes == expect.right_bytes);
   CHECK(got.left_missing == expect.left_missing);
   CHECK(got.right_missing == expect.right_missing);
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("a join's plan shows both sides feeding it", "[ops][join][explain]") {
@@ -242,7 +242,7 @@ TEST_CASE("a throwing key hash in a join reaches the caller and leaves no file",
     return row.second.first;
   });
   CHECK_THROWS_WITH(joined_rows.count(), Catch::Contains("bad row 500"));
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("a dataset read by several consumers of one run (a DAG)", "[ops][join][dag]") {

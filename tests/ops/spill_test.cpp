@@ -6,6 +6,8 @@
 
 #include "sort_lines.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,7 +67,7 @@ TEST_CASE("reduce_by_key under a tiny budget matches the in-memory result", "[sp
   CHECK(std::map<std::string, std::int64_t>(got.begin(), got.end()) == want);
   CHECK(got.size() == want.size());
   if (n > 1000) CHECK(spilled() > before);
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("reduce_by_key under a tiny budget with integer keys and one hot key", "[spill][reduce_by_key]") {
@@ -82,7 +84,7 @@ TEST_CASE("reduce_by_key under a tiny budget with integer keys and one hot key",
   }
   auto got = s.ctx.from(input).reduce_by_key(std::plus<>{}).collect();
   CHECK(std::map<std::uint64_t, double>(got.begin(), got.end()) == want);
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("group_by_key under a tiny budget matches the in-memory result", "[spill][group_by_key]") {
@@ -98,7 +100,7 @@ TEST_CASE("group_by_key under a tiny budget matches the in-memory result", "[spi
   REQUIRE(got.size() == want.size());
   for (auto& [k, values] : got) CHECK(test::sorted(values) == test::sorted(want.at(k)));
   if (n > 1000) CHECK(spilled() > before);
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("group_by_key under a tiny budget finishes a key hotter than the budget", "[spill][group_by_key]") {
@@ -122,7 +124,7 @@ TEST_CASE("group_by_key under a tiny budget finishes a key hotter than the budge
   }
   REQUIRE(got.size() == want.size());
   for (const auto& [k, size, sum] : got) CHECK(want.at(k) == std::pair{size, sum});
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("sort under a tiny budget merges runs into the sorted order", "[spill][sort]") {
@@ -158,7 +160,7 @@ TEST_CASE("sort under a tiny budget merges runs into the sorted order", "[spill]
     return std::pair{a.size(), a} < std::pair{b.size(), b};
   });
   CHECK(by_len == want_len);
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("sort_lines sorts like LC_ALL=C sort, in memory and spilling", "[spill][sort][examples]") {
@@ -190,7 +192,7 @@ TEST_CASE("sort_lines sorts like LC_ALL=C sort, in memory and spilling", "[spill
 
   examples::sort_lines(s.ctx, {files.file("in.txt")}, files.file("out.txt"));
   CHECK(test::read_file(files.file("out.txt")) == want);
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("a user function that throws while operators spill leaves no spill file", "[spill][errors]") {
@@ -207,14 +209,14 @@ TEST_CASE("a user function that throws while operators spill leaves no spill fil
   // 100000 items over 20000 keys take at least 80000 calls.
   CHECK_THROWS_WITH(ds.reduce_by_key(failing).map([](const auto& p) { return p.second; }).sort().count(),
                     Catch::Contains("reduce gave up"));
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 
   auto bad_key = [](const std::pair<std::string, std::int64_t>& p) -> std::size_t {
     if (p.first == "k7") throw std::runtime_error("no sorting k7");
     return p.first.size();
   };
   CHECK_THROWS_WITH(s.ctx.from(input).sort_by(bad_key).count(), Catch::Contains("no sorting k7"));
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("a failing spill write is an error naming the file, and nothing is left", "[spill][errors]") {
@@ -233,7 +235,7 @@ TEST_CASE("a failing spill write is an error naming the file, and nothing is lef
     CHECK_THAT(e.path(), Catch::Contains(s.dir.path().string()));
   }
   dataflow::detail::spill_write_failure_countdown = 0;
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
   // The context still works afterwards.
   CHECK(s.ctx.from(numbers).sort().collect() == test::sorted(numbers));
 }
@@ -243,13 +245,13 @@ TEST_CASE("an unusable spill directory is an error naming it", "[spill][errors]"
   ctx.memory_budget(32_KiB).spill_directory("/nonexistent/spill/dir");
   std::vector<std::uint64_t> numbers(100000, 3);
   CHECK_THROWS_WITH(ctx.from(numbers).sort().count(),
-                    Catch::Contains("cannot create a spill directory in '/nonexistent/spill/dir'"));
+                    Catch::Contains("cannot create a spill file in '/nonexistent/spill/dir'"));
 }
 
 TEST_CASE("spill files detect truncation and corruption", "[spill][storage]") {
   using namespace dataflow::detail;
   test::temp_dir root;
-  auto dir = std::make_shared<spill_directory>(root.path().string(), "test");
+  auto dir = std::make_shared<spill_directory>(root.path().string());
   std::vector<std::pair<std::string, std::uint64_t>> items;
   for (std::uint64_t i = 0; i < 5000; ++i) items.emplace_back("item " + std::to_string(i), i * i);
   spill_segment seg;
@@ -260,37 +262,45 @@ TEST_CASE("spill files detect truncation and corruption", "[spill][storage]") {
     w.close();
   }
   CHECK(seg.items == items.size());
+  CHECK(root.entries().empty());  // the file has no name: nothing to leave behind
 
   std::vector<std::pair<std::string, std::uint64_t>> back;
   for_each_spilled<std::pair<std::string_view, std::uint64_t>>(
       seg, "test", [&](const auto& x) { back.emplace_back(std::string(x.first), x.second); });
   CHECK(back == items);
 
-  const std::string path = seg.file->path();
+  const int fd = seg.file->fd();
+  const std::string name = seg.file->path();
+  CHECK_THAT(name, Catch::Contains(root.path().string()));
   auto read_all = [&] {
     for_each_spilled<std::pair<std::string_view, std::uint64_t>>(seg, "test", [](const auto&) {});
   };
+  std::string bytes(seg.bytes, '\0');
+  REQUIRE(::pread(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+  auto put = [&](const std::string& b) {
+    REQUIRE(::ftruncate(fd, 0) == 0);
+    REQUIRE(::pwrite(fd, b.data(), b.size(), 0) == static_cast<ssize_t>(b.size()));
+  };
   {  // Flip one byte in the middle.
-    std::string bytes = test::read_file(path);
-    bytes[bytes.size() / 2] ^= 0x20;
-    test::write_file(path, bytes);
-    CHECK_THROWS_WITH(read_all(), Catch::Contains(path) && Catch::Contains("checksum"));
-    bytes[bytes.size() / 2] ^= 0x20;
-    test::write_file(path, bytes);
+    std::string bad = bytes;
+    bad[bad.size() / 2] ^= 0x20;
+    put(bad);
+    CHECK_THROWS_WITH(read_all(), Catch::Contains(name) && Catch::Contains("checksum"));
+    put(bytes);
     CHECK_NOTHROW(read_all());
   }
   {  // Cut the file short.
-    std::string bytes = test::read_file(path);
-    test::write_file(path, bytes.substr(0, bytes.size() - 100));
-    CHECK_THROWS_WITH(read_all(), Catch::Contains(path) && Catch::Contains("truncated"));
-    test::write_file(path, bytes.substr(0, 0));
-    CHECK_THROWS_WITH(read_all(), Catch::Contains(path) && Catch::Contains("truncated"));
+    put(bytes.substr(0, bytes.size() - 100));
+    CHECK_THROWS_WITH(read_all(), Catch::Contains(name) && Catch::Contains("truncated"));
+    put("");
+    CHECK_THROWS_WITH(read_all(), Catch::Contains(name) && Catch::Contains("truncated"));
   }
-  const std::string dir_path = dir->path();
+  struct stat st {};
+  REQUIRE(::fstat(fd, &st) == 0);
+  CHECK(st.st_nlink == 0);
   seg = {};
-  dir.reset();
-  CHECK(!test::fs::exists(path));
-  CHECK(!test::fs::exists(dir_path));
+  CHECK(::fcntl(fd, F_GETFD) == -1);  // the last reference closed it, and the file went with it
+  CHECK(test::nothing_left_in(root));
 }
 
 namespace {
@@ -350,25 +360,34 @@ TEST_CASE("parse_size reads sizes with units", "[spill][memory]") {
   CHECK_THROWS_AS(dataflow::parse_size("-5M"), dataflow::usage_error);
 }
 
-TEST_CASE("spill directories of killed processes are removed, live ones are not", "[spill][storage]") {
+TEST_CASE("a spilling run names no file in the spill root, and touches nothing of others'", "[spill][storage]") {
   spilling_context s(2, 32_KiB);
+  // What another run (in another PID namespace, on another host) or the user keeps there.
   const pid_t dead = ::fork();
   if (dead == 0) ::_exit(0);
   ::waitpid(dead, nullptr, 0);
-  const auto stale = s.dir.path() / ("dataflow-" + std::to_string(dead) + "-AbC123");
-  const auto live = s.dir.path() / ("dataflow-" + std::to_string(::getpid()) + "-XyZ789");
-  const auto other = s.dir.path() / "dataflow-notes";
-  for (const auto& d : {stale, live, other}) {
-    test::fs::create_directories(d);
-    test::write_file((d / "0.spill").string(), "old");
-  }
-  std::vector<std::uint64_t> numbers(100000);
-  std::iota(numbers.rbegin(), numbers.rend(), 0);
-  CHECK(s.ctx.from(numbers).sort().collect() == test::sorted(numbers));
-  CHECK(!test::fs::exists(stale));
-  CHECK(test::fs::exists(live / "0.spill"));
-  CHECK(test::fs::exists(other / "0.spill"));
-  CHECK(s.dir.entries() == std::vector<std::string>{"dataflow-" + std::to_string(::getpid()) + "-XyZ789", "dataflow-notes"});
+  const auto other = s.dir.path() / ("dataflow-" + std::to_string(dead) + "-AbC123");
+  test::fs::create_directories(other);
+  test::write_file((other / "0.spill").string(), "a live run's data");
+  test::write_file((s.dir.path() / "notes.txt").string(), "mine");
+  const auto before = s.dir.entries();
+
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> pairs(200000);
+  for (std::size_t i = 0; i < pairs.size(); ++i) pairs[i] = {i % 5000, i};
+  std::vector<std::vector<std::string>> seen;
+  std::mutex m;
+  const auto before_bytes = spilled();
+  s.ctx.from(pairs).for_each_group([&](std::uint64_t key, dataflow::group_values<std::uint64_t>&) {
+    if (key == 17) {
+      std::lock_guard lock(m);
+      seen.push_back(s.dir.entries());
+    }
+  });
+  REQUIRE(spilled() > before_bytes);
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0] == before);  // mid-run, with spill files in use
+  CHECK(s.dir.entries() == before);
+  CHECK(test::read_file((other / "0.spill").string()) == "a live run's data");
 }
 
 TEST_CASE("explain shows a sort and its merge", "[spill][sort][explain]") {
@@ -410,7 +429,7 @@ TEST_CASE("for_each_group visits every group, streaming a hot one from disk", "[
       });
   CHECK(got == want);
   CHECK(streamed == (budget > 0));
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 
   // A visitor that stops early, or throws, leaves nothing behind either.
   s.ctx.from(input).for_each_group([](const std::string&, dataflow::group_values<std::uint64_t>& values) {
@@ -418,13 +437,13 @@ TEST_CASE("for_each_group visits every group, streaming a hot one from disk", "[
       if (v > 10) break;
     }
   });
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
   CHECK_THROWS_WITH(
       s.ctx.from(input).for_each_group([](const std::string& k, dataflow::group_values<std::uint64_t>&) {
         if (k == "hot") throw std::runtime_error("too hot");
       }),
       Catch::Contains("too hot"));
-  CHECK(s.dir.entries().empty());
+  CHECK(test::nothing_left_in(s.dir));
 }
 
 TEST_CASE("a cache past its share of the budget spills, keeps order, and removes its file",
@@ -443,7 +462,8 @@ TEST_CASE("a cache past its share of the budget spills, keeps order, and removes
     const auto before = spilled();
     CHECK(cached.count() == input.size());
     CHECK(spilled() > before);  // 200K pairs are far more than a quarter of 256 KiB
-    CHECK_FALSE(s.dir.entries().empty());  // the cache's spill file lives with the cache
+    CHECK(s.dir.entries().empty());  // the cache's spill file has no name...
+    CHECK(test::open_files_in(s.dir.path()) > 0);   // ...and lives with the cache
     auto all = cached.collect();
     REQUIRE(all.size() == input.size());
     for (std::size_t i = 0; i < all.size(); ++i) {
@@ -457,6 +477,6 @@ TEST_CASE("a cache past its share of the budget spills, keeps order, and removes
     CHECK(calls == static_cast<int>(input.size()));  // computed once
     CHECK(s.ctx.cached_bytes() <= 256_KiB / 4 + 64_KiB);
   }
-  CHECK(s.dir.entries().empty());  // gone with the last handle on the cache
+  CHECK(test::open_files_in(s.dir.path()) == 0);  // gone with the last handle on the cache
   CHECK(s.ctx.cached_bytes() == 0);
 }

@@ -62,6 +62,23 @@ class temp_dir {
   fs::path path_;
 };
 
+/// How many of this process's open descriptors refer to files in `dir` (unnamed ones too: the
+/// kernel shows those as "dir/#inode (deleted)").
+inline std::size_t open_files_in(const fs::path& dir) {
+  std::size_t n = 0;
+  const std::string prefix = dir.string() + "/";
+  for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const auto target = fs::read_symlink(e.path(), ec).string();
+    if (!ec && target.compare(0, prefix.size(), prefix) == 0) ++n;
+  }
+  return n;
+}
+
+/// True when `dir` is empty and no descriptor of this process refers to a file in it: no spill
+/// file, named or unnamed, is left.
+inline bool nothing_left_in(const temp_dir& dir) { return dir.entries().empty() && open_files_in(dir.path()) == 0; }
+
 inline void write_file(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
   out.write(content.data(), static_cast<std::streamsize>(content.size()));

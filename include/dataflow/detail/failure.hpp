@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -37,6 +38,8 @@ inline decltype(auto) invoke_user(const std::string& label, const F& f, Args&&..
     return std::invoke(f, std::forward<Args>(args)...);
   } catch (op_failure&) {
     throw;  // raised further down a fused chain (flat_map's emit): keep the innermost name
+  } catch (const std::bad_alloc&) {
+    throw;  // out of memory, in the user's code or the library's around it: the stage reports it
   } catch (...) {
     throw op_failure(&label, std::current_exception());
   }

@@ -13,6 +13,10 @@
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdio>
@@ -37,8 +41,32 @@ class context_state {
 
   std::size_t threads() const noexcept { return threads_; }
 
+  /// The most threads a context may use here: 4096, or less where the process may start fewer
+  /// threads (RLIMIT_NPROC, the kernel's threads-max). oneTBB ends the process through
+  /// std::terminate when it cannot start a worker, so the limit is checked before.
+  static std::size_t max_threads() {
+    std::size_t limit = 4096;
+    rlimit r{};
+    // RLIMIT_NPROC counts the user's threads in all processes, and does not bind root.
+    if (::geteuid() != 0 && ::getrlimit(RLIMIT_NPROC, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
+      limit = std::min<std::size_t>(limit, static_cast<std::size_t>(r.rlim_cur));
+    }
+    if (std::FILE* f = std::fopen("/proc/sys/kernel/threads-max", "r")) {
+      unsigned long long m = 0;
+      if (std::fscanf(f, "%llu", &m) == 1 && m > 0) limit = std::min<std::size_t>(limit, static_cast<std::size_t>(m / 2));
+      std::fclose(f);
+    }
+    return std::max<std::size_t>(limit, 1);
+  }
+
   void set_threads(std::size_t n) {
-    if (n == 0) n = static_cast<std::size_t>(tbb::info::default_concurrency());
+    // All cores, as many as the system lets a context use; a count asked for must fit.
+    if (n == 0) n = std::min(static_cast<std::size_t>(tbb::info::default_concurrency()), max_threads());
+    if (n > max_threads()) {
+      throw usage_error("dataflow: " + std::to_string(n) + " threads asked for; this system allows a context at most " +
+                        std::to_string(max_threads()) + " (it has " +
+                        std::to_string(tbb::info::default_concurrency()) + " cores)");
+    }
     threads_ = n;
     auto hw = static_cast<std::size_t>(tbb::info::default_concurrency());
     // oneTBB caps its workers at the hardware concurrency; asking for more threads than cores
@@ -68,7 +96,8 @@ class context_state {
 
   /// Returns the spill directory for `stage`, making it on first need.
   std::shared_ptr<spill_directory> spill_dir(const std::string& stage) {
-    return spills.directory(spill_root, stage);
+    (void)stage;
+    return spills.directory(spill_root);
   }
 
   /// The figures of the latest action (actions of one context never overlap).

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <optional>
 #include <vector>
 
 namespace dataflow::detail {
@@ -28,6 +29,7 @@ struct partition_lists {
   std::size_t heap = 0;                             // heap memory the items own
 
   explicit partition_lists(std::size_t parts) : lists(parts), spilled(parts) {}
+  std::optional<spill_writer> writer;  // made at the first spill
 
   const T& add(std::size_t p, const T& item) {
     const T& kept = lists[p].emplace_back(intern(bytes, item));
@@ -42,13 +44,15 @@ struct partition_lists {
     return n;
   }
 
-  /// Writes every list to one spill file, a segment per partition, and frees them. Returns
-  /// false when there was nothing to write.
+  /// Writes every list to the thread's spill file, a segment per partition, and frees them.
+  /// Returns false when there was nothing to write.
   bool spill(context_state& ctx, const std::string& stage, std::size_t block_bytes) {
     bool any = false;
     for (const auto& l : lists) any = any || !l.empty();
     if (!any) return false;
-    spill_writer w(ctx.spill_dir(stage), stage, block_bytes);
+    // One file for all of the thread's spills: a spill file holds a descriptor while it lives.
+    if (!writer) writer.emplace(ctx.spill_dir(stage), stage, block_bytes);
+    spill_writer& w = *writer;
     for (std::size_t p = 0; p < lists.size(); ++p) {
       if (lists[p].empty()) continue;
       lists[p].for_each_block([&](std::span<const T> block) {

@@ -22,6 +22,7 @@
 #include <functional>
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -292,6 +293,8 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
     });
   } catch (const op_failure& f) {
     throw_stage_error(f, name);
+  } catch (const std::bad_alloc&) {
+    throw memory_error(name);
   }
   run.record_stage(name, counts, clock);
   run.consumed(parent);
@@ -305,6 +308,8 @@ void parallel_partitions(run_state& run, std::size_t n, const std::string& stage
     for_each_partition(run, n, f);
   } catch (const op_failure& fail) {
     throw_stage_error(fail, stage);
+  } catch (const std::bad_alloc&) {
+    throw memory_error(stage);
   }
 }
 

@@ -21,6 +21,7 @@
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/detail/hash_table.hpp>
+#include <dataflow/detail/item_bytes.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/graph/node.hpp>
@@ -35,6 +36,7 @@
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -296,25 +298,12 @@ class group_node final
     const std::uint64_t need = on_disk + items_count * (sizeof(T) + 24);
     if constexpr (Sink::can_stream) {
       if (need > policy_.thread_share && level >= spill_policy::max_level) {
-        sink.stream(segments);  // one hot key: its values never fit at once
+        group_in_bins(segments, sink);  // keys no hash separates; some may never fit at once
         return;
       }
     }
     if (need <= policy_.thread_share || level >= spill_policy::max_level) {
-      block_list<T> list;
-      arena bytes;
-      for (const auto& seg : segments) {
-        if (stop_requested()) return;
-        for_each_spilled<T>(seg, label, [&](const T& x) { list.emplace_back(intern(bytes, x)); });
-      }
-      std::vector<T*> items;
-      items.reserve(list.size());
-      list.for_each_block_mut([&](std::span<T> block) {
-        for (T& x : block) items.push_back(&x);
-      });
-      groups g;
-      group_items(items, g);
-      sink.groups(g);
+      load_and_group(segments, sink);
       return;
     }
     spill_router<T> router(this->ctx(), label, policy_, level + 1);
@@ -331,6 +320,121 @@ class group_node final
       // One key (one hash) cannot be split further: load it whole.
       group_segments({part}, hot ? spill_policy::max_level : level + 1, sink);
     }
+  }
+
+  /// Groups spilled items whose keys no hash separates (one hot key, or keys whose hashes
+  /// collide) in a few passes over the data: the first measures each distinct key; keys are
+  /// packed into bins that fit the thread's share (a key too big for it gets a bin of its own
+  /// and streams); then split_bins writes the bins apart, 16 ways a pass, and each bin is grouped
+  /// in memory or streamed. A user hash that collides costs CPU (the key table probes through
+  /// every colliding key), never a pass or a recursion per key.
+  template <class Sink>
+  void group_in_bins(const std::vector<spill_segment>& segments, Sink& sink) {
+    const std::string& label = this->label();
+    struct key_entry {
+      K key;
+      std::uint32_t id;
+    };
+    auto key_of_entry = [](const key_entry& e) -> const K& { return e.key; };
+    hash_table<key_entry> table;
+    arena key_bytes;
+    std::vector<std::uint64_t> need;  // per key id
+    auto id_of = [&](const T& x) -> std::uint32_t {
+      auto&& key = rules_.key_of(label, x);
+      auto [e, made] = invoke_user(label, [&] {
+        return table.find_or_emplace(table_hash(key), key, key_of_entry, [&] {
+          return key_entry{K(intern(key_bytes, K(key))), static_cast<std::uint32_t>(need.size())};
+        });
+      });
+      if (made) need.push_back(0);
+      return e->id;
+    };
+    for (const auto& seg : segments) {
+      if (stop_requested()) return;
+      for_each_spilled<T>(seg, label, [&](const T& x) { need[id_of(x)] += sizeof(T) + 24 + data_bytes(x); });
+    }
+    // Bins in order of first appearance; a key bigger than the share streams alone.
+    std::vector<std::uint32_t> bin_of(need.size());
+    std::vector<bool> streamed;
+    std::optional<std::uint32_t> open;  // the bin small keys are packed into
+    std::uint64_t filled = 0;
+    for (std::size_t id = 0; id < need.size(); ++id) {
+      if (need[id] > policy_.thread_share) {
+        bin_of[id] = static_cast<std::uint32_t>(streamed.size());
+        streamed.push_back(true);
+        continue;
+      }
+      if (!open || filled + need[id] > policy_.thread_share) {
+        open = static_cast<std::uint32_t>(streamed.size());
+        streamed.push_back(false);
+        filled = 0;
+      }
+      filled += need[id];
+      bin_of[id] = *open;
+    }
+    split_bins(segments, 0, streamed.size(), bin_of, streamed, id_of, sink);
+  }
+
+  /// Writes the items of bins [lo, hi) to up to fan_out segments, each holding a run of whole
+  /// bins, and goes on with each until a segment holds one bin, which is then grouped or
+  /// streamed: every pass reads the data once, and there are log16(bins) of them.
+  template <class IdOf, class Sink>
+  void split_bins(const std::vector<spill_segment>& segments, std::size_t lo, std::size_t hi,
+                  const std::vector<std::uint32_t>& bin_of, const std::vector<bool>& streamed,
+                  IdOf& id_of, Sink& sink) {
+    const std::string& label = this->label();
+    const std::size_t count = hi - lo;
+    if (count == 1) {
+      if (streamed[lo]) {
+        sink.stream(segments);
+      } else {
+        load_and_group(segments, sink);
+      }
+      return;
+    }
+    const std::size_t width = (count + spill_policy::fan_out - 1) / spill_policy::fan_out;
+    const std::size_t ways = (count + width - 1) / width;
+    const std::size_t block = std::clamp<std::size_t>(policy_.thread_share / 4 / ways, 4 * 1024,
+                                                      policy_.block_bytes);
+    std::vector<spill_writer> writers;
+    writers.reserve(ways);
+    for (std::size_t g = 0; g < ways; ++g) writers.emplace_back(this->ctx().spill_dir(label), label, block);
+    for (const auto& seg : segments) {
+      if (stop_requested()) return;
+      for_each_spilled<T>(seg, label, [&](const T& x) { writers[(bin_of[id_of(x)] - lo) / width].add(x); });
+    }
+    std::vector<spill_segment> parts;
+    for (auto& w : writers) {
+      parts.push_back(w.end_segment());
+      w.close();
+    }
+    writers.clear();
+    for (std::size_t g = 0; g < ways; ++g) {
+      if (stop_requested()) return;
+      const std::size_t first = lo + g * width, last = std::min(hi, first + width);
+      std::vector<spill_segment> one{std::move(parts[g])};
+      split_bins(one, first, last, bin_of, streamed, id_of, sink);
+    }
+  }
+
+  /// Loads spilled items whole and hands their groups to the sink.
+  template <class Sink>
+  void load_and_group(const std::vector<spill_segment>& segments, Sink& sink) {
+    const std::string& label = this->label();
+    block_list<T> list;
+    arena bytes;
+    for (const auto& seg : segments) {
+      if (stop_requested()) return;
+      for_each_spilled<T>(seg, label, [&](const T& x) { list.emplace_back(intern(bytes, x)); });
+    }
+    std::vector<T*> items;
+    items.reserve(list.size());
+    list.for_each_block_mut([&](std::span<T> block) {
+      for (T& x : block) items.push_back(&x);
+    });
+    groups g;
+    group_items(items, g);
+    sink.groups(g);
   }
 
   void group_items(std::vector<T*>& items, groups& out) {

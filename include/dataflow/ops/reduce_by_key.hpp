@@ -35,6 +35,8 @@
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -43,12 +45,43 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace dataflow {
 namespace detail {
+
+/// Names a key in an error's position ("key 'abc'", "key 42"), or "" for a key fmt cannot show.
+template <class K>
+std::string key_position(const K& key) {
+  if constexpr (std::is_convertible_v<const K&, std::string_view>) {
+    std::string_view s = key;
+    return "key '" + std::string(s.substr(0, 80)) + (s.size() > 80 ? "...'" : "'");
+  } else if constexpr (fmt::is_formattable<K>::value) {
+    try {
+      std::string s = fmt::format("{}", key);
+      return "key " + (s.size() > 80 ? s.substr(0, 80) + "..." : s);
+    } catch (...) {
+      return {};
+    }
+  } else {
+    return {};
+  }
+}
+
+/// Runs a merge of values; a failure (an overflow, say) names the key, which `name()` gives
+/// (called only then: the merge itself stays free of it).
+template <class Name, class F>
+void merging_key(Name&& name, F&& f) {
+  try {
+    f();
+  } catch (op_failure& fail) {
+    if (fail.where.empty()) fail.where = name();
+    throw;
+  }
+}
 
 /// reduce_by_key on std::pair<K, V>: entries keep the key in table form (string views packed
 /// into the slot) and merge values with op(V, V) -> V.
@@ -89,10 +122,11 @@ struct pair_reduce {
     return true;
   }
   void absorb(const std::string& label, entry& acc, const T& x, arena& a) const {
-    merge(label, acc.second, x.second, a);
+    merging_key([&] { return key_position(x.first); }, [&] { merge(label, acc.second, x.second, a); });
   }
   void combine(const std::string& label, entry& acc, entry& other, arena& a) const {
-    merge(label, acc.second, other.second, a);
+    merging_key([&] { return key_position(key_codec::view(acc.first)); },
+                [&] { merge(label, acc.second, other.second, a); });
   }
 
  private:
@@ -165,6 +199,7 @@ class reduce_node final : public node<T> {
     std::vector<table> tables;
     arena bytes;
     std::vector<std::vector<spill_segment>> spilled;  // per partition
+    std::optional<spill_writer> writer;               // made at the first spill
     const reduce_node* self;
     gauge_charge charge;   // held_bytes() as of the last batch, for the run's statistics
     std::size_t heap = 0;  // heap memory the entries owned when made (long strings, vectors)
@@ -228,13 +263,15 @@ class reduce_node final : public node<T> {
       return n;
     }
 
-    /// Writes every table to one spill file, a segment per partition, and frees them.
+    /// Writes every table to the thread's spill file, a segment per partition, and frees them.
     void spill() {
       bool any = false;
       for (const table& t : tables) any = any || !t.empty();
       if (!any) return;
       const std::string& label = self->label();
-      spill_writer w(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
+      // One file for all of the thread's spills: a spill file holds a descriptor while it lives.
+      if (!writer) writer.emplace(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
+      spill_writer& w = *writer;
       for (std::size_t p = 0; p < tables.size(); ++p) {
         if (tables[p].empty()) continue;
         tables[p].for_each([&](std::uint64_t, entry& e) { w.add(Rules::item(e)); });

@@ -20,6 +20,7 @@
 #include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
+#include <dataflow/detail/safe_sort.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/spill_policy.hpp>
@@ -167,6 +168,7 @@ class sort_node final : public node<T> {
     item_buffer<T> items;
     arena bytes;
     std::vector<spill_segment> runs;
+    std::optional<spill_writer> writer;  // one file for the thread's runs, made at the first
     sort_node* self;
     std::size_t heap = 0;  // heap memory the items own (long strings, vectors)
     gauge_charge charge;   // the buffer's bytes as of the last batch, for the run's statistics
@@ -197,12 +199,20 @@ class sort_node final : public node<T> {
     /// Sorts the buffer and writes it as a run.
     void spill() {
       if (items.empty()) return;
-      self->sort_items(items.data(), items.data() + items.size());
+      try {
+        self->sort_items(items.data(), items.data() + items.size());
+      } catch (op_failure& f) {
+        // The comparator failed on two buffered items, not on the item being added now.
+        f.item = op_failure::unknown_item;
+        if (f.where.empty()) f.where = "sorting a run of " + std::to_string(items.size()) + " buffered items";
+        throw;
+      }
       const std::string& label = self->label();
-      spill_writer w(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
-      for (std::size_t i = 0; i < items.size(); ++i) w.add(items[i]);
-      runs.push_back(w.end_segment());
-      w.close();
+      // Every run of the thread goes to one file (a spill file holds a descriptor while it
+      // lives); merging punches the space of merged runs out of it.
+      if (!writer) writer.emplace(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
+      for (std::size_t i = 0; i < items.size(); ++i) writer->add(items[i]);
+      runs.push_back(writer->end_segment());
       items.clear();  // the buffer and the arena's blocks are reused for the next run
       bytes.reset();
       heap = 0;
@@ -255,7 +265,7 @@ class sort_node final : public node<T> {
     ranges_.clear();
     locals_.emplace(run.ctx().threads());
     run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_buffer& {
-      return locals_->local([&] { return local_buffer{{}, {}, {}, this, 0, gauge_charge(this->ctx().charged)}; });
+      return locals_->local([&] { return local_buffer{{}, {}, {}, {}, this, 0, gauge_charge(this->ctx().charged)}; });
     });
     std::vector<local_buffer*> locals;
     locals_->for_each([&](local_buffer& l) { locals.push_back(&l); });
@@ -284,6 +294,7 @@ class sort_node final : public node<T> {
         std::vector<spill_segment> group(runs.begin() + static_cast<std::ptrdiff_t>(begin),
                                          runs.begin() + static_cast<std::ptrdiff_t>(end));
         merged[g] = merge_to_run(group);
+        for (const auto& r : group) release_space(r);  // their file may hold other runs yet
       });
       runs = std::move(merged);  // the merged-from files go with their last reference
     }
@@ -299,30 +310,32 @@ class sort_node final : public node<T> {
     if constexpr (bytewise_string_sort<T, Compare>) {
       sort_prefixed(begin, end, false);
     } else {
-      std::sort(begin, end, less());
+      safe_sort(begin, end, less());  // any comparator: `<=` must not crash the run
     }
   }
 
   void sort_in_memory(run_state& run, std::vector<local_buffer*>& locals) {
     std::size_t n = 0;
     for (local_buffer* l : locals) n += l->items.size();
-    // The arenas stay alive with the locals: the joined items still view into them.
-    sorted_ = item_buffer<T>();
-    sorted_.reserve(n);
-    for (local_buffer* l : locals) {
-      for (std::size_t i = 0; i < l->items.size(); ++i) sorted_.emplace_back(std::move(l->items[i]));
-      l->items = item_buffer<T>();
-    }
     try {
+      // The arenas stay alive with the locals: the joined items still view into them.
+      sorted_ = item_buffer<T>();
+      sorted_.reserve(n);
+      for (local_buffer* l : locals) {
+        for (std::size_t i = 0; i < l->items.size(); ++i) sorted_.emplace_back(std::move(l->items[i]));
+        l->items = item_buffer<T>();
+      }
       run.ctx().arena().execute([&] {
         if constexpr (bytewise_string_sort<T, Compare>) {
           sort_prefixed(sorted_.data(), sorted_.data() + sorted_.size(), true);
         } else {
-          tbb::parallel_sort(sorted_.data(), sorted_.data() + sorted_.size(), less());
+          parallel_safe_sort(sorted_.data(), sorted_.data() + sorted_.size(), less());
         }
       });
     } catch (const op_failure& f) {
       throw_stage_error(f, this->label());
+    } catch (const std::bad_alloc&) {
+      throw memory_error(this->label() + " (sort in memory)");
     }
     if (n == 0) return;
     // Many small partitions: an ordered sink (write_lines) holds the output of the partitions

@@ -10,6 +10,7 @@
 
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/safe_sort.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/graph/action.hpp>
@@ -74,7 +75,7 @@ std::vector<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::top_k(
   });
   sink order{{}, k, &comp, &action.label()};
   try {
-    std::sort(all.begin(), all.end(), order.heap_order());
+    detail::safe_sort(all.data(), all.data() + all.size(), order.heap_order());  // any comparator
   } catch (const detail::op_failure& f) {
     detail::throw_stage_error(f, action.label() + " (merge)");
   }

@@ -2,6 +2,7 @@
 // write_lines (see write_lines.hpp).
 #pragma once
 
+#include <dataflow/csv.hpp>
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/requirements.hpp>
@@ -61,18 +62,7 @@ struct csv_format {
 
   /// A text field, quoted when it holds the separator, a quote or a line break.
   void text_field(fmt::memory_buffer& text, std::string_view s) const {
-    bool quote = false;
-    for (char c : s) quote = quote || c == options->separator || c == '"' || c == '\n' || c == '\r';
-    if (!quote) {
-      text.append(s.data(), s.data() + s.size());
-      return;
-    }
-    text.push_back('"');
-    for (char c : s) {
-      if (c == '"') text.push_back('"');
-      text.push_back(c);
-    }
-    text.push_back('"');
+    append_csv_field(text, s, options->separator);
   }
 
   template <class F>

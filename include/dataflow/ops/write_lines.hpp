@@ -1,9 +1,8 @@
 // write_lines: every item as one line of text in a file, in partition order.
 //
 // Partitions are formatted in parallel into memory and written in order as soon as all earlier
-// partitions are written. The file is written under a temporary name beside the target and
-// renamed over it only when everything succeeded, so a failed run leaves no file that looks
-// finished (and no temporary file either).
+// partitions are written. The file appears only when everything succeeded (see
+// storage/output_file.hpp: staged unnamed beside the target, devices and FIFOs written through).
 #pragma once
 
 #include <dataflow/dataset.hpp>
@@ -11,6 +10,7 @@
 #include <dataflow/errors.hpp>
 #include <dataflow/graph/action.hpp>
 #include <dataflow/storage/files.hpp>
+#include <dataflow/storage/output_file.hpp>
 
 #include <fmt/format.h>
 
@@ -35,88 +35,10 @@
 namespace dataflow {
 namespace detail {
 
-/// A file being written under a temporary name; removed unless commit() renames it.
-class staged_file {
- public:
-  explicit staged_file(std::string path, std::string op = "write_lines")
-      : path_(std::move(path)), op_(std::move(op)) {
-    if (path_ == "-") {  // standard output: written in place, nothing to rename
-      std::fflush(stdout);  // what the program printed before comes first
-      fd_ = file_handle(::dup(STDOUT_FILENO));
-      if (fd_.get() < 0) {
-        int e = errno;
-        throw io_error(path_, op_ + ": cannot write to standard output: " + errno_text(e));
-      }
-      temp_ = "standard output";
-      stdout_ = true;
-      return;
-    }
-    static std::atomic<unsigned> counter{0};
-    temp_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-    fd_ = file_handle(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (fd_.get() < 0) {
-      int e = errno;
-      throw io_error(path_, op_ + ": cannot create '" + temp_ + "': " + errno_text(e));
-    }
-  }
-  ~staged_file() {
-    if (!committed_ && !stdout_) {
-      fd_.close();
-      ::unlink(temp_.c_str());
-    }
-  }
-  staged_file(const staged_file&) = delete;
-  staged_file& operator=(const staged_file&) = delete;
-
-  void write(const char* data, std::size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd_.get(), data, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        int e = errno;
-        throw io_error(path_, op_ + ": cannot write '" + temp_ + "': " + errno_text(e));
-      }
-      data += w;
-      n -= static_cast<std::size_t>(w);
-    }
-  }
-
-  /// Closes the file (the name stays temporary until commit).
-  void finish() {
-    if (fd_.get() < 0) return;
-    if (::close(fd_.release()) != 0) {  // close reports delayed write errors (NFS, quota)
-      int e = errno;
-      throw io_error(path_, op_ + ": cannot close '" + temp_ + "': " + errno_text(e));
-    }
-  }
-
-  void commit() {
-    finish();
-    if (stdout_) {
-      committed_ = true;
-      return;
-    }
-    if (::rename(temp_.c_str(), path_.c_str()) != 0) {
-      int e = errno;
-      throw io_error(path_, op_ + ": cannot rename '" + temp_ + "' to '" + path_ +
-                                "': " + errno_text(e));
-    }
-    committed_ = true;
-  }
-
- private:
-  std::string path_;
-  std::string op_;
-  std::string temp_;
-  file_handle fd_;
-  bool committed_ = false;
-  bool stdout_ = false;
-};
-
 /// Writes partitions' text to a staged file in partition order, as they complete.
 class ordered_writer {
  public:
-  ordered_writer(staged_file& file, std::size_t parts) : file_(file), ready_(parts) {}
+  ordered_writer(output_file& file, std::size_t parts) : file_(file), ready_(parts) {}
 
   /// Writes a partition's text so far if every earlier partition is written (so that a long
   /// partition in order, such as a merged sort, streams out instead of piling up in memory).
@@ -138,7 +60,7 @@ class ordered_writer {
   }
 
  private:
-  staged_file& file_;
+  output_file& file_;
   std::mutex mutex_;
   std::vector<std::optional<fmt::memory_buffer>> ready_;
   std::size_t next_ = 0;
@@ -209,7 +131,7 @@ class part_writer {
   part_writer& operator=(const part_writer&) = delete;
 
   void partial(std::size_t p, fmt::memory_buffer& text) {
-    if (!files_[p]) files_[p] = std::make_unique<staged_file>(dir_ + "/" + name(p), op_);
+    if (!files_[p]) files_[p] = std::make_unique<output_file>(dir_ + "/" + name(p), op_);
     files_[p]->write(text.data(), text.size());
     text.clear();
   }
@@ -241,7 +163,7 @@ class part_writer {
   std::string dir_;
   std::string extension_;
   std::string op_;
-  std::vector<std::unique_ptr<staged_file>> files_;
+  std::vector<std::unique_ptr<output_file>> files_;
   std::size_t digits_ = 5;
   bool created_ = false;
   bool committed_ = false;
@@ -275,7 +197,7 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
     writer.commit();
     return;
   }
-  staged_file file(path, Format::op);
+  output_file file(path, Format::op);
   if (head.size()) file.write(head.data(), head.size());
   head.clear();
   ordered_writer writer(file, parts);

@@ -13,6 +13,7 @@
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/storage/files.hpp>
+#include <dataflow/storage/input_files.hpp>
 #include <dataflow/storage/read_buffers.hpp>
 
 #include <algorithm>
@@ -59,7 +60,7 @@ inline std::vector<file_chunk> plan_chunks(const std::vector<file_entry>& files,
 inline std::string describe_files(const std::vector<file_entry>& files) {
   std::uint64_t total = 0;
   for (const auto& f : files) total += f.size;
-  std::string s = files.size() == 1 ? "'" + files[0].path + "'"
+  std::string s = files.size() == 1 ? "'" + input_name(files[0].path) + "'"
                                     : std::to_string(files.size()) + " files";
   return s + ", " + std::to_string(total) + " bytes";
 }
@@ -71,19 +72,18 @@ class line_source final : public node<std::string_view> {
   line_source(std::shared_ptr<context_state> ctx, std::vector<std::string> patterns,
               read_options options)
       : node(std::move(ctx), "read_lines", node_kind::source, {}, {}),
-        patterns_(std::move(patterns)),
         options_(options),
-        files_(expand_files(patterns_, "read_lines")) {}
+        inputs_(std::move(patterns), "read_lines") {}
 
-  std::string describe() const override { return describe_files(files_); }
+  std::string describe() const override { return describe_files(inputs_.files()); }
   std::size_t partition_count() const override { return chunks_.size(); }
 
   void push_partition(std::size_t p, batch_consumer<std::string_view>& out) override {
     const file_chunk& c = chunks_[p];
-    const std::string& path = files_[c.file].path;
+    const std::string path = input_name(inputs_.files()[c.file].path);
     auto lease = buffers_->acquire();
     byte_buffer& buf = lease.get();
-    file_handle fd = open_for_reading(path, "read_lines");
+    auto fd = inputs_.open(c.file);
 
     std::uint64_t base = c.begin == 0 ? 0 : c.begin - 1;  // file offset of buf[0]
     std::size_t len = 0, cur = 0;
@@ -93,6 +93,7 @@ class line_source final : public node<std::string_view> {
     bool skip = c.begin > 0 || options_.skip_header;
     std::vector<std::string_view> batch;
     batch.reserve(batch_items<std::string_view>);
+    gauge_charge long_line(this->ctx().charged);  // a buffer grown past its size for a long line
 
     auto flush = [&] {
       if (batch.empty()) return;
@@ -101,7 +102,7 @@ class line_source final : public node<std::string_view> {
       } catch (op_failure& f) {
         if (f.where.empty() && f.item < batch.size()) {
           std::uint64_t at = base + static_cast<std::uint64_t>(batch[f.item].data() - buf.data());
-          f.where = path + ":" + std::to_string(line_number_at(path, at));
+          f.where = path + ":" + std::to_string(line_number_at(fd.fd(), at, fd.start()));
         }
         throw;
       }
@@ -137,19 +138,44 @@ class line_source final : public node<std::string_view> {
       base += cur;
       len -= cur;
       cur = 0;
-      if (len == buf.size()) buf.resize_keep(buf.size() * 2, len);  // a line longer than the buffer
+      if (len == buf.size()) grow_for_long_line(buf, len, fd, base, path, long_line);
       std::size_t want = buf.size() - len;
-      std::size_t got = read_at(fd.get(), buf.data() + len, want, base + len, path, "read_lines");
+      std::size_t got = read_at(fd.fd(), buf.data() + len, want, fd.start() + base + len, path, "read_lines");
       eof = got < want;
       len += got;
+      // Short of the planned end: the file shrank, unless it never had the size it reported
+      // (sysfs files report 4096 bytes whatever they hold).
+      if (eof && base + len < c.end && fd.shrank(inputs_.files()[c.file].size)) {
+        throw io_error(path, "read_lines: '" + path + "' changed size while being read (" +
+                                 std::to_string(base + len) + " bytes, " +
+                                 std::to_string(inputs_.files()[c.file].size) + " when the run began)");
+      }
     }
     flush();
+    if (buf.size() > buffer_bytes) buf.resize_discard(buffer_bytes);  // a long line's growth goes
+  }
+
+ private:
+  /// Doubles the buffer for a line longer than it, charging the memory gauge; under a memory
+  /// budget, a line that would need more than half the budget is an error naming it.
+  void grow_for_long_line(byte_buffer& buf, std::size_t len, const input_files::reader& fd,
+                          std::uint64_t line_start, const std::string& path, gauge_charge& charge) {
+    const std::size_t budget = this->ctx().memory_budget;
+    const std::size_t want = buf.size() * 2;
+    if (budget != 0 && want > budget / 2) {
+      throw io_error(path, "read_lines: line " + std::to_string(line_number_at(fd.fd(), line_start, fd.start())) + " of '" + path +
+                               "' is longer than " + std::to_string(len) +
+                               " bytes, more than half the memory budget of " + std::to_string(budget) +
+                               " bytes holds; raise the budget to read it");
+    }
+    buf.resize_keep(want, len);
+    charge.set(buf.size() - buffer_bytes);
   }
 
  protected:
   void execute(run_state& run) override {
-    files_ = expand_files(patterns_, "read_lines");  // the files may have changed since
-    chunks_ = plan_chunks(files_, options_.chunk_bytes, run.ctx().threads());
+    inputs_.refresh(*run.ctx().spill_dir("read_lines"));  // the files may have changed since
+    chunks_ = plan_chunks(inputs_.files(), options_.chunk_bytes, run.ctx().threads());
     buffers_.emplace(run.ctx().threads(), buffer_bytes);
   }
   void dispose() noexcept override {
@@ -158,9 +184,8 @@ class line_source final : public node<std::string_view> {
   }
 
  private:
-  std::vector<std::string> patterns_;
   read_options options_;
-  std::vector<file_entry> files_;
+  input_files inputs_;
   std::vector<file_chunk> chunks_;
   std::optional<slot_buffers> buffers_;
 };

@@ -31,32 +31,33 @@ class record_source final : public node<T> {
   record_source(std::shared_ptr<context_state> ctx, std::vector<std::string> patterns,
                 read_options options)
       : node<T>(std::move(ctx), "read_records", node_kind::source, {}, {}),
-        patterns_(std::move(patterns)),
         options_(options),
-        files_(checked_files()) {}
+        inputs_(std::move(patterns), "read_records") {
+    check_sizes();
+  }
 
   std::string describe() const override {
-    return describe_files(files_) + ", " + std::to_string(sizeof(T)) + "-byte records";
+    return describe_files(inputs_.files()) + ", " + std::to_string(sizeof(T)) + "-byte records";
   }
   std::size_t partition_count() const override { return chunks_.size(); }
   std::optional<std::uint64_t> known_items() const override {
     std::uint64_t n = 0;
-    for (const auto& f : files_) n += f.size / sizeof(T);
+    for (const auto& f : inputs_.files()) n += f.size / sizeof(T);
     return n;
   }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     const file_chunk& c = chunks_[p];
-    const std::string& path = files_[c.file].path;
+    const std::string path = input_name(inputs_.files()[c.file].path);
     auto lease = buffers_->acquire();
     byte_buffer& buf = lease.get();
-    file_handle fd = open_for_reading(path, "read_records");
+    auto fd = inputs_.open(c.file);
     const std::size_t per_read = buf.size() / sizeof(T) * sizeof(T);  // at least one record
     for (std::uint64_t at = c.begin; at < c.end && !stop_requested();) {
       std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(per_read, c.end - at));
-      std::size_t got = read_at(fd.get(), buf.data(), want, at, path, "read_records");
-      if (got != want) {
-        throw io_error(path, "read_records: '" + path + "' became shorter while it was read");
+      std::size_t got = read_at(fd.fd(), buf.data(), want, fd.start() + at, path, "read_records");
+      if (got != want && fd.shrank(inputs_.files()[c.file].size)) {
+        throw io_error(path, "read_records: '" + path + "' changed size while being read");
       }
       // The buffer is 64-byte aligned storage that the read filled: for a trivially copyable
       // type that is the object representation of the records.
@@ -70,13 +71,15 @@ class record_source final : public node<T> {
         throw;
       }
       at += got;
+      if (got != want) break;  // a file that reported more than it holds (sysfs)
     }
   }
 
  protected:
   void execute(run_state& run) override {
-    files_ = checked_files();
-    chunks_ = plan_chunks(files_, options_.chunk_bytes, run.ctx().threads(), sizeof(T));
+    inputs_.refresh(*run.ctx().spill_dir("read_records"));  // the files may have changed since
+    check_sizes();
+    chunks_ = plan_chunks(inputs_.files(), options_.chunk_bytes, run.ctx().threads(), sizeof(T));
     buffers_.emplace(run.ctx().threads(), std::max(buffer_bytes, sizeof(T)));
   }
   void dispose() noexcept override {
@@ -85,21 +88,19 @@ class record_source final : public node<T> {
   }
 
  private:
-  std::vector<file_entry> checked_files() const {
-    auto files = expand_files(patterns_, "read_records");
-    for (const auto& f : files) {
+  void check_sizes() const {
+    for (const auto& f : inputs_.files()) {
       if (f.size % sizeof(T) != 0) {
-        throw io_error(f.path, "read_records: '" + f.path + "' has " + std::to_string(f.size) +
+        const std::string name = input_name(f.path);
+        throw io_error(f.path, "read_records: '" + name + "' has " + std::to_string(f.size) +
                                    " bytes, not a whole number of " + std::to_string(sizeof(T)) +
                                    "-byte records");
       }
     }
-    return files;
   }
 
-  std::vector<std::string> patterns_;
   read_options options_;
-  std::vector<file_entry> files_;
+  input_files inputs_;
   std::vector<file_chunk> chunks_;
   std::optional<slot_buffers> buffers_;
 };

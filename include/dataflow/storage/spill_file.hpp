@@ -17,6 +17,7 @@
 #include <dataflow/storage/spill_directory.hpp>
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -69,15 +70,10 @@ class spill_writer {
  public:
   spill_writer(std::shared_ptr<spill_directory> dir, std::string stage, std::size_t block_bytes)
       : stage_(std::move(stage)), block_bytes_(block_bytes) {
-    std::string path = dir->new_file_path();
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      int e = errno;
-      throw io_error(path, stage_ + ": cannot create spill file '" + path + "': " + errno_text(e));
-    }
-    fd_ = file_handle(fd);
+    std::string name;
+    file_handle fd = dir->create_file(stage_, name);
     spill_files_total.fetch_add(1, std::memory_order_relaxed);
-    file_ = std::make_shared<spill_file>(std::move(dir), std::move(path));
+    file_ = std::make_shared<spill_file>(std::move(fd), std::move(name));
     buf_.reserve(block_bytes_ + sizeof(block_header) + 64);
     buf_.resize(sizeof(block_header));
   }
@@ -99,11 +95,8 @@ class spill_writer {
     return s;
   }
 
-  /// Closes the file (it stays on disk while a segment refers to it).
-  void close() {
-    flush();
-    fd_.close();
-  }
+  /// Writes what is buffered (the file stays while a segment refers to it).
+  void close() { flush(); }
 
   std::uint64_t bytes_written() const noexcept { return written_; }
   const std::string& path() const noexcept { return file_->path(); }
@@ -119,7 +112,7 @@ class spill_writer {
                    static_cast<std::uint32_t>(block_items_), 0};
     h.crc = block_crc(h, buf_.data() + sizeof(block_header));
     std::memcpy(buf_.data(), &h, sizeof h);
-    write_all(buf_.data(), buf_.size());
+    write_all(buf_.data(), buf_.size(), written_);
     written_ += buf_.size();
     spilled_bytes_total.fetch_add(buf_.size(), std::memory_order_relaxed);
     segment_items_ += block_items_;
@@ -127,7 +120,7 @@ class spill_writer {
     buf_.resize(sizeof(block_header));
   }
 
-  void write_all(const char* p, std::size_t n) {
+  void write_all(const char* p, std::size_t n, std::uint64_t at) {
     while (n > 0) {
       ssize_t r;
       if (spill_write_failure_countdown.load(std::memory_order_relaxed) > 0 &&
@@ -135,7 +128,7 @@ class spill_writer {
         errno = ENOSPC;
         r = -1;
       } else {
-        r = ::write(fd_.get(), p, n);
+        r = ::pwrite(file_->fd(), p, n, static_cast<off_t>(at));
       }
       if (r < 0) {
         if (errno == EINTR) continue;
@@ -143,13 +136,13 @@ class spill_writer {
         throw io_error(path(), stage_ + ": cannot write spill file '" + path() + "': " + errno_text(e));
       }
       p += r;
+      at += static_cast<std::uint64_t>(r);
       n -= static_cast<std::size_t>(r);
     }
   }
 
   std::string stage_;
   std::size_t block_bytes_;
-  file_handle fd_;
   std::shared_ptr<spill_file> file_;
   std::vector<char> buf_;
   std::size_t block_items_ = 0;
@@ -158,13 +151,20 @@ class spill_writer {
   std::uint64_t segment_items_ = 0;
 };
 
+/// Gives the disk space of a segment that was read for the last time back to the file system
+/// while the rest of its file is still in use (where the file system can punch holes).
+inline void release_space(const spill_segment& s) noexcept {
+  if (s.file && s.bytes > 0) {
+    [[maybe_unused]] int rc = ::fallocate(s.file->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                          static_cast<off_t>(s.offset), static_cast<off_t>(s.bytes));
+  }
+}
+
 /// Reads a segment back, a block at a time, checking every block.
 class spill_reader {
  public:
   spill_reader(spill_segment segment, std::string stage)
-      : seg_(std::move(segment)), stage_(std::move(stage)) {
-    if (seg_.bytes > 0) fd_ = open_for_reading(seg_.file->path(), stage_.c_str());
-  }
+      : seg_(std::move(segment)), stage_(std::move(stage)) {}
 
   /// Loads the next block; false at the end of the segment.
   bool next_block() {
@@ -200,7 +200,7 @@ class spill_reader {
  private:
   void read_exact(char* out, std::size_t n) {
     if (n > seg_.bytes - at_) fail("is truncated");
-    std::size_t got = read_at(fd_.get(), out, n, seg_.offset + at_, seg_.file->path(), stage_.c_str());
+    std::size_t got = read_at(seg_.file->fd(), out, n, seg_.offset + at_, seg_.file->path(), stage_.c_str());
     if (got != n) fail("is truncated");
     at_ += n;
   }
@@ -212,7 +212,6 @@ class spill_reader {
 
   spill_segment seg_;
   std::string stage_;
-  file_handle fd_;
   std::vector<char> buf_;
   std::uint64_t at_ = 0;
   std::uint64_t items_ = 0;
