@@ -3,6 +3,7 @@
 // clear error: never a crash, a hang or a recursion per key.
 #include "../support/test_support.hpp"
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <random>
@@ -118,4 +119,33 @@ TEST_CASE("more threads than the system allows is a clear error", "[context][mis
   CHECK_THROWS_AS(ctx.threads(std::size_t(-1)), dataflow::usage_error);
   CHECK(ctx.threads() == 2);  // unchanged
   CHECK(ctx.from(std::vector<int>{1, 2, 3}).count() == 3);
+}
+
+TEST_CASE("spilling keeps a few files open, not one per spill", "[spill][misuse]") {
+  const std::size_t threads = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{8});
+  test::temp_dir spill;
+  dataflow::context ctx(threads);
+  ctx.memory_budget(32_KiB).spill_directory(spill.path().string());
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> input(400000);
+  for (std::size_t i = 0; i < input.size(); ++i) input[i] = {i * 2654435761u % 300007, i};
+  std::atomic<std::size_t> most{0}, seen{0};
+  const auto before = dataflow::detail::spill_files_total.load();
+  auto sums = ctx.from(input)
+                  .reduce_by_key(std::plus<>{})
+                  .map([&](const auto& p) {
+                    if (seen++ % 4096 == 0) {
+                      const std::size_t n = test::open_files_in(spill.path());
+                      for (std::size_t m = most; n > m && !most.compare_exchange_weak(m, n);) {
+                      }
+                    }
+                    return p;
+                  })
+                  .count();
+  CHECK(sums == 300007);
+  CHECK(dataflow::detail::spill_files_total.load() > before);
+  // Open at once: one file per thread for all its spills, and on each thread the 16-way splits
+  // of a partition still too big (two levels here); not one per spill of the input stage.
+  INFO("most files open at once: " << most.load());
+  CHECK(most.load() <= threads * (1 + 2 * dataflow::detail::spill_policy::fan_out));
+  CHECK(test::nothing_left_in(spill));
 }

@@ -148,6 +148,23 @@ TEST_CASE("a replaced file keeps its mode; a new one gets the umask's", "[sinks]
   CHECK((st.st_mode & 07777) == 0640);
 }
 
+TEST_CASE("a replaced file keeps its owner where the process may set it", "[sinks][output]") {
+  if (::geteuid() != 0) return;  // only root may give a file to another user
+  test::temp_dir dir;
+  const std::string file = dir.file("owned.txt");
+  test::write_file(file, "x\n");
+  REQUIRE(::chown(file.c_str(), 4321, 8765) == 0);
+  REQUIRE(::chmod(file.c_str(), 0640) == 0);
+  dataflow::context ctx(1);
+  ctx.from(numbers(100)).write_lines(file);
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  CHECK(st.st_uid == 4321u);
+  CHECK(st.st_gid == 8765u);
+  CHECK((st.st_mode & 07777) == 0640);
+  CHECK(test::read_file(file) == lines_of(numbers(100)));
+}
+
 TEST_CASE("no temporary has a name while the output is written", "[sinks][output]") {
   test::temp_dir dir;
   const std::string out = dir.file("out.txt");

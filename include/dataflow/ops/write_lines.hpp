@@ -11,6 +11,7 @@
 #include <dataflow/graph/action.hpp>
 #include <dataflow/storage/files.hpp>
 #include <dataflow/storage/output_file.hpp>
+#include <dataflow/storage/spill_directory.hpp>
 
 #include <fmt/format.h>
 
@@ -115,6 +116,7 @@ class part_writer {
  public:
   part_writer(std::string dir, std::size_t parts, std::string extension, std::string op)
       : dir_(std::move(dir)), extension_(std::move(extension)), op_(std::move(op)), files_(parts) {
+    raise_open_file_limit();  // each part holds a descriptor until the commit links it in
     std::error_code ec;
     created_ = std::filesystem::create_directories(dir_, ec);
     if (ec) throw io_error(dir_, op_ + ": cannot make directory '" + dir_ + "': " + ec.message());
