@@ -12,7 +12,7 @@ failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
 
-# About 40 MiB of lines: a run under a 1 MiB budget spills for a few seconds.
+# About 80 MiB of lines: a run under a 1 MiB budget spills for a second or more.
 awk 'BEGIN { srand(7); for (i = 0; i < 2500000; i++) printf "%08d some text to sort %d\n", int(rand() * 1e8), i }' > "$work/in.txt"
 head -c 200000 "$work/in.txt" > "$work/small.txt"
 LC_ALL=C sort "$work/small.txt" > "$work/small.sorted"
@@ -26,7 +26,12 @@ for sig in INT TERM HUP KILL; do
   echo old > "$outdir/out.txt"
   "$bin/sort_lines" --threads 2 --budget 1M --tmp "$spill" -o "$outdir/out.txt" "$work/in.txt" 2>/dev/null &
   pid=$!
-  sleep 0.7
+  # Mid-spill: once the process holds a spill file (unnamed: "spill/#inode (deleted)").
+  for _ in $(seq 200); do
+    ls -l "/proc/$pid/fd" 2>/dev/null | grep -q -- "$spill/" && break
+    sleep 0.05
+  done
+  ls -l "/proc/$pid/fd" 2>/dev/null | grep -q -- "$spill/" || fail "SIG$sig: no spill file open before the signal"
   mid=$(ls -A "$spill" "$outdir" | grep -v '^out.txt$' | grep -v ':$' | grep -v '^$' | wc -l)
   kill -s "$sig" "$pid"
   wait "$pid"
