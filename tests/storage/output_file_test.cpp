@@ -213,7 +213,7 @@ TEST_CASE("a directory or a missing parent directory as output is an error namin
   CHECK(test::nothing_left_in(dir));
 }
 
-TEST_CASE("the named fallback removes its temporary on failure; the registry removes it on a signal",
+TEST_CASE("a temporary with a name is removed when a signal ends the process",
           "[sinks][output]") {
   using dataflow::detail::temp_registry;
   test::temp_dir dir;

@@ -61,10 +61,11 @@ class context_state {
 
   void set_threads(std::size_t n) {
     // All cores, as many as the system lets a context use; a count asked for must fit.
-    if (n == 0) n = std::min(static_cast<std::size_t>(tbb::info::default_concurrency()), max_threads());
-    if (n > max_threads()) {
+    const std::size_t limit = max_threads();
+    if (n == 0) n = std::min(static_cast<std::size_t>(tbb::info::default_concurrency()), limit);
+    if (n > limit) {
       throw usage_error("dataflow: " + std::to_string(n) + " threads asked for; this system allows a context at most " +
-                        std::to_string(max_threads()) + " (it has " +
+                        std::to_string(limit) + " (it has " +
                         std::to_string(tbb::info::default_concurrency()) + " cores)");
     }
     threads_ = n;
