@@ -2,8 +2,16 @@
 //
 // Operators that spill (reduce_by_key, group_by_key, sort) write items to disk and read them
 // back. Built in: trivially copyable types (as their bytes), std::string and std::string_view
-// (a length and the bytes), std::pair, std::tuple, std::optional, std::vector and std::span of
-// encodable types. For any other type, specialize dataflow::codec:
+// (a length and the bytes), std::pair, std::tuple, std::optional, std::vector, std::map, std::set,
+// their unordered forms and std::span of encodable types, and plain structs (aggregates) of
+// encodable members, member by member, with no code from you:
+//
+// @code
+// struct hit { std::string url; std::uint32_t status; std::optional<double> ms; };  // encodable
+// @endcode
+//
+// A struct whose members are all trivially copyable and hold no views or pointers is written as
+// its bytes. For any other type, or to choose the encoding yourself, specialize dataflow::codec:
 //
 // @code
 // struct person { std::string name; int age; };
@@ -33,11 +41,12 @@
 // @endcode
 //
 // A decoded std::string_view or std::span views the reader's buffer: it stays valid while the
-// item moves through the pipeline, as views from a file source do. A struct of your own that
-// holds views is trivially copyable too, but its pointers would not survive the trip: give it a
-// codec (or owning members).
+// item moves through the pipeline, as views from a file source do; so does one inside a struct.
+// A class with private members is not seen through: if it is trivially copyable it is written as
+// its bytes, which is wrong if it holds pointers or views; give such a class a codec.
 #pragma once
 
+#include <dataflow/detail/fields.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/storage/arena.hpp>
 
@@ -45,12 +54,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -177,6 +190,20 @@ struct is_composite<std::tuple<Ts...>> : std::true_type {};
 template <class V>
 struct is_composite<std::optional<V>> : std::true_type {};
 
+/// Written as its bytes: trivially copyable, and (seen through a struct's members) holding no
+/// pointer or view that would not survive the trip to disk.
+template <class T>
+consteval bool byte_copyable() {
+  if constexpr (!std::is_trivially_copyable_v<T> || is_composite<T>::value ||
+                std::is_pointer_v<T> || std::is_member_pointer_v<T>) {
+    return false;
+  } else if constexpr (reflectable<T>) {
+    return all_fields<T>([](auto m) { return byte_copyable<typename decltype(m)::type>(); });
+  } else {
+    return true;
+  }
+}
+
 template <class T>
 struct builtin_codec;  // defined below for the types listed at the top of this file
 
@@ -191,11 +218,49 @@ concept encodable = detail::user_codec<std::remove_cv_t<T>> ||
                     detail::member_codec<std::remove_cv_t<T>> ||
                     detail::builtin_encodable<std::remove_cv_t<T>>;
 
+namespace detail {
+
+// Fails to compile naming the struct and its member type that has no codec (the compiler shows
+// both in the instantiation of member_not_encodable<Struct, Member>).
+template <class Struct, class Member>
+struct member_not_encodable {
+  static_assert(dataflow::encodable<Member>,
+                "dataflow: a member of this struct cannot be spilled to disk (the first template "
+                "argument of member_not_encodable is the struct, the second the member's type): "
+                "give that member type a codec (see <dataflow/codec.hpp>), or make it a "
+                "supported type");
+  static constexpr bool value = true;
+};
+
+template <class T>
+constexpr bool report_unencodable_member() {
+  if constexpr (reflectable<T>) {
+    return all_fields<T>([](auto m) {
+      using M = typename decltype(m)::type;
+      if constexpr (!dataflow::encodable<M>) {
+        if constexpr (reflectable<M>) {
+          return report_unencodable_member<M>();
+        } else {
+          return member_not_encodable<T, M>::value && false;
+        }
+      }
+      return true;
+    });
+  }
+  return true;
+}
+
+}  // namespace detail
+
 /// Writes x with its codec.
 template <class T>
 void encode(byte_writer& w, const T& x) {
   using U = std::remove_cv_t<T>;
-  static_assert(encodable<U>,
+  if constexpr (!encodable<U> && detail::reflectable<U>) {
+    static_assert(detail::report_unencodable_member<U>(),
+                  "dataflow: this struct cannot be spilled: see the member type named above");
+  }
+  static_assert(encodable<U> || detail::reflectable<U>,
                 "dataflow: this type cannot be spilled to disk: specialize dataflow::codec<T> "
                 "with static void write(dataflow::byte_writer&, const T&) and static T "
                 "read(dataflow::byte_reader&), or give T the members void "
@@ -230,8 +295,7 @@ T decode(byte_reader& r) {
 namespace detail {
 
 template <class T>
-  requires(std::is_trivially_copyable_v<T> && !is_composite<T>::value &&
-           !std::is_same_v<T, std::string_view> && !std::is_pointer_v<T>)
+  requires(byte_copyable<T>())
 struct builtin_codec<T> {
   static constexpr bool encodable = true;
   static void write(byte_writer& w, const T& x) { w.write(&x, sizeof(T)); }
@@ -341,6 +405,59 @@ struct builtin_codec<std::span<const V>> {
     return {p, n};
   }
 };
+
+// A struct, member by member in declaration order.
+template <class T>
+  requires(reflectable<T> && !byte_copyable<T>() &&
+           all_fields<T>([](auto m) { return dataflow::encodable<typename decltype(m)::type>; }))
+struct builtin_codec<T> {
+  static constexpr bool encodable = true;
+  static void write(byte_writer& w, const T& x) {
+    std::apply([&](const auto&... m) { (dataflow::encode(w, m), ...); }, tie_fields(x));
+  }
+  static T read(byte_reader& r) {
+    return build_fields<T>([&](auto i) { return dataflow::decode<field_t<T, i()>>(r); });
+  }
+};
+
+// Maps and sets (ordered or not): a count, then the elements in iteration order.
+template <class C>
+struct associative_codec {
+  static constexpr bool encodable = true;
+  static void write(byte_writer& w, const C& x) {
+    w.write_varint(x.size());
+    for (const auto& e : x) dataflow::encode(w, e);
+  }
+  static C read(byte_reader& r) {
+    using E = std::remove_const_t<typename C::key_type>;
+    const std::uint64_t n = r.read_varint();
+    C out;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if constexpr (requires { typename C::mapped_type; }) {
+        E k = dataflow::decode<E>(r);
+        out.emplace_hint(out.end(), std::move(k), dataflow::decode<typename C::mapped_type>(r));
+      } else {
+        out.emplace_hint(out.end(), dataflow::decode<E>(r));
+      }
+    }
+    return out;
+  }
+};
+
+template <class K, class V, class Cmp, class A>
+  requires(dataflow::encodable<K> && dataflow::encodable<V>)
+struct builtin_codec<std::map<K, V, Cmp, A>> : associative_codec<std::map<K, V, Cmp, A>> {};
+template <class K, class V, class H, class Eq, class A>
+  requires(dataflow::encodable<K> && dataflow::encodable<V>)
+struct builtin_codec<std::unordered_map<K, V, H, Eq, A>>
+    : associative_codec<std::unordered_map<K, V, H, Eq, A>> {};
+template <class K, class Cmp, class A>
+  requires dataflow::encodable<K>
+struct builtin_codec<std::set<K, Cmp, A>> : associative_codec<std::set<K, Cmp, A>> {};
+template <class K, class H, class Eq, class A>
+  requires dataflow::encodable<K>
+struct builtin_codec<std::unordered_set<K, H, Eq, A>>
+    : associative_codec<std::unordered_set<K, H, Eq, A>> {};
 
 }  // namespace detail
 }  // namespace dataflow

@@ -55,6 +55,7 @@
 #include <dataflow/ops/for_each_group.hpp>
 #include <dataflow/ops/reduce.hpp>
 #include <dataflow/ops/min_max.hpp>
+#include <dataflow/ops/take.hpp>
 #include <dataflow/ops/top_k.hpp>
 #include <dataflow/ops/write_lines.hpp>
 #include <dataflow/ops/write_csv.hpp>

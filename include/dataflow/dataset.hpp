@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -26,6 +27,11 @@
 #include <vector>
 
 namespace dataflow {
+
+namespace detail {
+/// top_k's default order: the largest items; on pairs, the largest values.
+struct default_rank {};
+}  // namespace detail
 
 /// Where a file sink writes.
 struct write_options {
@@ -78,7 +84,8 @@ class dataset {
   auto filter(F pred) const;
 
   /// Emits zero or more items per item. fn either returns a range
-  /// (`flat_map([](std::string_view l) { return dataflow::split_words(l); })`), or takes an
+  /// (`flat_map([](std::string_view l) { return dataflow::split_words(l); })`) or a
+  /// std::optional (one item or none: a parse that may fail), or takes an
   /// emit callback and U names the output type
   /// (`flat_map<int>([](int x, auto&& emit) { emit(x); emit(-x); })`).
   template <class U = void, class F>
@@ -126,8 +133,8 @@ class dataset {
 
   // ---- Shuffles: barriers that repartition by key. ----
 
-  /// On pairs (K, V): merges the values of each key with op(V, V) -> V, combining within each
-  /// thread before the shuffle. op must be associative and commutative: values meet in an order
+  /// On pairs (K, V): merges the values of each key with op(V, V) -> V (or in place with
+  /// op(V& acc, V) -> void), combining within each thread before the shuffle. op must be associative and commutative: values meet in an order
   /// that depends on the threads. Output: one (K, V) per distinct key, in no particular order.
   template <class ReduceFn>
   auto reduce_by_key(ReduceFn op, shuffle_options options = {}) const;
@@ -153,10 +160,14 @@ class dataset {
   auto count_by_value(shuffle_options options = {}) const;
   /// Each distinct item once, in no particular order.
   auto distinct(shuffle_options options = {}) const;
+  /// On pairs (K, V): the number of distinct values of each key, as (K, std::uint64_t).
+  auto count_distinct_by_key(shuffle_options options = {}) const;
   /// On pairs (K, V): per key, fold_fn(Acc, V) -> Acc from `zero` and merge_fn(Acc, Acc) ->
-  /// Acc. Each value is folded into a copy of zero and the accumulators are merged (per thread
-  /// before the shuffle), so zero must be merge_fn's identity and merge_fn associative and
-  /// commutative. Output: (K, Acc).
+  /// Acc, or in place: fold_fn(Acc&, const V&) and merge_fn(Acc&, Acc&&) returning void (linear
+  /// for a vector or set accumulator, which the value forms copy at every merge). Each value is
+  /// folded into a copy of zero and the accumulators are merged (per thread before the
+  /// shuffle), so zero must be merge_fn's identity and merge_fn associative and commutative.
+  /// Output: (K, Acc).
   template <class Acc, class FoldFn, class MergeFn>
   auto aggregate_by_key(Acc zero, FoldFn fold_fn, MergeFn merge_fn,
                         shuffle_options options = {}) const;
@@ -234,10 +245,26 @@ class dataset {
   template <class F>
   void for_each(F fn) const;
 
-  /// Returns the first k items in the order of comp (by default the k largest), sorted, without
-  /// sorting everything. Give comp a tie-break to make the result independent of thread count.
-  template <class Compare = std::greater<>>
+  /// Returns the first k items in the order of comp, sorted, without sorting everything. By
+  /// default the k largest; on pairs (K, V) the k largest values (ties: smaller key first), as
+  /// in `counts.top_k(10)`. Give comp a tie-break to make the result independent of thread
+  /// count.
+  template <class Compare = detail::default_rank>
   std::vector<stored_type> top_k(std::size_t k, Compare comp = {}) const;
+
+  /// The k items with the largest key_fn(item), largest first: `top_k_by(10, &page::rank)`
+  /// or with a lambda.
+  template <class KeyFn>
+  std::vector<stored_type> top_k_by(std::size_t k, KeyFn key_fn) const;
+
+  /// The first n items in the dataset's order (partition order). Reads partitions in order and
+  /// starts no more once it has n items.
+  std::vector<stored_type> take(std::size_t n) const;
+  /// The first item; empty when there is none.
+  std::optional<stored_type> first() const;
+  /// Prints the first n items as a table to `out`: a column per member of a pair (key, value),
+  /// a tuple or a plain struct (named after its members).
+  void show(std::size_t n = 20, std::FILE* out = stdout) const;
 
   /// Returns the k smallest items by `less` (default <), in ascending order.
   template <class Compare = std::less<>>

@@ -1,12 +1,14 @@
 // Hashing of keys for shuffles and hash tables.
 //
-// dataflow::hash<K> covers integers, enums, floating point, strings, pairs and tuples, and falls
-// back to std::hash<K> (whose result it mixes, since std::hash of an integer is the identity).
+// dataflow::hash<K> covers integers, enums, floating point, strings, pairs and tuples, plain
+// structs (aggregates) of hashable members, member by member, and falls back to std::hash<K>
+// (whose result it mixes, since std::hash of an integer is the identity).
 // The tables take partitions from the high bits and slots from the low bits, so every hash here
 // mixes all input bits into all output bits. Specialize dataflow::hash<K> for a key type of your
 // own, or give it a std::hash specialization.
 #pragma once
 
+#include <dataflow/detail/fields.hpp>
 #include <dataflow/detail/int128.hpp>
 
 #include <bit>
@@ -15,11 +17,17 @@
 #include <cstring>
 #include <concepts>
 #include <functional>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 namespace dataflow {
 
@@ -161,7 +169,7 @@ struct hash<std::pair<A, B>> {
   std::uint64_t operator()(const std::pair<A, B>& p) const
     requires detail::hashable<A> && detail::hashable<B>
   {
-    return detail::hash_combine(hash<A>{}(p.first), hash<B>{}(p.second));
+    return detail::hash_combine(hash<std::remove_cv_t<A>>{}(p.first), hash<std::remove_cv_t<B>>{}(p.second));
   }
 };
 
@@ -178,6 +186,103 @@ struct hash<std::tuple<Ts...>> {
           return h;
         },
         t);
+  }
+};
+
+template <class V>
+struct hash<std::optional<V>> {
+  using is_avalanching = void;
+  std::uint64_t operator()(const std::optional<V>& o) const
+    requires detail::hashable<V>
+  {
+    return o ? detail::hash_combine(0x5be0cd19137e2179ull, hash<V>{}(*o)) : 0x1f83d9abfb41bd6bull;
+  }
+};
+
+namespace detail {
+/// Sequences (vectors, ordered maps and sets): the elements' hashes combined in order.
+template <class C>
+std::uint64_t hash_sequence(const C& c) {
+  std::uint64_t h = mix64(c.size() + 0x6a09e667f3bcc908ull);
+  for (const auto& e : c) h = hash_combine(h, hash<std::remove_cvref_t<decltype(e)>>{}(e));
+  return h;
+}
+/// Unordered maps and sets: equal sets may iterate in different orders, so the elements'
+/// hashes are added, which does not depend on the order.
+template <class C>
+std::uint64_t hash_unordered(const C& c) {
+  std::uint64_t h = 0;
+  for (const auto& e : c) h += hash<std::remove_cvref_t<decltype(e)>>{}(e);
+  return mix64(h ^ c.size());
+}
+}  // namespace detail
+
+template <class V, class A>
+struct hash<std::vector<V, A>> {
+  using is_avalanching = void;
+  std::uint64_t operator()(const std::vector<V, A>& v) const
+    requires detail::hashable<V>
+  {
+    return detail::hash_sequence(v);
+  }
+};
+
+template <class K, class V, class C, class A>
+struct hash<std::map<K, V, C, A>> {
+  using is_avalanching = void;
+  std::uint64_t operator()(const std::map<K, V, C, A>& m) const
+    requires detail::hashable<K> && detail::hashable<V>
+  {
+    return detail::hash_sequence(m);
+  }
+};
+
+template <class K, class C, class A>
+struct hash<std::set<K, C, A>> {
+  using is_avalanching = void;
+  std::uint64_t operator()(const std::set<K, C, A>& s) const
+    requires detail::hashable<K>
+  {
+    return detail::hash_sequence(s);
+  }
+};
+
+template <class K, class V, class H, class E, class A>
+struct hash<std::unordered_map<K, V, H, E, A>> {
+  using is_avalanching = void;
+  std::uint64_t operator()(const std::unordered_map<K, V, H, E, A>& m) const
+    requires detail::hashable<K> && detail::hashable<V>
+  {
+    return detail::hash_unordered(m);
+  }
+};
+
+template <class K, class H, class E, class A>
+struct hash<std::unordered_set<K, H, E, A>> {
+  using is_avalanching = void;
+  std::uint64_t operator()(const std::unordered_set<K, H, E, A>& s) const
+    requires detail::hashable<K>
+  {
+    return detail::hash_unordered(s);
+  }
+};
+
+/// A struct without a std::hash of its own: its members' hashes, combined in order.
+template <class K>
+struct hash<K, std::enable_if_t<detail::reflectable<K> && !detail::std_hashable<K>>> {
+  using is_avalanching = void;
+  std::uint64_t operator()(const K& k) const
+    requires(detail::all_fields<K>([](auto m) {
+      return detail::hashable<typename decltype(m)::type>;
+    }))
+  {
+    return std::apply(
+        [](const auto&... m) {
+          std::uint64_t h = 0x13198a2e03707344ull;
+          ((h = detail::hash_combine(h, hash<std::remove_cvref_t<decltype(m)>>{}(m))), ...);
+          return h;
+        },
+        detail::tie_fields(k));
   }
 };
 

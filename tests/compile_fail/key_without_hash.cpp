@@ -1,8 +1,13 @@
 #include <dataflow/dataflow.hpp>
 #include <utility>
-struct opaque {
-  int v;
+// A class with private members is not seen through, so it has no derived hash.
+class opaque {
+ public:
+  explicit opaque(int v) : v_(v) {}
   bool operator==(const opaque&) const = default;
+
+ private:
+  int v_;
 };
 int main() {
   dataflow::context ctx;

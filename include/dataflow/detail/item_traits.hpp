@@ -5,10 +5,14 @@
 // Results handed back to the caller outlive the run, so actions return owning types (stored_t):
 // std::string for std::string_view, std::vector for std::span, recursively through pairs and
 // tuples, optionals and vectors. Types without views pass through all of this untouched and at
-// no cost. A struct of your own that holds views is not seen through: barriers would keep its
-// views as they are, so give such types owning members (or specialize item_traits).
+// no cost. A plain struct (an aggregate) is seen through member by member: barriers copy the
+// bytes its views point to, as for a pair of views; but there is no owning form of it to hand
+// back, so an action that returns such items fails to compile, asking for a map to owning
+// members first. A class with private members that holds views is not seen through: give it
+// owning members (or specialize item_traits).
 #pragma once
 
+#include <dataflow/detail/fields.hpp>
 #include <dataflow/storage/arena.hpp>
 
 #include <cstddef>
@@ -214,6 +218,41 @@ struct item_traits<std::tuple<Ts...>> {
     } else {
       return (x);
     }
+  }
+};
+
+template <class T>
+consteval bool fields_have_views() {
+  if constexpr (reflectable<T>) {
+    return !all_fields<T>([](auto m) { return !has_views_v<typename decltype(m)::type>; });
+  } else {
+    return false;
+  }
+}
+
+template <class>
+inline constexpr bool struct_of_views_returned = false;
+
+/// A struct with views among its members: kept by copying what they view, member by member.
+template <class T>
+  requires(fields_have_views<T>())
+struct item_traits<T> {
+  using stored = T;
+  static constexpr bool has_views = true;
+  static const T& to_stored(const T& x) {
+    static_assert(struct_of_views_returned<T>,
+                  "dataflow: an action would return items of a struct that holds views "
+                  "(std::string_view, std::span), which would dangle once the run ends; map the "
+                  "items to a struct with owning members (std::string, std::vector) first, or "
+                  "use a std::pair or std::tuple of views, which actions return as owning types");
+    return x;
+  }
+  static const T& view_of(const T& x) { return x; }
+  static T intern(arena& a, const T& x) {
+    const auto members = tie_fields(x);
+    return build_fields<T>([&](auto i) -> field_t<T, decltype(i)::value> {
+      return item_traits<field_t<T, i()>>::intern(a, std::get<i()>(members));
+    });
   }
 };
 

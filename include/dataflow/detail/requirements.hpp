@@ -8,6 +8,7 @@
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <ranges>
 #include <type_traits>
 
@@ -31,6 +32,13 @@ template <class A, class B>
 struct is_pair<std::pair<A, B>> : std::true_type {};
 template <class T>
 inline constexpr bool is_pair_v = is_pair<std::remove_cvref_t<T>>::value;
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class V>
+struct is_optional<std::optional<V>> : std::true_type {};
+template <class T>
+inline constexpr bool is_optional_v = is_optional<std::remove_cvref_t<T>>::value;
 
 /// Keys must compare with ==.
 template <class K>

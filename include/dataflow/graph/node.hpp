@@ -234,6 +234,10 @@ class run_state {
 
   context_state& ctx() const noexcept { return ctx_; }
   const std::string& action() const noexcept { return action_; }
+
+  /// Set by an action that has what it needs (take): partitions not yet started are skipped.
+  void enough() noexcept { enough_.store(true, std::memory_order_relaxed); }
+  bool has_enough() const noexcept { return enough_.load(std::memory_order_relaxed); }
   std::uint64_t id() const noexcept { return id_; }
 
   void executed(node_base& n) { executed_.push_back(&n); }
@@ -263,6 +267,7 @@ class run_state {
 
   context_state& ctx_;
   std::string action_;
+  std::atomic<bool> enough_{false};
   std::uint64_t id_;
   int exceptions_;
   stats_clock clock_;

@@ -240,7 +240,7 @@ void for_each_partition(run_state& run, std::size_t n, Body&& body) {
         std::size_t{0}, workers,
         [&](std::size_t) {
           for (;;) {
-            if (stop_requested()) return;
+            if (stop_requested() || run.has_enough()) return;
             const std::size_t p = next.fetch_add(1, std::memory_order_relaxed);
             if (p >= n) return;
             tbb::this_task_arena::isolate([&] { body(p); });

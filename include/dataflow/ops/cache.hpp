@@ -49,8 +49,8 @@ class cache_node final : public node<T> {
     block_list<T> items;
     arena bytes;
     cache_node* self = nullptr;
-    // The bytes this partition holds in memory, for the run's statistics; under a budget
-    // (encodable items) they count in the context's cache total too.
+    // The bytes this partition holds in memory, for the run's statistics and the context's
+    // cache total (context::cached_bytes, with or without a budget).
     gauge_charge gauge;
     std::size_t heap = 0;
     std::optional<spill_writer> writer;
@@ -59,11 +59,9 @@ class cache_node final : public node<T> {
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
-      if constexpr (encodable<T>) {
-        if (writer) {
-          writer->add(item);
-          return;
-        }
+      if (writer) {
+        writer->add(item);
+        return;
       }
       const T& k = items.emplace_back(intern(bytes, item));
       if constexpr (may_own_heap<T>) heap += heap_bytes(k);
@@ -74,12 +72,11 @@ class cache_node final : public node<T> {
       const std::size_t now = items.bytes() + bytes.bytes_used() + heap;
       const std::size_t was = gauge.held();
       gauge.set(now);
-      if constexpr (encodable<T>) {
-        if (in_cache_total()) {
-          const std::size_t total = self->ctx().cached_bytes.fetch_add(now - was) + now - was;
-          if (total > self->limit_) spill();
-        }
-      }
+      if (!self) return;
+      // Items without a codec spill too: the writer stops the run with an error naming the type,
+      // rather than let the cache pass the budget silently.
+      const std::size_t total = self->ctx().cached_bytes.fetch_add(now - was) + now - was;
+      if (self->limit_ != 0 && total > self->limit_) spill();
     }
 
     void end_partition() {
@@ -103,17 +100,8 @@ class cache_node final : public node<T> {
     }
 
     void uncharge() noexcept {
-      if (in_cache_total()) self->ctx().cached_bytes.fetch_sub(gauge.held());
+      if (self) self->ctx().cached_bytes.fetch_sub(gauge.held());
       gauge.set(0);
-    }
-
-    /// True when the caches' share of the budget applies (and so spills can make room).
-    bool in_cache_total() const noexcept {
-      if constexpr (encodable<T>) {
-        return self && self->limit_ != 0;
-      } else {
-        return false;
-      }
     }
   };
 
@@ -140,13 +128,11 @@ class cache_node final : public node<T> {
   /// Calls f(std::span<const T>) for the blocks of partition p in order until f returns false.
   template <class F>
   void visit_blocks(std::size_t p, F&& f) {
-    if constexpr (encodable<T>) {
-      if (parts_[p].spilled) {
-        spill_reader in(*parts_[p].spilled, this->label());
-        item_buffer<T> block;
-        while (read_block(in, block, this->label())) {
-          if (!f(std::span<const T>(block.data(), block.size()))) return;
-        }
+    if (parts_[p].spilled) {
+      spill_reader in(*parts_[p].spilled, this->label());
+      item_buffer<T> block;
+      while (read_block(in, block, this->label())) {
+        if (!f(std::span<const T>(block.data(), block.size()))) return;
       }
     }
     bool go = true;
@@ -170,12 +156,10 @@ class cache_node final : public node<T> {
   ~cache_node() override { release(); }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
-    if constexpr (encodable<T>) {
-      if (parts_[p].spilled) {
-        for_each_spilled_block<T>(*parts_[p].spilled, this->label(), [&](std::span<const T> b) {
-          if (!stop_requested()) out.consume(b);
-        });
-      }
+    if (parts_[p].spilled) {
+      for_each_spilled_block<T>(*parts_[p].spilled, this->label(), [&](std::span<const T> b) {
+        if (!stop_requested()) out.consume(b);
+      });
     }
     parts_[p].items.for_each_block([&](std::span<const T> block) {
       if (!stop_requested()) out.consume(block);

@@ -25,7 +25,8 @@ auto dataset<T, Stack>::count_by_key(shuffle_options options) const {
 template <class T, class Stack>
 auto dataset<T, Stack>::count_by_value(shuffle_options options) const {
   static_assert(detail::hashable<T> && detail::key_type<T>,
-                "dataflow::count_by_value: items must be hashable and comparable with ==");
+                "dataflow::count_by_value: items must be hashable and comparable with == "
+                "(for a struct of your own: bool operator==(const K&) const = default;)");
   return map([](const T& x) { return std::pair<T, std::uint64_t>(x, 1); })
       .reduce_by_key(std::plus<>{}, options);
 }
@@ -33,11 +34,20 @@ auto dataset<T, Stack>::count_by_value(shuffle_options options) const {
 template <class T, class Stack>
 auto dataset<T, Stack>::distinct(shuffle_options options) const {
   static_assert(detail::hashable<T> && detail::key_type<T>,
-                "dataflow::distinct: items must be hashable and comparable with ==");
+                "dataflow::distinct: items must be hashable and comparable with == "
+                "(for a struct of your own: bool operator==(const K&) const = default;)");
   // A one-byte value keeps the table's entries small; the first value met wins.
   return map([](const T& x) { return std::pair<T, unsigned char>(x, 0); })
       .reduce_by_key([](unsigned char a, unsigned char) { return a; }, options)
       .keys();
+}
+
+template <class T, class Stack>
+auto dataset<T, Stack>::count_distinct_by_key(shuffle_options options) const {
+  static_assert(detail::is_pair_v<T>,
+                "dataflow::count_distinct_by_key: items must be std::pair<K, V>");
+  // Each distinct (K, V) once, then a count per key: both shuffles combine per thread first.
+  return distinct(options).count_by_key(options);
 }
 
 template <class T, class Stack>
@@ -46,16 +56,28 @@ auto dataset<T, Stack>::aggregate_by_key(Acc zero, FoldFn fold_fn, MergeFn merge
                                          shuffle_options options) const {
   static_assert(detail::is_pair_v<T>, "dataflow::aggregate_by_key: items must be std::pair<K, V>");
   using V = typename T::second_type;
-  static_assert(detail::const_callable_r<FoldFn, Acc, const Acc&, const V&>,
+  constexpr bool fold_in_place =
+      std::is_invocable_v<const FoldFn&, Acc&, const V&> &&
+      std::is_void_v<std::invoke_result_t<const FoldFn&, Acc&, const V&>>;
+  static_assert(fold_in_place || detail::const_callable_r<FoldFn, Acc, const Acc&, const V&>,
                 "dataflow::aggregate_by_key: fold_fn must be callable as fold_fn(const Acc&, "
-                "const V&) -> Acc");
-  static_assert(detail::const_callable_r<MergeFn, Acc, const Acc&, const Acc&>,
+                "const V&) -> Acc, or in place as fold_fn(Acc&, const V&) -> void");
+  static_assert(detail::in_place_merge<MergeFn, Acc> ||
+                    detail::const_callable_r<MergeFn, Acc, const Acc&, const Acc&>,
                 "dataflow::aggregate_by_key: merge_fn must be callable as merge_fn(const Acc&, "
-                "const Acc&) -> Acc");
+                "const Acc&) -> Acc, or in place as merge_fn(Acc&, Acc&&) -> void");
   // Each value starts an accumulator of its own; the shuffle's per-thread combining merges
-  // them, so zero must be merge_fn's identity.
+  // them, so zero must be merge_fn's identity. In place, a growing accumulator (a vector, a
+  // set) costs time linear in what it holds; merge_fn(const Acc&, const Acc&) -> Acc copies it
+  // at every merge.
   return map_values([zero = std::move(zero), fold_fn = std::move(fold_fn)](const V& v) {
-           return Acc(fold_fn(zero, v));
+           if constexpr (fold_in_place) {
+             Acc acc(zero);
+             fold_fn(acc, v);
+             return acc;
+           } else {
+             return Acc(fold_fn(zero, v));
+           }
          })
       .reduce_by_key(std::move(merge_fn), options);
 }

@@ -100,13 +100,20 @@ auto dataset<T, Stack>::flat_map(F fn) const {
                   "dataflow::flat_map: without an explicit output type, the function must be "
                   "callable as fn(const T&) and return a range; with a callback, write "
                   "flat_map<U>([](const T& x, auto&& emit) { emit(u); })");
-    using R = std::invoke_result_t<const F&, const T&>;
-    static_assert(std::ranges::input_range<R>,
-                  "dataflow::flat_map: the function must return a range (or name the output "
-                  "type: flat_map<U>(fn) with fn(const T&, auto&& emit))");
-    using V = std::ranges::range_value_t<R>;  // not the reference: vector<bool> has proxies
-    auto stack = stack_.push(detail::flat_map_range_op<F>{std::move(fn), std::move(label)});
-    return dataset<V, decltype(stack)>(node_, std::move(stack));
+    using R = std::remove_cvref_t<std::invoke_result_t<const F&, const T&>>;
+    if constexpr (detail::is_optional_v<R>) {
+      // An optional is zero or one item: a filter and a map in one.
+      return flat_map<typename R::value_type>([fn = std::move(fn)](const T& x, auto&& emit) {
+        if (auto o = fn(x)) emit(std::move(*o));
+      });
+    } else {
+      static_assert(std::ranges::input_range<R>,
+                    "dataflow::flat_map: the function must return a range or a std::optional "
+                    "(or name the output type: flat_map<U>(fn) with fn(const T&, auto&& emit))");
+      using V = std::ranges::range_value_t<R>;  // not the reference: vector<bool> has proxies
+      auto stack = stack_.push(detail::flat_map_range_op<F>{std::move(fn), std::move(label)});
+      return dataset<V, decltype(stack)>(node_, std::move(stack));
+    }
   } else {
     static_assert(detail::const_callable<F, const T&, detail::emit_probe<U>&>,
                   "dataflow::flat_map<U>: the function must be callable as "

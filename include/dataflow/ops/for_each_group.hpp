@@ -32,7 +32,9 @@ void dataset<T, Stack>::for_each_group(F fn, shuffle_options options) const {
                 "dataflow::for_each_group: items must be std::pair<K, V>");
   using K = std::remove_cv_t<typename T::first_type>;
   using V = std::remove_cv_t<typename T::second_type>;
-  static_assert(detail::key_type<K>, "dataflow::for_each_group: keys must be comparable with ==");
+  static_assert(detail::key_type<K>,
+                  "dataflow::for_each_group: keys must be comparable with == "
+                  "(for a struct of your own: bool operator==(const K&) const = default;)");
   static_assert(detail::hashable<K>,
                 "dataflow::for_each_group: the key type has no hash; specialize dataflow::hash<K> "
                 "or std::hash<K> for it");

@@ -504,7 +504,8 @@ auto dataset<T, Stack>::group_by_key(shuffle_options options) const {
                 "dataflow::group_by_key: items must be std::pair<K, V>; use group_by(key_fn) for "
                 "other item types");
   static_assert(detail::key_type<typename T::first_type>,
-                "dataflow::group_by_key: keys must be comparable with ==");
+                "dataflow::group_by_key: keys must be comparable with == "
+                "(for a struct of your own: bool operator==(const K&) const = default;)");
   static_assert(detail::hashable<typename T::first_type>,
                 "dataflow::group_by_key: the key type has no hash; specialize dataflow::hash<K> or "
                 "std::hash<K> for it");
@@ -522,7 +523,8 @@ auto dataset<T, Stack>::group_by(KeyFn key_fn, shuffle_options options) const {
                 "dataflow::group_by: the key function must be callable as key_fn(const T&) -> K, "
                 "on a const object");
   static_assert(detail::key_type<detail::call_result_t<KeyFn, const T&>>,
-                "dataflow::group_by: keys must be comparable with ==");
+                "dataflow::group_by: keys must be comparable with == "
+                "(for a struct of your own: bool operator==(const K&) const = default;)");
   static_assert(detail::hashable<detail::call_result_t<KeyFn, const T&>>,
                 "dataflow::group_by: the key type has no hash; specialize dataflow::hash<K> or "
                 "std::hash<K> for it");

@@ -83,8 +83,13 @@ void merging_key(Name&& name, F&& f) {
   }
 }
 
+/// An op that merges into its first argument: op(V& acc, V x) returning void.
+template <class Op, class V>
+concept in_place_merge = std::is_invocable_v<const Op&, V&, V&&> &&
+                         std::is_void_v<std::invoke_result_t<const Op&, V&, V&&>>;
+
 /// reduce_by_key on std::pair<K, V>: entries keep the key in table form (string views packed
-/// into the slot) and merge values with op(V, V) -> V.
+/// into the slot) and merge values with op(V, V) -> V, or in place with op(V&, V).
 template <class T, class Op>
 struct pair_reduce {
   using K = typename T::first_type;
@@ -126,15 +131,26 @@ struct pair_reduce {
   }
   void combine(const std::string& label, entry& acc, entry& other, arena& a) const {
     merging_key([&] { return key_position(key_codec::view(acc.first)); },
-                [&] { merge(label, acc.second, other.second, a); });
+                [&] { merge(label, acc.second, std::move(other.second), a); });
   }
 
  private:
-  void merge(const std::string& label, V& acc, const V& x, arena& a) const {
-    if constexpr (has_views_v<V>) {
-      acc = intern(a, V(invoke_user(label, op, std::as_const(acc), x)));
+  template <class X>
+  void merge(const std::string& label, V& acc, X&& x, arena& a) const {
+    if constexpr (in_place_merge<Op, V>) {
+      // In place: linear for a growing accumulator (a vector, a set). What it keeps of x must
+      // outlive x, so a value with views is first copied into the table's bytes.
+      if constexpr (has_views_v<V>) {
+        invoke_user(label, op, acc, V(intern(a, std::as_const(x))));
+      } else if constexpr (std::is_invocable_v<const Op&, V&, X&&>) {
+        invoke_user(label, op, acc, std::forward<X>(x));
+      } else {
+        invoke_user(label, op, acc, V(x));  // op takes V&&: hand it a copy of a const item
+      }
+    } else if constexpr (has_views_v<V>) {
+      acc = intern(a, V(invoke_user(label, op, std::as_const(acc), std::as_const(x))));
     } else {
-      acc = invoke_user(label, op, std::as_const(acc), x);
+      acc = invoke_user(label, op, std::as_const(acc), std::as_const(x));
     }
   }
 };
@@ -570,13 +586,17 @@ auto dataset<T, Stack>::reduce_by_key(ReduceFn op, shuffle_options options) cons
   using K = std::remove_cv_t<typename T::first_type>;
   using V = std::remove_cv_t<typename T::second_type>;
   using Out = std::pair<K, V>;
-  static_assert(detail::key_type<K>, "dataflow::reduce_by_key: keys must be comparable with ==");
+  static_assert(detail::key_type<K>,
+                  "dataflow::reduce_by_key: keys must be comparable with == "
+                  "(for a struct of your own: bool operator==(const K&) const = default;)");
   static_assert(detail::hashable<K>,
                 "dataflow::reduce_by_key: the key type has no hash; specialize dataflow::hash<K> "
                 "or std::hash<K> for it");
-  static_assert(detail::const_callable_r<ReduceFn, V, const V&, const V&>,
+  static_assert(detail::const_callable_r<ReduceFn, V, const V&, const V&> ||
+                    detail::in_place_merge<ReduceFn, V>,
                 "dataflow::reduce_by_key: the function must be callable as op(const V&, const V&) "
-                "-> V, on a const object, where the items are std::pair<K, V>");
+                "-> V, or in place as op(V& acc, V&&) -> void, on a const object, where the "
+                "items are std::pair<K, V>");
   using Rules = detail::pair_reduce<Out, ReduceFn>;
   auto node = std::make_shared<detail::reduce_node<Out, Rules, Stack>>(
       node_, stack_, Rules{std::move(op)}, "reduce_by_key", options);
@@ -590,7 +610,9 @@ auto dataset<T, Stack>::reduce_by(KeyFn key_fn, ReduceFn op, shuffle_options opt
                 "dataflow::reduce_by: the key function must be callable as key_fn(const T&) -> K, "
                 "on a const object");
   using K = detail::call_result_t<KeyFn, const T&>;
-  static_assert(detail::key_type<K>, "dataflow::reduce_by: keys must be comparable with ==");
+  static_assert(detail::key_type<K>,
+                  "dataflow::reduce_by: keys must be comparable with == "
+                  "(for a struct of your own: bool operator==(const K&) const = default;)");
   static_assert(detail::hashable<K>,
                 "dataflow::reduce_by: the key type has no hash; specialize dataflow::hash<K> or "
                 "std::hash<K> for it");

@@ -149,7 +149,7 @@ class run_merger {
       c.left = c.in.block_items();
       if (c.left == 0) return false;
     }
-    c.current.emplace(decode<T>(*c.r));
+    c.current.emplace(spill_decode<T>(*c.r));
     --c.left;
     return true;
   }
@@ -392,9 +392,6 @@ auto dataset<T, Stack>::sort(Compare comp) const {
   static_assert(detail::const_callable_r<Compare, bool, const T&, const T&>,
                 "dataflow::sort: the comparator must be callable as comp(const T&, const T&) -> "
                 "bool, on a const object");
-  static_assert(encodable<T>,
-                "dataflow::sort: items must be encodable to spill sorted runs; see "
-                "<dataflow/codec.hpp>");
   auto node = std::make_shared<detail::sort_node<T, Compare, Stack>>(node_, stack_,
                                                                      std::move(comp), "sort");
   return dataset<T>(std::move(node));

@@ -59,33 +59,58 @@ template <class T, class Stack>
 template <class Compare>
 std::vector<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::top_k(
     std::size_t k, Compare comp) const {
-  static_assert(detail::const_callable_r<Compare, bool, const T&, const T&>,
-                "dataflow::top_k: the comparator must be callable as comp(const T&, const T&) -> "
-                "bool, true when the first item ranks before the second");
-  detail::action_run<dataset> action(*this, "top_k");
-  using sink = detail::top_k_sink<T, Compare>;
-  action.partitions();
-  detail::per_thread<sink> heaps(action.threads());
-  action.run([&](std::size_t) -> sink& {
-    return heaps.local([&] { return sink{{}, k, &comp, &action.label()}; });
-  });
-  std::vector<stored_type> all;
-  heaps.for_each([&](sink& s) {
-    for (auto& x : s.heap) all.push_back(std::move(x));
-  });
-  sink order{{}, k, &comp, &action.label()};
-  try {
-    detail::safe_sort(all.data(), all.data() + all.size(), order.heap_order());  // any comparator
-  } catch (const detail::op_failure& f) {
-    detail::throw_stage_error(f, action.label() + " (merge)");
+  if constexpr (std::is_same_v<Compare, detail::default_rank>) {
+    if constexpr (detail::is_pair_v<T>) {
+      // What `counts.top_k(10)` means to a reader: the largest counts, not the largest keys.
+      return top_k(k, [](const T& a, const T& b) {
+        if (b.second < a.second) return true;
+        if (a.second < b.second) return false;
+        return a.first < b.first;
+      });
+    } else {
+      return top_k(k, std::greater<>{});
+    }
+  } else {
+    static_assert(detail::const_callable_r<Compare, bool, const T&, const T&>,
+                  "dataflow::top_k: the comparator must be callable as comp(const T&, const T&) -> "
+                  "bool, true when the first item ranks before the second");
+    detail::action_run<dataset> action(*this, "top_k");
+    using sink = detail::top_k_sink<T, Compare>;
+    action.partitions();
+    detail::per_thread<sink> heaps(action.threads());
+    action.run([&](std::size_t) -> sink& {
+      return heaps.local([&] { return sink{{}, k, &comp, &action.label()}; });
+    });
+    std::vector<stored_type> all;
+    heaps.for_each([&](sink& s) {
+      for (auto& x : s.heap) all.push_back(std::move(x));
+    });
+    sink order{{}, k, &comp, &action.label()};
+    try {
+      detail::safe_sort(all.data(), all.data() + all.size(), order.heap_order());  // any comparator
+    } catch (const detail::op_failure& f) {
+      detail::throw_stage_error(f, action.label() + " (merge)");
+    }
+    if (all.size() > k) all.erase(all.begin() + static_cast<std::ptrdiff_t>(k), all.end());
+    return all;
   }
-  if (all.size() > k) all.erase(all.begin() + static_cast<std::ptrdiff_t>(k), all.end());
-  return all;
 }
 
 }  // namespace dataflow
 
 namespace dataflow {
+
+template <class T, class Stack>
+template <class KeyFn>
+std::vector<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::top_k_by(
+    std::size_t k, KeyFn key_fn) const {
+  static_assert(detail::const_callable<KeyFn, const T&>,
+                "dataflow::top_k_by: the key function must be callable as key_fn(const T&), on a "
+                "const object");
+  return top_k(k, [key_fn = std::move(key_fn)](const T& a, const T& b) {
+    return std::invoke(key_fn, b) < std::invoke(key_fn, a);
+  });
+}
 
 template <class T, class Stack>
 template <class Compare>

@@ -65,6 +65,31 @@ inline std::uint32_t block_crc(const block_header& h, const char* payload) {
   return a ^ (b * 0x9e3779b1u + 0x7f4a7c15u);
 }
 
+/// Items without a codec flow through every operator; only a spill needs one. Reached when the
+/// budget makes a stage spill such items.
+template <class T>
+[[noreturn]] void throw_not_spillable(const std::string& stage) {
+  throw usage_error("dataflow: " + stage + ": the memory budget is reached and items of type " +
+                    std::string(type_name<T>()) +
+                    " must spill to disk, but the type has no codec; give it one (see "
+                    "<dataflow/codec.hpp>: plain structs of supported members need none), or "
+                    "run without a memory budget");
+}
+
+template <class T>
+void spill_encode(byte_writer& w, const T& x) {
+  if constexpr (encodable<T>) encode(w, x);
+}
+
+template <class T>
+T spill_decode(byte_reader& r) {
+  if constexpr (encodable<T>) {
+    return decode<T>(r);
+  } else {
+    throw_not_spillable<T>("reading a spill file");  // nothing of type T was ever written
+  }
+}
+
 /// Writes items to a new spill file, a block at a time.
 class spill_writer {
  public:
@@ -80,8 +105,9 @@ class spill_writer {
 
   template <class T>
   void add(const T& x) {
+    if constexpr (!encodable<T>) throw_not_spillable<T>(stage_);
     byte_writer w(buf_);
-    encode(w, x);
+    spill_encode(w, x);
     ++block_items_;
     if (buf_.size() >= block_bytes_) flush();
   }
@@ -233,7 +259,7 @@ void for_each_spilled(const spill_segment& segment, const std::string& stage, F&
   spill_reader in(segment, stage);
   while (in.next_block()) {
     byte_reader r = in.reader();
-    for (std::size_t i = in.block_items(); i > 0; --i) f(decode<T>(r));
+    for (std::size_t i = in.block_items(); i > 0; --i) f(spill_decode<T>(r));
     check_block_end(r, stage);
   }
 }
@@ -246,7 +272,7 @@ bool read_block(spill_reader& in, item_buffer<T>& items, const std::string& stag
   byte_reader r = in.reader();
   items.clear();
   items.reserve(in.block_items());
-  for (std::size_t i = in.block_items(); i > 0; --i) items.emplace_back(decode<T>(r));
+  for (std::size_t i = in.block_items(); i > 0; --i) items.emplace_back(spill_decode<T>(r));
   check_block_end(r, stage);
   return true;
 }
