@@ -24,6 +24,21 @@ struct read_options {
   std::size_t chunk_bytes = 0;
   /// Drops the first line of every file (a CSV header).
   bool skip_header = false;
+  /// Drops a trailing '\r' from every line (files written with CRLF line ends). Off by default:
+  /// a line is handed on byte for byte, as it is in the file, unless asked.
+  bool strip_cr = false;
+};
+
+/// Settings of read_csv.
+struct csv_read_options {
+  /// The first line of every file names the columns (and is not a row).
+  bool header = true;
+  char separator = ',';
+  /// With a header, a struct's members read the columns of their names; false: member i reads
+  /// column i, as without a header.
+  bool by_name = true;
+  /// Bytes per partition; 0 picks a size from the input size and the thread count.
+  std::size_t chunk_bytes = 0;
 };
 
 /// Runs pipelines on a pool of threads; by default, on every core.
@@ -82,6 +97,11 @@ class context {
   /// The statistics of the latest action on this context (see run_stats.hpp): per stage,
   /// items in and out, partitions and skew, wall and CPU time, bytes and files spilled.
   const run_stats& last_run() const noexcept { return state_->last_run; }
+  /// The statistics of the latest actions (up to 8), oldest first: a job of several actions
+  /// (a checkpoint, then a count, then a write) can be read back whole.
+  std::vector<run_stats> recent_runs() const {
+    return {state_->recent_runs.begin(), state_->recent_runs.end()};
+  }
 
   /// Sets the directory where runs spill (default: $TMPDIR, else /tmp), and where streamed inputs
   /// (pipes, standard input) are copied. Spill files have no name there (O_TMPFILE): nothing is
@@ -134,6 +154,14 @@ class context {
   /// Reads the lines of every file the paths or glob patterns name, in the order given.
   dataset<std::string_view> read_lines(const std::vector<std::string>& paths_or_globs,
                                        read_options options = {}) const;
+
+  /// Reads CSV files as rows of type Row (a plain struct or a std::tuple): see read_csv.hpp.
+  template <class Row>
+  auto read_csv(const std::string& path_or_glob, csv_read_options options = {}) const {
+    return read_csv<Row>(std::vector<std::string>{path_or_glob}, options);
+  }
+  template <class Row>
+  auto read_csv(const std::vector<std::string>& paths_or_globs, csv_read_options options = {}) const;
 
   /// Reads fixed-size binary records of a trivially copyable type T.
   template <class T>

@@ -29,13 +29,16 @@
 #include <dataflow/sources/generate.hpp>
 #include <dataflow/sources/range.hpp>
 #include <dataflow/sources/read_lines.hpp>
+#include <dataflow/sources/read_csv.hpp>
 #include <dataflow/sources/read_records.hpp>
 
 #include <dataflow/ops/filter.hpp>
 #include <dataflow/ops/flat_map.hpp>
 #include <dataflow/ops/map.hpp>
+#include <dataflow/ops/name.hpp>
 #include <dataflow/ops/keys_values.hpp>
 #include <dataflow/ops/concat.hpp>
+#include <dataflow/ops/handle.hpp>
 #include <dataflow/ops/zip_with_index.hpp>
 #include <dataflow/ops/scan.hpp>
 #include <dataflow/ops/window.hpp>

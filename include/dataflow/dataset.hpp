@@ -29,6 +29,12 @@
 namespace dataflow {
 
 namespace detail {
+/// A node that reads `parent` through `stack` (ops/handle.hpp): how dataset<T> holds a dataset
+/// of T with local operators.
+template <class T, class Stack>
+std::shared_ptr<node<T>> erase_stack(const std::shared_ptr<node<typename Stack::input_type>>& parent,
+                                     const Stack& stack);
+
 /// top_k's default order: the largest items; on pairs, the largest values.
 struct default_rank {};
 }  // namespace detail
@@ -45,9 +51,15 @@ struct write_options {
 
 /// Settings of write_csv.
 struct csv_options {
-  /// A first line of column names (in every part file); none when empty.
+  /// A first line of column names (in every part file); none when empty, except for items that
+  /// are plain structs, whose member names make it (see member_names).
   std::vector<std::string> header;
   char separator = ',';
+  /// For struct items with no header given: a first line of their member names.
+  bool member_names = true;
+  /// How floating-point fields are written, as an fmt format: "{}" (the default) is the
+  /// shortest text that reads back as the same number; "{:.2f}" two decimals.
+  std::string float_format = "{}";
 };
 
 /// Settings of a shuffle (reduce_by_key, reduce_by, group_by_key, group_by).
@@ -71,7 +83,42 @@ class dataset {
   using stored_type = detail::stored_t<T>;
 
   dataset(std::shared_ptr<node_type> node, Stack stack = {})
-      : node_(std::move(node)), stack_(std::move(stack)) {}
+      : node_(std::move(node)), stack_(std::move(stack)) {
+    hold();
+  }
+
+  /// A dataset<T> handle from any dataset of T items, so that one variable can name each round
+  /// of a loop: `dataflow::dataset<T> state = ctx.from(v); state = state.map(f).cache();`. The
+  /// local operators of `other` run where it is read, as a stage of their own.
+  template <class OtherStack>
+    requires(!std::is_same_v<OtherStack, Stack> && std::is_same_v<Stack, detail::op_stack<T>>)
+  dataset(const dataset<T, OtherStack>& other)
+      : dataset(detail::erase_stack<T>(other.node(), other.stack())) {}
+
+  // A dataset is a handle: a cache that no handle names any more gives up its items once the
+  // run that reads them (to compute what followed it) is done.
+  dataset(const dataset& o) : node_(o.node_), stack_(o.stack_) { hold(); }
+  dataset(dataset&& o) noexcept : node_(std::move(o.node_)), stack_(std::move(o.stack_)) {}
+  dataset& operator=(const dataset& o) {
+    if (this != &o) {
+      dataset copy(o);
+      *this = std::move(copy);
+    }
+    return *this;
+  }
+  dataset& operator=(dataset&& o) noexcept {
+    if (this != &o) {
+      drop();
+      node_ = std::move(o.node_);
+      stack_ = std::move(o.stack_);
+    }
+    return *this;
+  }
+  ~dataset() { drop(); }
+
+  /// Names the last operator (or the source) in plans, statistics, progress and errors:
+  /// `.map(parse).name("parse logs")`.
+  dataset name(std::string label) const;
 
   // ---- Local operators: fused into the next stage, no node of their own. ----
 
@@ -216,8 +263,16 @@ class dataset {
   auto co_group(const Right& right, shuffle_options options = {}) const;
 
   /// Keeps this dataset's items once computed, so that later actions read them instead of
-  /// computing them again. The items stay in memory until the last handle to the cache goes.
+  /// computing them again (spilling past a quarter of the budget). The items stay until
+  /// unpersist(), or until no dataset handle names the cache any more and a run has read it.
   dataset<T> cache() const;
+  /// Computes the items now and keeps them like cache(), and cuts the lineage: the returned
+  /// dataset has no parents, so what it was computed from can be freed. For long iterations,
+  /// whose lineage would otherwise grow every round.
+  dataset<T> checkpoint() const;
+  /// Drops what this dataset's cache (or checkpoint) keeps, now. A later action computes a
+  /// cache again; a checkpoint cannot be, and reports it.
+  void unpersist() const;
 
   // ---- Actions: run the graph. ----
 
@@ -302,6 +357,13 @@ class dataset {
   const Stack& stack() const noexcept { return stack_; }
 
  private:
+  void hold() noexcept {
+    if (node_) node_->add_handle();
+  }
+  void drop() noexcept {
+    if (node_) node_->drop_handle();
+  }
+
   std::shared_ptr<node_type> node_;
   Stack stack_;
 };

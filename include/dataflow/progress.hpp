@@ -60,9 +60,11 @@ struct progress_info {
     const double byte_rate = stage_seconds > 0 ? static_cast<double>(bytes) / stage_seconds : 0;
     std::string done = count(static_cast<double>(items));
     if (items_total > 0) {
-      done += fmt::format(" of {} items ({:.0f}%)", count(static_cast<double>(items_total)),
-                          100.0 * static_cast<double>(std::min(items, items_total)) /
-                              static_cast<double>(items_total));
+      double percent = 100.0 * static_cast<double>(std::min(items, items_total)) /
+                       static_cast<double>(items_total);
+      // The items may all be in while partitions still finish (a merge, a spill): not 100% yet.
+      if (partitions_done < partitions_total) percent = std::min(percent, 99.0);
+      done += fmt::format(" of {} items ({:.0f}%)", count(static_cast<double>(items_total)), percent);
     } else {
       done += " items";
     }

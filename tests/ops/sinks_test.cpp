@@ -125,3 +125,24 @@ TEST_CASE("part files of lines hold the partitions; a failing run leaves none", 
   CHECK_THROWS_WITH(failing.write_csv(dir.file("bad.csv")), Catch::Contains("no 77777"));
   CHECK_FALSE(test::fs::exists(dir.file("bad.csv")));
 }
+
+TEST_CASE("a sink's output path is checked before the run reads anything", "[sinks][errors]") {
+  test::temp_dir dir;
+  dataflow::context ctx(2);
+  std::atomic<std::size_t> calls{0};
+  auto ds = ctx.from(std::vector<int>{1, 2, 3})
+                .map([&calls](int x) {
+                  ++calls;
+                  return std::pair(x % 2, x);
+                })
+                .reduce_by_key(std::plus<>{});
+  const std::string missing = dir.file("no/such/dir/out.csv");
+  CHECK_THROWS_AS(ds.write_csv(missing), dataflow::io_error);
+  CHECK_THROWS_AS(ds.keys().write_lines(dir.file("no/such/dir/out.txt")), dataflow::io_error);
+  test::write_file(dir.file("plain"), "x");
+  CHECK_THROWS_AS(ds.write_csv(dir.file("plain/parts"), {}, {.part_files = true}), dataflow::io_error);
+  CHECK(calls == 0);
+  CHECK(dir.entries() == std::vector<std::string>{"plain"});
+  ds.write_csv(dir.file("parts"), {}, {.part_files = true, .extension = ".csv"});
+  CHECK(calls == 3);
+}

@@ -167,3 +167,36 @@ TEST_CASE("a path that exists is read as it is, glob characters and all", "[sour
   test::write_file(dir.file("data1.txt"), "plain\n");
   CHECK(ctx.read_lines(dir.file("data[1].txt")).collect() == std::vector<std::string>{"bracketed"});
 }
+
+TEST_CASE("strip_cr drops one trailing carriage return per line, and only when asked", "[sources][read_lines]") {
+  const std::size_t chunk = GENERATE(std::size_t{1}, std::size_t{3}, std::size_t{64}, std::size_t{0});
+  const bool trailing = GENERATE(true, false);
+  dataflow::context ctx(DATAFLOW_THREADS());
+  test::temp_dir dir;
+  std::mt19937_64 rng(chunk * 2 + trailing);
+  std::string text;
+  std::vector<std::string> raw, stripped;
+  const std::size_t lines = 300;
+  for (std::size_t i = 0; i < lines; ++i) {
+    std::string line;
+    switch (rng() % 5) {
+      case 0: break;                                          // empty line
+      case 1: line = "\r"; break;                             // a line that is only CR
+      case 2: line = test::random_word(rng, 8) + "\r\r"; break;  // two: one is dropped
+      case 3: line = "mid\rdle"; break;                       // CR inside stays
+      default: line = test::random_word(rng, 12) + "\r";
+    }
+    text += line;
+    if (i + 1 < lines || trailing) text += '\n';
+    raw.push_back(line);
+    stripped.push_back(!line.empty() && line.back() == '\r' ? line.substr(0, line.size() - 1) : line);
+  }
+  if (!trailing && raw.back().empty()) {  // a file's last empty line without '\n' is no line
+    raw.pop_back();
+    stripped.pop_back();
+  }
+  const std::string path = dir.file("crlf.txt");
+  test::write_file(path, text);
+  CHECK(ctx.read_lines(path, {.chunk_bytes = chunk}).collect() == raw);
+  CHECK(ctx.read_lines(path, {.chunk_bytes = chunk, .strip_cr = true}).collect() == stripped);
+}

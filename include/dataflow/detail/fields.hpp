@@ -147,9 +147,17 @@ T build_fields(Make&& make) {
 
 // ---- Member names (for CSV headers): from the compiler's name of a pointer to the member. ----
 
+// An object of T that is never constructed (a union's inactive member, in static storage, so
+// that it works for local types too): only the addresses of its members are named.
 template <class T>
 struct field_name_holder {
-  static const T value;  // never defined: only the addresses of its members are named
+  union storage {
+    char none;
+    T value;
+    constexpr storage() : none() {}
+    ~storage() {}
+  };
+  static inline storage object;
 };
 
 // The pointer travels wrapped in a struct: older Clang takes no pointer to a subobject as a
@@ -164,21 +172,18 @@ consteval std::string_view pretty_name_of() {
   return __PRETTY_FUNCTION__;
 }
 
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wundefined-var-template"
-#endif
 /// The name of member I of T, as written in its declaration.
 template <class T, std::size_t I>
 consteval std::string_view field_name() {
   using P = const field_t<T, I>*;
   constexpr std::string_view full = pretty_name_of<field_pointer<P>{
-      &std::get<I>(tie_fields(field_name_holder<T>::value))}>();
-  // GCC: "... [with auto Wrapped = field_pointer<...>{(& field_name_holder<T>::value.T::NAME)}; ...]"
-  // Clang: "... [Wrapped = {&value.NAME}]". The name is the identifier that ends the pointer.
+      &std::get<I>(tie_fields(field_name_holder<T>::object.value))}>();
+  // GCC: "... [with auto Wrapped = field_pointer<...>{((P)(& ...::object...::value.T::NAME))}; ...]"
+  // Clang: "... [Wrapped = {&object.value.NAME}]". The name is the identifier that ends it.
   const std::size_t at = full.find("Wrapped = ");
   std::size_t end = full.find(")}", at);
   if (end == std::string_view::npos) end = full.find("}]", at);
+  while (end > 0 && full[end - 1] == ')') --end;
   std::size_t begin = end;
   auto identifier = [](char c) {
     return c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -187,9 +192,6 @@ consteval std::string_view field_name() {
   while (begin > 0 && identifier(full[begin - 1])) --begin;
   return full.substr(begin, end - begin);
 }
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#endif
 
 /// The name of T as the compiler writes it, for messages.
 template <class T>

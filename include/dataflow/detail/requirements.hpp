@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <tuple>
 #include <ranges>
 #include <type_traits>
 
@@ -39,6 +40,11 @@ template <class V>
 struct is_optional<std::optional<V>> : std::true_type {};
 template <class T>
 inline constexpr bool is_optional_v = is_optional<std::remove_cvref_t<T>>::value;
+
+template <class T>
+struct is_tuple : std::false_type {};
+template <class... Ts>
+struct is_tuple<std::tuple<Ts...>> : std::true_type {};
 
 /// Keys must compare with ==.
 template <class K>

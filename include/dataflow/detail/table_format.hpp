@@ -23,11 +23,6 @@ namespace dataflow::detail {
 
 inline constexpr std::size_t max_cell = 40;
 
-template <class T>
-struct is_tuple : std::false_type {};
-template <class... Ts>
-struct is_tuple<std::tuple<Ts...>> : std::true_type {};
-
 /// Appends x as the text of one cell.
 template <class T>
 void append_cell(std::string& out, const T& x) {

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -103,6 +104,9 @@ class context_state {
 
   /// The figures of the latest action (actions of one context never overlap).
   run_stats last_run;
+  /// The latest runs, oldest first (context::recent_runs).
+  std::deque<run_stats> recent_runs;
+  static constexpr std::size_t recent_runs_kept = 8;
   /// The running action's progress counters and the thread that shows them.
   progress_reporter progress;
 

@@ -73,6 +73,8 @@ class node_base {
   node_base& operator=(const node_base&) = delete;
 
   const std::string& label() const noexcept { return label_; }
+  /// Renames the node (dataset::name, composite operators); not while an action runs.
+  void rename(std::string label) { label_ = std::move(label); }
   node_kind kind() const noexcept { return kind_; }
   const std::vector<std::shared_ptr<node_base>>& parents() const noexcept { return parents_; }
   /// Labels of the local operators fused between parent `i` and this node.
@@ -101,12 +103,28 @@ class node_base {
   virtual void dispose() noexcept {}
   /// True when the output is kept across runs (a cache that has been filled).
   virtual bool keeps_result() const noexcept { return false; }
+  /// True when the output, though kept, goes once the run reading it no longer needs it: a
+  /// cache that no dataset handle names any more (only the lineage of other datasets does).
+  virtual bool release_when_read() const noexcept { return false; }
+  /// Drops a kept output now (dataset::unpersist).
+  virtual void unpersist() noexcept {}
+
+  /// Dataset handles on this node: each dataset object (and each handle of another type over
+  /// it) counts one while it lives.
+  void add_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
+  void drop_handle() noexcept { handles_.fetch_sub(1, std::memory_order_relaxed); }
+  std::size_t handles() const noexcept { return handles_.load(std::memory_order_relaxed); }
 
  protected:
   /// Does the node's work: runs its input stage and merges. Sources have none.
   virtual void execute(run_state& run) = 0;
   /// False for sources that are cheap and pure to read again (in-memory ranges).
   virtual bool recompute_is_costly() const noexcept { return true; }
+  /// Forgets the parents (a checkpoint), so that the graph above can be freed.
+  void cut_lineage() noexcept {
+    parents_.clear();
+    input_ops_.clear();
+  }
 
   std::shared_ptr<context_state> ctx_;
 
@@ -118,6 +136,7 @@ class node_base {
   std::size_t executions_ = 0;
   std::uint64_t last_run_ = 0;
   bool warned_ = false;
+  std::atomic<std::size_t> handles_{0};
 };
 
 /// A node whose output is a partitioned sequence of T.
@@ -184,7 +203,7 @@ class run_state {
   }
   ~run_state() {
     for (node_base* n : executed_) {
-      if (!n->keeps_result()) n->dispose();
+      if (!n->keeps_result() || n->release_when_read()) n->dispose();
     }
     stats_.wall_seconds = clock_.wall();
     stats_.cpu_seconds = clock_.cpu();
@@ -192,6 +211,8 @@ class run_state {
     stats_.spill_files = clock_.spill_files();
     stats_.peak_memory = std::max(peak_, ctx_.charged.peak());
     stats_.failed = std::uncaught_exceptions() > exceptions_;
+    ctx_.recent_runs.push_back(stats_);
+    if (ctx_.recent_runs.size() > context_state::recent_runs_kept) ctx_.recent_runs.pop_front();
     ctx_.last_run = std::move(stats_);
     ctx_.progress.end_run();
   }
@@ -248,7 +269,8 @@ class run_state {
   /// Records that one consumer finished reading `n`; the last one lets its output go.
   void consumed(node_base& n) noexcept {
     auto it = uses_.find(&n);
-    if (it != uses_.end() && it->second > 0 && --it->second == 0 && !n.keeps_result()) {
+    if (it != uses_.end() && it->second > 0 && --it->second == 0 &&
+        (!n.keeps_result() || n.release_when_read())) {
       n.dispose();
     }
   }

@@ -55,10 +55,22 @@ class op_stack {
     return bind_from<0>(sink_link<Sink>{&sink});
   }
 
-  /// Returns the operators' labels, in order.
+  /// Returns the operators' labels, in order; an operator with no label (a step inside a
+  /// composite operator, which the node after it names) is left out.
   std::vector<std::string> labels() const {
-    return std::apply([](const Ops&... op) { return std::vector<std::string>{op.label...}; },
-                      ops_);
+    std::vector<std::string> out;
+    std::apply([&](const Ops&... op) { (..., (op.label.empty() ? void() : out.push_back(op.label))); },
+               ops_);
+    return out;
+  }
+
+  /// Returns this stack with the last operator's label replaced (dataset::name); "" hides it.
+  op_stack relabel_last(std::string label) const
+    requires(sizeof...(Ops) > 0)
+  {
+    op_stack copy = *this;
+    std::get<sizeof...(Ops) - 1>(copy.ops_).label = std::move(label);
+    return copy;
   }
 
  private:

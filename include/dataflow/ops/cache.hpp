@@ -17,6 +17,8 @@
 
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/item_traits.hpp>
+#include <dataflow/errors.hpp>
+#include <dataflow/graph/action.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
@@ -166,12 +168,37 @@ class cache_node final : public node<T> {
     });
   }
 
+  // Called when the run no longer needs the items: an intermediate's, or a kept cache's that no
+  // handle names any more.
   void dispose() noexcept override {
-    if (!keeps_result()) release();
+    release();
+    filled_ = false;
+  }
+  bool release_when_read() const noexcept override {
+    return keep_ && !checkpoint_ && this->handles() == 0;
+  }
+  void unpersist() noexcept override {
+    release();
+    filled_ = false;
+    lost_ = checkpoint_;
+  }
+
+  // A checkpoint that lost its items has nothing to compute them from: execute says so.
+  bool recompute_is_costly() const noexcept override { return parent_ != nullptr; }
+
+  /// Makes this filled cache a checkpoint: kept while the node lives, with no parents.
+  void make_checkpoint() noexcept {
+    checkpoint_ = true;
+    this->cut_lineage();
+    parent_.reset();
   }
 
  protected:
   void execute(run_state& run) override {
+    if (!parent_) {
+      throw usage_error("dataflow: " + this->label() + (lost_ ? " was unpersisted" : " is empty") +
+                        "; a checkpoint has no lineage to compute it again from");
+    }
     parent_->ensure_executed(run);
     release();
     // Caches together may hold a quarter of the budget in memory.
@@ -200,6 +227,8 @@ class cache_node final : public node<T> {
   std::size_t block_bytes_ = 0;
   std::vector<kept> parts_;
   bool filled_ = false;
+  bool checkpoint_ = false;
+  bool lost_ = false;
 };
 
 }  // namespace detail
@@ -207,6 +236,23 @@ class cache_node final : public node<T> {
 template <class T, class Stack>
 dataset<T> dataset<T, Stack>::cache() const {
   return dataset<T>(std::make_shared<detail::cache_node<T, Stack>>(node_, stack_));
+}
+
+template <class T, class Stack>
+dataset<T> dataset<T, Stack>::checkpoint() const {
+  auto node = std::make_shared<detail::cache_node<T, Stack>>(node_, stack_, true, "checkpoint");
+  dataset<T> kept(node);
+  {
+    detail::action_run<dataset<T>> action(kept, "checkpoint");
+    action.partitions();  // fills the cache: its stage is the run
+  }
+  node->make_checkpoint();
+  return kept;
+}
+
+template <class T, class Stack>
+void dataset<T, Stack>::unpersist() const {
+  node_->unpersist();
 }
 
 }  // namespace dataflow

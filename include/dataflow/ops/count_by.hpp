@@ -6,6 +6,7 @@
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/ops/keys_values.hpp>
 #include <dataflow/ops/map.hpp>
+#include <dataflow/ops/name.hpp>
 #include <dataflow/ops/reduce_by_key.hpp>
 
 #include <cstdint>
@@ -18,8 +19,8 @@ template <class T, class Stack>
 auto dataset<T, Stack>::count_by_key(shuffle_options options) const {
   static_assert(detail::is_pair_v<T>, "dataflow::count_by_key: items must be std::pair<K, V>");
   using K = detail::member_view_t<typename T::first_type>;
-  return map([](const T& x) { return std::pair<K, std::uint64_t>(K(x.first), 1); })
-      .reduce_by_key(std::plus<>{}, options);
+  auto ones = detail::hidden(map([](const T& x) { return std::pair<K, std::uint64_t>(K(x.first), 1); }));
+  return detail::composite(ones.reduce_by_key(std::plus<>{}, options), "count_by_key");
 }
 
 template <class T, class Stack>
@@ -27,8 +28,8 @@ auto dataset<T, Stack>::count_by_value(shuffle_options options) const {
   static_assert(detail::hashable<T> && detail::key_type<T>,
                 "dataflow::count_by_value: items must be hashable and comparable with == "
                 "(for a struct of your own: bool operator==(const K&) const = default;)");
-  return map([](const T& x) { return std::pair<T, std::uint64_t>(x, 1); })
-      .reduce_by_key(std::plus<>{}, options);
+  auto ones = detail::hidden(map([](const T& x) { return std::pair<T, std::uint64_t>(x, 1); }));
+  return detail::composite(ones.reduce_by_key(std::plus<>{}, options), "count_by_value");
 }
 
 template <class T, class Stack>
@@ -37,9 +38,9 @@ auto dataset<T, Stack>::distinct(shuffle_options options) const {
                 "dataflow::distinct: items must be hashable and comparable with == "
                 "(for a struct of your own: bool operator==(const K&) const = default;)");
   // A one-byte value keeps the table's entries small; the first value met wins.
-  return map([](const T& x) { return std::pair<T, unsigned char>(x, 0); })
-      .reduce_by_key([](unsigned char a, unsigned char) { return a; }, options)
-      .keys();
+  auto keyed = detail::hidden(map([](const T& x) { return std::pair<T, unsigned char>(x, 0); }));
+  auto once = keyed.reduce_by_key([](unsigned char a, unsigned char) { return a; }, options);
+  return detail::hidden(detail::composite(once, "distinct").keys());
 }
 
 template <class T, class Stack>
@@ -70,16 +71,18 @@ auto dataset<T, Stack>::aggregate_by_key(Acc zero, FoldFn fold_fn, MergeFn merge
   // them, so zero must be merge_fn's identity. In place, a growing accumulator (a vector, a
   // set) costs time linear in what it holds; merge_fn(const Acc&, const Acc&) -> Acc copies it
   // at every merge.
-  return map_values([zero = std::move(zero), fold_fn = std::move(fold_fn)](const V& v) {
-           if constexpr (fold_in_place) {
-             Acc acc(zero);
-             fold_fn(acc, v);
-             return acc;
-           } else {
-             return Acc(fold_fn(zero, v));
-           }
-         })
-      .reduce_by_key(std::move(merge_fn), options);
+  auto label = node_->ctx().label("aggregate_by_key");
+  auto accs = map_values([zero = std::move(zero), fold_fn = std::move(fold_fn)](const V& v) {
+    if constexpr (fold_in_place) {
+      Acc acc(zero);
+      fold_fn(acc, v);
+      return acc;
+    } else {
+      return Acc(fold_fn(zero, v));
+    }
+  });
+  // The fold runs in the first stage and the merge in the node: both under the operator's name.
+  return accs.name(label).reduce_by_key(std::move(merge_fn), options).name(label);
 }
 
 }  // namespace dataflow

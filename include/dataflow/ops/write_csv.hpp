@@ -5,6 +5,7 @@
 #include <dataflow/csv.hpp>
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/fields.hpp>
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/ops/write_lines.hpp>
@@ -13,6 +14,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -28,11 +30,19 @@ struct csv_format {
   const csv_options* options;
 
   void header(fmt::memory_buffer& text) const {
-    for (std::size_t i = 0; i < options->header.size(); ++i) {
-      if (i) text.push_back(options->separator);
-      text_field(text, options->header[i]);
+    std::vector<std::string> names = options->header;
+    if constexpr (members_of<T>() > 0) {
+      if (names.empty() && options->member_names) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+          (names.emplace_back(field_name<T, I>()), ...);
+        }(std::make_index_sequence<members_of<T>()>{});
+      }
     }
-    if (!options->header.empty()) text.push_back('\n');
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (i) text.push_back(options->separator);
+      text_field(text, names[i]);
+    }
+    if (!names.empty()) text.push_back('\n');
   }
 
   void append(fmt::memory_buffer& text, const T& item, const std::string& label) const {
@@ -40,8 +50,8 @@ struct csv_format {
     text.push_back('\n');
   }
 
-  /// A pair or tuple gives a field per member, nested ones too (a join's (K, (VL, VR)) is three
-  /// fields); anything else one field.
+  /// A pair, tuple or plain struct gives a field per member, nested ones too (a join's
+  /// (K, (VL, VR)) is three fields); anything else one field.
   template <class F>
   void fields(fmt::memory_buffer& text, const F& f) const {
     if constexpr (is_pair_v<F>) {
@@ -55,6 +65,13 @@ struct csv_format {
             ((i++ ? text.push_back(options->separator) : void(), fields(text, m)), ...);
           },
           f);
+    } else if constexpr (members_of<F>() > 0 && !std::ranges::range<F>) {
+      std::apply(
+          [&](const auto&... m) {
+            std::size_t i = 0;
+            ((i++ ? text.push_back(options->separator) : void(), fields(text, m)), ...);
+          },
+          tie_fields(f));
     } else {
       field(text, f);
     }
@@ -71,6 +88,12 @@ struct csv_format {
       text_field(text, std::string_view(f));
     } else if constexpr (std::is_same_v<F, char>) {
       text_field(text, std::string_view(&f, 1));
+    } else if constexpr (std::is_same_v<F, bool>) {
+      text.append(std::string_view(f ? "true" : "false"));
+    } else if constexpr (std::is_floating_point_v<F>) {
+      fmt::format_to(std::back_inserter(text), fmt::runtime(options->float_format), f);
+    } else if constexpr (std::is_enum_v<F>) {
+      fmt::format_to(std::back_inserter(text), "{}", static_cast<std::underlying_type_t<F>>(f));
     } else if constexpr (std::is_arithmetic_v<F>) {
       fmt::format_to(std::back_inserter(text), "{}", f);
     } else if constexpr (requires { f.has_value(); *f; }) {
@@ -101,6 +124,12 @@ void dataset<T, Stack>::write_csv(const std::string& path, csv_options csv,
                                   write_options options) const {
   if (csv.separator == '"' || csv.separator == '\n' || csv.separator == '\r') {
     throw usage_error("dataflow::write_csv: the separator cannot be a quote or a line break");
+  }
+  try {
+    (void)fmt::format(fmt::runtime(csv.float_format), 1.5);
+  } catch (const fmt::format_error& e) {
+    throw usage_error("dataflow::write_csv: float_format '" + csv.float_format +
+                      "' is not an fmt format for a number: " + e.what());
   }
   detail::write_formatted(*this, path, options, detail::csv_format<T>{&csv});
 }

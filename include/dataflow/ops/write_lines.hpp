@@ -120,6 +120,15 @@ class part_writer {
     std::error_code ec;
     created_ = std::filesystem::create_directories(dir_, ec);
     if (ec) throw io_error(dir_, op_ + ": cannot make directory '" + dir_ + "': " + ec.message());
+    if (::access(dir_.c_str(), W_OK | X_OK) != 0) {
+      const int e = errno;
+      throw io_error(dir_, op_ + ": cannot write in directory '" + dir_ + "': " + errno_text(e));
+    }
+    set_parts(parts);
+  }
+  /// The number of parts, once the run knows it (the directory is checked before).
+  void set_parts(std::size_t parts) {
+    files_.resize(parts);
     // Names that sort in partition order: part-00000, part-00001, ...
     digits_ = std::max<std::size_t>(5, std::to_string(parts).size());
   }
@@ -178,6 +187,14 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
                      const Format& format) {
   using T = typename Dataset::value_type;
   action_run<Dataset> action(ds, Format::op);
+  // The output is opened (a missing directory, no permission) before the run reads anything.
+  std::optional<part_writer> parts_out;
+  std::optional<output_file> file;
+  if (options.part_files) {
+    parts_out.emplace(path, 0, options.extension, Format::op);
+  } else {
+    file.emplace(path, Format::op);
+  }
   const std::size_t parts = action.partitions();
   fmt::memory_buffer head;
   format.header(head);
@@ -191,20 +208,20 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
     }
     action.run([&](std::size_t p) -> format_sink<T, Format, W>& { return sinks[p]; });
   };
-  if (options.part_files) {
+  if (parts_out) {
     // An empty dataset still gets one (empty) part: a directory with no part looks unwritten.
-    part_writer writer(path, std::max<std::size_t>(parts, 1), options.extension, Format::op);
+    part_writer& writer = *parts_out;
+    writer.set_parts(std::max<std::size_t>(parts, 1));
     if (parts == 0) writer.complete(0, std::move(head));
     run(writer);
     writer.commit();
     return;
   }
-  output_file file(path, Format::op);
-  if (head.size()) file.write(head.data(), head.size());
+  if (head.size()) file->write(head.data(), head.size());
   head.clear();
-  ordered_writer writer(file, parts);
+  ordered_writer writer(*file, parts);
   run(writer);
-  file.commit();
+  file->commit();
 }
 
 }  // namespace detail

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <dataflow/dataset.hpp>
+#include <dataflow/ops/name.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/hash.hpp>
@@ -98,11 +99,11 @@ auto dataset<T, Stack>::sample(double fraction, std::uint64_t seed) const {
   const bool none = !(fraction > 0.0);  // also NaN
   const auto threshold =
       all || none ? std::uint64_t{0} : static_cast<std::uint64_t>(std::ldexp(fraction, 64));
-  return zip_with_index()
-      .filter([=](const std::pair<T, std::uint64_t>& x) {
-        return all || (!none && detail::mix64(detail::mix64(x.second) ^ seed) < threshold);
-      })
-      .map([](const std::pair<T, std::uint64_t>& x) -> T { return x.first; });
+  auto kept = detail::hidden(zip_with_index().filter([=](const std::pair<T, std::uint64_t>& x) {
+    return all || (!none && detail::mix64(detail::mix64(x.second) ^ seed) < threshold);
+  }));
+  return detail::composite(kept.map([](const std::pair<T, std::uint64_t>& x) -> T { return x.first; }),
+                           "sample");
 }
 
 }  // namespace dataflow

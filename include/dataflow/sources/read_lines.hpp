@@ -95,6 +95,11 @@ class line_source final : public node<std::string_view> {
     batch.reserve(batch_items<std::string_view>);
     gauge_charge long_line(this->ctx().charged);  // a buffer grown past its size for a long line
 
+    const bool strip_cr = options_.strip_cr;
+    auto add = [&](const char* at, std::size_t n) {
+      if (strip_cr && n > 0 && at[n - 1] == '\r') --n;
+      batch.emplace_back(at, n);
+    };
     auto flush = [&] {
       if (batch.empty()) return;
       try {
@@ -118,14 +123,14 @@ class line_source final : public node<std::string_view> {
           skip = false;
         } else {
           if (base + cur >= c.end) break;  // this line belongs to the next chunk
-          batch.emplace_back(b + cur, e - cur);
+          add(b + cur, e - cur);
           if (batch.size() == batch_items<std::string_view>) flush();
         }
         cur = e + 1;
         continue;
       }
       if (eof) {
-        if (!skip && cur < len && base + cur < c.end) batch.emplace_back(b + cur, len - cur);
+        if (!skip && cur < len && base + cur < c.end) add(b + cur, len - cur);
         break;
       }
       if (!skip && base + cur >= c.end) break;
