@@ -2,6 +2,7 @@
 // positional arguments, with errors that say what was wrong.
 #pragma once
 
+#include <dataflow/context.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/memory.hpp>
 #include <dataflow/signals.hpp>
@@ -92,6 +93,14 @@ class cli {
   std::map<std::string, std::string> options_;
   std::vector<std::string> positional_;
 };
+
+/// A context with the threads and memory budget of --threads N and --budget SIZE (by default,
+/// every core and no budget).
+inline dataflow::context context_from(cli& args) {
+  dataflow::context ctx(args.number("--threads", 0));
+  ctx.memory_budget(args.size("--budget", 0));
+  return ctx;
+}
 
 /// Writes `text` to standard output and flushes it; throws naming standard output when that
 /// fails (a full disk, /dev/full), so that a tool never exits 0 with its output cut short.

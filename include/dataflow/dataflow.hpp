@@ -14,10 +14,12 @@
 #define DATAFLOW_VERSION_MINOR 1
 #define DATAFLOW_VERSION_PATCH 0
 
+#include <dataflow/calendar.hpp>
 #include <dataflow/codec.hpp>
 #include <dataflow/context.hpp>
 #include <dataflow/csv.hpp>
 #include <dataflow/dataset.hpp>
+#include <dataflow/decimal.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/memory.hpp>

@@ -195,11 +195,18 @@ class dataset {
   /// std::pair<K, std::span<const V>>. The span stays valid for the rest of the run; collect()
   /// returns std::pair<K, std::vector<V>>.
   auto group_by_key(shuffle_options options = {}) const;
+  /// group_by_key with each group's values sorted by less(const V&, const V&) (a secondary
+  /// sort: events of a user by time, for sessions); ties in no particular order.
+  template <class ValueOrder>
+  auto group_by_key(ValueOrder value_order, shuffle_options options = {}) const;
 
   /// Each distinct key_fn(item) with all the items that have it, as
   /// std::pair<K, std::span<const T>>.
   template <class KeyFn>
   auto group_by(KeyFn key_fn, shuffle_options options = {}) const;
+  /// group_by with each group's items sorted by less(const T&, const T&).
+  template <class KeyFn, class ItemOrder>
+  auto group_by(KeyFn key_fn, ItemOrder item_order, shuffle_options options = {}) const;
 
   /// On pairs (K, V): the number of items of each key, as (K, std::uint64_t).
   auto count_by_key(shuffle_options options = {}) const;

@@ -24,6 +24,7 @@
 #include <dataflow/detail/item_bytes.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
+#include <dataflow/detail/safe_sort.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/partition_lists.hpp>
 #include <dataflow/graph/partitioning.hpp>
@@ -50,6 +51,9 @@
 namespace dataflow {
 namespace detail {
 
+/// No order asked of a group's values: they come in input order.
+struct no_value_order {};
+
 /// Grouping rules for pairs: the key is .first and the value .second.
 template <class T>
 struct pair_grouping {
@@ -71,7 +75,7 @@ struct item_grouping {
   static T&& value_of(T& x) noexcept { return std::move(x); }
 };
 
-template <class T, class Rules, class Stack>
+template <class T, class Rules, class Stack, class Order = no_value_order>
 class group_node final
     : public node<std::pair<typename Rules::key_type,
                             std::span<const typename Rules::value_type>>> {
@@ -118,11 +122,12 @@ class group_node final
 
  public:
   group_node(std::shared_ptr<node<In>> parent, Stack stack, Rules rules, const char* op,
-             shuffle_options options)
+             shuffle_options options, Order order = {})
       : node<Out>(parent->ctx_ptr(), op, node_kind::barrier, {parent}, stack.labels()),
         parent_(std::move(parent)),
         stack_(std::move(stack)),
         rules_(std::move(rules)),
+        order_(std::move(order)),
         options_(options) {}
 
   std::string describe_input() const override {
@@ -483,11 +488,28 @@ class group_node final
       out.out.emplace_back(std::move(e.key),
                            std::span<const V>(out.values.data() + begin, end - begin));
     });
+    if constexpr (!std::is_same_v<Order, no_value_order>) sort_values(out, start);
+  }
+
+  /// Sorts each group's values with the order given (a secondary sort); any comparator is safe
+  /// (detail/safe_sort.hpp), and one that throws names this node.
+  void sort_values(groups& out, const std::vector<std::size_t>& start) {
+    const std::string& label = this->label();
+    auto less = [&](const V& a, const V& b) -> bool {
+      return invoke_user(label, [&] { return static_cast<bool>(order_(a, b)); });
+    };
+    V* values = out.values.data();
+    for (std::size_t g = 0; g < start.size(); ++g) {
+      if (stop_requested()) return;
+      const std::size_t end = g + 1 < start.size() ? start[g + 1] : out.values.size();
+      safe_sort(values + start[g], values + end, less);
+    }
   }
 
   std::shared_ptr<node<In>> parent_;
   Stack stack_;
   Rules rules_;
+  Order order_;
   shuffle_options options_;
   std::optional<per_thread<local_lists>> locals_;
   std::vector<groups> output_;
@@ -500,6 +522,12 @@ class group_node final
 
 template <class T, class Stack>
 auto dataset<T, Stack>::group_by_key(shuffle_options options) const {
+  return group_by_key(detail::no_value_order{}, options);
+}
+
+template <class T, class Stack>
+template <class ValueOrder>
+auto dataset<T, Stack>::group_by_key(ValueOrder value_order, shuffle_options options) const {
   static_assert(detail::is_pair_v<T>,
                 "dataflow::group_by_key: items must be std::pair<K, V>; use group_by(key_fn) for "
                 "other item types");
@@ -510,8 +538,15 @@ auto dataset<T, Stack>::group_by_key(shuffle_options options) const {
                 "dataflow::group_by_key: the key type has no hash; specialize dataflow::hash<K> or "
                 "std::hash<K> for it");
   using Rules = detail::pair_grouping<T>;
-  auto node = std::make_shared<detail::group_node<T, Rules, Stack>>(node_, stack_, Rules{},
-                                                                   "group_by_key", options);
+  using V = typename Rules::value_type;
+  if constexpr (!std::is_same_v<ValueOrder, detail::no_value_order>) {
+    static_assert(detail::const_callable<ValueOrder, const V&, const V&>,
+                  "dataflow::group_by_key: the value order must be callable as "
+                  "less(const V&, const V&) -> bool on a const object, V being the pairs' "
+                  "second type");
+  }
+  auto node = std::make_shared<detail::group_node<T, Rules, Stack, ValueOrder>>(
+      node_, stack_, Rules{}, "group_by_key", options, std::move(value_order));
   using Out = typename decltype(node)::element_type::value_type;
   return dataset<Out>(std::move(node));
 }
@@ -519,6 +554,12 @@ auto dataset<T, Stack>::group_by_key(shuffle_options options) const {
 template <class T, class Stack>
 template <class KeyFn>
 auto dataset<T, Stack>::group_by(KeyFn key_fn, shuffle_options options) const {
+  return group_by(std::move(key_fn), detail::no_value_order{}, options);
+}
+
+template <class T, class Stack>
+template <class KeyFn, class ItemOrder>
+auto dataset<T, Stack>::group_by(KeyFn key_fn, ItemOrder item_order, shuffle_options options) const {
   static_assert(detail::const_callable<KeyFn, const T&>,
                 "dataflow::group_by: the key function must be callable as key_fn(const T&) -> K, "
                 "on a const object");
@@ -528,9 +569,14 @@ auto dataset<T, Stack>::group_by(KeyFn key_fn, shuffle_options options) const {
   static_assert(detail::hashable<detail::call_result_t<KeyFn, const T&>>,
                 "dataflow::group_by: the key type has no hash; specialize dataflow::hash<K> or "
                 "std::hash<K> for it");
+  if constexpr (!std::is_same_v<ItemOrder, detail::no_value_order>) {
+    static_assert(detail::const_callable<ItemOrder, const T&, const T&>,
+                  "dataflow::group_by: the item order must be callable as "
+                  "less(const T&, const T&) -> bool on a const object");
+  }
   using Rules = detail::item_grouping<T, KeyFn>;
-  auto node = std::make_shared<detail::group_node<T, Rules, Stack>>(
-      node_, stack_, Rules{std::move(key_fn)}, "group_by", options);
+  auto node = std::make_shared<detail::group_node<T, Rules, Stack, ItemOrder>>(
+      node_, stack_, Rules{std::move(key_fn)}, "group_by", options, std::move(item_order));
   using Out = typename decltype(node)::element_type::value_type;
   return dataset<Out>(std::move(node));
 }

@@ -65,7 +65,7 @@ struct csv_format {
             ((i++ ? text.push_back(options->separator) : void(), fields(text, m)), ...);
           },
           f);
-    } else if constexpr (members_of<F>() > 0 && !std::ranges::range<F>) {
+    } else if constexpr (members_of<F>() > 0 && !std::ranges::range<F> && !fmt::is_formattable<F>::value) {
       std::apply(
           [&](const auto&... m) {
             std::size_t i = 0;

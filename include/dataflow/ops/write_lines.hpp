@@ -16,7 +16,6 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
-#include <filesystem>
 #include <memory>
 #include <unistd.h>
 
@@ -117,9 +116,9 @@ class part_writer {
   part_writer(std::string dir, std::size_t parts, std::string extension, std::string op)
       : dir_(std::move(dir)), extension_(std::move(extension)), op_(std::move(op)), files_(parts) {
     raise_open_file_limit();  // each part holds a descriptor until the commit links it in
-    std::error_code ec;
-    created_ = std::filesystem::create_directories(dir_, ec);
-    if (ec) throw io_error(dir_, op_ + ": cannot make directory '" + dir_ + "': " + ec.message());
+    int error = 0;
+    created_ = make_directories(dir_, error);
+    if (error != 0) throw io_error(dir_, op_ + ": cannot make directory '" + dir_ + "': " + errno_text(error));
     if (::access(dir_.c_str(), W_OK | X_OK) != 0) {
       const int e = errno;
       throw io_error(dir_, op_ + ": cannot write in directory '" + dir_ + "': " + errno_text(e));
@@ -135,8 +134,7 @@ class part_writer {
   ~part_writer() {
     if (committed_) return;
     files_.clear();  // removes the temporary files
-    std::error_code ec;
-    if (created_) std::filesystem::remove(dir_, ec);  // only if empty
+    if (created_) ::rmdir(dir_.c_str());  // only if empty
   }
   part_writer(const part_writer&) = delete;
   part_writer& operator=(const part_writer&) = delete;
@@ -151,11 +149,9 @@ class part_writer {
     files_[p]->finish();
   }
   void commit() {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
-      const std::string n = e.path().filename().string();
+    for (const std::string& n : directory_names(dir_)) {
       if (n.rfind("part-", 0) == 0 && n.find(".tmp-") == std::string::npos) {
-        std::filesystem::remove(e.path(), ec);
+        ::unlink((dir_ + "/" + n).c_str());
       }
     }
     for (std::size_t p = 0; p < files_.size(); ++p) {

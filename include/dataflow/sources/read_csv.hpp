@@ -4,7 +4,9 @@
 // in any order, and other columns are ignored; without one, or for a tuple, member i is column
 // i (columns after the last member are ignored). Fields are parsed by the member's type:
 // integers and floating point (surrounding spaces allowed), bool (true/false/1/0), char,
-// std::string, enums (as their number), and std::optional of these, empty when the field is.
+// std::string, enums (as their number), dataflow::decimal<S>, date and timestamp
+// (decimal.hpp, calendar.hpp), any type with a static parse(std::string_view), and
+// std::optional of these, empty when the field is.
 // A field that does not parse stops the run with an error naming the file, line, column and
 // member. Lines end in LF or CRLF; empty lines are skipped; a quoted field may not span lines.
 //
@@ -16,7 +18,9 @@
 // @endcode
 #pragma once
 
+#include <dataflow/calendar.hpp>
 #include <dataflow/context.hpp>
+#include <dataflow/decimal.hpp>
 #include <dataflow/csv.hpp>
 #include <dataflow/detail/fields.hpp>
 #include <dataflow/detail/requirements.hpp>
@@ -27,9 +31,11 @@
 
 #include <array>
 #include <charconv>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -93,6 +99,17 @@ F parse_csv_field(std::string_view s, std::size_t column, const std::string& mem
   if constexpr (is_optional_v<F>) {
     if (trim_spaces(s).empty()) return std::nullopt;
     return F(parse_csv_field<typename F::value_type>(s, column, member));
+  } else if constexpr (requires { { F::parse(std::string_view()) } -> std::same_as<F>; }) {
+    // dataflow::decimal, date, timestamp, or a type of the user's with static F parse(sv)
+    // that throws std::invalid_argument or std::out_of_range saying what is wrong
+    const std::string_view t = trim_spaces(s);
+    try {
+      return F::parse(t);
+    } catch (const std::invalid_argument& e) {
+      return fail(e.what());
+    } catch (const std::out_of_range& e) {
+      return fail(e.what());
+    }
   } else if constexpr (std::is_same_v<F, std::string>) {
     return std::string(s);
   } else if constexpr (std::is_same_v<F, bool>) {
@@ -125,7 +142,8 @@ F parse_csv_field(std::string_view s, std::size_t column, const std::string& mem
   } else {
     static_assert(std::is_same_v<F, std::string>,
                   "dataflow::read_csv: a member type it cannot parse: use integers, floating "
-                  "point, bool, char, std::string, enums or std::optional of these (a "
+                  "point, bool, char, std::string, enums, dataflow::decimal, date, timestamp, a "
+                  "type with static T parse(std::string_view), or std::optional of these (a "
                   "std::string_view would outlive its line)");
   }
 }

@@ -4,6 +4,7 @@
 
 #include <dataflow/errors.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/random.h>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -264,6 +266,38 @@ inline std::uint64_t line_number_at(int fd, std::uint64_t offset, std::uint64_t 
   } catch (const io_error&) {
     return 0;
   }
+}
+
+/// Makes `dir` and any parents it lacks (mkdir -p); returns whether it made `dir` itself, and
+/// sets `error` (an errno) when it could not.
+inline bool make_directories(const std::string& dir, int& error) {
+  error = 0;
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) error = ENOTDIR;
+    return false;
+  }
+  const auto slash = dir.find_last_of('/', dir.size() > 1 ? dir.size() - 2 : 0);
+  if (slash != std::string::npos && slash > 0) {
+    make_directories(dir.substr(0, slash), error);
+    if (error != 0) return false;
+  }
+  if (::mkdir(dir.c_str(), 0777) == 0) return true;
+  if (errno != EEXIST) error = errno;
+  return false;
+}
+
+/// The names in `dir` (not . and ..); empty when it cannot be read.
+inline std::vector<std::string> directory_names(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      const std::string_view n = e->d_name;
+      if (n != "." && n != "..") names.emplace_back(n);
+    }
+    ::closedir(d);
+  }
+  return names;
 }
 
 }  // namespace dataflow::detail
