@@ -16,6 +16,8 @@
 // @endcode
 #pragma once
 
+#include <dataflow/detail/to_string_formatter.hpp>
+
 #include <fmt/format.h>
 
 #include <compare>
@@ -219,19 +221,7 @@ struct timestamp {
 }  // namespace dataflow
 
 template <>
-struct fmt::formatter<dataflow::date> : fmt::formatter<std::string_view> {
-  template <class Context>
-  auto format(dataflow::date d, Context& ctx) const {
-    const std::string s = to_string(d);
-    return fmt::formatter<std::string_view>::format(std::string_view(s), ctx);
-  }
-};
+struct fmt::formatter<dataflow::date> : dataflow::detail::to_string_formatter<dataflow::date> {};
 
 template <>
-struct fmt::formatter<dataflow::timestamp> : fmt::formatter<std::string_view> {
-  template <class Context>
-  auto format(dataflow::timestamp t, Context& ctx) const {
-    const std::string s = to_string(t);
-    return fmt::formatter<std::string_view>::format(std::string_view(s), ctx);
-  }
-};
+struct fmt::formatter<dataflow::timestamp> : dataflow::detail::to_string_formatter<dataflow::timestamp> {};

@@ -14,6 +14,8 @@
 // @endcode
 #pragma once
 
+#include <dataflow/detail/to_string_formatter.hpp>
+
 #include <fmt/format.h>
 
 #include <compare>
@@ -120,10 +122,5 @@ struct decimal {
 }  // namespace dataflow
 
 template <int Scale>
-struct fmt::formatter<dataflow::decimal<Scale>> : fmt::formatter<std::string_view> {
-  template <class Context>
-  auto format(dataflow::decimal<Scale> d, Context& ctx) const {
-    const std::string s = to_string(d);
-    return fmt::formatter<std::string_view>::format(std::string_view(s), ctx);
-  }
-};
+struct fmt::formatter<dataflow::decimal<Scale>>
+    : dataflow::detail::to_string_formatter<dataflow::decimal<Scale>> {};

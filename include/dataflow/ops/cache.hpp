@@ -178,8 +178,7 @@ class cache_node final : public node<T> {
     return keep_ && !checkpoint_ && this->handles() == 0;
   }
   void unpersist() noexcept override {
-    release();
-    filled_ = false;
+    dispose();
     lost_ = checkpoint_;
   }
 
