@@ -3,7 +3,7 @@
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/dataflow DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS dataflow EXPORT dataflowTargets)
+install(TARGETS dataflow dataflow_compiled EXPORT dataflowTargets)
 install(EXPORT dataflowTargets
   NAMESPACE dataflow::
   DESTINATION ${CMAKE_INSTALL_DATADIR}/dataflow/cmake)
@@ -11,9 +11,9 @@ install(EXPORT dataflowTargets
 configure_package_config_file(cmake/dataflowConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/dataflowConfig.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_DATADIR}/dataflow/cmake)
-# Header-only: any architecture may use the installed package.
+# Not ARCH_INDEPENDENT: dataflow::compiled is a library built for this architecture.
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/dataflowConfigVersion.cmake
-  COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
+  COMPATIBILITY SameMinorVersion)
 install(FILES
   ${CMAKE_CURRENT_BINARY_DIR}/dataflowConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/dataflowConfigVersion.cmake

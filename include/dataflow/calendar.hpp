@@ -18,7 +18,7 @@
 
 #include <dataflow/detail/to_string_formatter.hpp>
 
-#include <fmt/format.h>
+#include <dataflow/detail/format.hpp>
 
 #include <compare>
 #include <cstdint>

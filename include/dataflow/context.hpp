@@ -3,6 +3,7 @@
 #pragma once
 
 #include <dataflow/dataset.hpp>
+#include <dataflow/detail/config.hpp>
 #include <dataflow/graph/context_state.hpp>
 
 #include <chrono>
@@ -50,19 +51,15 @@ struct csv_read_options {
 class context {
  public:
   /// Uses as many threads as the process may run on cores.
-  context() : state_(std::make_shared<detail::context_state>(0)) {}
+  context();
   /// Uses `threads` threads (0 means all cores).
-  explicit context(std::size_t threads)
-      : state_(std::make_shared<detail::context_state>(threads)) {}
+  explicit context(std::size_t threads);
 
   /// Returns the number of threads runs use.
   std::size_t threads() const noexcept { return state_->threads(); }
   /// Sets the number of threads later runs use (0 means all cores). More threads than cores is
   /// allowed. Not to be called while an action runs.
-  context& threads(std::size_t n) {
-    state_->set_threads(n);
-    return *this;
-  }
+  context& threads(std::size_t n);
 
   /// Limits the memory the buffers of a run hold (shuffle partitions, hash tables, sort runs,
   /// groups, join sides, cached datasets, read buffers); past it, operators spill to disk and still give the same results. 0 (the
@@ -80,28 +77,20 @@ class context {
   /// for a run that lasts longer than `after` (redrawn in place on a terminal, a plain line
   /// every few seconds otherwise); progress_mode::off draws nothing.
   context& progress(progress_mode mode,
-                    std::chrono::milliseconds after = std::chrono::milliseconds(1000)) {
-    state_->progress.set_mode(mode, after);
-    return *this;
-  }
+                    std::chrono::milliseconds after = std::chrono::milliseconds(1000));
   /// Hands progress samples to `fn` (on a thread of the context's own, every `every`, once the
   /// run has lasted `after`, and once more with `finished` set when it ends) instead of
   /// drawing them. An empty fn goes back to drawing.
   context& on_progress(std::function<void(const progress_info&)> fn,
                        std::chrono::milliseconds every = std::chrono::milliseconds(500),
-                       std::chrono::milliseconds after = std::chrono::milliseconds(1000)) {
-    state_->progress.set_handler(std::move(fn), every, after);
-    return *this;
-  }
+                       std::chrono::milliseconds after = std::chrono::milliseconds(1000));
 
   /// The statistics of the latest action on this context (see run_stats.hpp): per stage,
   /// items in and out, partitions and skew, wall and CPU time, bytes and files spilled.
   const run_stats& last_run() const noexcept { return state_->last_run; }
   /// The statistics of the latest actions (up to 8), oldest first: a job of several actions
   /// (a checkpoint, then a count, then a write) can be read back whole.
-  std::vector<run_stats> recent_runs() const {
-    return {state_->recent_runs.begin(), state_->recent_runs.end()};
-  }
+  std::vector<run_stats> recent_runs() const;
 
   /// Sets the directory where runs spill (default: $TMPDIR, else /tmp), and where streamed inputs
   /// (pipes, standard input) are copied. Spill files have no name there (O_TMPFILE): nothing is
@@ -148,9 +137,7 @@ class context {
   /// Throws io_error now for a missing file, a directory, a pattern matching nothing or matching
   /// something other than a regular file; and during a run for a file that changes size.
   dataset<std::string_view> read_lines(const std::string& path_or_glob,
-                                       read_options options = {}) const {
-    return read_lines(std::vector<std::string>{path_or_glob}, options);
-  }
+                                       read_options options = {}) const;
   /// Reads the lines of every file the paths or glob patterns name, in the order given.
   dataset<std::string_view> read_lines(const std::vector<std::string>& paths_or_globs,
                                        read_options options = {}) const;
@@ -179,3 +166,40 @@ class context {
 };
 
 }  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+namespace dataflow {
+
+DATAFLOW_INLINE context::context() : state_(std::make_shared<detail::context_state>(0)) {}
+
+DATAFLOW_INLINE context::context(std::size_t threads)
+    : state_(std::make_shared<detail::context_state>(threads)) {}
+
+DATAFLOW_INLINE context& context::threads(std::size_t n) {
+  state_->set_threads(n);
+  return *this;
+}
+
+DATAFLOW_INLINE context& context::progress(progress_mode mode, std::chrono::milliseconds after) {
+  state_->progress.set_mode(mode, after);
+  return *this;
+}
+
+DATAFLOW_INLINE context& context::on_progress(std::function<void(const progress_info&)> fn,
+                                              std::chrono::milliseconds every,
+                                              std::chrono::milliseconds after) {
+  state_->progress.set_handler(std::move(fn), every, after);
+  return *this;
+}
+
+DATAFLOW_INLINE std::vector<run_stats> context::recent_runs() const {
+  return {state_->recent_runs.begin(), state_->recent_runs.end()};
+}
+
+DATAFLOW_INLINE dataset<std::string_view> context::read_lines(const std::string& path_or_glob,
+                                                              read_options options) const {
+  return read_lines(std::vector<std::string>{path_or_glob}, options);
+}
+
+}  // namespace dataflow
+#endif

@@ -13,6 +13,7 @@
 // @endcode
 #pragma once
 
+#include <dataflow/detail/config.hpp>
 #include <dataflow/errors.hpp>
 
 #include <cstddef>
@@ -24,8 +25,7 @@ namespace dataflow {
 /// Reports a line that is not valid CSV; column() is the 1-based byte column of the problem.
 class csv_error : public error {
  public:
-  csv_error(const std::string& what, std::size_t column)
-      : error("dataflow: CSV: " + what + " at column " + std::to_string(column)), column_(column) {}
+  csv_error(const std::string& what, std::size_t column);
   std::size_t column() const noexcept { return column_; }
 
  private:
@@ -123,3 +123,12 @@ void append_csv_field(Out& out, std::string_view field, char separator = ',') {
 }
 
 }  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+namespace dataflow {
+
+DATAFLOW_INLINE csv_error::csv_error(const std::string& what, std::size_t column)
+    : error("dataflow: CSV: " + what + " at column " + std::to_string(column)), column_(column) {}
+
+}  // namespace dataflow
+#endif

@@ -5,10 +5,11 @@
 // stays reachable through original() and std::rethrow_if_nested.
 #pragma once
 
+#include <dataflow/detail/config.hpp>
+
 #include <exception>
 #include <stdexcept>
 #include <string>
-#include <utility>
 
 namespace dataflow {
 
@@ -21,8 +22,7 @@ class error : public std::runtime_error {
 /// Reports a file that cannot be found, opened, read or written; the message names the path.
 class io_error : public error {
  public:
-  io_error(std::string path, const std::string& what)
-      : error("dataflow: " + what), path_(std::move(path)) {}
+  io_error(std::string path, const std::string& what);
   /// Returns the path the failure concerns.
   const std::string& path() const noexcept { return path_; }
 
@@ -40,10 +40,7 @@ class usage_error : public error {
 /// and suggests a memory budget, under which the stage would have spilled instead.
 class memory_error : public error {
  public:
-  explicit memory_error(const std::string& stage)
-      : error("dataflow: out of memory in stage " + stage +
-              " (set context::memory_budget below the memory the process may use, so that it spills to disk)"),
-        stage_(stage) {}
+  explicit memory_error(const std::string& stage);
   /// Returns the stage that ran out of memory.
   const std::string& stage() const noexcept { return stage_; }
 
@@ -58,12 +55,7 @@ class memory_error : public error {
 class stage_error : public error {
  public:
   stage_error(std::string op, std::string stage, std::string where, std::exception_ptr original,
-              const std::string& original_what)
-      : error(compose(op, stage, where, original_what)),
-        op_(std::move(op)),
-        stage_(std::move(stage)),
-        where_(std::move(where)),
-        original_(std::move(original)) {}
+              const std::string& original_what);
 
   /// Returns the operator whose function threw, such as "map#3".
   const std::string& op() const noexcept { return op_; }
@@ -76,12 +68,7 @@ class stage_error : public error {
 
  private:
   static std::string compose(const std::string& op, const std::string& stage,
-                             const std::string& where, const std::string& what) {
-    std::string m = "dataflow: " + op + " threw";
-    if (!where.empty()) m += " at " + where;
-    m += " (stage: " + stage + "): " + what;
-    return m;
-  }
+                             const std::string& where, const std::string& what);
 
   std::string op_;
   std::string stage_;
@@ -90,3 +77,35 @@ class stage_error : public error {
 };
 
 }  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <utility>
+
+namespace dataflow {
+
+DATAFLOW_INLINE io_error::io_error(std::string path, const std::string& what)
+    : error("dataflow: " + what), path_(std::move(path)) {}
+
+DATAFLOW_INLINE memory_error::memory_error(const std::string& stage)
+    : error("dataflow: out of memory in stage " + stage +
+            " (set context::memory_budget below the memory the process may use, so that it spills to disk)"),
+      stage_(stage) {}
+
+DATAFLOW_INLINE stage_error::stage_error(std::string op, std::string stage, std::string where,
+                                         std::exception_ptr original, const std::string& original_what)
+    : error(compose(op, stage, where, original_what)),
+      op_(std::move(op)),
+      stage_(std::move(stage)),
+      where_(std::move(where)),
+      original_(std::move(original)) {}
+
+DATAFLOW_INLINE std::string stage_error::compose(const std::string& op, const std::string& stage,
+                                                 const std::string& where, const std::string& what) {
+  std::string m = "dataflow: " + op + " threw";
+  if (!where.empty()) m += " at " + where;
+  m += " (stage: " + stage + "): " + what;
+  return m;
+}
+
+}  // namespace dataflow
+#endif

@@ -2,11 +2,9 @@
 // a formatter for reports ("1.5 GiB").
 #pragma once
 
-#include <dataflow/errors.hpp>
+#include <dataflow/detail/config.hpp>
 
-#include <cctype>
 #include <cstddef>
-#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,7 +21,22 @@ constexpr std::size_t operator""_GiB(unsigned long long n) { return static_cast<
 /// Parses a byte size: a number with an optional suffix K, M, G or T (powers of 1024; "KiB",
 /// "KB" and lower case are accepted the same), e.g. "256M", "1.5G", "65536". Throws
 /// usage_error naming the text when it is not one.
-inline std::size_t parse_size(std::string_view text) {
+std::size_t parse_size(std::string_view text);
+
+/// Formats a byte count for people: "0", "512 B", "1.5 KiB", "3.2 GiB".
+std::string format_size(std::uint64_t bytes);
+
+}  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/errors.hpp>
+
+#include <cctype>
+#include <cstdio>
+
+namespace dataflow {
+
+DATAFLOW_INLINE std::size_t parse_size(std::string_view text) {
   auto bad = [&]() -> usage_error {
     return usage_error("dataflow: '" + std::string(text) +
                        "' is not a size (expected a number with an optional K, M, G or T suffix, "
@@ -58,8 +71,7 @@ inline std::size_t parse_size(std::string_view text) {
   return static_cast<std::size_t>(bytes);
 }
 
-/// Formats a byte count for people: "0", "512 B", "1.5 KiB", "3.2 GiB".
-inline std::string format_size(std::uint64_t bytes) {
+DATAFLOW_INLINE std::string format_size(std::uint64_t bytes) {
   if (bytes == 0) return "0";
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = static_cast<double>(bytes);
@@ -75,3 +87,4 @@ inline std::string format_size(std::uint64_t bytes) {
 }
 
 }  // namespace dataflow
+#endif

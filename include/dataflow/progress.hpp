@@ -9,19 +9,13 @@
 // each sample to fn instead (and a last one with `finished` set when the run ends).
 #pragma once
 
-#include <dataflow/memory.hpp>
-
-#include <fmt/format.h>
-
-#include <unistd.h>
+#include <dataflow/detail/config.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -50,29 +44,7 @@ struct progress_info {
 
   /// "[12.3 s] stage 1 read_lines#1 -> ... : 37/64 partitions, 81.2M items, 1.1 GiB (9.1M/s,
   /// 93.5 MiB/s)"; with a known total "81.2M of 140.0M items (58%)".
-  std::string line() const {
-    auto count = [](double n) {
-      if (n >= 1e9) return fmt::format("{:.1f}G", n / 1e9);
-      if (n >= 1e6) return fmt::format("{:.1f}M", n / 1e6);
-      if (n >= 1e3) return fmt::format("{:.1f}K", n / 1e3);
-      return fmt::format("{:.0f}", n);
-    };
-    const double byte_rate = stage_seconds > 0 ? static_cast<double>(bytes) / stage_seconds : 0;
-    std::string done = count(static_cast<double>(items));
-    if (items_total > 0) {
-      double percent = 100.0 * static_cast<double>(std::min(items, items_total)) /
-                       static_cast<double>(items_total);
-      // The items may all be in while partitions still finish (a merge, a spill): not 100% yet.
-      if (partitions_done < partitions_total) percent = std::min(percent, 99.0);
-      done += fmt::format(" of {} items ({:.0f}%)", count(static_cast<double>(items_total)), percent);
-    } else {
-      done += " items";
-    }
-    return fmt::format("[{:.1f} s] {} stage {} {}: {}/{} partitions, {}, {} ({}/s, {}/s)",
-                       elapsed_seconds, action, stage_number, stage, partitions_done,
-                       partitions_total, done, format_size(bytes), count(rate()),
-                       format_size(static_cast<std::uint64_t>(byte_rate)));
-  }
+  std::string line() const;
 };
 
 /// How a context shows progress.
@@ -89,138 +61,32 @@ class progress_reporter {
 
  public:
   /// DATAFLOW_PROGRESS=off in the environment turns the display off for every context.
-  progress_reporter() {
-    const char* env = std::getenv("DATAFLOW_PROGRESS");
-    if (env && std::string(env) == "off") mode = progress_mode::off;
-  }
+  progress_reporter();
   progress_reporter(const progress_reporter&) = delete;
   progress_reporter& operator=(const progress_reporter&) = delete;
-  ~progress_reporter() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      quit_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~progress_reporter();
 
   /// Sets how progress shows, and after how long a run is shown.
-  void set_mode(progress_mode m, std::chrono::milliseconds after) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    mode = m;
-    delay = after;
-  }
+  void set_mode(progress_mode m, std::chrono::milliseconds after);
   /// Sends samples to `fn` every `every` instead of drawing them (an empty fn draws again).
   void set_handler(std::function<void(const progress_info&)> fn, std::chrono::milliseconds every,
-                   std::chrono::milliseconds after) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    handler = std::move(fn);
-    interval = every;
-    delay = after;
-  }
+                   std::chrono::milliseconds after);
 
   /// Items read by the current stage; stages add a batch's size.
   std::atomic<std::uint64_t> items{0};
   std::atomic<std::uint64_t> bytes{0};
   std::atomic<std::size_t> partitions_done{0};
 
-  void begin_run(const std::string& action) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!handler && mode != progress_mode::automatic) return;
-      terminal_ = ::isatty(STDERR_FILENO) == 1;
-      action_ = action;
-      stage_.clear();
-      stage_number_ = 0;
-      run_start_ = stage_start_ = clock::now();
-      running_ = true;
-      shown_ = false;
-      last_line_ = last_call_ = run_start_;
-      if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
-    }
-    wake_.notify_all();
-  }
+  void begin_run(const std::string& action);
 
-  void begin_stage(const std::string& name, std::size_t partitions, std::uint64_t items_total) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stage_ = name;
-    ++stage_number_;
-    partitions_total_ = partitions;
-    items_total_ = items_total;
-    stage_start_ = clock::now();
-    items.store(0, std::memory_order_relaxed);
-    bytes.store(0, std::memory_order_relaxed);
-    partitions_done.store(0, std::memory_order_relaxed);
-  }
+  void begin_stage(const std::string& name, std::size_t partitions, std::uint64_t items_total);
 
-  void end_run() noexcept {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!running_) return;
-    running_ = false;
-    try {
-      progress_info info = sample(clock::now());
-      info.finished = true;
-      if (handler) {
-        auto h = handler;
-        lock.unlock();
-        h(info);
-        return;
-      }
-      if (shown_ && terminal_) std::fputs("\r\033[K", stderr);  // the run's line goes
-    } catch (...) {
-      // A handler that throws at the end of a run loses that sample, nothing else.
-    }
-  }
+  void end_run() noexcept;
 
  private:
-  progress_info sample(clock::time_point now) const {
-    progress_info info;
-    info.action = action_;
-    info.stage = stage_;
-    info.stage_number = stage_number_;
-    info.partitions_done = partitions_done.load(std::memory_order_relaxed);
-    info.partitions_total = partitions_total_;
-    info.items_total = items_total_;
-    info.items = items.load(std::memory_order_relaxed);
-    info.bytes = bytes.load(std::memory_order_relaxed);
-    info.stage_seconds = std::chrono::duration<double>(now - stage_start_).count();
-    info.elapsed_seconds = std::chrono::duration<double>(now - run_start_).count();
-    return info;
-  }
+  progress_info sample(clock::time_point now) const;
 
-  void loop() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (!quit_) {
-      wake_.wait_for(lock, std::chrono::milliseconds(100));
-      if (quit_ || !running_) continue;
-      const auto now = clock::now();
-      if (now - run_start_ < delay) continue;
-      progress_info info = sample(now);
-      if (handler) {
-        if (now - last_call_ < interval) continue;
-        last_call_ = now;
-        auto h = handler;
-        lock.unlock();
-        try {
-          h(info);
-        } catch (...) {
-          // Progress is advice: a failing handler must not stop the run.
-        }
-        lock.lock();
-        continue;
-      }
-      if (mode != progress_mode::automatic) continue;
-      if (terminal_) {
-        std::fprintf(stderr, "\r\033[K%s", info.line().c_str());
-        std::fflush(stderr);
-        shown_ = true;
-      } else if (!shown_ || now - last_line_ >= std::chrono::seconds(5)) {
-        std::fprintf(stderr, "%s\n", info.line().c_str());
-        shown_ = true;
-        last_line_ = now;
-      }
-    }
-  }
+  void loop();
 
   progress_mode mode = progress_mode::automatic;
   std::function<void(const progress_info&)> handler;
@@ -247,3 +113,172 @@ class progress_reporter {
 
 }  // namespace detail
 }  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/memory.hpp>
+
+#include <dataflow/detail/format.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace dataflow {
+
+DATAFLOW_INLINE std::string progress_info::line() const {
+  auto count = [](double n) {
+    if (n >= 1e9) return fmt::format("{:.1f}G", n / 1e9);
+    if (n >= 1e6) return fmt::format("{:.1f}M", n / 1e6);
+    if (n >= 1e3) return fmt::format("{:.1f}K", n / 1e3);
+    return fmt::format("{:.0f}", n);
+  };
+  const double byte_rate = stage_seconds > 0 ? static_cast<double>(bytes) / stage_seconds : 0;
+  std::string done = count(static_cast<double>(items));
+  if (items_total > 0) {
+    double percent = 100.0 * static_cast<double>(std::min(items, items_total)) /
+                     static_cast<double>(items_total);
+    // The items may all be in while partitions still finish (a merge, a spill): not 100% yet.
+    if (partitions_done < partitions_total) percent = std::min(percent, 99.0);
+    done += fmt::format(" of {} items ({:.0f}%)", count(static_cast<double>(items_total)), percent);
+  } else {
+    done += " items";
+  }
+  return fmt::format("[{:.1f} s] {} stage {} {}: {}/{} partitions, {}, {} ({}/s, {}/s)",
+                     elapsed_seconds, action, stage_number, stage, partitions_done,
+                     partitions_total, done, format_size(bytes), count(rate()),
+                     format_size(static_cast<std::uint64_t>(byte_rate)));
+}
+
+namespace detail {
+
+DATAFLOW_INLINE progress_reporter::progress_reporter() {
+  const char* env = std::getenv("DATAFLOW_PROGRESS");
+  if (env && std::string(env) == "off") mode = progress_mode::off;
+}
+
+DATAFLOW_INLINE progress_reporter::~progress_reporter() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    quit_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+DATAFLOW_INLINE void progress_reporter::set_mode(progress_mode m, std::chrono::milliseconds after) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  mode = m;
+  delay = after;
+}
+
+DATAFLOW_INLINE void progress_reporter::set_handler(std::function<void(const progress_info&)> fn,
+                                                    std::chrono::milliseconds every,
+                                                    std::chrono::milliseconds after) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  handler = std::move(fn);
+  interval = every;
+  delay = after;
+}
+
+DATAFLOW_INLINE void progress_reporter::begin_run(const std::string& action) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!handler && mode != progress_mode::automatic) return;
+    terminal_ = ::isatty(STDERR_FILENO) == 1;
+    action_ = action;
+    stage_.clear();
+    stage_number_ = 0;
+    run_start_ = stage_start_ = clock::now();
+    running_ = true;
+    shown_ = false;
+    last_line_ = last_call_ = run_start_;
+    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+  }
+  wake_.notify_all();
+}
+
+DATAFLOW_INLINE void progress_reporter::begin_stage(const std::string& name, std::size_t partitions,
+                                                    std::uint64_t items_total) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stage_ = name;
+  ++stage_number_;
+  partitions_total_ = partitions;
+  items_total_ = items_total;
+  stage_start_ = clock::now();
+  items.store(0, std::memory_order_relaxed);
+  bytes.store(0, std::memory_order_relaxed);
+  partitions_done.store(0, std::memory_order_relaxed);
+}
+
+DATAFLOW_INLINE void progress_reporter::end_run() noexcept {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!running_) return;
+  running_ = false;
+  try {
+    progress_info info = sample(clock::now());
+    info.finished = true;
+    if (handler) {
+      auto h = handler;
+      lock.unlock();
+      h(info);
+      return;
+    }
+    if (shown_ && terminal_) std::fputs("\r\033[K", stderr);  // the run's line goes
+  } catch (...) {
+    // A handler that throws at the end of a run loses that sample, nothing else.
+  }
+}
+
+DATAFLOW_INLINE progress_info progress_reporter::sample(clock::time_point now) const {
+  progress_info info;
+  info.action = action_;
+  info.stage = stage_;
+  info.stage_number = stage_number_;
+  info.partitions_done = partitions_done.load(std::memory_order_relaxed);
+  info.partitions_total = partitions_total_;
+  info.items_total = items_total_;
+  info.items = items.load(std::memory_order_relaxed);
+  info.bytes = bytes.load(std::memory_order_relaxed);
+  info.stage_seconds = std::chrono::duration<double>(now - stage_start_).count();
+  info.elapsed_seconds = std::chrono::duration<double>(now - run_start_).count();
+  return info;
+}
+
+DATAFLOW_INLINE void progress_reporter::loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!quit_) {
+    wake_.wait_for(lock, std::chrono::milliseconds(100));
+    if (quit_ || !running_) continue;
+    const auto now = clock::now();
+    if (now - run_start_ < delay) continue;
+    progress_info info = sample(now);
+    if (handler) {
+      if (now - last_call_ < interval) continue;
+      last_call_ = now;
+      auto h = handler;
+      lock.unlock();
+      try {
+        h(info);
+      } catch (...) {
+        // Progress is advice: a failing handler must not stop the run.
+      }
+      lock.lock();
+      continue;
+    }
+    if (mode != progress_mode::automatic) continue;
+    if (terminal_) {
+      std::fprintf(stderr, "\r\033[K%s", info.line().c_str());
+      std::fflush(stderr);
+      shown_ = true;
+    } else if (!shown_ || now - last_line_ >= std::chrono::seconds(5)) {
+      std::fprintf(stderr, "%s\n", info.line().c_str());
+      shown_ = true;
+      last_line_ = now;
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace dataflow
+#endif

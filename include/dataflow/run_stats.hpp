@@ -8,11 +8,8 @@
 // @endcode
 #pragma once
 
-#include <dataflow/memory.hpp>
+#include <dataflow/detail/config.hpp>
 
-#include <fmt/format.h>
-
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -44,10 +41,7 @@ struct stage_stats {
   std::uint64_t peak_memory = 0;
 
   /// Largest partition over the median one (1 when even; 0 for no items).
-  double skew() const noexcept {
-    if (largest_partition == 0 || median_partition == 0) return 0;
-    return static_cast<double>(largest_partition) / static_cast<double>(median_partition);
-  }
+  double skew() const noexcept;
 };
 
 /// One action's run.
@@ -64,80 +58,103 @@ struct run_stats {
   std::vector<stage_stats> stages;
 
   /// An aligned table, a line per stage and a total.
-  std::string table() const {
-    std::size_t width = 5;
-    for (const auto& s : stages) width = std::max(width, s.name.size());
-    width = std::min<std::size_t>(width, 72);
-    auto out = fmt::memory_buffer();
-    auto line = [&](const std::string& name, const std::string& in, const std::string& outs,
-                    const std::string& bin, const std::string& bout, const std::string& parts,
-                    const std::string& skew, const std::string& wall, const std::string& cpu,
-                    const std::string& spilled, const std::string& peak) {
-      fmt::format_to(std::back_inserter(out),
-                     "{:<{}}  {:>12}  {:>12}  {:>10}  {:>10}  {:>5}  {:>6}  {:>8}  {:>8}  {:>10}  {:>10}\n",
-                     name.size() > width ? name.substr(0, width - 3) + "..." : name, width, in, outs,
-                     bin, bout, parts, skew, wall, cpu, spilled, peak);
-    };
-    fmt::format_to(std::back_inserter(out), "{} ({} thread{}{}){}\n", action, threads,
-                   threads == 1 ? "" : "s",
-                   memory_budget ? fmt::format(", budget {}", format_size(memory_budget)) : "",
-                   failed ? " FAILED" : "");
-    line("stage", "items in", "items out", "bytes in", "bytes out", "parts", "skew", "wall s",
-         "cpu s", "spilled", "peak mem");
-    for (const auto& s : stages) {
-      line(s.name, fmt::format("{}", s.items_in), fmt::format("{}", s.items_out),
-           format_size(s.bytes_in), format_size(s.bytes_out), fmt::format("{}", s.partitions),
-           fmt::format("{:.2f}", s.skew()), fmt::format("{:.3f}", s.wall_seconds),
-           fmt::format("{:.3f}", s.cpu_seconds), format_size(s.spilled_bytes),
-           format_size(s.peak_memory));
-    }
-    line("total", "", "", "", "", "", "", fmt::format("{:.3f}", wall_seconds),
-         fmt::format("{:.3f}", cpu_seconds), format_size(spilled_bytes), format_size(peak_memory));
-    return fmt::to_string(out);
-  }
+  std::string table() const;
 
   /// The same figures as one JSON object.
-  std::string json() const {
-    auto out = fmt::memory_buffer();
-    auto it = std::back_inserter(out);
-    fmt::format_to(it,
-                   "{{\"action\":{},\"threads\":{},\"memory_budget\":{},\"wall_seconds\":{},"
-                   "\"cpu_seconds\":{},\"spilled_bytes\":{},\"spill_files\":{},"
-                   "\"peak_memory\":{},\"failed\":{},\"stages\":[",
-                   quoted(action), threads, memory_budget, wall_seconds, cpu_seconds, spilled_bytes,
-                   spill_files, peak_memory, failed ? "true" : "false");
-    for (std::size_t i = 0; i < stages.size(); ++i) {
-      const auto& s = stages[i];
-      fmt::format_to(it,
-                     "{}{{\"name\":{},\"items_in\":{},\"items_out\":{},\"bytes_in\":{},"
-                     "\"bytes_out\":{},\"partitions\":{},\"largest_partition\":{},"
-                     "\"median_partition\":{},\"skew\":{},\"wall_seconds\":{},"
-                     "\"cpu_seconds\":{},\"spilled_bytes\":{},\"spill_files\":{},"
-                     "\"peak_memory\":{}}}",
-                     i ? "," : "", quoted(s.name), s.items_in, s.items_out, s.bytes_in,
-                     s.bytes_out, s.partitions, s.largest_partition, s.median_partition, s.skew(),
-                     s.wall_seconds, s.cpu_seconds, s.spilled_bytes, s.spill_files,
-                     s.peak_memory);
-    }
-    fmt::format_to(it, "]}}");
-    return fmt::to_string(out);
-  }
+  std::string json() const;
 
  private:
-  static std::string quoted(const std::string& s) {
-    std::string q = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') {
-        q += '\\';
-        q += c;
-      } else if (static_cast<unsigned char>(c) < 0x20) {
-        q += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-      } else {
-        q += c;
-      }
-    }
-    return q + "\"";
-  }
+  static std::string quoted(const std::string& s);
 };
 
 }  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/memory.hpp>
+
+#include <dataflow/detail/format.hpp>
+
+#include <algorithm>
+
+namespace dataflow {
+
+DATAFLOW_INLINE double stage_stats::skew() const noexcept {
+  if (largest_partition == 0 || median_partition == 0) return 0;
+  return static_cast<double>(largest_partition) / static_cast<double>(median_partition);
+}
+
+DATAFLOW_INLINE std::string run_stats::table() const {
+  std::size_t width = 5;
+  for (const auto& s : stages) width = std::max(width, s.name.size());
+  width = std::min<std::size_t>(width, 72);
+  auto out = fmt::memory_buffer();
+  auto line = [&](const std::string& name, const std::string& in, const std::string& outs,
+                  const std::string& bin, const std::string& bout, const std::string& parts,
+                  const std::string& skew, const std::string& wall, const std::string& cpu,
+                  const std::string& spilled, const std::string& peak) {
+    fmt::format_to(std::back_inserter(out),
+                   "{:<{}}  {:>12}  {:>12}  {:>10}  {:>10}  {:>5}  {:>6}  {:>8}  {:>8}  {:>10}  {:>10}\n",
+                   name.size() > width ? name.substr(0, width - 3) + "..." : name, width, in, outs,
+                   bin, bout, parts, skew, wall, cpu, spilled, peak);
+  };
+  fmt::format_to(std::back_inserter(out), "{} ({} thread{}{}){}\n", action, threads,
+                 threads == 1 ? "" : "s",
+                 memory_budget ? fmt::format(", budget {}", format_size(memory_budget)) : "",
+                 failed ? " FAILED" : "");
+  line("stage", "items in", "items out", "bytes in", "bytes out", "parts", "skew", "wall s",
+       "cpu s", "spilled", "peak mem");
+  for (const auto& s : stages) {
+    line(s.name, fmt::format("{}", s.items_in), fmt::format("{}", s.items_out),
+         format_size(s.bytes_in), format_size(s.bytes_out), fmt::format("{}", s.partitions),
+         fmt::format("{:.2f}", s.skew()), fmt::format("{:.3f}", s.wall_seconds),
+         fmt::format("{:.3f}", s.cpu_seconds), format_size(s.spilled_bytes),
+         format_size(s.peak_memory));
+  }
+  line("total", "", "", "", "", "", "", fmt::format("{:.3f}", wall_seconds),
+       fmt::format("{:.3f}", cpu_seconds), format_size(spilled_bytes), format_size(peak_memory));
+  return fmt::to_string(out);
+}
+
+DATAFLOW_INLINE std::string run_stats::json() const {
+  auto out = fmt::memory_buffer();
+  auto it = std::back_inserter(out);
+  fmt::format_to(it,
+                 "{{\"action\":{},\"threads\":{},\"memory_budget\":{},\"wall_seconds\":{},"
+                 "\"cpu_seconds\":{},\"spilled_bytes\":{},\"spill_files\":{},"
+                 "\"peak_memory\":{},\"failed\":{},\"stages\":[",
+                 quoted(action), threads, memory_budget, wall_seconds, cpu_seconds, spilled_bytes,
+                 spill_files, peak_memory, failed ? "true" : "false");
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& s = stages[i];
+    fmt::format_to(it,
+                   "{}{{\"name\":{},\"items_in\":{},\"items_out\":{},\"bytes_in\":{},"
+                   "\"bytes_out\":{},\"partitions\":{},\"largest_partition\":{},"
+                   "\"median_partition\":{},\"skew\":{},\"wall_seconds\":{},"
+                   "\"cpu_seconds\":{},\"spilled_bytes\":{},\"spill_files\":{},"
+                   "\"peak_memory\":{}}}",
+                   i ? "," : "", quoted(s.name), s.items_in, s.items_out, s.bytes_in,
+                   s.bytes_out, s.partitions, s.largest_partition, s.median_partition, s.skew(),
+                   s.wall_seconds, s.cpu_seconds, s.spilled_bytes, s.spill_files,
+                   s.peak_memory);
+  }
+  fmt::format_to(it, "]}}");
+  return fmt::to_string(out);
+}
+
+DATAFLOW_INLINE std::string run_stats::quoted(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      q += '\\';
+      q += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      q += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+    } else {
+      q += c;
+    }
+  }
+  return q + "\"";
+}
+
+}  // namespace dataflow
+#endif

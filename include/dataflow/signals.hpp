@@ -7,6 +7,23 @@
 // shell sees 128 + the signal's number as it would without a handler.
 #pragma once
 
+#include <dataflow/detail/config.hpp>
+
+namespace dataflow {
+namespace detail {
+
+extern "C" void remove_temporaries_and_die(int sig);
+
+}  // namespace detail
+
+/// Installs handlers for SIGINT, SIGTERM, SIGHUP and SIGPIPE that remove the named temporaries
+/// of running writes and end the process with the signal. A signal the process ignores (under
+/// nohup, say) stays ignored. For programs; a library embedding dataflow may keep its own.
+void remove_temporaries_on_signals();
+
+}  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
 #include <dataflow/storage/output_file.hpp>
 
 #include <signal.h>
@@ -14,7 +31,7 @@
 namespace dataflow {
 namespace detail {
 
-extern "C" inline void remove_temporaries_and_die(int sig) {
+extern "C" DATAFLOW_INLINE void remove_temporaries_and_die(int sig) {
   temp_registry::instance().unlink_all();
   ::signal(sig, SIG_DFL);
   ::raise(sig);
@@ -22,10 +39,7 @@ extern "C" inline void remove_temporaries_and_die(int sig) {
 
 }  // namespace detail
 
-/// Installs handlers for SIGINT, SIGTERM, SIGHUP and SIGPIPE that remove the named temporaries
-/// of running writes and end the process with the signal. A signal the process ignores (under
-/// nohup, say) stays ignored. For programs; a library embedding dataflow may keep its own.
-inline void remove_temporaries_on_signals() {
+DATAFLOW_INLINE void remove_temporaries_on_signals() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
     struct sigaction old {};
     if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
@@ -38,3 +52,4 @@ inline void remove_temporaries_on_signals() {
 }
 
 }  // namespace dataflow
+#endif

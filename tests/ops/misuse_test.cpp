@@ -111,7 +111,7 @@ TEST_CASE("for_each_group over keys whose hashes all collide visits each key onc
 }
 
 TEST_CASE("more threads than the system allows is a clear error", "[context][misuse]") {
-  const std::size_t limit = dataflow::detail::context_state::max_threads();
+  const std::size_t limit = dataflow::detail::scheduler::max_threads();
   CHECK_THROWS_AS(dataflow::context(limit + 1), dataflow::usage_error);
   CHECK_THROWS_WITH(dataflow::context(std::size_t{1} << 40),
                     Catch::Contains("1099511627776 threads asked for") && Catch::Contains("at most"));

@@ -5,7 +5,7 @@
 // as a dataflow::stage_error with the user's exception nested inside.
 #pragma once
 
-#include <dataflow/errors.hpp>
+#include <dataflow/detail/config.hpp>
 
 #include <cstddef>
 #include <exception>
@@ -22,8 +22,7 @@ struct op_failure {
   /// Set by a sink that defers work (and so cannot tell which item failed).
   static constexpr std::size_t unknown_item = no_item - 1;
 
-  op_failure(const std::string* op_label, std::exception_ptr e)
-      : op(op_label), original(std::move(e)) {}
+  op_failure(const std::string* op_label, std::exception_ptr e);
 
   const std::string* op;  // label of the operator, owned by the graph
   std::exception_ptr original;
@@ -46,7 +45,22 @@ inline decltype(auto) invoke_user(const std::string& label, const F& f, Args&&..
 }
 
 /// Returns the message of an exception_ptr's exception, or a placeholder for non-std types.
-inline std::string what_of(const std::exception_ptr& e) {
+std::string what_of(const std::exception_ptr& e);
+
+/// Rethrows an op_failure as a stage_error for `stage`, nesting the user's exception.
+[[noreturn]] void throw_stage_error(const op_failure& f, const std::string& stage);
+
+}  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/errors.hpp>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE op_failure::op_failure(const std::string* op_label, std::exception_ptr e)
+    : op(op_label), original(std::move(e)) {}
+
+DATAFLOW_INLINE std::string what_of(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& x) {
@@ -56,8 +70,7 @@ inline std::string what_of(const std::exception_ptr& e) {
   }
 }
 
-/// Rethrows an op_failure as a stage_error for `stage`, nesting the user's exception.
-[[noreturn]] inline void throw_stage_error(const op_failure& f, const std::string& stage) {
+DATAFLOW_INLINE void throw_stage_error(const op_failure& f, const std::string& stage) {
   std::string op = f.op ? *f.op : std::string("?");
   std::string what = what_of(f.original);
   try {
@@ -68,3 +81,4 @@ inline std::string what_of(const std::exception_ptr& e) {
 }
 
 }  // namespace dataflow::detail
+#endif

@@ -9,7 +9,7 @@
 // indices beside each call of the comparator.
 #pragma once
 
-#include <oneapi/tbb/task_group.h>
+#include <dataflow/graph/scheduler.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -115,7 +115,7 @@ void parallel_safe_sort(T* first, T* last, Less less, std::ptrdiff_t grain = 327
   struct sorter {
     Less& less;
     std::ptrdiff_t grain;
-    tbb::task_group& tasks;
+    task_group& tasks;
     void operator()(T* a, std::ptrdiff_t n, int depth) const {
       while (n > grain && depth > 0) {
         --depth;
@@ -144,7 +144,7 @@ void parallel_safe_sort(T* first, T* last, Less less, std::ptrdiff_t grain = 327
     return;
   }
   if (in_order(first, n, less)) return;  // sorted input (a re-sort) costs one pass
-  tbb::task_group tasks;
+  task_group tasks;
   sorter s{less, grain, tasks};
   tasks.run([&] { s(first, n, safe_sort_depth(static_cast<std::size_t>(n))); });
   tasks.wait();

@@ -3,10 +3,11 @@
 // right, text left; long cells are cut to max_cell characters.
 #pragma once
 
+#include <dataflow/detail/config.hpp>
 #include <dataflow/detail/fields.hpp>
 #include <dataflow/detail/requirements.hpp>
 
-#include <fmt/format.h>
+#include <dataflow/detail/format.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -78,20 +79,9 @@ std::string cell_text(const T& x) {
 }
 
 /// Characters (UTF-8 code points) in s.
-inline std::size_t display_width(std::string_view s) {
-  return static_cast<std::size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
-}
+std::size_t display_width(std::string_view s);
 
-inline std::string cut_cell(std::string s) {
-  if (display_width(s) <= max_cell) return s;
-  std::size_t chars = 0, i = 0;
-  for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xc0) != 0x80 && ++chars == max_cell - 1) break;
-  }
-  s.resize(i);
-  return s + "..";
-}
+std::string cut_cell(std::string s);
 
 template <class T>
 struct numeric_cell : std::bool_constant<std::is_arithmetic_v<T> || std::is_enum_v<T>> {};
@@ -180,3 +170,24 @@ std::string format_table(const std::vector<S>& rows) {
 }
 
 }  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+namespace dataflow::detail {
+
+DATAFLOW_INLINE std::size_t display_width(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
+}
+
+DATAFLOW_INLINE std::string cut_cell(std::string s) {
+  if (display_width(s) <= max_cell) return s;
+  std::size_t chars = 0, i = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xc0) != 0x80 && ++chars == max_cell - 1) break;
+  }
+  s.resize(i);
+  return s + "..";
+}
+
+}  // namespace dataflow::detail
+#endif

@@ -2,7 +2,7 @@
 // text, then fmt's string options (width, alignment) applied to it.
 #pragma once
 
-#include <fmt/format.h>
+#include <dataflow/detail/format.hpp>
 
 #include <string>
 #include <string_view>

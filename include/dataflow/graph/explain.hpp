@@ -2,15 +2,12 @@
 // into each, and the shuffles between them.
 #pragma once
 
+#include <dataflow/detail/config.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/run_stats.hpp>
 
-#include <fmt/format.h>
-
 #include <cstddef>
 #include <string>
-#include <unordered_set>
-#include <utility>
 #include <vector>
 
 namespace dataflow::detail {
@@ -25,8 +22,43 @@ struct plan_stage {
 
 /// Lists the stages that computing `root` and then reading it through `final_ops` would run,
 /// in execution order. A filled cache ends the walk: nothing upstream of it runs again.
-inline std::vector<plan_stage> plan_stages(const node_base& root,
-                                           const std::vector<std::string>& final_ops) {
+std::vector<plan_stage> plan_stages(const node_base& root,
+                                    const std::vector<std::string>& final_ops);
+
+std::string node_title(const node_base& n);
+
+/// The figures of a plan stage in `run`, if that run ran it (the stage's name is its input, its
+/// operators and its consumer, the action's label for the last stage).
+const stage_stats* stage_figures(const plan_stage& s, const run_stats& run);
+
+/// "ran: 14238989 items in, 149473309 out, 17 partitions (skew 1.00), 3.597 s, 0 spilled".
+std::string figures_text(const stage_stats& st);
+
+/// The plan; with `run`, each stage that run ran is annotated with its figures.
+std::string explain_text(const node_base& root, const std::vector<std::string>& final_ops,
+                         const run_stats* run = nullptr);
+
+std::string dot_escape(const std::string& s);
+
+/// The plan as a DOT graph, a cluster per stage; with `run`, each stage that run ran carries its
+/// figures in the cluster's label, and each shuffle edge the items and bytes it moved.
+std::string explain_dot_text(const node_base& root, const std::vector<std::string>& final_ops,
+                             const run_stats* run = nullptr);
+
+}  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/memory.hpp>
+
+#include <dataflow/detail/format.hpp>
+
+#include <unordered_set>
+#include <utility>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE std::vector<plan_stage> plan_stages(const node_base& root,
+                                                   const std::vector<std::string>& final_ops) {
   std::vector<plan_stage> stages;
   std::unordered_set<const node_base*> seen;
   auto visit = [&](auto& self, const node_base& n) -> void {
@@ -42,16 +74,14 @@ inline std::vector<plan_stage> plan_stages(const node_base& root,
   return stages;
 }
 
-inline std::string node_title(const node_base& n) {
+DATAFLOW_INLINE std::string node_title(const node_base& n) {
   std::string s = n.label();
   std::string d = n.describe();
   if (!d.empty()) s += " (" + d + ")";
   return s;
 }
 
-/// The figures of a plan stage in `run`, if that run ran it (the stage's name is its input, its
-/// operators and its consumer, the action's label for the last stage).
-inline const stage_stats* stage_figures(const plan_stage& s, const run_stats& run) {
+DATAFLOW_INLINE const stage_stats* stage_figures(const plan_stage& s, const run_stats& run) {
   std::string name = s.input->label();
   for (const auto& op : s.ops) name += " -> " + op;
   name += " -> " + (s.consumer ? s.consumer->input_label(s.side) : run.action);
@@ -61,8 +91,7 @@ inline const stage_stats* stage_figures(const plan_stage& s, const run_stats& ru
   return nullptr;
 }
 
-/// "ran: 14238989 items in, 149473309 out, 17 partitions (skew 1.00), 3.597 s, 0 spilled".
-inline std::string figures_text(const stage_stats& st) {
+DATAFLOW_INLINE std::string figures_text(const stage_stats& st) {
   return fmt::format(
       "ran: {} items in ({}), {} out ({}), {} partitions (skew {:.2f}), {:.3f} s, {} spilled, "
       "peak memory {}",
@@ -71,9 +100,9 @@ inline std::string figures_text(const stage_stats& st) {
       format_size(st.peak_memory));
 }
 
-/// The plan; with `run`, each stage that run ran is annotated with its figures.
-inline std::string explain_text(const node_base& root, const std::vector<std::string>& final_ops,
-                                const run_stats* run = nullptr) {
+DATAFLOW_INLINE std::string explain_text(const node_base& root,
+                                         const std::vector<std::string>& final_ops,
+                                         const run_stats* run) {
   auto stages = plan_stages(root, final_ops);
   std::size_t shuffles = 0;
   for (const auto& s : stages) shuffles += s.consumer && s.consumer->kind() == node_kind::barrier;
@@ -99,7 +128,7 @@ inline std::string explain_text(const node_base& root, const std::vector<std::st
   return out;
 }
 
-inline std::string dot_escape(const std::string& s) {
+DATAFLOW_INLINE std::string dot_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     if (c == '"' || c == '\\') out += '\\';
@@ -108,10 +137,9 @@ inline std::string dot_escape(const std::string& s) {
   return out;
 }
 
-/// The plan as a DOT graph, a cluster per stage; with `run`, each stage that run ran carries its
-/// figures in the cluster's label, and each shuffle edge the items and bytes it moved.
-inline std::string explain_dot_text(const node_base& root, const std::vector<std::string>& final_ops,
-                                    const run_stats* run = nullptr) {
+DATAFLOW_INLINE std::string explain_dot_text(const node_base& root,
+                                             const std::vector<std::string>& final_ops,
+                                             const run_stats* run) {
   auto stages = plan_stages(root, final_ops);
   std::string out =
       "digraph dataflow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
@@ -168,3 +196,4 @@ inline std::string explain_dot_text(const node_base& root, const std::vector<std
 }
 
 }  // namespace dataflow::detail
+#endif

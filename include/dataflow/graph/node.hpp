@@ -7,16 +7,14 @@
 // output is pushed in batches through one virtual call per batch, never per item.
 #pragma once
 
+#include <dataflow/detail/config.hpp>
 #include <dataflow/graph/context_state.hpp>
 #include <dataflow/run_stats.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <exception>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -49,12 +47,7 @@ enum class node_kind { source, barrier, cache, pass };
 class node_base {
  public:
   node_base(std::shared_ptr<context_state> ctx, const char* op, node_kind kind,
-            std::vector<std::shared_ptr<node_base>> parents, std::vector<std::string> input_ops)
-      : ctx_(std::move(ctx)),
-        label_(ctx_->label(op)),
-        kind_(kind),
-        parents_(std::move(parents)),
-        input_ops_(parents_.size(), std::move(input_ops)) {}
+            std::vector<std::shared_ptr<node_base>> parents, std::vector<std::string> input_ops);
   /// A node with several parents (a join, a concat): `input_ops[i]` are the local operators
   /// between parents[i] and the node.
   struct ops_per_parent {
@@ -62,12 +55,7 @@ class node_base {
     std::vector<std::vector<std::string>> ops;
   };
   node_base(std::shared_ptr<context_state> ctx, const char* op, node_kind kind,
-            std::vector<std::shared_ptr<node_base>> parents, ops_per_parent input_ops)
-      : ctx_(std::move(ctx)),
-        label_(ctx_->label(op)),
-        kind_(kind),
-        parents_(std::move(parents)),
-        input_ops_(std::move(input_ops.ops)) {}
+            std::vector<std::shared_ptr<node_base>> parents, ops_per_parent input_ops);
   virtual ~node_base() = default;
   node_base(const node_base&) = delete;
   node_base& operator=(const node_base&) = delete;
@@ -97,7 +85,7 @@ class node_base {
   virtual std::optional<std::uint64_t> known_items() const { return std::nullopt; }
 
   /// Computes the node's output for `run` unless it is already there.
-  inline void ensure_executed(run_state& run);
+  void ensure_executed(run_state& run);
 
   /// Drops the node's output (called once no consumer of the run needs it).
   virtual void dispose() noexcept {}
@@ -121,10 +109,7 @@ class node_base {
   /// False for sources that are cheap and pure to read again (in-memory ranges).
   virtual bool recompute_is_costly() const noexcept { return true; }
   /// Forgets the parents (a checkpoint), so that the graph above can be freed.
-  void cut_lineage() noexcept {
-    parents_.clear();
-    input_ops_.clear();
-  }
+  void cut_lineage() noexcept;
 
   std::shared_ptr<context_state> ctx_;
 
@@ -155,11 +140,7 @@ class node : public node_base {
 /// Wall time, process CPU time and spill counters since a start, for statistics.
 class stats_clock {
  public:
-  stats_clock()
-      : wall_(std::chrono::steady_clock::now()),
-        cpu_(cpu_now()),
-        bytes_(spilled_bytes_total.load(std::memory_order_relaxed)),
-        files_(spill_files_total.load(std::memory_order_relaxed)) {}
+  stats_clock();
   double wall() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_).count();
   }
@@ -168,11 +149,7 @@ class stats_clock {
   std::uint64_t spill_files() const { return spill_files_total.load(std::memory_order_relaxed) - files_; }
 
  private:
-  static double cpu_now() {
-    timespec t{};
-    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-  }
+  static double cpu_now();
   std::chrono::steady_clock::time_point wall_;
   double cpu_;
   std::uint64_t bytes_;
@@ -181,8 +158,7 @@ class stats_clock {
 
 /// What each input partition of a stage took in and gave out.
 struct partition_counts {
-  explicit partition_counts(std::size_t parts)
-      : in(parts), out(parts), bytes_in(parts), bytes_out(parts) {}
+  explicit partition_counts(std::size_t parts);
   std::vector<std::uint64_t> in, out, bytes_in, bytes_out;
 };
 
@@ -190,66 +166,15 @@ struct partition_counts {
 /// statistics of its stages (published to the context when it ends, failed or not).
 class run_state {
  public:
-  run_state(context_state& ctx, std::string action, node_base& root)
-      : ctx_(ctx), action_(std::move(action)), id_(next_id()),
-        exceptions_(std::uncaught_exceptions()) {
-    count_uses(root);
-    ++uses_[&root];  // the action's own read of root
-    stats_.action = action_;
-    stats_.threads = ctx.threads();
-    stats_.memory_budget = ctx.memory_budget;
-    ctx.charged.restart();
-    ctx.progress.begin_run(action_);
-  }
-  ~run_state() {
-    for (node_base* n : executed_) {
-      if (!n->keeps_result() || n->release_when_read()) n->dispose();
-    }
-    stats_.wall_seconds = clock_.wall();
-    stats_.cpu_seconds = clock_.cpu();
-    stats_.spilled_bytes = clock_.spilled_bytes();
-    stats_.spill_files = clock_.spill_files();
-    stats_.peak_memory = std::max(peak_, ctx_.charged.peak());
-    stats_.failed = std::uncaught_exceptions() > exceptions_;
-    ctx_.recent_runs.push_back(stats_);
-    if (ctx_.recent_runs.size() > context_state::recent_runs_kept) ctx_.recent_runs.pop_front();
-    ctx_.last_run = std::move(stats_);
-    ctx_.progress.end_run();
-  }
+  run_state(context_state& ctx, std::string action, node_base& root);
+  ~run_state();
 
   /// Starts a stage's memory peak (what ran since the last stage counts for the run).
   void begin_stage() noexcept { peak_ = std::max(peak_, ctx_.charged.restart()); }
 
   /// Records a finished stage: its name, the counts of each input partition, and the clock
   /// started with it.
-  void record_stage(std::string name, const partition_counts& counts, const stats_clock& clock) {
-    const auto& in = counts.in;
-    stage_stats s;
-    s.name = std::move(name);
-    s.partitions = in.size();
-    for (auto x : in) s.items_in += x;
-    for (auto x : counts.out) s.items_out += x;
-    for (auto x : counts.bytes_in) s.bytes_in += x;
-    for (auto x : counts.bytes_out) s.bytes_out += x;
-    // Skew compares the fullest partition with the median of the partitions that have items
-    // (a shuffle of few keys into many partitions leaves most empty, and that is no skew).
-    std::vector<std::uint64_t> sorted;
-    for (auto x : in) {
-      if (x) sorted.push_back(x);
-    }
-    if (!sorted.empty()) {
-      std::sort(sorted.begin(), sorted.end());
-      s.largest_partition = sorted.back();
-      s.median_partition = sorted[sorted.size() / 2];
-    }
-    s.wall_seconds = clock.wall();
-    s.cpu_seconds = clock.cpu();
-    s.spilled_bytes = clock.spilled_bytes();
-    s.spill_files = clock.spill_files();
-    s.peak_memory = ctx_.charged.peak();
-    peak_ = std::max(peak_, s.peak_memory);
-    stats_.stages.push_back(std::move(s));
-  }
+  void record_stage(std::string name, const partition_counts& counts, const stats_clock& clock);
   run_state(const run_state&) = delete;
   run_state& operator=(const run_state&) = delete;
 
@@ -267,25 +192,12 @@ class run_state {
   bool recompute_noted = false;
 
   /// Records that one consumer finished reading `n`; the last one lets its output go.
-  void consumed(node_base& n) noexcept {
-    auto it = uses_.find(&n);
-    if (it != uses_.end() && it->second > 0 && --it->second == 0 &&
-        (!n.keeps_result() || n.release_when_read())) {
-      n.dispose();
-    }
-  }
+  void consumed(node_base& n) noexcept;
 
  private:
-  static std::uint64_t next_id() {
-    static std::atomic<std::uint64_t> id{0};
-    return ++id;
-  }
+  static std::uint64_t next_id();
 
-  void count_uses(node_base& n) {
-    for (const auto& p : n.parents()) {
-      if (uses_[p.get()]++ == 0) count_uses(*p);
-    }
-  }
+  void count_uses(node_base& n);
 
   context_state& ctx_;
   std::string action_;
@@ -299,7 +211,131 @@ class run_state {
   std::vector<node_base*> executed_;
 };
 
-inline void node_base::ensure_executed(run_state& run) {
+}  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <time.h>
+
+#include <exception>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE node_base::node_base(std::shared_ptr<context_state> ctx, const char* op, node_kind kind,
+                                     std::vector<std::shared_ptr<node_base>> parents,
+                                     std::vector<std::string> input_ops)
+    : ctx_(std::move(ctx)),
+      label_(ctx_->label(op)),
+      kind_(kind),
+      parents_(std::move(parents)),
+      input_ops_(parents_.size(), std::move(input_ops)) {}
+
+DATAFLOW_INLINE node_base::node_base(std::shared_ptr<context_state> ctx, const char* op, node_kind kind,
+                                     std::vector<std::shared_ptr<node_base>> parents,
+                                     ops_per_parent input_ops)
+    : ctx_(std::move(ctx)),
+      label_(ctx_->label(op)),
+      kind_(kind),
+      parents_(std::move(parents)),
+      input_ops_(std::move(input_ops.ops)) {}
+
+DATAFLOW_INLINE void node_base::cut_lineage() noexcept {
+  parents_.clear();
+  input_ops_.clear();
+}
+
+DATAFLOW_INLINE stats_clock::stats_clock()
+    : wall_(std::chrono::steady_clock::now()),
+      cpu_(cpu_now()),
+      bytes_(spilled_bytes_total.load(std::memory_order_relaxed)),
+      files_(spill_files_total.load(std::memory_order_relaxed)) {}
+
+DATAFLOW_INLINE double stats_clock::cpu_now() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+DATAFLOW_INLINE partition_counts::partition_counts(std::size_t parts)
+    : in(parts), out(parts), bytes_in(parts), bytes_out(parts) {}
+
+DATAFLOW_INLINE run_state::run_state(context_state& ctx, std::string action, node_base& root)
+    : ctx_(ctx), action_(std::move(action)), id_(next_id()),
+      exceptions_(std::uncaught_exceptions()) {
+  count_uses(root);
+  ++uses_[&root];  // the action's own read of root
+  stats_.action = action_;
+  stats_.threads = ctx.threads();
+  stats_.memory_budget = ctx.memory_budget;
+  ctx.charged.restart();
+  ctx.progress.begin_run(action_);
+}
+
+DATAFLOW_INLINE run_state::~run_state() {
+  for (node_base* n : executed_) {
+    if (!n->keeps_result() || n->release_when_read()) n->dispose();
+  }
+  stats_.wall_seconds = clock_.wall();
+  stats_.cpu_seconds = clock_.cpu();
+  stats_.spilled_bytes = clock_.spilled_bytes();
+  stats_.spill_files = clock_.spill_files();
+  stats_.peak_memory = std::max(peak_, ctx_.charged.peak());
+  stats_.failed = std::uncaught_exceptions() > exceptions_;
+  ctx_.recent_runs.push_back(stats_);
+  if (ctx_.recent_runs.size() > context_state::recent_runs_kept) ctx_.recent_runs.pop_front();
+  ctx_.last_run = std::move(stats_);
+  ctx_.progress.end_run();
+}
+
+DATAFLOW_INLINE void run_state::record_stage(std::string name, const partition_counts& counts,
+                                             const stats_clock& clock) {
+  const auto& in = counts.in;
+  stage_stats s;
+  s.name = std::move(name);
+  s.partitions = in.size();
+  for (auto x : in) s.items_in += x;
+  for (auto x : counts.out) s.items_out += x;
+  for (auto x : counts.bytes_in) s.bytes_in += x;
+  for (auto x : counts.bytes_out) s.bytes_out += x;
+  // Skew compares the fullest partition with the median of the partitions that have items
+  // (a shuffle of few keys into many partitions leaves most empty, and that is no skew).
+  std::vector<std::uint64_t> sorted;
+  for (auto x : in) {
+    if (x) sorted.push_back(x);
+  }
+  if (!sorted.empty()) {
+    std::sort(sorted.begin(), sorted.end());
+    s.largest_partition = sorted.back();
+    s.median_partition = sorted[sorted.size() / 2];
+  }
+  s.wall_seconds = clock.wall();
+  s.cpu_seconds = clock.cpu();
+  s.spilled_bytes = clock.spilled_bytes();
+  s.spill_files = clock.spill_files();
+  s.peak_memory = ctx_.charged.peak();
+  peak_ = std::max(peak_, s.peak_memory);
+  stats_.stages.push_back(std::move(s));
+}
+
+DATAFLOW_INLINE void run_state::consumed(node_base& n) noexcept {
+  auto it = uses_.find(&n);
+  if (it != uses_.end() && it->second > 0 && --it->second == 0 &&
+      (!n.keeps_result() || n.release_when_read())) {
+    n.dispose();
+  }
+}
+
+DATAFLOW_INLINE std::uint64_t run_state::next_id() {
+  static std::atomic<std::uint64_t> id{0};
+  return ++id;
+}
+
+DATAFLOW_INLINE void run_state::count_uses(node_base& n) {
+  for (const auto& p : n.parents()) {
+    if (uses_[p.get()]++ == 0) count_uses(*p);
+  }
+}
+
+DATAFLOW_INLINE void node_base::ensure_executed(run_state& run) {
   if (last_run_ == run.id() || keeps_result()) return;
   // Report only the most downstream recomputed node of a run: the nodes above it are recomputed
   // because of it, and one line says all the user needs to know.
@@ -321,3 +357,4 @@ inline void node_base::ensure_executed(run_state& run) {
 }
 
 }  // namespace dataflow::detail
+#endif

@@ -10,14 +10,12 @@
 // memory.
 #pragma once
 
+#include <dataflow/detail/config.hpp>
 #include <dataflow/graph/context_state.hpp>
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/hash.hpp>
-#include <dataflow/storage/read_buffers.hpp>
 #include <dataflow/storage/spill_file.hpp>
-
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -42,37 +40,13 @@ struct spill_policy {
 
   bool limited() const noexcept { return thread_share != std::numeric_limits<std::size_t>::max(); }
 
-  static spill_policy for_context(const context_state& ctx) {
-    spill_policy p;
-    const std::size_t budget = ctx.memory_budget;
-    if (budget == 0) return p;
-    const std::size_t threads = std::max<std::size_t>(1, ctx.threads());
-    // What caches hold and the sources' read buffers (1 MiB per thread) come off the top; the
-    // barrier keeps at least a quarter of the budget whatever they take.
-    const std::size_t taken = ctx.cached_bytes.load(std::memory_order_relaxed) +
-                              threads * read_buffer_bytes;
-    const std::size_t left = budget > taken ? std::max(budget - taken, budget / 4) : budget / 4;
-    p.thread_share = std::max<std::size_t>(left / 2 / threads, 64 * 1024);
-    p.block_bytes = std::clamp<std::size_t>(budget / 256, 4 * 1024, 512 * 1024);
-    p.fan_in = std::clamp<std::size_t>(budget / 2 / (p.block_bytes + 16 * 1024), 2, 256);
-    // Every open run holds a file descriptor: stay well inside the process's limit.
-    rlimit files{};
-    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
-      const auto usable = static_cast<std::size_t>(files.rlim_cur) / 2;
-      p.fan_in = std::max<std::size_t>(2, std::min(p.fan_in, usable));
-    }
-    return p;
-  }
+  static spill_policy for_context(const context_state& ctx);
 };
 
 /// Output partitions of a shuffle in `ctx`: under a budget of 64 MiB or more at least 128, so that a spilled
 /// partition (a 1/128 share of the data) usually fits a thread's share when it is read back,
 /// instead of being split on disk once more.
-inline std::size_t spilling_shuffle_partitions(std::size_t requested, const context_state& ctx) {
-  const std::size_t parts = shuffle_partitions(requested, ctx.threads());
-  const bool big = ctx.memory_budget >= (std::size_t{64} << 20);  // small budgets: small tables
-  return requested == 0 && big ? std::max<std::size_t>(parts, 128) : parts;
-}
+std::size_t spilling_shuffle_partitions(std::size_t requested, const context_state& ctx);
 
 /// Ends an input stage in which some thread spilled: every thread spills what it still holds
 /// too (in parallel), so that each partition is then read from disk alone, by one thread, however
@@ -148,3 +122,41 @@ class spill_router {
 };
 
 }  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/storage/read_buffers.hpp>
+
+#include <sys/resource.h>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE spill_policy spill_policy::for_context(const context_state& ctx) {
+  spill_policy p;
+  const std::size_t budget = ctx.memory_budget;
+  if (budget == 0) return p;
+  const std::size_t threads = std::max<std::size_t>(1, ctx.threads());
+  // What caches hold and the sources' read buffers (1 MiB per thread) come off the top; the
+  // barrier keeps at least a quarter of the budget whatever they take.
+  const std::size_t taken = ctx.cached_bytes.load(std::memory_order_relaxed) +
+                            threads * read_buffer_bytes;
+  const std::size_t left = budget > taken ? std::max(budget - taken, budget / 4) : budget / 4;
+  p.thread_share = std::max<std::size_t>(left / 2 / threads, 64 * 1024);
+  p.block_bytes = std::clamp<std::size_t>(budget / 256, 4 * 1024, 512 * 1024);
+  p.fan_in = std::clamp<std::size_t>(budget / 2 / (p.block_bytes + 16 * 1024), 2, 256);
+  // Every open run holds a file descriptor: stay well inside the process's limit.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const auto usable = static_cast<std::size_t>(files.rlim_cur) / 2;
+    p.fan_in = std::max<std::size_t>(2, std::min(p.fan_in, usable));
+  }
+  return p;
+}
+
+DATAFLOW_INLINE std::size_t spilling_shuffle_partitions(std::size_t requested, const context_state& ctx) {
+  const std::size_t parts = shuffle_partitions(requested, ctx.threads());
+  const bool big = ctx.memory_budget >= (std::size_t{64} << 20);  // small budgets: small tables
+  return requested == 0 && big ? std::max<std::size_t>(parts, 128) : parts;
+}
+
+}  // namespace dataflow::detail
+#endif

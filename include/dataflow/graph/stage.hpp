@@ -6,14 +6,11 @@
 // exception reaches the caller as a stage_error naming the operator and the input position.
 #pragma once
 
+#include <dataflow/detail/config.hpp>
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/item_bytes.hpp>
 #include <dataflow/graph/node.hpp>
-
-#include <oneapi/tbb/parallel_for.h>
-#include <oneapi/tbb/partitioner.h>
-#include <oneapi/tbb/task.h>
-#include <oneapi/tbb/task_arena.h>
+#include <dataflow/graph/scheduler.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -29,14 +26,6 @@
 #include <vector>
 
 namespace dataflow::detail {
-
-/// True when the running stage was cancelled because another task failed.
-inline bool stop_requested() noexcept { return tbb::is_current_task_group_canceling(); }
-
-/// Returns the slot of the calling thread in the current arena, in [0, threads).
-inline std::size_t thread_slot() noexcept {
-  return static_cast<std::size_t>(tbb::this_task_arena::current_thread_index());
-}
 
 /// A sink that declares `static constexpr bool batch_local = true` is small and cheap to copy
 /// (a counter, an accumulator): each batch runs on a local copy that the compiler can keep in
@@ -217,12 +206,8 @@ class per_thread {
 };
 
 /// Returns "parent -> op -> op -> consumer", the stage's name in errors and plans.
-inline std::string stage_name(const node_base& parent, const std::vector<std::string>& ops,
-                              const std::string& consumer) {
-  std::string s = parent.label();
-  for (const auto& op : ops) s += " -> " + op;
-  return s + " -> " + consumer;
-}
+std::string stage_name(const node_base& parent, const std::vector<std::string>& ops,
+                       const std::string& consumer);
 
 /// Runs body(p) for p in [0, n) on the run's arena, handing partitions out in order: one body
 /// per thread takes the next partition from a counter. Partitions therefore finish close to
@@ -235,18 +220,13 @@ void for_each_partition(run_state& run, std::size_t n, Body&& body) {
   if (n == 0) return;
   std::atomic<std::size_t> next{0};
   const std::size_t workers = std::min(n, run.ctx().threads());
-  run.ctx().arena().execute([&] {
-    tbb::parallel_for(
-        std::size_t{0}, workers,
-        [&](std::size_t) {
-          for (;;) {
-            if (stop_requested() || run.has_enough()) return;
-            const std::size_t p = next.fetch_add(1, std::memory_order_relaxed);
-            if (p >= n) return;
-            tbb::this_task_arena::isolate([&] { body(p); });
-          }
-        },
-        tbb::simple_partitioner());
+  run.ctx().arena().run_workers(workers, [&] {
+    for (;;) {
+      if (stop_requested() || run.has_enough()) return;
+      const std::size_t p = next.fetch_add(1, std::memory_order_relaxed);
+      if (p >= n) return;
+      run_isolated([&] { body(p); });
+    }
   });
 }
 
@@ -300,6 +280,34 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
   run.consumed(parent);
 }
 
+/// A barrier node fed by one parent through a fused operator stack. `Core` is the node's
+/// machinery, which depends on the item type and the user's functions only: it readies itself
+/// with begin(run), hands each input thread its state with local(), and ends with finish(run).
+/// So two sorts (or reductions, groupings) of one type share Core's code whatever feeds them,
+/// and only this thin layer is compiled per pipeline.
+template <class Core, class Stack>
+class fed_node final : public Core {
+  using In = typename Stack::input_type;
+
+ public:
+  template <class... Args>
+  fed_node(std::shared_ptr<node<In>> parent, Stack stack, Args&&... core_args)
+      : Core(parent, stack.labels(), std::forward<Args>(core_args)...),
+        parent_(std::move(parent)),
+        stack_(std::move(stack)) {}
+
+ protected:
+  void execute(run_state& run) override {
+    this->begin(run);
+    run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> auto& { return this->local(); });
+    this->finish(run);
+  }
+
+ private:
+  std::shared_ptr<node<In>> parent_;
+  Stack stack_;
+};
+
 /// Runs f(p) for p in [0, n) in parallel on the run's arena (merge phases); a user function
 /// failing inside is reported for `stage`.
 template <class F>
@@ -314,3 +322,16 @@ void parallel_partitions(run_state& run, std::size_t n, const std::string& stage
 }
 
 }  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+namespace dataflow::detail {
+
+DATAFLOW_INLINE std::string stage_name(const node_base& parent, const std::vector<std::string>& ops,
+                                       const std::string& consumer) {
+  std::string s = parent.label();
+  for (const auto& op : ops) s += " -> " + op;
+  return s + " -> " + consumer;
+}
+
+}  // namespace dataflow::detail
+#endif

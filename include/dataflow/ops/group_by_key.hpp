@@ -75,19 +75,21 @@ struct item_grouping {
   static T&& value_of(T& x) noexcept { return std::move(x); }
 };
 
-template <class T, class Rules, class Stack, class Order = no_value_order>
-class group_node final
-    : public node<std::pair<typename Rules::key_type,
-                            std::span<const typename Rules::value_type>>> {
-  using In = typename Stack::input_type;
+/// Everything of a grouping but taking its input: the per-thread lists, spilling, grouping and
+/// output. It depends on the item type, the rules and the value order only, so groupings of one
+/// type share its code whatever pipeline feeds them.
+template <class T, class Rules, class Order>
+class group_core : public node<std::pair<typename Rules::key_type,
+                                         std::span<const typename Rules::value_type>>> {
+ protected:
   using K = typename Rules::key_type;
   using V = typename Rules::value_type;
   using Out = std::pair<K, std::span<const V>>;
 
   struct local_lists : partition_lists<T> {
-    local_lists(std::size_t parts, group_node* s)
+    local_lists(std::size_t parts, group_core* s)
         : partition_lists<T>(parts), self(s), charge(s->ctx().charged) {}
-    group_node* self;
+    group_core* self;
     gauge_charge charge;  // held() as of the last batch, for the run's statistics
 
     template <class X>
@@ -121,11 +123,9 @@ class group_node final
   };
 
  public:
-  group_node(std::shared_ptr<node<In>> parent, Stack stack, Rules rules, const char* op,
-             shuffle_options options, Order order = {})
-      : node<Out>(parent->ctx_ptr(), op, node_kind::barrier, {parent}, stack.labels()),
-        parent_(std::move(parent)),
-        stack_(std::move(stack)),
+  group_core(std::shared_ptr<node_base> parent, std::vector<std::string> labels, Rules rules,
+             const char* op, shuffle_options options, Order order = {})
+      : node<Out>(parent->ctx_ptr(), op, node_kind::barrier, {parent}, std::move(labels)),
         rules_(std::move(rules)),
         order_(std::move(order)),
         options_(options) {}
@@ -163,15 +163,23 @@ class group_node final
   }
 
  protected:
-  void execute(run_state& run) override {
-    const std::size_t parts = spilling_shuffle_partitions(options_.partitions, run.ctx());
+  /// Readies the node for a run's input.
+  void begin(run_state& run) {
+    parts_ = spilling_shuffle_partitions(options_.partitions, run.ctx());
     policy_ = spill_policy::for_context(run.ctx());
     spilled_any_.store(false);
     segments_.clear();
     locals_.emplace(run.ctx().threads());
-    run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_lists& {
-      return locals_->local([&] { return local_lists(parts, this); });
-    });
+  }
+
+  /// The calling thread's lists.
+  local_lists& local() {
+    return locals_->local([&] { return local_lists(parts_, this); });
+  }
+
+  /// Groups each partition in memory, or spills them all.
+  void finish(run_state& run) {
+    const std::size_t parts = parts_;
     if (spilled_any_.load()) {
       segments_ = spill_everything(run, *locals_, parts, this->label());
       locals_.reset();
@@ -212,7 +220,7 @@ class group_node final
   // sink can take a stream, the segments of one group too big to load.
   struct push_sink {
     static constexpr bool can_stream = false;
-    group_node* self;
+    group_core* self;
     batch_consumer<Out>& out;
     void groups(groups& g) { self->push_groups(g, out); }
     void stream(const std::vector<spill_segment>&) {}
@@ -221,7 +229,7 @@ class group_node final
   template <class Visit>
   struct visit_sink {
     static constexpr bool can_stream = true;
-    group_node* self;
+    group_core* self;
     const Visit* visit;
     void groups(groups& g) {
       for (const Out& o : g.out) {
@@ -506,17 +514,20 @@ class group_node final
     }
   }
 
-  std::shared_ptr<node<In>> parent_;
-  Stack stack_;
   Rules rules_;
   Order order_;
   shuffle_options options_;
+  std::size_t parts_ = 0;
   std::optional<per_thread<local_lists>> locals_;
   std::vector<groups> output_;
   spill_policy policy_;
   std::atomic<bool> spilled_any_{false};
   std::vector<std::vector<spill_segment>> segments_;  // per partition, when spilled
 };
+
+/// A grouping fed by a parent node through a fused operator stack.
+template <class T, class Rules, class Stack, class Order = no_value_order>
+using group_node = fed_node<group_core<T, Rules, Order>, Stack>;
 
 }  // namespace detail
 

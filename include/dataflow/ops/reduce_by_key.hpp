@@ -35,7 +35,7 @@
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
-#include <fmt/format.h>
+#include <dataflow/detail/format.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -188,9 +188,12 @@ struct item_reduce {
   }
 };
 
-template <class T, class Rules, class Stack>
-class reduce_node final : public node<T> {
-  using In = typename Stack::input_type;
+/// Everything of a keyed reduction but taking its input: the per-thread tables, spilling,
+/// merging and output. It depends on the item type and the rules only, so reductions of one type
+/// share its code whatever pipeline feeds them.
+template <class T, class Rules>
+class reduce_core : public node<T> {
+ protected:
   using entry = typename Rules::entry;
   using table = hash_table<entry>;
   // When entries are the items, each merged table is compacted and pushed in place.
@@ -209,14 +212,14 @@ class reduce_node final : public node<T> {
 
   // One thread's pre-phase state: a table per output partition and the bytes of its keys.
   struct local_tables {
-    local_tables(std::size_t parts, const reduce_node* node)
+    local_tables(std::size_t parts, const reduce_core* node)
         : tables(parts), spilled(parts), self(node), charge(node->ctx().charged) {}
 
     std::vector<table> tables;
     arena bytes;
     std::vector<std::vector<spill_segment>> spilled;  // per partition
     std::optional<spill_writer> writer;               // made at the first spill
-    const reduce_node* self;
+    const reduce_core* self;
     gauge_charge charge;   // held_bytes() as of the last batch, for the run's statistics
     std::size_t heap = 0;  // heap memory the entries owned when made (long strings, vectors)
     // The lookahead ring (used when pipelined): detached entries waiting for their slot.
@@ -356,11 +359,9 @@ class reduce_node final : public node<T> {
   };
 
  public:
-  reduce_node(std::shared_ptr<node<In>> parent, Stack stack, Rules rules, const char* op,
-              shuffle_options options)
-      : node<T>(parent->ctx_ptr(), op, node_kind::barrier, {parent}, stack.labels()),
-        parent_(std::move(parent)),
-        stack_(std::move(stack)),
+  reduce_core(std::shared_ptr<node_base> parent, std::vector<std::string> labels, Rules rules,
+              const char* op, shuffle_options options)
+      : node<T>(parent->ctx_ptr(), op, node_kind::barrier, {parent}, std::move(labels)),
         rules_(std::move(rules)),
         options_(options) {}
 
@@ -408,16 +409,23 @@ class reduce_node final : public node<T> {
   }
 
  protected:
-  void execute(run_state& run) override {
-    const std::size_t parts = spilling_shuffle_partitions(options_.partitions, run.ctx());
+  /// Readies the node for a run's input.
+  void begin(run_state& run) {
+    parts_ = spilling_shuffle_partitions(options_.partitions, run.ctx());
     policy_ = spill_policy::for_context(run.ctx());
     spilled_any_.store(false);
     segments_.clear();
     locals_.emplace(run.ctx().threads());
-    run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_tables& {
-      return locals_->local([&] { return local_tables(parts, this); });
-    });
+  }
 
+  /// The calling thread's tables.
+  local_tables& local() {
+    return locals_->local([&] { return local_tables(parts_, this); });
+  }
+
+  /// Merges the threads' tables by partition, or spills them all.
+  void finish(run_state& run) {
+    const std::size_t parts = parts_;
     if (spilled_any_.load()) {
       segments_ = spill_everything(run, *locals_, parts, this->label());
       locals_.reset();
@@ -560,10 +568,9 @@ class reduce_node final : public node<T> {
     if constexpr (dense) dense_[p] = into.compact();
   }
 
-  std::shared_ptr<node<In>> parent_;
-  Stack stack_;
   Rules rules_;
   shuffle_options options_;
+  std::size_t parts_ = 0;
   std::optional<per_thread<local_tables>> locals_;
   std::vector<table> merged_;
   std::vector<std::span<T>> dense_;  // when entries are items: each merged table, compacted
@@ -573,6 +580,10 @@ class reduce_node final : public node<T> {
   mutable std::atomic<bool> spilled_any_{false};  // set by the input stage's threads
   std::vector<std::vector<spill_segment>> segments_;  // per partition, when spilled
 };
+
+/// A keyed reduction fed by a parent node through a fused operator stack.
+template <class T, class Rules, class Stack>
+using reduce_node = fed_node<reduce_core<T, Rules>, Stack>;
 
 }  // namespace detail
 

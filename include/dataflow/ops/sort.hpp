@@ -16,6 +16,7 @@
 
 #include <dataflow/codec.hpp>
 #include <dataflow/dataset.hpp>
+#include <dataflow/detail/config.hpp>
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/detail/item_traits.hpp>
@@ -29,13 +30,11 @@
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
-#include <oneapi/tbb/parallel_sort.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <string_view>
 #include <type_traits>
@@ -68,30 +67,7 @@ inline constexpr bool bytewise_string_sort =
 /// Sorts string views bytewise through their first eight bytes: most comparisons then read a
 /// number next to the view instead of following its pointer into a cache line far away.
 /// `parallel` sorts with every thread of the calling arena.
-inline void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel) {
-  struct keyed {
-    std::uint64_t prefix;  // the first 8 bytes, big-endian, zero-padded
-    std::string_view s;
-  };
-  const std::size_t n = static_cast<std::size_t>(end - begin);
-  item_buffer<keyed> keys;
-  keys.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint64_t p = 0;
-    if (!begin[i].empty()) std::memcpy(&p, begin[i].data(), std::min<std::size_t>(8, begin[i].size()));
-    keys.emplace_back(keyed{__builtin_bswap64(p), begin[i]});
-  }
-  auto less = [](const keyed& a, const keyed& b) {
-    if (a.prefix != b.prefix) return a.prefix < b.prefix;
-    return a.s < b.s;  // equal first 8 bytes (or shorter strings padded with zeros)
-  };
-  if (parallel) {
-    tbb::parallel_sort(keys.data(), keys.data() + n, less);
-  } else {
-    std::sort(keys.data(), keys.data() + n, less);
-  }
-  for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
-}
+void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel);
 
 /// Merges sorted runs: the smallest current item of k readers, k at most a few hundred.
 template <class T, class Less>
@@ -160,16 +136,18 @@ class run_merger {
   std::vector<std::size_t> heap_;
 };
 
-template <class T, class Compare, class Stack>
-class sort_node final : public node<T> {
-  using In = typename Stack::input_type;
-
+/// Everything of a sort but taking its input: buffering, runs, merging, output. It depends on
+/// the item type and the comparator only, so the sorts of one item type share its code whatever
+/// pipeline feeds them.
+template <class T, class Compare>
+class sort_core : public node<T> {
+ protected:
   struct local_buffer {
     item_buffer<T> items;
     arena bytes;
     std::vector<spill_segment> runs;
     std::optional<spill_writer> writer;  // one file for the thread's runs, made at the first
-    sort_node* self;
+    sort_core* self;
     std::size_t heap = 0;  // heap memory the items own (long strings, vectors)
     gauge_charge charge;   // the buffer's bytes as of the last batch, for the run's statistics
 
@@ -221,10 +199,9 @@ class sort_node final : public node<T> {
   };
 
  public:
-  sort_node(std::shared_ptr<node<In>> parent, Stack stack, Compare comp, const char* op)
-      : node<T>(parent->ctx_ptr(), op, node_kind::barrier, {parent}, stack.labels()),
-        parent_(std::move(parent)),
-        stack_(std::move(stack)),
+  sort_core(std::shared_ptr<node_base> parent, std::vector<std::string> labels, Compare comp,
+            const char* op)
+      : node<T>(parent->ctx_ptr(), op, node_kind::barrier, {parent}, std::move(labels)),
         comp_(std::move(comp)) {}
 
   std::string describe_input() const override {
@@ -258,15 +235,22 @@ class sort_node final : public node<T> {
   }
 
  protected:
-  void execute(run_state& run) override {
+  /// Readies the node for a run's input.
+  void begin(run_state& run) {
     policy_ = spill_policy::for_context(run.ctx());
     spilled_any_.store(false);
     runs_.clear();
     ranges_.clear();
     locals_.emplace(run.ctx().threads());
-    run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> local_buffer& {
-      return locals_->local([&] { return local_buffer{{}, {}, {}, {}, this, 0, gauge_charge(this->ctx().charged)}; });
-    });
+  }
+
+  /// The calling thread's buffer.
+  local_buffer& local() {
+    return locals_->local([&] { return local_buffer{{}, {}, {}, {}, this, 0, gauge_charge(this->ctx().charged)}; });
+  }
+
+  /// Sorts what the buffers hold: in memory, or as runs merged on disk.
+  void finish(run_state& run) {
     std::vector<local_buffer*> locals;
     locals_->for_each([&](local_buffer& l) { locals.push_back(&l); });
 
@@ -373,8 +357,6 @@ class sort_node final : public node<T> {
     return s;
   }
 
-  std::shared_ptr<node<In>> parent_;
-  Stack stack_;
   Compare comp_;
   spill_policy policy_;
   std::atomic<bool> spilled_any_{false};
@@ -383,6 +365,10 @@ class sort_node final : public node<T> {
   std::vector<std::pair<std::size_t, std::size_t>> ranges_;  // in memory: output partitions
   std::vector<spill_segment> runs_;                         // on disk: the runs of the last merge
 };
+
+/// A sort fed by a parent node through a fused operator stack.
+template <class T, class Compare, class Stack>
+using sort_node = fed_node<sort_core<T, Compare>, Stack>;
 
 }  // namespace detail
 
@@ -410,3 +396,36 @@ auto dataset<T, Stack>::sort_by(KeyFn key_fn) const {
 }
 
 }  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <cstring>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel) {
+  struct keyed {
+    std::uint64_t prefix;  // the first 8 bytes, big-endian, zero-padded
+    std::string_view s;
+  };
+  const std::size_t n = static_cast<std::size_t>(end - begin);
+  item_buffer<keyed> keys;
+  keys.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint64_t p = 0;
+    if (!begin[i].empty()) std::memcpy(&p, begin[i].data(), std::min<std::size_t>(8, begin[i].size()));
+    keys.emplace_back(keyed{__builtin_bswap64(p), begin[i]});
+  }
+  auto less = [](const keyed& a, const keyed& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return a.s < b.s;  // equal first 8 bytes (or shorter strings padded with zeros)
+  };
+  if (parallel) {
+    parallel_safe_sort(keys.data(), keys.data() + n, less);
+  } else {
+    std::sort(keys.data(), keys.data() + n, less);
+  }
+  for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
+}
+
+}  // namespace dataflow::detail
+#endif

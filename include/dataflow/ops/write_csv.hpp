@@ -10,7 +10,7 @@
 #include <dataflow/errors.hpp>
 #include <dataflow/ops/write_lines.hpp>
 
-#include <fmt/format.h>
+#include <dataflow/detail/format.hpp>
 
 #include <cstddef>
 #include <optional>

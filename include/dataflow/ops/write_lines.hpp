@@ -6,22 +6,17 @@
 #pragma once
 
 #include <dataflow/dataset.hpp>
+#include <dataflow/detail/config.hpp>
 #include <dataflow/detail/failure.hpp>
-#include <dataflow/errors.hpp>
 #include <dataflow/graph/action.hpp>
-#include <dataflow/storage/files.hpp>
 #include <dataflow/storage/output_file.hpp>
-#include <dataflow/storage/spill_directory.hpp>
 
-#include <fmt/format.h>
+#include <dataflow/detail/format.hpp>
 
-#include <fcntl.h>
 #include <memory>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <mutex>
@@ -38,26 +33,13 @@ namespace detail {
 /// Writes partitions' text to a staged file in partition order, as they complete.
 class ordered_writer {
  public:
-  ordered_writer(output_file& file, std::size_t parts) : file_(file), ready_(parts) {}
+  ordered_writer(output_file& file, std::size_t parts);
 
   /// Writes a partition's text so far if every earlier partition is written (so that a long
   /// partition in order, such as a merged sort, streams out instead of piling up in memory).
-  void partial(std::size_t p, fmt::memory_buffer& text) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (p != next_) return;
-    file_.write(text.data(), text.size());
-    text.clear();
-  }
+  void partial(std::size_t p, fmt::memory_buffer& text);
 
-  void complete(std::size_t p, fmt::memory_buffer&& text) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ready_[p].emplace(std::move(text));
-    while (next_ < ready_.size() && ready_[next_]) {
-      file_.write(ready_[next_]->data(), ready_[next_]->size());
-      ready_[next_].reset();
-      ++next_;
-    }
-  }
+  void complete(std::size_t p, fmt::memory_buffer&& text);
 
  private:
   output_file& file_;
@@ -113,59 +95,19 @@ struct format_sink {
 /// temporary files, and the directory too if it made it and nothing else is there.
 class part_writer {
  public:
-  part_writer(std::string dir, std::size_t parts, std::string extension, std::string op)
-      : dir_(std::move(dir)), extension_(std::move(extension)), op_(std::move(op)), files_(parts) {
-    raise_open_file_limit();  // each part holds a descriptor until the commit links it in
-    int error = 0;
-    created_ = make_directories(dir_, error);
-    if (error != 0) throw io_error(dir_, op_ + ": cannot make directory '" + dir_ + "': " + errno_text(error));
-    if (::access(dir_.c_str(), W_OK | X_OK) != 0) {
-      const int e = errno;
-      throw io_error(dir_, op_ + ": cannot write in directory '" + dir_ + "': " + errno_text(e));
-    }
-    set_parts(parts);
-  }
+  part_writer(std::string dir, std::size_t parts, std::string extension, std::string op);
   /// The number of parts, once the run knows it (the directory is checked before).
-  void set_parts(std::size_t parts) {
-    files_.resize(parts);
-    // Names that sort in partition order: part-00000, part-00001, ...
-    digits_ = std::max<std::size_t>(5, std::to_string(parts).size());
-  }
-  ~part_writer() {
-    if (committed_) return;
-    files_.clear();  // removes the temporary files
-    if (created_) ::rmdir(dir_.c_str());  // only if empty
-  }
+  void set_parts(std::size_t parts);
+  ~part_writer();
   part_writer(const part_writer&) = delete;
   part_writer& operator=(const part_writer&) = delete;
 
-  void partial(std::size_t p, fmt::memory_buffer& text) {
-    if (!files_[p]) files_[p] = std::make_unique<output_file>(dir_ + "/" + name(p), op_);
-    files_[p]->write(text.data(), text.size());
-    text.clear();
-  }
-  void complete(std::size_t p, fmt::memory_buffer&& text) {
-    partial(p, text);
-    files_[p]->finish();
-  }
-  void commit() {
-    for (const std::string& n : directory_names(dir_)) {
-      if (n.rfind("part-", 0) == 0 && n.find(".tmp-") == std::string::npos) {
-        ::unlink((dir_ + "/" + n).c_str());
-      }
-    }
-    for (std::size_t p = 0; p < files_.size(); ++p) {
-      if (!files_[p]) throw io_error(dir_, op_ + ": partition " + std::to_string(p) + " was not written");
-      files_[p]->commit();
-    }
-    committed_ = true;
-  }
+  void partial(std::size_t p, fmt::memory_buffer& text);
+  void complete(std::size_t p, fmt::memory_buffer&& text);
+  void commit();
 
  private:
-  std::string name(std::size_t p) const {
-    std::string n = std::to_string(p);
-    return "part-" + std::string(digits_ - n.size(), '0') + n + extension_;
-  }
+  std::string name(std::size_t p) const;
 
   std::string dir_;
   std::string extension_;
@@ -231,3 +173,93 @@ void dataset<T, Stack>::write_lines(const std::string& path, write_options optio
 }
 
 }  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/errors.hpp>
+#include <dataflow/storage/files.hpp>
+#include <dataflow/storage/spill_directory.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE ordered_writer::ordered_writer(output_file& file, std::size_t parts)
+    : file_(file), ready_(parts) {}
+
+DATAFLOW_INLINE void ordered_writer::partial(std::size_t p, fmt::memory_buffer& text) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (p != next_) return;
+  file_.write(text.data(), text.size());
+  text.clear();
+}
+
+DATAFLOW_INLINE void ordered_writer::complete(std::size_t p, fmt::memory_buffer&& text) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ready_[p].emplace(std::move(text));
+  while (next_ < ready_.size() && ready_[next_]) {
+    file_.write(ready_[next_]->data(), ready_[next_]->size());
+    ready_[next_].reset();
+    ++next_;
+  }
+}
+
+DATAFLOW_INLINE part_writer::part_writer(std::string dir, std::size_t parts, std::string extension,
+                                         std::string op)
+    : dir_(std::move(dir)), extension_(std::move(extension)), op_(std::move(op)), files_(parts) {
+  raise_open_file_limit();  // each part holds a descriptor until the commit links it in
+  int error = 0;
+  created_ = make_directories(dir_, error);
+  if (error != 0) throw io_error(dir_, op_ + ": cannot make directory '" + dir_ + "': " + errno_text(error));
+  if (::access(dir_.c_str(), W_OK | X_OK) != 0) {
+    const int e = errno;
+    throw io_error(dir_, op_ + ": cannot write in directory '" + dir_ + "': " + errno_text(e));
+  }
+  set_parts(parts);
+}
+
+DATAFLOW_INLINE void part_writer::set_parts(std::size_t parts) {
+  files_.resize(parts);
+  // Names that sort in partition order: part-00000, part-00001, ...
+  digits_ = std::max<std::size_t>(5, std::to_string(parts).size());
+}
+
+DATAFLOW_INLINE part_writer::~part_writer() {
+  if (committed_) return;
+  files_.clear();  // removes the temporary files
+  if (created_) ::rmdir(dir_.c_str());  // only if empty
+}
+
+DATAFLOW_INLINE void part_writer::partial(std::size_t p, fmt::memory_buffer& text) {
+  if (!files_[p]) files_[p] = std::make_unique<output_file>(dir_ + "/" + name(p), op_);
+  files_[p]->write(text.data(), text.size());
+  text.clear();
+}
+
+DATAFLOW_INLINE void part_writer::complete(std::size_t p, fmt::memory_buffer&& text) {
+  partial(p, text);
+  files_[p]->finish();
+}
+
+DATAFLOW_INLINE void part_writer::commit() {
+  for (const std::string& n : directory_names(dir_)) {
+    if (n.rfind("part-", 0) == 0 && n.find(".tmp-") == std::string::npos) {
+      ::unlink((dir_ + "/" + n).c_str());
+    }
+  }
+  for (std::size_t p = 0; p < files_.size(); ++p) {
+    if (!files_[p]) throw io_error(dir_, op_ + ": partition " + std::to_string(p) + " was not written");
+    files_[p]->commit();
+  }
+  committed_ = true;
+}
+
+DATAFLOW_INLINE std::string part_writer::name(std::size_t p) const {
+  std::string n = std::to_string(p);
+  return "part-" + std::string(digits_ - n.size(), '0') + n + extension_;
+}
+
+}  // namespace dataflow::detail
+#endif

@@ -22,6 +22,7 @@
 #include <dataflow/context.hpp>
 #include <dataflow/decimal.hpp>
 #include <dataflow/csv.hpp>
+#include <dataflow/detail/config.hpp>
 #include <dataflow/detail/fields.hpp>
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/errors.hpp>
@@ -159,26 +160,7 @@ struct csv_plan {
 };
 
 /// The header line of `path`, or nothing when the file is empty.
-inline std::optional<std::string> first_line(const std::string& path) {
-  file_handle fd = open_for_reading(path, "read_csv");
-  std::string line;
-  char buf[4096];
-  std::uint64_t at = 0;
-  for (;;) {
-    const std::size_t n = read_at(fd.get(), buf, sizeof buf, at, path, "read_csv");
-    if (n == 0) break;
-    const std::string_view chunk(buf, n);
-    const std::size_t nl = chunk.find('\n');
-    line.append(chunk.substr(0, nl));
-    if (nl != std::string_view::npos) break;
-    at += n;
-    if (line.size() > (std::size_t{1} << 20)) {
-      throw io_error(path, "read_csv: the first line of '" + path + "' is over 1 MiB: not a header");
-    }
-  }
-  if (line.empty() && at == 0) return std::nullopt;
-  return line;
-}
+std::optional<std::string> first_line(const std::string& path);
 
 template <class Row>
 csv_plan<Row> plan_csv(const std::vector<std::string>& paths, const csv_read_options& options) {
@@ -287,3 +269,30 @@ auto context::read_csv(const std::vector<std::string>& paths_or_globs,
 }
 
 }  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+namespace dataflow::detail {
+
+DATAFLOW_INLINE std::optional<std::string> first_line(const std::string& path) {
+  file_handle fd = open_for_reading(path, "read_csv");
+  std::string line;
+  char buf[4096];
+  std::uint64_t at = 0;
+  for (;;) {
+    const std::size_t n = read_at(fd.get(), buf, sizeof buf, at, path, "read_csv");
+    if (n == 0) break;
+    const std::string_view chunk(buf, n);
+    const std::size_t nl = chunk.find('\n');
+    line.append(chunk.substr(0, nl));
+    if (nl != std::string_view::npos) break;
+    at += n;
+    if (line.size() > (std::size_t{1} << 20)) {
+      throw io_error(path, "read_csv: the first line of '" + path + "' is over 1 MiB: not a header");
+    }
+  }
+  if (line.empty() && at == 0) return std::nullopt;
+  return line;
+}
+
+}  // namespace dataflow::detail
+#endif

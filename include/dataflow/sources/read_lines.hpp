@@ -8,18 +8,14 @@
 #pragma once
 
 #include <dataflow/context.hpp>
-#include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/config.hpp>
 #include <dataflow/graph/node.hpp>
-#include <dataflow/graph/partitioning.hpp>
-#include <dataflow/graph/stage.hpp>
 #include <dataflow/storage/files.hpp>
 #include <dataflow/storage/input_files.hpp>
 #include <dataflow/storage/read_buffers.hpp>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,9 +33,58 @@ struct file_chunk {
 };
 
 /// Splits files into chunks of about `chunk_bytes` (0: from the total size and thread count).
-inline std::vector<file_chunk> plan_chunks(const std::vector<file_entry>& files,
-                                           std::size_t chunk_bytes, std::size_t threads,
-                                           std::uint64_t unit = 1) {
+std::vector<file_chunk> plan_chunks(const std::vector<file_entry>& files, std::size_t chunk_bytes,
+                                    std::size_t threads, std::uint64_t unit = 1);
+
+std::string describe_files(const std::vector<file_entry>& files);
+
+class line_source final : public node<std::string_view> {
+ public:
+  static constexpr std::size_t buffer_bytes = read_buffer_bytes;
+
+  line_source(std::shared_ptr<context_state> ctx, std::vector<std::string> patterns,
+              read_options options);
+
+  std::string describe() const override;
+  std::size_t partition_count() const override { return chunks_.size(); }
+
+  void push_partition(std::size_t p, batch_consumer<std::string_view>& out) override;
+
+ private:
+  /// Doubles the buffer for a line longer than it, charging the memory gauge; under a memory
+  /// budget, a line that would need more than half the budget is an error naming it.
+  void grow_for_long_line(byte_buffer& buf, std::size_t len, const input_files::reader& fd,
+                          std::uint64_t line_start, const std::string& path, gauge_charge& charge);
+
+ protected:
+  void execute(run_state& run) override;
+  void dispose() noexcept override;
+
+ private:
+  read_options options_;
+  input_files inputs_;
+  std::vector<file_chunk> chunks_;
+  std::optional<slot_buffers> buffers_;
+};
+
+}  // namespace detail
+
+}  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/detail/failure.hpp>
+#include <dataflow/graph/partitioning.hpp>
+#include <dataflow/graph/stage.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+namespace dataflow {
+namespace detail {
+
+DATAFLOW_INLINE std::vector<file_chunk> plan_chunks(const std::vector<file_entry>& files,
+                                                    std::size_t chunk_bytes, std::size_t threads,
+                                                    std::uint64_t unit) {
   std::uint64_t total = 0;
   for (const auto& f : files) total += f.size;
   std::uint64_t size = chunk_bytes;
@@ -57,7 +102,7 @@ inline std::vector<file_chunk> plan_chunks(const std::vector<file_entry>& files,
   return chunks;
 }
 
-inline std::string describe_files(const std::vector<file_entry>& files) {
+DATAFLOW_INLINE std::string describe_files(const std::vector<file_entry>& files) {
   std::uint64_t total = 0;
   for (const auto& f : files) total += f.size;
   std::string s = files.size() == 1 ? "'" + input_name(files[0].path) + "'"
@@ -65,141 +110,132 @@ inline std::string describe_files(const std::vector<file_entry>& files) {
   return s + ", " + std::to_string(total) + " bytes";
 }
 
-class line_source final : public node<std::string_view> {
- public:
-  static constexpr std::size_t buffer_bytes = read_buffer_bytes;
+DATAFLOW_INLINE line_source::line_source(std::shared_ptr<context_state> ctx,
+                                         std::vector<std::string> patterns, read_options options)
+    : node(std::move(ctx), "read_lines", node_kind::source, {}, {}),
+      options_(options),
+      inputs_(std::move(patterns), "read_lines") {}
 
-  line_source(std::shared_ptr<context_state> ctx, std::vector<std::string> patterns,
-              read_options options)
-      : node(std::move(ctx), "read_lines", node_kind::source, {}, {}),
-        options_(options),
-        inputs_(std::move(patterns), "read_lines") {}
+DATAFLOW_INLINE std::string line_source::describe() const {
+  return describe_files(inputs_.files());
+}
 
-  std::string describe() const override { return describe_files(inputs_.files()); }
-  std::size_t partition_count() const override { return chunks_.size(); }
+DATAFLOW_INLINE void line_source::push_partition(std::size_t p,
+                                                batch_consumer<std::string_view>& out) {
+  const file_chunk& c = chunks_[p];
+  const std::string path = input_name(inputs_.files()[c.file].path);
+  auto lease = buffers_->acquire();
+  byte_buffer& buf = lease.get();
+  auto fd = inputs_.open(c.file);
 
-  void push_partition(std::size_t p, batch_consumer<std::string_view>& out) override {
-    const file_chunk& c = chunks_[p];
-    const std::string path = input_name(inputs_.files()[c.file].path);
-    auto lease = buffers_->acquire();
-    byte_buffer& buf = lease.get();
-    auto fd = inputs_.open(c.file);
+  std::uint64_t base = c.begin == 0 ? 0 : c.begin - 1;  // file offset of buf[0]
+  std::size_t len = 0, cur = 0;
+  bool eof = false;
+  // A chunk that starts mid-file owns the lines starting after the first '\n' at or after
+  // begin - 1; a header line is dropped the same way.
+  bool skip = c.begin > 0 || options_.skip_header;
+  std::vector<std::string_view> batch;
+  batch.reserve(batch_items<std::string_view>);
+  gauge_charge long_line(this->ctx().charged);  // a buffer grown past its size for a long line
 
-    std::uint64_t base = c.begin == 0 ? 0 : c.begin - 1;  // file offset of buf[0]
-    std::size_t len = 0, cur = 0;
-    bool eof = false;
-    // A chunk that starts mid-file owns the lines starting after the first '\n' at or after
-    // begin - 1; a header line is dropped the same way.
-    bool skip = c.begin > 0 || options_.skip_header;
-    std::vector<std::string_view> batch;
-    batch.reserve(batch_items<std::string_view>);
-    gauge_charge long_line(this->ctx().charged);  // a buffer grown past its size for a long line
-
-    const bool strip_cr = options_.strip_cr;
-    auto add = [&](const char* at, std::size_t n) {
-      if (strip_cr && n > 0 && at[n - 1] == '\r') --n;
-      batch.emplace_back(at, n);
-    };
-    auto flush = [&] {
-      if (batch.empty()) return;
-      try {
-        out.consume(batch);
-      } catch (op_failure& f) {
-        if (f.where.empty() && f.item < batch.size()) {
-          std::uint64_t at = base + static_cast<std::uint64_t>(batch[f.item].data() - buf.data());
-          f.where = path + ":" + std::to_string(line_number_at(fd.fd(), at, fd.start()));
-        }
-        throw;
+  const bool strip_cr = options_.strip_cr;
+  auto add = [&](const char* at, std::size_t n) {
+    if (strip_cr && n > 0 && at[n - 1] == '\r') --n;
+    batch.emplace_back(at, n);
+  };
+  auto flush = [&] {
+    if (batch.empty()) return;
+    try {
+      out.consume(batch);
+    } catch (op_failure& f) {
+      if (f.where.empty() && f.item < batch.size()) {
+        std::uint64_t at = base + static_cast<std::uint64_t>(batch[f.item].data() - buf.data());
+        f.where = path + ":" + std::to_string(line_number_at(fd.fd(), at, fd.start()));
       }
-      batch.clear();
-    };
-
-    for (;;) {
-      const char* b = buf.data();
-      auto* nl = len > cur ? static_cast<const char*>(std::memchr(b + cur, '\n', len - cur)) : nullptr;
-      if (nl != nullptr) {
-        std::size_t e = static_cast<std::size_t>(nl - b);
-        if (skip) {
-          skip = false;
-        } else {
-          if (base + cur >= c.end) break;  // this line belongs to the next chunk
-          add(b + cur, e - cur);
-          if (batch.size() == batch_items<std::string_view>) flush();
-        }
-        cur = e + 1;
-        continue;
-      }
-      if (eof) {
-        if (!skip && cur < len && base + cur < c.end) add(b + cur, len - cur);
-        break;
-      }
-      if (!skip && base + cur >= c.end) break;
-      // The buffer holds no complete line from cur on: hand over the batch (its views point
-      // into the buffer), keep the partial line and read more behind it.
-      flush();
-      if (stop_requested()) return;
-      if (skip) cur = len;
-      std::memmove(buf.data(), buf.data() + cur, len - cur);
-      base += cur;
-      len -= cur;
-      cur = 0;
-      if (len == buf.size()) grow_for_long_line(buf, len, fd, base, path, long_line);
-      std::size_t want = buf.size() - len;
-      std::size_t got = read_at(fd.fd(), buf.data() + len, want, fd.start() + base + len, path, "read_lines");
-      eof = got < want;
-      len += got;
-      // Short of the planned end: the file shrank, unless it never had the size it reported
-      // (sysfs files report 4096 bytes whatever they hold).
-      if (eof && base + len < c.end && fd.shrank(inputs_.files()[c.file].size)) {
-        throw io_error(path, "read_lines: '" + path + "' changed size while being read (" +
-                                 std::to_string(base + len) + " bytes, " +
-                                 std::to_string(inputs_.files()[c.file].size) + " when the run began)");
-      }
+      throw;
     }
+    batch.clear();
+  };
+
+  for (;;) {
+    const char* b = buf.data();
+    auto* nl = len > cur ? static_cast<const char*>(std::memchr(b + cur, '\n', len - cur)) : nullptr;
+    if (nl != nullptr) {
+      std::size_t e = static_cast<std::size_t>(nl - b);
+      if (skip) {
+        skip = false;
+      } else {
+        if (base + cur >= c.end) break;  // this line belongs to the next chunk
+        add(b + cur, e - cur);
+        if (batch.size() == batch_items<std::string_view>) flush();
+      }
+      cur = e + 1;
+      continue;
+    }
+    if (eof) {
+      if (!skip && cur < len && base + cur < c.end) add(b + cur, len - cur);
+      break;
+    }
+    if (!skip && base + cur >= c.end) break;
+    // The buffer holds no complete line from cur on: hand over the batch (its views point
+    // into the buffer), keep the partial line and read more behind it.
     flush();
-    if (buf.size() > buffer_bytes) buf.resize_discard(buffer_bytes);  // a long line's growth goes
-  }
-
- private:
-  /// Doubles the buffer for a line longer than it, charging the memory gauge; under a memory
-  /// budget, a line that would need more than half the budget is an error naming it.
-  void grow_for_long_line(byte_buffer& buf, std::size_t len, const input_files::reader& fd,
-                          std::uint64_t line_start, const std::string& path, gauge_charge& charge) {
-    const std::size_t budget = this->ctx().memory_budget;
-    const std::size_t want = buf.size() * 2;
-    if (budget != 0 && want > budget / 2) {
-      throw io_error(path, "read_lines: line " + std::to_string(line_number_at(fd.fd(), line_start, fd.start())) + " of '" + path +
-                               "' is longer than " + std::to_string(len) +
-                               " bytes, more than half the memory budget of " + std::to_string(budget) +
-                               " bytes holds; raise the budget to read it");
+    if (stop_requested()) return;
+    if (skip) cur = len;
+    std::memmove(buf.data(), buf.data() + cur, len - cur);
+    base += cur;
+    len -= cur;
+    cur = 0;
+    if (len == buf.size()) grow_for_long_line(buf, len, fd, base, path, long_line);
+    std::size_t want = buf.size() - len;
+    std::size_t got = read_at(fd.fd(), buf.data() + len, want, fd.start() + base + len, path, "read_lines");
+    eof = got < want;
+    len += got;
+    // Short of the planned end: the file shrank, unless it never had the size it reported
+    // (sysfs files report 4096 bytes whatever they hold).
+    if (eof && base + len < c.end && fd.shrank(inputs_.files()[c.file].size)) {
+      throw io_error(path, "read_lines: '" + path + "' changed size while being read (" +
+                               std::to_string(base + len) + " bytes, " +
+                               std::to_string(inputs_.files()[c.file].size) + " when the run began)");
     }
-    buf.resize_keep(want, len);
-    charge.set(buf.size() - buffer_bytes);
   }
+  flush();
+  if (buf.size() > buffer_bytes) buf.resize_discard(buffer_bytes);  // a long line's growth goes
+}
 
- protected:
-  void execute(run_state& run) override {
-    inputs_.refresh(*run.ctx().spill_dir("read_lines"));  // the files may have changed since
-    chunks_ = plan_chunks(inputs_.files(), options_.chunk_bytes, run.ctx().threads());
-    buffers_.emplace(run.ctx().threads(), buffer_bytes);
+DATAFLOW_INLINE void line_source::grow_for_long_line(byte_buffer& buf, std::size_t len,
+                                                    const input_files::reader& fd,
+                                                    std::uint64_t line_start, const std::string& path,
+                                                    gauge_charge& charge) {
+  const std::size_t budget = this->ctx().memory_budget;
+  const std::size_t want = buf.size() * 2;
+  if (budget != 0 && want > budget / 2) {
+    throw io_error(path, "read_lines: line " + std::to_string(line_number_at(fd.fd(), line_start, fd.start())) + " of '" + path +
+                             "' is longer than " + std::to_string(len) +
+                             " bytes, more than half the memory budget of " + std::to_string(budget) +
+                             " bytes holds; raise the budget to read it");
   }
-  void dispose() noexcept override {
-    buffers_.reset();
-    chunks_.clear();
-  }
+  buf.resize_keep(want, len);
+  charge.set(buf.size() - buffer_bytes);
+}
 
- private:
-  read_options options_;
-  input_files inputs_;
-  std::vector<file_chunk> chunks_;
-  std::optional<slot_buffers> buffers_;
-};
+DATAFLOW_INLINE void line_source::execute(run_state& run) {
+  inputs_.refresh(*run.ctx().spill_dir("read_lines"));  // the files may have changed since
+  chunks_ = plan_chunks(inputs_.files(), options_.chunk_bytes, run.ctx().threads());
+  buffers_.emplace(run.ctx().threads(), buffer_bytes);
+}
+
+DATAFLOW_INLINE void line_source::dispose() noexcept {
+  buffers_.reset();
+  chunks_.clear();
+}
 
 }  // namespace detail
 
-inline dataset<std::string_view> context::read_lines(const std::vector<std::string>& paths,
-                                                     read_options options) const {
+DATAFLOW_INLINE dataset<std::string_view> context::read_lines(const std::vector<std::string>& paths,
+                                                              read_options options) const {
   return dataset<std::string_view>(std::make_shared<detail::line_source>(state_, paths, options));
 }
 
 }  // namespace dataflow
+#endif

@@ -5,15 +5,13 @@
 // output lives. Nothing is freed one by one; the arena releases everything at once.
 #pragma once
 
-#include <dataflow/storage/big_alloc.hpp>
+#include <dataflow/detail/config.hpp>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace dataflow::detail {
@@ -25,13 +23,7 @@ class arena {
 
   arena() = default;
   arena(arena&& o) noexcept { take(o); }
-  arena& operator=(arena&& o) noexcept {
-    if (this != &o) {
-      release();
-      take(o);
-    }
-    return *this;
-  }
+  arena& operator=(arena&& o) noexcept;
   arena(const arena&) = delete;
   arena& operator=(const arena&) = delete;
   ~arena() { release(); }
@@ -76,57 +68,11 @@ class arena {
     std::size_t size;
   };
 
-  void next_block(std::size_t need) {
-    // Nothing changes until the new block is there: a failed allocation leaves the arena as is.
-    std::size_t full = full_ + (current_ != nullptr ? capacity_ : 0);
-    // Reuse the blocks kept by reset() while they are big enough.
-    for (std::size_t i = index_ + 1; current_ != nullptr && i < blocks_.size(); ++i) {
-      if (blocks_[i].size >= need) {
-        full_ = full;
-        index_ = i;
-        current_ = blocks_[i].data;
-        capacity_ = blocks_[i].size;
-        used_ = 0;
-        return;
-      }
-      full += blocks_[i].size;
-    }
-    // Blocks double from 4 KiB to 1 MiB so that small arenas stay small, then jump to huge
-    // pages (4 MiB) once an arena holds 16 MiB, where faulting memory in costs far less.
-    std::size_t next = std::min<std::size_t>(next_size_ * 2, std::size_t{1} << 20);
-    if (reserved_ >= (std::size_t{16} << 20)) next = std::size_t{4} << 20;
-    const std::size_t size = std::max(need, next);
-    blocks_.reserve(blocks_.size() + 1);
-    auto* p = static_cast<char*>(big_allocate_uninit(size));
-    blocks_.push_back(block{p, size});
-    next_size_ = next;
-    full_ = full;
-    index_ = blocks_.size() - 1;
-    current_ = p;
-    capacity_ = size;
-    used_ = 0;
-    reserved_ += size;
-  }
+  void next_block(std::size_t need);
 
-  void release() noexcept {
-    for (const block& b : blocks_) big_deallocate(b.data, b.size);
-    blocks_.clear();
-    current_ = nullptr;
-    capacity_ = used_ = full_ = reserved_ = index_ = 0;
-    next_size_ = 2048;
-  }
+  void release() noexcept;
 
-  void take(arena& o) noexcept {
-    blocks_ = std::move(o.blocks_);
-    current_ = std::exchange(o.current_, nullptr);
-    capacity_ = std::exchange(o.capacity_, 0);
-    used_ = std::exchange(o.used_, 0);
-    full_ = std::exchange(o.full_, 0);
-    index_ = std::exchange(o.index_, 0);
-    next_size_ = std::exchange(o.next_size_, 2048);
-    reserved_ = std::exchange(o.reserved_, 0);
-    o.blocks_.clear();
-  }
+  void take(arena& o) noexcept;
 
   std::vector<block> blocks_;
   char* current_ = nullptr;
@@ -139,3 +85,74 @@ class arena {
 };
 
 }  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/storage/big_alloc.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE arena& arena::operator=(arena&& o) noexcept {
+  if (this != &o) {
+    release();
+    take(o);
+  }
+  return *this;
+}
+
+DATAFLOW_INLINE void arena::next_block(std::size_t need) {
+  // Nothing changes until the new block is there: a failed allocation leaves the arena as is.
+  std::size_t full = full_ + (current_ != nullptr ? capacity_ : 0);
+  // Reuse the blocks kept by reset() while they are big enough.
+  for (std::size_t i = index_ + 1; current_ != nullptr && i < blocks_.size(); ++i) {
+    if (blocks_[i].size >= need) {
+      full_ = full;
+      index_ = i;
+      current_ = blocks_[i].data;
+      capacity_ = blocks_[i].size;
+      used_ = 0;
+      return;
+    }
+    full += blocks_[i].size;
+  }
+  // Blocks double from 4 KiB to 1 MiB so that small arenas stay small, then jump to huge
+  // pages (4 MiB) once an arena holds 16 MiB, where faulting memory in costs far less.
+  std::size_t next = std::min<std::size_t>(next_size_ * 2, std::size_t{1} << 20);
+  if (reserved_ >= (std::size_t{16} << 20)) next = std::size_t{4} << 20;
+  const std::size_t size = std::max(need, next);
+  blocks_.reserve(blocks_.size() + 1);
+  auto* p = static_cast<char*>(big_allocate_uninit(size));
+  blocks_.push_back(block{p, size});
+  next_size_ = next;
+  full_ = full;
+  index_ = blocks_.size() - 1;
+  current_ = p;
+  capacity_ = size;
+  used_ = 0;
+  reserved_ += size;
+}
+
+DATAFLOW_INLINE void arena::release() noexcept {
+  for (const block& b : blocks_) big_deallocate(b.data, b.size);
+  blocks_.clear();
+  current_ = nullptr;
+  capacity_ = used_ = full_ = reserved_ = index_ = 0;
+  next_size_ = 2048;
+}
+
+DATAFLOW_INLINE void arena::take(arena& o) noexcept {
+  blocks_ = std::move(o.blocks_);
+  current_ = std::exchange(o.current_, nullptr);
+  capacity_ = std::exchange(o.capacity_, 0);
+  used_ = std::exchange(o.used_, 0);
+  full_ = std::exchange(o.full_, 0);
+  index_ = std::exchange(o.index_, 0);
+  next_size_ = std::exchange(o.next_size_, 2048);
+  reserved_ = std::exchange(o.reserved_, 0);
+  o.blocks_.clear();
+}
+
+}  // namespace dataflow::detail
+#endif

@@ -5,12 +5,9 @@
 // 2 MiB and marked MADV_HUGEPAGE. Smaller ones come from the heap.
 #pragma once
 
-#include <sys/mman.h>
+#include <dataflow/detail/config.hpp>
 
 #include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <new>
 #include <utility>
 
 namespace dataflow::detail {
@@ -26,41 +23,13 @@ constexpr std::size_t mapped_length(std::size_t bytes) noexcept {
   return (bytes + page_size_floor - 1) & ~(page_size_floor - 1);
 }
 
-inline void* big_allocate(std::size_t bytes) {
-  if (bytes < huge_page_size) {
-    void* p = ::operator new(bytes, std::align_val_t{64});
-    std::memset(p, 0, bytes);
-    return p;
-  }
-  bytes = mapped_length(bytes);
-  std::size_t len = bytes + huge_page_size;
-  void* raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) throw std::bad_alloc();
-  auto base = reinterpret_cast<std::uintptr_t>(raw);
-  auto aligned = (base + huge_page_size - 1) & ~(huge_page_size - 1);
-  // Trim the unaligned head and the unused tail so that only `bytes` stay mapped.
-  if (aligned > base) ::munmap(raw, aligned - base);
-  std::size_t tail = (base + len) - (aligned + bytes);
-  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + bytes), tail);
-  ::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
-  return reinterpret_cast<void*>(aligned);
-}
+void* big_allocate(std::size_t bytes);
 
 /// Returns `bytes` of memory aligned to at least 64 bytes, zeroed only when it comes from mmap.
-inline void* big_allocate_uninit(std::size_t bytes) {
-  if (bytes < huge_page_size) return ::operator new(bytes, std::align_val_t{64});
-  return big_allocate(bytes);
-}
+void* big_allocate_uninit(std::size_t bytes);
 
 /// Releases memory from big_allocate or big_allocate_uninit; `bytes` must be the size it was allocated with.
-inline void big_deallocate(void* p, std::size_t bytes) noexcept {
-  if (p == nullptr) return;
-  if (bytes < huge_page_size) {
-    ::operator delete(p, std::align_val_t{64});
-  } else {
-    ::munmap(p, mapped_length(bytes));
-  }
-}
+void big_deallocate(void* p, std::size_t bytes) noexcept;
 
 /// Owns an array of `n` raw (zeroed, unconstructed) T slots from big_allocate.
 template <class T>
@@ -98,3 +67,49 @@ class big_array {
 };
 
 }  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <cstring>
+#include <new>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE void* big_allocate(std::size_t bytes) {
+  if (bytes < huge_page_size) {
+    void* p = ::operator new(bytes, std::align_val_t{64});
+    std::memset(p, 0, bytes);
+    return p;
+  }
+  bytes = mapped_length(bytes);
+  std::size_t len = bytes + huge_page_size;
+  void* raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  auto base = reinterpret_cast<std::uintptr_t>(raw);
+  auto aligned = (base + huge_page_size - 1) & ~(huge_page_size - 1);
+  // Trim the unaligned head and the unused tail so that only `bytes` stay mapped.
+  if (aligned > base) ::munmap(raw, aligned - base);
+  std::size_t tail = (base + len) - (aligned + bytes);
+  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+  ::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
+  return reinterpret_cast<void*>(aligned);
+}
+
+DATAFLOW_INLINE void* big_allocate_uninit(std::size_t bytes) {
+  if (bytes < huge_page_size) return ::operator new(bytes, std::align_val_t{64});
+  return big_allocate(bytes);
+}
+
+DATAFLOW_INLINE void big_deallocate(void* p, std::size_t bytes) noexcept {
+  if (p == nullptr) return;
+  if (bytes < huge_page_size) {
+    ::operator delete(p, std::align_val_t{64});
+  } else {
+    ::munmap(p, mapped_length(bytes));
+  }
+}
+
+}  // namespace dataflow::detail
+#endif

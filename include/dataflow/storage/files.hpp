@@ -2,23 +2,14 @@
 // positional reads that retry on EINTR, and line numbers for error messages.
 #pragma once
 
-#include <dataflow/errors.hpp>
+#include <dataflow/detail/config.hpp>
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <glob.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <ctime>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -40,13 +31,7 @@ inline std::string input_name(const std::string& path) {
   return path == "-" ? std::string("standard input") : path;
 }
 
-inline const char* file_type_name(mode_t m) {
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISSOCK(m)) return "a socket";
-  return "not a regular file";
-}
+const char* file_type_name(mode_t m);
 
 inline std::string errno_text(int e) { return std::strerror(e); }
 
@@ -56,28 +41,101 @@ class file_handle {
   file_handle() = default;
   explicit file_handle(int fd) : fd_(fd) {}
   file_handle(file_handle&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  file_handle& operator=(file_handle&& o) noexcept {
-    if (this != &o) {
-      close();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
+  file_handle& operator=(file_handle&& o) noexcept;
   ~file_handle() { close(); }
   int get() const noexcept { return fd_; }
   /// Gives up ownership of the descriptor without closing it.
   int release() noexcept { return std::exchange(fd_, -1); }
-  void close() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
+  void close() noexcept;
 
  private:
   int fd_ = -1;
 };
 
 /// Returns 12 random characters for a file name that nobody can predict.
-inline std::string random_name_part() {
+std::string random_name_part();
+
+/// Creates a new file `dir/<prefix><random>` that did not exist (O_EXCL, never following a
+/// symlink planted at the name); sets `name` to its path. Returns the descriptor, or -1 with
+/// errno set.
+int create_exclusive(const std::string& dir, const std::string& prefix, int flags, mode_t mode,
+                     std::string& name);
+
+/// Opens a file in `dir` that has no name (O_TMPFILE): no signal, not even SIGKILL, can leave it
+/// behind. Returns -1 with errno set when the file system cannot make one (then `unsupported`).
+int open_unnamed(const std::string& dir, int flags, mode_t mode, bool& unsupported);
+
+/// Opens `path` for reading; throws io_error naming it on failure.
+file_handle open_for_reading(const std::string& path, const char* stage);
+
+/// Reads up to n bytes at `offset`, retrying short reads until n bytes or end of file.
+std::size_t read_at(int fd, char* buf, std::size_t n, std::uint64_t offset, const std::string& path,
+                    const char* stage);
+
+inline bool has_glob_chars(const std::string& s) {
+  return s.find_first_of("*?[") != std::string::npos;
+}
+
+/// Expands paths and glob patterns into input files with their sizes, in the order given
+/// (each pattern's matches sorted). "-" is standard input. A path named on its own that is not a
+/// regular file (a FIFO, a device, /dev/stdin) or that reports size 0 (a /proc file) is a
+/// stream; it is not opened here (opening a FIFO waits for its writer). Throws io_error for a
+/// missing or unreadable file, a directory, a pattern that matches nothing, or a pattern that
+/// matches something other than a regular file (a FIFO matched by accident would hang the run).
+std::vector<file_entry> expand_files(const std::vector<std::string>& patterns, const char* stage);
+
+/// Returns the 1-based number of the line that starts at byte `offset` of the file open as
+/// `fd`, counting from byte `from` (for error messages only: it reads the file up to there);
+/// 0 if it cannot be read.
+std::uint64_t line_number_at(int fd, std::uint64_t offset, std::uint64_t from = 0);
+
+/// Makes `dir` and any parents it lacks (mkdir -p); returns whether it made `dir` itself, and
+/// sets `error` (an errno) when it could not.
+bool make_directories(const std::string& dir, int& error);
+
+/// The names in `dir` (not . and ..); empty when it cannot be read.
+std::vector<std::string> directory_names(const std::string& dir);
+
+}  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/errors.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <string_view>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE const char* file_type_name(mode_t m) {
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+DATAFLOW_INLINE file_handle& file_handle::operator=(file_handle&& o) noexcept {
+  if (this != &o) {
+    close();
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+DATAFLOW_INLINE void file_handle::close() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+DATAFLOW_INLINE std::string random_name_part() {
   static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
   unsigned char bytes[12];
   std::size_t got = 0;
@@ -99,11 +157,8 @@ inline std::string random_name_part() {
   return s;
 }
 
-/// Creates a new file `dir/<prefix><random>` that did not exist (O_EXCL, never following a
-/// symlink planted at the name); sets `name` to its path. Returns the descriptor, or -1 with
-/// errno set.
-inline int create_exclusive(const std::string& dir, const std::string& prefix, int flags,
-                            mode_t mode, std::string& name) {
+DATAFLOW_INLINE int create_exclusive(const std::string& dir, const std::string& prefix, int flags,
+                                     mode_t mode, std::string& name) {
   for (int attempt = 0; attempt < 64; ++attempt) {
     name = dir + "/" + prefix + random_name_part();
     int fd = ::open(name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -113,9 +168,7 @@ inline int create_exclusive(const std::string& dir, const std::string& prefix, i
   return -1;
 }
 
-/// Opens a file in `dir` that has no name (O_TMPFILE): no signal, not even SIGKILL, can leave it
-/// behind. Returns -1 with errno set when the file system cannot make one (then `unsupported`).
-inline int open_unnamed(const std::string& dir, int flags, mode_t mode, bool& unsupported) {
+DATAFLOW_INLINE int open_unnamed(const std::string& dir, int flags, mode_t mode, bool& unsupported) {
   unsupported = false;
 #ifdef O_TMPFILE
   int fd = ::open(dir.c_str(), O_TMPFILE | flags | O_CLOEXEC, mode);
@@ -131,8 +184,7 @@ inline int open_unnamed(const std::string& dir, int flags, mode_t mode, bool& un
 #endif
 }
 
-/// Opens `path` for reading; throws io_error naming it on failure.
-inline file_handle open_for_reading(const std::string& path, const char* stage) {
+DATAFLOW_INLINE file_handle open_for_reading(const std::string& path, const char* stage) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
@@ -141,9 +193,8 @@ inline file_handle open_for_reading(const std::string& path, const char* stage) 
   return file_handle(fd);
 }
 
-/// Reads up to n bytes at `offset`, retrying short reads until n bytes or end of file.
-inline std::size_t read_at(int fd, char* buf, std::size_t n, std::uint64_t offset,
-                           const std::string& path, const char* stage) {
+DATAFLOW_INLINE std::size_t read_at(int fd, char* buf, std::size_t n, std::uint64_t offset,
+                                    const std::string& path, const char* stage) {
   std::size_t done = 0;
   while (done < n) {
     ssize_t r = ::pread(fd, buf + done, n - done, static_cast<off_t>(offset + done));
@@ -158,18 +209,8 @@ inline std::size_t read_at(int fd, char* buf, std::size_t n, std::uint64_t offse
   return done;
 }
 
-inline bool has_glob_chars(const std::string& s) {
-  return s.find_first_of("*?[") != std::string::npos;
-}
-
-/// Expands paths and glob patterns into input files with their sizes, in the order given
-/// (each pattern's matches sorted). "-" is standard input. A path named on its own that is not a
-/// regular file (a FIFO, a device, /dev/stdin) or that reports size 0 (a /proc file) is a
-/// stream; it is not opened here (opening a FIFO waits for its writer). Throws io_error for a
-/// missing or unreadable file, a directory, a pattern that matches nothing, or a pattern that
-/// matches something other than a regular file (a FIFO matched by accident would hang the run).
-inline std::vector<file_entry> expand_files(const std::vector<std::string>& patterns,
-                                            const char* stage) {
+DATAFLOW_INLINE std::vector<file_entry> expand_files(const std::vector<std::string>& patterns,
+                                                     const char* stage) {
   struct named {
     std::string path;
     const std::string* pattern;  // the glob that matched it, or null
@@ -248,10 +289,7 @@ inline std::vector<file_entry> expand_files(const std::vector<std::string>& patt
   return files;
 }
 
-/// Returns the 1-based number of the line that starts at byte `offset` of the file open as
-/// `fd`, counting from byte `from` (for error messages only: it reads the file up to there);
-/// 0 if it cannot be read.
-inline std::uint64_t line_number_at(int fd, std::uint64_t offset, std::uint64_t from = 0) {
+DATAFLOW_INLINE std::uint64_t line_number_at(int fd, std::uint64_t offset, std::uint64_t from) {
   try {
     std::vector<char> buf(std::size_t{1} << 20);
     std::uint64_t line = 1, at = 0;
@@ -268,9 +306,7 @@ inline std::uint64_t line_number_at(int fd, std::uint64_t offset, std::uint64_t 
   }
 }
 
-/// Makes `dir` and any parents it lacks (mkdir -p); returns whether it made `dir` itself, and
-/// sets `error` (an errno) when it could not.
-inline bool make_directories(const std::string& dir, int& error) {
+DATAFLOW_INLINE bool make_directories(const std::string& dir, int& error) {
   error = 0;
   struct stat st{};
   if (::stat(dir.c_str(), &st) == 0) {
@@ -287,8 +323,7 @@ inline bool make_directories(const std::string& dir, int& error) {
   return false;
 }
 
-/// The names in `dir` (not . and ..); empty when it cannot be read.
-inline std::vector<std::string> directory_names(const std::string& dir) {
+DATAFLOW_INLINE std::vector<std::string> directory_names(const std::string& dir) {
   std::vector<std::string> names;
   if (DIR* d = ::opendir(dir.c_str())) {
     while (const dirent* e = ::readdir(d)) {
@@ -301,3 +336,4 @@ inline std::vector<std::string> directory_names(const std::string& dir) {
 }
 
 }  // namespace dataflow::detail
+#endif

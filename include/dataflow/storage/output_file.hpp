@@ -10,25 +10,16 @@
 // handlers (see temp_registry).
 #pragma once
 
-#include <dataflow/errors.hpp>
+#include <dataflow/detail/config.hpp>
 #include <dataflow/storage/files.hpp>
 
-#include <fcntl.h>
 #include <limits.h>
-#include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <array>
 #include <atomic>
-#include <cerrno>
 #include <cstddef>
-#include <cstdio>
-#include <cstring>
 #include <string>
-#include <utility>
 
 namespace dataflow::detail {
 
@@ -42,33 +33,15 @@ class temp_registry {
   };
 
  public:
-  static temp_registry& instance() {
-    static temp_registry r;
-    return r;
-  }
+  static temp_registry& instance();
   /// Remembers `path`; returns its slot, or -1 when every slot is taken (then it is not removed
   /// on a signal, only by its owner).
-  int add(const std::string& path) noexcept {
-    if (path.size() >= PATH_MAX) return -1;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      int expected = 0;
-      if (slots_[i].state.compare_exchange_strong(expected, 1)) {
-        std::memcpy(slots_[i].path, path.c_str(), path.size() + 1);
-        slots_[i].state.store(2);
-        return static_cast<int>(i);
-      }
-    }
-    return -1;
-  }
+  int add(const std::string& path) noexcept;
   void remove(int i) noexcept {
     if (i >= 0) slots_[static_cast<std::size_t>(i)].state.store(0);
   }
   /// Unlinks every name held; safe in a signal handler.
-  void unlink_all() noexcept {
-    for (auto& s : slots_) {
-      if (s.state.load() == 2) ::unlink(s.path);
-    }
-  }
+  void unlink_all() noexcept;
 
  private:
   std::array<slot, 64> slots_{};
@@ -77,20 +50,7 @@ class temp_registry {
 /// A file being written; it takes the place of its path only at commit().
 class output_file {
  public:
-  explicit output_file(std::string path, std::string op = "write_lines")
-      : path_(std::move(path)), op_(std::move(op)) {
-    struct stat st {};
-    const bool exists = path_ != "-" && ::stat(path_.c_str(), &st) == 0;
-    if (path_ == "-" || (exists && is_stdout(st))) {
-      open_stdout();
-    } else if (exists && S_ISDIR(st.st_mode)) {
-      throw io_error(path_, op_ + ": '" + path_ + "' is a directory");
-    } else if (exists && !S_ISREG(st.st_mode)) {
-      open_through(st);
-    } else {
-      open_staged(exists ? &st : nullptr);
-    }
-  }
+  explicit output_file(std::string path, std::string op = "write_lines");
   ~output_file() { abandon(); }
   output_file(const output_file&) = delete;
   output_file& operator=(const output_file&) = delete;
@@ -98,172 +58,37 @@ class output_file {
   /// The name messages use for what is written.
   const std::string& path() const noexcept { return path_; }
 
-  void write(const char* data, std::size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd_.get(), data, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        fail("cannot write", errno);
-      }
-      data += w;
-      n -= static_cast<std::size_t>(w);
-    }
-  }
+  void write(const char* data, std::size_t n);
 
   /// Ends writing; the file still does not replace its target until commit().
-  void finish() {
-    if (finished_) return;
-    finished_ = true;
-    if (mode_ == kind::unnamed) return;  // closing it would lose it: commit links it first
-    if (::close(fd_.release()) != 0) fail("cannot close", errno);  // delayed write errors (NFS, quota)
-  }
+  void finish();
 
   /// Puts the file in place of its target.
-  void commit() {
-    finish();
-    if (committed_) return;
-    if (mode_ == kind::unnamed) link_temp();
-    if (mode_ == kind::unnamed || mode_ == kind::named) {
-      if (::rename(temp_.c_str(), target_.c_str()) != 0) {
-        int e = errno;
-        throw io_error(path_, op_ + ": cannot rename '" + temp_ + "' to '" + target_ + "': " + errno_text(e));
-      }
-      temp_registry::instance().remove(registered_);
-      registered_ = -1;
-    }
-    committed_ = true;
-  }
+  void commit();
 
  private:
   enum class kind { through, unnamed, named };
 
-  [[noreturn]] void fail(const char* what, int e) {
-    throw io_error(path_, op_ + ": " + what + " '" + path_ + "': " + errno_text(e));
-  }
+  [[noreturn]] void fail(const char* what, int e);
 
-  static bool is_stdout(const struct stat& st) {
-    struct stat out {};
-    return ::fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino;
-  }
+  static bool is_stdout(const struct stat& st);
 
-  void open_stdout() {
-    std::fflush(stdout);  // what the program printed before comes first
-    fd_ = file_handle(::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0));
-    if (fd_.get() < 0) {
-      int e = errno;
-      throw io_error(path_, op_ + ": cannot write to standard output: " + errno_text(e));
-    }
-    if (path_ == "-") path_ = "standard output";
-    mode_ = kind::through;
-  }
+  void open_stdout();
 
   /// A device, FIFO or socket: written in place (opening a FIFO waits for its reader).
-  void open_through(const struct stat& st) {
-    mode_ = kind::through;
-    if (S_ISSOCK(st.st_mode)) {
-      sockaddr_un addr{};
-      addr.sun_family = AF_UNIX;
-      if (path_.size() >= sizeof addr.sun_path) fail("cannot connect to socket", ENAMETOOLONG);
-      std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
-      fd_ = file_handle(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      if (fd_.get() < 0) fail("cannot connect to socket", errno);
-      if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-        fail("cannot connect to socket", errno);
-      }
-      return;
-    }
-    fd_ = file_handle(::open(path_.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC));
-    if (fd_.get() < 0) fail("cannot open", errno);
-  }
+  void open_through(const struct stat& st);
 
   /// A regular file or a new one: staged beside the file a symlink chain ends at.
-  void open_staged(const struct stat* existing) {
-    target_ = resolve_target(path_);
-    const std::size_t slash = target_.rfind('/');
-    dir_ = slash == std::string::npos ? "." : slash == 0 ? "/" : target_.substr(0, slash);
-    base_ = slash == std::string::npos ? target_ : target_.substr(slash + 1);
-    // A temporary's name adds ".", ".tmp-" and 12 characters: keep it within NAME_MAX.
-    if (base_.size() > 200) base_.resize(200);
-    bool unsupported = true;
-    int fd = -1;
-    // Linking an unnamed file into place goes through /proc/self/fd; without /proc (a chroot),
-    // the temporary has a name from the start.
-    if (::access("/proc/self/fd", X_OK) == 0) fd = open_unnamed(dir_, O_WRONLY, 0666, unsupported);
-    mode_ = kind::unnamed;
-    if (fd < 0 && unsupported) {
-      fd = create_exclusive(dir_, "." + base_ + ".tmp-", O_WRONLY, 0666, temp_);
-      mode_ = kind::named;
-      if (fd >= 0) registered_ = temp_registry::instance().add(temp_);
-    }
-    if (fd < 0) {
-      int e = errno;
-      throw io_error(path_, op_ + ": cannot create '" + path_ + "' (in '" + dir_ + "'): " + errno_text(e));
-    }
-    fd_ = file_handle(fd);
-    if (existing) {
-      // Keep the owner where the process may set it, then the mode (a chown clears setuid bits).
-      if (::fchown(fd, existing->st_uid, existing->st_gid) != 0) {
-        [[maybe_unused]] int group_only = ::fchown(fd, static_cast<uid_t>(-1), existing->st_gid);
-      }
-      if (::fchmod(fd, existing->st_mode & 07777) != 0) {
-        int e = errno;
-        abandon();  // the constructor throws: no destructor will remove a named temporary
-        throw io_error(path_, op_ + ": cannot set the mode of '" + path_ + "': " + errno_text(e));
-      }
-    }
-  }
+  void open_staged(const struct stat* existing);
 
   /// Follows symlinks at `path` to the file they end at (which may not exist yet).
-  static std::string resolve_target(const std::string& path) {
-    std::string p = path;
-    for (int depth = 0; depth < 40; ++depth) {
-      struct stat st {};
-      if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return p;
-      char buf[PATH_MAX];
-      ssize_t n = ::readlink(p.c_str(), buf, sizeof buf - 1);
-      if (n < 0) return p;
-      std::string link(buf, static_cast<std::size_t>(n));
-      if (link.empty() || link[0] != '/') {
-        const std::size_t slash = p.rfind('/');
-        link = (slash == std::string::npos ? std::string() : p.substr(0, slash + 1)) + link;
-      }
-      p = std::move(link);
-    }
-    throw io_error(path, "'" + path + "': too many levels of symbolic links");
-  }
+  static std::string resolve_target(const std::string& path);
 
   /// Gives the unnamed file a name next to its target, for the rename; the name exists only
   /// until then (and the signal handlers know it).
-  void link_temp() {
-    const std::string proc = "/proc/self/fd/" + std::to_string(fd_.get());
-    bool linked = false;
-    for (int attempt = 0; attempt < 64 && !linked; ++attempt) {
-      temp_ = dir_ + "/." + base_ + ".tmp-" + random_name_part();
-      registered_ = temp_registry::instance().add(temp_);
-      int rc = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, temp_.c_str(), AT_SYMLINK_FOLLOW);
-      if (rc != 0 && errno == ENOENT) rc = ::linkat(fd_.get(), "", AT_FDCWD, temp_.c_str(), AT_EMPTY_PATH);
-      if (rc == 0) {
-        linked = true;
-        break;
-      }
-      int e = errno;
-      temp_registry::instance().remove(registered_);
-      registered_ = -1;
-      if (e != EEXIST) {
-        throw io_error(path_, op_ + ": cannot link the finished file into '" + dir_ + "': " + errno_text(e));
-      }
-    }
-    if (!linked) throw io_error(path_, op_ + ": cannot find a free temporary name in '" + dir_ + "'");
-    mode_ = kind::named;
-    if (::close(fd_.release()) != 0) fail("cannot close", errno);
-  }
+  void link_temp();
 
-  void abandon() noexcept {
-    if (committed_) return;
-    fd_.close();
-    if (mode_ == kind::named && !temp_.empty()) ::unlink(temp_.c_str());
-    temp_registry::instance().remove(registered_);
-  }
+  void abandon() noexcept;
 
   std::string path_;    // as given
   std::string op_;
@@ -278,3 +103,218 @@ class output_file {
 };
 
 }  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/errors.hpp>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE temp_registry& temp_registry::instance() {
+  static temp_registry r;
+  return r;
+}
+
+DATAFLOW_INLINE int temp_registry::add(const std::string& path) noexcept {
+  if (path.size() >= PATH_MAX) return -1;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    int expected = 0;
+    if (slots_[i].state.compare_exchange_strong(expected, 1)) {
+      std::memcpy(slots_[i].path, path.c_str(), path.size() + 1);
+      slots_[i].state.store(2);
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+DATAFLOW_INLINE void temp_registry::unlink_all() noexcept {
+  for (auto& s : slots_) {
+    if (s.state.load() == 2) ::unlink(s.path);
+  }
+}
+
+DATAFLOW_INLINE output_file::output_file(std::string path, std::string op)
+    : path_(std::move(path)), op_(std::move(op)) {
+  struct stat st {};
+  const bool exists = path_ != "-" && ::stat(path_.c_str(), &st) == 0;
+  if (path_ == "-" || (exists && is_stdout(st))) {
+    open_stdout();
+  } else if (exists && S_ISDIR(st.st_mode)) {
+    throw io_error(path_, op_ + ": '" + path_ + "' is a directory");
+  } else if (exists && !S_ISREG(st.st_mode)) {
+    open_through(st);
+  } else {
+    open_staged(exists ? &st : nullptr);
+  }
+}
+
+DATAFLOW_INLINE void output_file::write(const char* data, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd_.get(), data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot write", errno);
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+DATAFLOW_INLINE void output_file::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (mode_ == kind::unnamed) return;  // closing it would lose it: commit links it first
+  if (::close(fd_.release()) != 0) fail("cannot close", errno);  // delayed write errors (NFS, quota)
+}
+
+DATAFLOW_INLINE void output_file::commit() {
+  finish();
+  if (committed_) return;
+  if (mode_ == kind::unnamed) link_temp();
+  if (mode_ == kind::unnamed || mode_ == kind::named) {
+    if (::rename(temp_.c_str(), target_.c_str()) != 0) {
+      int e = errno;
+      throw io_error(path_, op_ + ": cannot rename '" + temp_ + "' to '" + target_ + "': " + errno_text(e));
+    }
+    temp_registry::instance().remove(registered_);
+    registered_ = -1;
+  }
+  committed_ = true;
+}
+
+DATAFLOW_INLINE void output_file::fail(const char* what, int e) {
+  throw io_error(path_, op_ + ": " + what + " '" + path_ + "': " + errno_text(e));
+}
+
+DATAFLOW_INLINE bool output_file::is_stdout(const struct stat& st) {
+  struct stat out {};
+  return ::fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino;
+}
+
+DATAFLOW_INLINE void output_file::open_stdout() {
+  std::fflush(stdout);  // what the program printed before comes first
+  fd_ = file_handle(::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0));
+  if (fd_.get() < 0) {
+    int e = errno;
+    throw io_error(path_, op_ + ": cannot write to standard output: " + errno_text(e));
+  }
+  if (path_ == "-") path_ = "standard output";
+  mode_ = kind::through;
+}
+
+DATAFLOW_INLINE void output_file::open_through(const struct stat& st) {
+  mode_ = kind::through;
+  if (S_ISSOCK(st.st_mode)) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path_.size() >= sizeof addr.sun_path) fail("cannot connect to socket", ENAMETOOLONG);
+    std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+    fd_ = file_handle(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (fd_.get() < 0) fail("cannot connect to socket", errno);
+    if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+      fail("cannot connect to socket", errno);
+    }
+    return;
+  }
+  fd_ = file_handle(::open(path_.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC));
+  if (fd_.get() < 0) fail("cannot open", errno);
+}
+
+DATAFLOW_INLINE void output_file::open_staged(const struct stat* existing) {
+  target_ = resolve_target(path_);
+  const std::size_t slash = target_.rfind('/');
+  dir_ = slash == std::string::npos ? "." : slash == 0 ? "/" : target_.substr(0, slash);
+  base_ = slash == std::string::npos ? target_ : target_.substr(slash + 1);
+  // A temporary's name adds ".", ".tmp-" and 12 characters: keep it within NAME_MAX.
+  if (base_.size() > 200) base_.resize(200);
+  bool unsupported = true;
+  int fd = -1;
+  // Linking an unnamed file into place goes through /proc/self/fd; without /proc (a chroot),
+  // the temporary has a name from the start.
+  if (::access("/proc/self/fd", X_OK) == 0) fd = open_unnamed(dir_, O_WRONLY, 0666, unsupported);
+  mode_ = kind::unnamed;
+  if (fd < 0 && unsupported) {
+    fd = create_exclusive(dir_, "." + base_ + ".tmp-", O_WRONLY, 0666, temp_);
+    mode_ = kind::named;
+    if (fd >= 0) registered_ = temp_registry::instance().add(temp_);
+  }
+  if (fd < 0) {
+    int e = errno;
+    throw io_error(path_, op_ + ": cannot create '" + path_ + "' (in '" + dir_ + "'): " + errno_text(e));
+  }
+  fd_ = file_handle(fd);
+  if (existing) {
+    // Keep the owner where the process may set it, then the mode (a chown clears setuid bits).
+    if (::fchown(fd, existing->st_uid, existing->st_gid) != 0) {
+      [[maybe_unused]] int group_only = ::fchown(fd, static_cast<uid_t>(-1), existing->st_gid);
+    }
+    if (::fchmod(fd, existing->st_mode & 07777) != 0) {
+      int e = errno;
+      abandon();  // the constructor throws: no destructor will remove a named temporary
+      throw io_error(path_, op_ + ": cannot set the mode of '" + path_ + "': " + errno_text(e));
+    }
+  }
+}
+
+DATAFLOW_INLINE std::string output_file::resolve_target(const std::string& path) {
+  std::string p = path;
+  for (int depth = 0; depth < 40; ++depth) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return p;
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink(p.c_str(), buf, sizeof buf - 1);
+    if (n < 0) return p;
+    std::string link(buf, static_cast<std::size_t>(n));
+    if (link.empty() || link[0] != '/') {
+      const std::size_t slash = p.rfind('/');
+      link = (slash == std::string::npos ? std::string() : p.substr(0, slash + 1)) + link;
+    }
+    p = std::move(link);
+  }
+  throw io_error(path, "'" + path + "': too many levels of symbolic links");
+}
+
+DATAFLOW_INLINE void output_file::link_temp() {
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd_.get());
+  bool linked = false;
+  for (int attempt = 0; attempt < 64 && !linked; ++attempt) {
+    temp_ = dir_ + "/." + base_ + ".tmp-" + random_name_part();
+    registered_ = temp_registry::instance().add(temp_);
+    int rc = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, temp_.c_str(), AT_SYMLINK_FOLLOW);
+    if (rc != 0 && errno == ENOENT) rc = ::linkat(fd_.get(), "", AT_FDCWD, temp_.c_str(), AT_EMPTY_PATH);
+    if (rc == 0) {
+      linked = true;
+      break;
+    }
+    int e = errno;
+    temp_registry::instance().remove(registered_);
+    registered_ = -1;
+    if (e != EEXIST) {
+      throw io_error(path_, op_ + ": cannot link the finished file into '" + dir_ + "': " + errno_text(e));
+    }
+  }
+  if (!linked) throw io_error(path_, op_ + ": cannot find a free temporary name in '" + dir_ + "'");
+  mode_ = kind::named;
+  if (::close(fd_.release()) != 0) fail("cannot close", errno);
+}
+
+DATAFLOW_INLINE void output_file::abandon() noexcept {
+  if (committed_) return;
+  fd_.close();
+  if (mode_ == kind::named && !temp_.empty()) ::unlink(temp_.c_str());
+  temp_registry::instance().remove(registered_);
+}
+
+}  // namespace dataflow::detail
+#endif

@@ -2,10 +2,9 @@
 // once per thread rather than once per chunk.
 #pragma once
 
-#include <dataflow/graph/stage.hpp>
+#include <dataflow/detail/config.hpp>
 
 #include <cstddef>
-#include <cstring>
 #include <memory>
 #include <new>
 #include <vector>
@@ -23,12 +22,7 @@ class byte_buffer {
   char* data() const noexcept { return data_.get(); }
   std::size_t size() const noexcept { return size_; }
   /// Resizes, keeping the first `keep` bytes.
-  void resize_keep(std::size_t n, std::size_t keep) {
-    std::unique_ptr<char[], deleter> p(static_cast<char*>(::operator new(n, std::align_val_t{64})));
-    if (keep) std::memcpy(p.get(), data_.get(), keep);
-    data_ = std::move(p);
-    size_ = n;
-  }
+  void resize_keep(std::size_t n, std::size_t keep);
   void resize_discard(std::size_t n) { resize_keep(n, 0); }
 
  private:
@@ -52,13 +46,7 @@ class slot_buffers {
 
   class lease {
    public:
-    lease(cell* c, std::size_t bytes) : cell_(c) {
-      if (cell_ == nullptr) {
-        own_ = byte_buffer(bytes);
-      } else if (cell_->buf.size() < bytes) {
-        cell_->buf.resize_discard(bytes);
-      }
-    }
+    lease(cell* c, std::size_t bytes);
     ~lease() {
       if (cell_) cell_->busy = false;
     }
@@ -71,12 +59,7 @@ class slot_buffers {
     byte_buffer own_;
   };
 
-  lease acquire() {
-    cell& c = cells_[thread_slot()];
-    if (c.busy) return lease(nullptr, bytes_);
-    c.busy = true;
-    return lease(&c, bytes_);
-  }
+  lease acquire();
 
  private:
   std::vector<cell> cells_;
@@ -84,3 +67,36 @@ class slot_buffers {
 };
 
 }  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/graph/stage.hpp>
+
+#include <cstring>
+#include <utility>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE void byte_buffer::resize_keep(std::size_t n, std::size_t keep) {
+  std::unique_ptr<char[], deleter> p(static_cast<char*>(::operator new(n, std::align_val_t{64})));
+  if (keep) std::memcpy(p.get(), data_.get(), keep);
+  data_ = std::move(p);
+  size_ = n;
+}
+
+DATAFLOW_INLINE slot_buffers::lease::lease(cell* c, std::size_t bytes) : cell_(c) {
+  if (cell_ == nullptr) {
+    own_ = byte_buffer(bytes);
+  } else if (cell_->buf.size() < bytes) {
+    cell_->buf.resize_discard(bytes);
+  }
+}
+
+DATAFLOW_INLINE slot_buffers::lease slot_buffers::acquire() {
+  cell& c = cells_[thread_slot()];
+  if (c.busy) return lease(nullptr, bytes_);
+  c.busy = true;
+  return lease(&c, bytes_);
+}
+
+}  // namespace dataflow::detail
+#endif

@@ -8,17 +8,11 @@
 // under an exclusive random name and unlinked at once. The root itself is never touched.
 #pragma once
 
-#include <dataflow/errors.hpp>
+#include <dataflow/detail/config.hpp>
 #include <dataflow/storage/files.hpp>
 
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,25 +21,11 @@
 namespace dataflow::detail {
 
 /// Returns the spill root to use when the user set none: $TMPDIR, else /tmp.
-inline std::string default_spill_root() {
-  const char* t = std::getenv("TMPDIR");
-  return (t && *t) ? std::string(t) : std::string("/tmp");
-}
+std::string default_spill_root();
 
 /// Every live spill file holds a descriptor: lets the process use its hard limit of open files
 /// rather than the soft one (often 1024), once, before the first spill.
-inline void raise_open_file_limit() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    rlimit r{};
-    if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
-    const rlim_t want = r.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : std::min<rlim_t>(r.rlim_max, rlim_t{1} << 20);
-    if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want) {
-      r.rlim_cur = want;
-      ::setrlimit(RLIMIT_NOFILE, &r);
-    }
-  });
-}
+void raise_open_file_limit();
 
 /// The spill root of a run: makes the unnamed files spills write to.
 class spill_directory {
@@ -58,25 +38,7 @@ class spill_directory {
 
   /// Opens a new spill file for reading and writing, and sets `name` to how messages call it.
   /// Throws io_error naming the root and the stage.
-  file_handle create_file(const std::string& stage, std::string& name) {
-    raise_open_file_limit();
-    const std::uint64_t n = next_.fetch_add(1, std::memory_order_relaxed);
-    name = path_ + "/(unnamed spill file " + std::to_string(n) + ")";
-    bool unsupported = false;
-    int fd = open_unnamed(path_, O_RDWR, 0600, unsupported);
-    if (fd < 0 && unsupported) {
-      std::string named;
-      fd = create_exclusive(path_, ".dataflow-spill-", O_RDWR, 0600, named);
-      if (fd >= 0) ::unlink(named.c_str());  // the descriptor keeps the file
-    }
-    if (fd < 0) {
-      int e = errno;
-      std::string why = errno_text(e);
-      if (e == EMFILE || e == ENFILE) why += " (each spill file in use holds a descriptor; raise 'ulimit -n')";
-      throw io_error(path_, stage + ": cannot create a spill file in '" + path_ + "': " + why);
-    }
-    return file_handle(fd);
-  }
+  file_handle create_file(const std::string& stage, std::string& name);
 
  private:
   std::string path_;
@@ -102,12 +64,7 @@ class spill_file {
 /// Hands out the spill root of a context.
 class spill_space {
  public:
-  std::shared_ptr<spill_directory> directory(const std::string& root) {
-    std::lock_guard lock(mutex_);
-    const std::string where = root.empty() ? default_spill_root() : root;
-    if (!current_ || current_->path() != where) current_ = std::make_shared<spill_directory>(where);
-    return current_;
-  }
+  std::shared_ptr<spill_directory> directory(const std::string& root);
 
  private:
   std::mutex mutex_;
@@ -115,3 +72,64 @@ class spill_space {
 };
 
 }  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/errors.hpp>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE std::string default_spill_root() {
+  const char* t = std::getenv("TMPDIR");
+  return (t && *t) ? std::string(t) : std::string("/tmp");
+}
+
+DATAFLOW_INLINE void raise_open_file_limit() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    rlimit r{};
+    if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+    const rlim_t want = r.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : std::min<rlim_t>(r.rlim_max, rlim_t{1} << 20);
+    if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want) {
+      r.rlim_cur = want;
+      ::setrlimit(RLIMIT_NOFILE, &r);
+    }
+  });
+}
+
+DATAFLOW_INLINE file_handle spill_directory::create_file(const std::string& stage, std::string& name) {
+  raise_open_file_limit();
+  const std::uint64_t n = next_.fetch_add(1, std::memory_order_relaxed);
+  name = path_ + "/(unnamed spill file " + std::to_string(n) + ")";
+  bool unsupported = false;
+  int fd = open_unnamed(path_, O_RDWR, 0600, unsupported);
+  if (fd < 0 && unsupported) {
+    std::string named;
+    fd = create_exclusive(path_, ".dataflow-spill-", O_RDWR, 0600, named);
+    if (fd >= 0) ::unlink(named.c_str());  // the descriptor keeps the file
+  }
+  if (fd < 0) {
+    int e = errno;
+    std::string why = errno_text(e);
+    if (e == EMFILE || e == ENFILE) why += " (each spill file in use holds a descriptor; raise 'ulimit -n')";
+    throw io_error(path_, stage + ": cannot create a spill file in '" + path_ + "': " + why);
+  }
+  return file_handle(fd);
+}
+
+DATAFLOW_INLINE std::shared_ptr<spill_directory> spill_space::directory(const std::string& root) {
+  std::lock_guard lock(mutex_);
+  const std::string where = root.empty() ? default_spill_root() : root;
+  if (!current_ || current_->path() != where) current_ = std::make_shared<spill_directory>(where);
+  return current_;
+}
+
+}  // namespace dataflow::detail
+#endif

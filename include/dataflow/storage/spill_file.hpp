@@ -9,25 +9,19 @@
 #pragma once
 
 #include <dataflow/codec.hpp>
+#include <dataflow/detail/config.hpp>
+#include <dataflow/detail/function_ref.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/storage/arena.hpp>
-#include <dataflow/storage/crc32c.hpp>
-#include <dataflow/storage/files.hpp>
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_directory.hpp>
 
-#include <fcntl.h>
-#include <linux/falloc.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
+#include <span>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace dataflow::detail {
@@ -57,13 +51,7 @@ struct block_header {
 };
 static_assert(sizeof(block_header) == 16);
 
-inline std::uint32_t block_crc(const block_header& h, const char* payload) {
-  // The checksum covers the length and count fields as well as the payload.
-  std::uint32_t fields[2] = {h.length, h.items};
-  std::uint32_t a = crc32c(reinterpret_cast<const char*>(fields), sizeof fields);
-  std::uint32_t b = crc32c(payload, h.length);
-  return a ^ (b * 0x9e3779b1u + 0x7f4a7c15u);
-}
+std::uint32_t block_crc(const block_header& h, const char* payload);
 
 /// Items without a codec flow through every operator; only a spill needs one. Reached when the
 /// budget makes a stage spill such items.
@@ -93,15 +81,7 @@ T spill_decode(byte_reader& r) {
 /// Writes items to a new spill file, a block at a time.
 class spill_writer {
  public:
-  spill_writer(std::shared_ptr<spill_directory> dir, std::string stage, std::size_t block_bytes)
-      : stage_(std::move(stage)), block_bytes_(block_bytes) {
-    std::string name;
-    file_handle fd = dir->create_file(stage_, name);
-    spill_files_total.fetch_add(1, std::memory_order_relaxed);
-    file_ = std::make_shared<spill_file>(std::move(fd), std::move(name));
-    buf_.reserve(block_bytes_ + sizeof(block_header) + 64);
-    buf_.resize(sizeof(block_header));
-  }
+  spill_writer(std::shared_ptr<spill_directory> dir, std::string stage, std::size_t block_bytes);
 
   template <class T>
   void add(const T& x) {
@@ -113,13 +93,7 @@ class spill_writer {
   }
 
   /// Ends the current segment and returns it; the next items start a new one.
-  spill_segment end_segment() {
-    flush();
-    spill_segment s{file_, segment_start_, written_ - segment_start_, segment_items_};
-    segment_start_ = written_;
-    segment_items_ = 0;
-    return s;
-  }
+  spill_segment end_segment();
 
   /// Writes what is buffered (the file stays while a segment refers to it).
   void close() { flush(); }
@@ -128,44 +102,9 @@ class spill_writer {
   const std::string& path() const noexcept { return file_->path(); }
 
  private:
-  void flush() {
-    if (block_items_ == 0) return;
-    if (buf_.size() - sizeof(block_header) > 0xffffffffu) {
-      throw error("dataflow: " + stage_ + ": an item of more than 4 GiB cannot be spilled");
-    }
-    block_header h{block_header::magic_value,
-                   static_cast<std::uint32_t>(buf_.size() - sizeof(block_header)),
-                   static_cast<std::uint32_t>(block_items_), 0};
-    h.crc = block_crc(h, buf_.data() + sizeof(block_header));
-    std::memcpy(buf_.data(), &h, sizeof h);
-    write_all(buf_.data(), buf_.size(), written_);
-    written_ += buf_.size();
-    spilled_bytes_total.fetch_add(buf_.size(), std::memory_order_relaxed);
-    segment_items_ += block_items_;
-    block_items_ = 0;
-    buf_.resize(sizeof(block_header));
-  }
+  void flush();
 
-  void write_all(const char* p, std::size_t n, std::uint64_t at) {
-    while (n > 0) {
-      ssize_t r;
-      if (spill_write_failure_countdown.load(std::memory_order_relaxed) > 0 &&
-          spill_write_failure_countdown.fetch_sub(1) == 1) {
-        errno = ENOSPC;
-        r = -1;
-      } else {
-        r = ::pwrite(file_->fd(), p, n, static_cast<off_t>(at));
-      }
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        int e = errno;
-        throw io_error(path(), stage_ + ": cannot write spill file '" + path() + "': " + errno_text(e));
-      }
-      p += r;
-      at += static_cast<std::uint64_t>(r);
-      n -= static_cast<std::size_t>(r);
-    }
-  }
+  void write_all(const char* p, std::size_t n, std::uint64_t at);
 
   std::string stage_;
   std::size_t block_bytes_;
@@ -179,12 +118,7 @@ class spill_writer {
 
 /// Gives the disk space of a segment that was read for the last time back to the file system
 /// while the rest of its file is still in use (where the file system can punch holes).
-inline void release_space(const spill_segment& s) noexcept {
-  if (s.file && s.bytes > 0) {
-    [[maybe_unused]] int rc = ::fallocate(s.file->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                          static_cast<off_t>(s.offset), static_cast<off_t>(s.bytes));
-  }
-}
+void release_space(const spill_segment& s) noexcept;
 
 /// Reads a segment back, a block at a time, checking every block.
 class spill_reader {
@@ -193,48 +127,18 @@ class spill_reader {
       : seg_(std::move(segment)), stage_(std::move(stage)) {}
 
   /// Loads the next block; false at the end of the segment.
-  bool next_block() {
-    if (at_ == seg_.bytes) {
-      if (items_ != seg_.items) fail("holds fewer items than were written");
-      return false;
-    }
-    block_header h;
-    read_exact(reinterpret_cast<char*>(&h), sizeof h);
-    if (h.magic != block_header::magic_value) fail("has a corrupted block header");
-    if (h.length > seg_.bytes - at_) fail("is truncated or has a corrupted block length");
-    buf_.resize(h.length);
-    read_exact(buf_.data(), h.length);
-    if (block_crc(h, buf_.data()) != h.crc) fail("has a block whose checksum does not match");
-    items_ += h.items;
-    block_items_ = h.items;
-    if (scratch_used_) {
-      scratch_.reset();
-      scratch_used_ = false;
-    }
-    return true;
-  }
+  bool next_block();
 
   /// The items of the current block.
   std::size_t block_items() const noexcept { return block_items_; }
-  byte_reader reader() {
-    scratch_used_ = true;
-    return byte_reader(buf_.data(), buf_.data() + buf_.size(), scratch_);
-  }
+  byte_reader reader();
 
   const spill_segment& segment() const noexcept { return seg_; }
 
  private:
-  void read_exact(char* out, std::size_t n) {
-    if (n > seg_.bytes - at_) fail("is truncated");
-    std::size_t got = read_at(seg_.file->fd(), out, n, seg_.offset + at_, seg_.file->path(), stage_.c_str());
-    if (got != n) fail("is truncated");
-    at_ += n;
-  }
+  void read_exact(char* out, std::size_t n);
 
-  [[noreturn]] void fail(const char* what) const {
-    throw io_error(seg_.file->path(),
-                   stage_ + ": spill file '" + seg_.file->path() + "' " + what);
-  }
+  [[noreturn]] void fail(const char* what) const;
 
   spill_segment seg_;
   std::string stage_;
@@ -246,12 +150,7 @@ class spill_reader {
   bool scratch_used_ = false;
 };
 
-inline void check_block_end(const byte_reader& r, const std::string& stage) {
-  if (!r.at_end()) {
-    throw error("dataflow: " + stage + ": a spilled block has bytes after its last item "
-                "(does a codec's read match its write?)");
-  }
-}
+void check_block_end(const byte_reader& r, const std::string& stage);
 
 /// Calls f(T) for every item of a segment. Views in an item stay valid until f returns.
 template <class T, class F>
@@ -278,12 +177,148 @@ bool read_block(spill_reader& in, item_buffer<T>& items, const std::string& stag
 }
 
 /// Calls f(std::span<const T>) with the items of each block of a segment. Views in the items
-/// stay valid until f returns.
-template <class T, class F>
-void for_each_spilled_block(const spill_segment& segment, const std::string& stage, F&& f) {
+/// stay valid until f returns. (One call per block: the reading is compiled once per type.)
+template <class T>
+void for_each_spilled_block(const spill_segment& segment, const std::string& stage,
+                            function_ref<void(std::span<const T>)> f) {
   spill_reader in(segment, stage);
   item_buffer<T> items;
   while (read_block(in, items, stage)) f(items.span());
 }
 
 }  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/storage/crc32c.hpp>
+#include <dataflow/storage/files.hpp>
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace dataflow::detail {
+
+DATAFLOW_INLINE std::uint32_t block_crc(const block_header& h, const char* payload) {
+  // The checksum covers the length and count fields as well as the payload.
+  std::uint32_t fields[2] = {h.length, h.items};
+  std::uint32_t a = crc32c(reinterpret_cast<const char*>(fields), sizeof fields);
+  std::uint32_t b = crc32c(payload, h.length);
+  return a ^ (b * 0x9e3779b1u + 0x7f4a7c15u);
+}
+
+DATAFLOW_INLINE spill_writer::spill_writer(std::shared_ptr<spill_directory> dir, std::string stage,
+                                           std::size_t block_bytes)
+    : stage_(std::move(stage)), block_bytes_(block_bytes) {
+  std::string name;
+  file_handle fd = dir->create_file(stage_, name);
+  spill_files_total.fetch_add(1, std::memory_order_relaxed);
+  file_ = std::make_shared<spill_file>(std::move(fd), std::move(name));
+  buf_.reserve(block_bytes_ + sizeof(block_header) + 64);
+  buf_.resize(sizeof(block_header));
+}
+
+DATAFLOW_INLINE spill_segment spill_writer::end_segment() {
+  flush();
+  spill_segment s{file_, segment_start_, written_ - segment_start_, segment_items_};
+  segment_start_ = written_;
+  segment_items_ = 0;
+  return s;
+}
+
+DATAFLOW_INLINE void spill_writer::flush() {
+  if (block_items_ == 0) return;
+  if (buf_.size() - sizeof(block_header) > 0xffffffffu) {
+    throw error("dataflow: " + stage_ + ": an item of more than 4 GiB cannot be spilled");
+  }
+  block_header h{block_header::magic_value,
+                 static_cast<std::uint32_t>(buf_.size() - sizeof(block_header)),
+                 static_cast<std::uint32_t>(block_items_), 0};
+  h.crc = block_crc(h, buf_.data() + sizeof(block_header));
+  std::memcpy(buf_.data(), &h, sizeof h);
+  write_all(buf_.data(), buf_.size(), written_);
+  written_ += buf_.size();
+  spilled_bytes_total.fetch_add(buf_.size(), std::memory_order_relaxed);
+  segment_items_ += block_items_;
+  block_items_ = 0;
+  buf_.resize(sizeof(block_header));
+}
+
+DATAFLOW_INLINE void spill_writer::write_all(const char* p, std::size_t n, std::uint64_t at) {
+  while (n > 0) {
+    ssize_t r;
+    if (spill_write_failure_countdown.load(std::memory_order_relaxed) > 0 &&
+        spill_write_failure_countdown.fetch_sub(1) == 1) {
+      errno = ENOSPC;
+      r = -1;
+    } else {
+      r = ::pwrite(file_->fd(), p, n, static_cast<off_t>(at));
+    }
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      throw io_error(path(), stage_ + ": cannot write spill file '" + path() + "': " + errno_text(e));
+    }
+    p += r;
+    at += static_cast<std::uint64_t>(r);
+    n -= static_cast<std::size_t>(r);
+  }
+}
+
+DATAFLOW_INLINE void release_space(const spill_segment& s) noexcept {
+  if (s.file && s.bytes > 0) {
+    [[maybe_unused]] int rc = ::fallocate(s.file->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                          static_cast<off_t>(s.offset), static_cast<off_t>(s.bytes));
+  }
+}
+
+DATAFLOW_INLINE bool spill_reader::next_block() {
+  if (at_ == seg_.bytes) {
+    if (items_ != seg_.items) fail("holds fewer items than were written");
+    return false;
+  }
+  block_header h;
+  read_exact(reinterpret_cast<char*>(&h), sizeof h);
+  if (h.magic != block_header::magic_value) fail("has a corrupted block header");
+  if (h.length > seg_.bytes - at_) fail("is truncated or has a corrupted block length");
+  buf_.resize(h.length);
+  read_exact(buf_.data(), h.length);
+  if (block_crc(h, buf_.data()) != h.crc) fail("has a block whose checksum does not match");
+  items_ += h.items;
+  block_items_ = h.items;
+  if (scratch_used_) {
+    scratch_.reset();
+    scratch_used_ = false;
+  }
+  return true;
+}
+
+DATAFLOW_INLINE byte_reader spill_reader::reader() {
+  scratch_used_ = true;
+  return byte_reader(buf_.data(), buf_.data() + buf_.size(), scratch_);
+}
+
+DATAFLOW_INLINE void spill_reader::read_exact(char* out, std::size_t n) {
+  if (n > seg_.bytes - at_) fail("is truncated");
+  std::size_t got = read_at(seg_.file->fd(), out, n, seg_.offset + at_, seg_.file->path(), stage_.c_str());
+  if (got != n) fail("is truncated");
+  at_ += n;
+}
+
+DATAFLOW_INLINE void spill_reader::fail(const char* what) const {
+  throw io_error(seg_.file->path(),
+                 stage_ + ": spill file '" + seg_.file->path() + "' " + what);
+}
+
+DATAFLOW_INLINE void check_block_end(const byte_reader& r, const std::string& stage) {
+  if (!r.at_end()) {
+    throw error("dataflow: " + stage + ": a spilled block has bytes after its last item "
+                "(does a codec's read match its write?)");
+  }
+}
+
+}  // namespace dataflow::detail
+#endif
