@@ -125,6 +125,11 @@ class context {
     return from(std::vector<T>(items));
   }
 
+  /// A stream of the items of `source` (a stream_writer<T>, ...), run as micro-batches through
+  /// the same local operators as datasets (include <dataflow/stream.hpp>).
+  template <class Source>
+  auto stream(Source source) const;
+
   /// Makes n items fn(0), fn(1), ..., fn(n - 1); fn runs on several threads at once.
   template <class F>
   auto generate(std::size_t n, F fn) const;

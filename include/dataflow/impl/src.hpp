@@ -8,3 +8,4 @@
 #endif
 #define DATAFLOW_COMPILING_LIBRARY
 #include <dataflow/dataflow.hpp>
+#include <dataflow/stream.hpp>

@@ -1,0 +1,87 @@
+// clickstream: clicks per URL (or user) per minute of event time, from a log directory that grows.
+//
+//   clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--threads N] PATH
+//       follows the files at PATH (a directory, file or glob) and prints each one-minute window
+//       as the watermark passes it: WINDOW_START_MS<TAB>URL<TAB>COUNT
+//   clickstream batch [--per-user] PATH
+//       the same lines for the files as they are, sorted (what a finished log must give)
+//   clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION]
+//                        [--seed S] FILE
+//       appends realistic clicks to FILE: EPOCH_MS USER URL
+#include "cli.hpp"
+#include "clickstream.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char* usage =
+    "usage: clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--threads N] PATH\n"
+    "       clickstream batch [--per-user] PATH\n"
+    "       clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION] "
+    "[--seed S] FILE\n";
+
+/// A number of seconds, decimals allowed, as milliseconds.
+std::chrono::milliseconds seconds_option(examples::cli& args, const std::string& name, double fallback) {
+  const std::string text = args.text(name, "");
+  if (text.empty()) return std::chrono::milliseconds(static_cast<std::int64_t>(fallback * 1000));
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (*end != '\0' || !(v >= 0) || v > 1e9) throw examples::usage_error(name + " needs a number of seconds, got '" + text + "'");
+  return std::chrono::milliseconds(static_cast<std::int64_t>(v * 1000));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return examples::tool_main("clickstream", usage, [&] {
+    if (argc < 2) throw examples::usage_error("a command is needed: follow, batch or generate");
+    const std::string command = argv[1];
+    // --per-user takes no value: take it out before the options that do.
+    std::vector<char*> rest{argv[0]};
+    bool per_user = false;
+    for (int i = 2; i < argc; ++i) {
+      if (std::string(argv[i]) == "--per-user") {
+        per_user = true;
+      } else {
+        rest.push_back(argv[i]);
+      }
+    }
+    examples::cli args(static_cast<int>(rest.size()), rest.data());
+    const auto by = per_user ? examples::click_key::user : examples::click_key::url;
+    if (command == "follow") {
+      examples::follow_settings s;
+      s.by = by;
+      s.delay = seconds_option(args, "--delay", 10);
+      s.until_idle = seconds_option(args, "--until-idle", 0);
+      dataflow::context ctx = examples::context_from(args);
+      const std::string path = args.positional(1).at(0);
+      examples::follow_clicks(ctx, path, s, [](const std::string& line) { examples::write_stdout(line); });
+    } else if (command == "batch") {
+      dataflow::context ctx = examples::context_from(args);
+      const std::string path = args.positional(1).at(0);
+      std::string out;
+      for (const std::string& line : examples::batch_clicks(ctx, path, by)) out += line;
+      examples::write_stdout(out);
+    } else if (command == "generate") {
+      examples::generate_settings g;
+      g.total = args.number("--total", g.total);
+      g.rate = args.number("--rate", g.rate);
+      g.disorder_ms = static_cast<std::int64_t>(args.number("--disorder", static_cast<std::size_t>(g.disorder_ms)));
+      g.seed = args.number("--seed", g.seed);
+      const std::string late = args.text("--late", "0");
+      char* end = nullptr;
+      g.late_fraction = std::strtod(late.c_str(), &end);
+      if (*end != '\0' || !(g.late_fraction >= 0 && g.late_fraction <= 1)) {
+        throw examples::usage_error("--late needs a fraction between 0 and 1, got '" + late + "'");
+      }
+      examples::generate_clicks(args.positional(1).at(0), g);
+    } else {
+      throw examples::usage_error("unknown command '" + command + "': follow, batch or generate");
+    }
+  });
+}

@@ -1,0 +1,220 @@
+// follow_lines: a stream source of the lines appended to files, as `tail -F` follows them.
+//
+// The path is a file, a directory (every regular file in it) or a glob. Files are known by
+// identity (device and inode), not by name: a file renamed while followed (log rotation) is read
+// on to its end, and the new file made under the old name is followed from its start. Only
+// complete lines are handed on; a line still being written waits for its '\n' (once the stream
+// ends on idleness, a last line without one is handed on). A file that shrinks below what was
+// read (truncated or rewritten in place) is an io_error naming it: its lines cannot be told
+// apart from those already counted.
+#pragma once
+
+#include <dataflow/detail/config.hpp>
+#include <dataflow/storage/files.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dataflow {
+
+/// Settings of follow_lines.
+struct follow_options {
+  /// Ends the stream once no followed file has grown for this long; zero follows forever.
+  std::chrono::milliseconds end_when_idle{0};
+  /// How long to wait between looks at the files when nothing new has come.
+  std::chrono::milliseconds poll_interval{20};
+  /// Bytes read from a file at a time.
+  std::size_t read_bytes = std::size_t{1} << 20;
+};
+
+/// Where a followed file stands.
+struct followed_file {
+  std::string path;          ///< the name it had when last seen
+  std::uint64_t device = 0;  ///< with the inode, its identity
+  std::uint64_t inode = 0;
+  std::uint64_t offset = 0;  ///< bytes handed on as lines (the next line starts here)
+};
+
+/// A stream source of the lines appended to the files at `path` (a file, directory or glob).
+/// Copies share one position.
+class follow_lines {
+ public:
+  using item_type = std::string;
+
+  explicit follow_lines(std::string path, follow_options options = {});
+
+  /// Moves new complete lines into `out` until it holds `max` or `deadline` passes; returns
+  /// false once the stream has ended (end_when_idle).
+  bool poll(std::vector<std::string>& out, std::size_t max,
+            std::chrono::steady_clock::time_point deadline);
+
+  /// The files followed now, in the order they are read.
+  std::vector<followed_file> files() const;
+
+ private:
+  struct file;
+  struct state;
+  void rescan(state& s);
+  std::shared_ptr<state> s_;
+};
+
+}  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/errors.hpp>
+
+#include <fcntl.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <thread>
+
+namespace dataflow {
+
+struct follow_lines::file {
+  followed_file where;
+  detail::file_handle fd;
+  std::uint64_t read_to = 0;  // bytes read from the file; those past `where.offset` are in `pending`
+  std::string pending;        // read, not yet handed on (the start of an incomplete line)
+  bool gone = false;          // no longer under the path: read to its end, then dropped
+};
+
+struct follow_lines::state {
+  std::string path;
+  follow_options options;
+  std::mutex m;
+  std::vector<file> files;
+  std::chrono::steady_clock::time_point last_growth = std::chrono::steady_clock::now();
+};
+
+DATAFLOW_INLINE follow_lines::follow_lines(std::string path, follow_options options)
+    : s_(std::make_shared<state>()) {
+  if (path.empty()) throw usage_error("dataflow::follow_lines: the path is empty");
+  if (options.read_bytes == 0) throw usage_error("dataflow::follow_lines: read_bytes must be at least 1");
+  s_->path = std::move(path);
+  s_->options = options;
+}
+
+DATAFLOW_INLINE std::vector<followed_file> follow_lines::files() const {
+  std::lock_guard lock(s_->m);
+  std::vector<followed_file> out;
+  for (const file& f : s_->files) out.push_back(f.where);
+  return out;
+}
+
+DATAFLOW_INLINE void follow_lines::rescan(state& s) {
+  std::vector<std::string> names;
+  struct stat st {};
+  if (detail::has_glob_chars(s.path)) {
+    glob_t g{};
+    if (::glob(s.path.c_str(), 0, nullptr, &g) == 0) {
+      for (std::size_t i = 0; i < g.gl_pathc; ++i) names.emplace_back(g.gl_pathv[i]);
+    }
+    ::globfree(&g);
+  } else if (::stat(s.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    for (const std::string& n : detail::directory_names(s.path)) names.push_back(s.path + "/" + n);
+  } else {
+    names.push_back(s.path);  // a file, perhaps not made yet
+  }
+  std::sort(names.begin(), names.end());
+  std::vector<bool> seen(s.files.size(), false);
+  for (const std::string& name : names) {
+    if (::stat(name.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    const auto dev = static_cast<std::uint64_t>(st.st_dev), ino = static_cast<std::uint64_t>(st.st_ino);
+    auto known = std::find_if(s.files.begin(), s.files.end(), [&](const file& f) {
+      return f.where.device == dev && f.where.inode == ino;
+    });
+    if (known != s.files.end()) {
+      seen[static_cast<std::size_t>(known - s.files.begin())] = true;
+      known->where.path = name;  // renamed, perhaps
+      continue;
+    }
+    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // gone between the listing and now: the next look decides
+    struct stat opened {};
+    if (::fstat(fd, &opened) != 0 || static_cast<std::uint64_t>(opened.st_ino) != ino) {
+      ::close(fd);
+      continue;
+    }
+    file f;
+    f.where = {name, dev, ino, 0};
+    f.fd = detail::file_handle(fd);
+    s.files.push_back(std::move(f));
+    seen.push_back(true);
+  }
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    if (!seen[i]) s.files[i].gone = true;
+  }
+}
+
+DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string>& out, std::size_t max,
+                                        std::chrono::steady_clock::time_point deadline) {
+  state& s = *s_;
+  std::lock_guard lock(s.m);
+  std::vector<char> buf(s.options.read_bytes);
+  for (;;) {
+    rescan(s);
+    bool grew = false;
+    for (file& f : s.files) {
+      struct stat st {};
+      if (::fstat(f.fd.get(), &st) != 0) {
+        const int e = errno;
+        throw io_error(f.where.path, "follow_lines: cannot stat '" + f.where.path + "': " + detail::errno_text(e));
+      }
+      const auto size = static_cast<std::uint64_t>(st.st_size);
+      if (size < f.read_to) {
+        throw io_error(f.where.path, "follow_lines: '" + f.where.path + "' shrank to " + std::to_string(size) +
+                                         " bytes while followed (" + std::to_string(f.read_to) +
+                                         " were read): truncated or rewritten in place");
+      }
+      while (out.size() < max) {
+        // Hand on the complete lines already read, then read more.
+        std::size_t start = 0;
+        for (std::size_t nl; out.size() < max && (nl = f.pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+          out.emplace_back(f.pending, start, nl - start);
+          f.where.offset += nl + 1 - start;
+        }
+        f.pending.erase(0, start);
+        if (out.size() >= max || f.read_to >= size) break;
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - f.read_to));
+        const std::size_t got = detail::read_at(f.fd.get(), buf.data(), want, f.read_to, f.where.path, "follow_lines");
+        if (got == 0) break;
+        f.pending.append(buf.data(), got);
+        f.read_to += got;
+        grew = true;
+      }
+    }
+    // A file gone from the path is dropped once it is read to its end.
+    std::erase_if(s.files, [](const file& f) { return f.gone && f.pending.empty() && f.read_to == f.where.offset; });
+    const auto now = std::chrono::steady_clock::now();
+    if (grew) s.last_growth = now;
+    const auto idle = s.options.end_when_idle;
+    if (idle.count() > 0 && !grew && now - s.last_growth >= idle) {
+      // The writers are done: a last line without '\n' is complete too.
+      for (file& f : s.files) {
+        if (!f.pending.empty()) {
+          f.where.offset += f.pending.size();
+          out.push_back(std::move(f.pending));
+          f.pending.clear();
+        }
+      }
+      return false;
+    }
+    if (out.size() >= max || now >= deadline) return true;
+    if (!grew) {
+      const auto wait = std::min<std::chrono::steady_clock::duration>(s.options.poll_interval, deadline - now);
+      std::this_thread::sleep_for(wait);
+    }
+  }
+}
+
+}  // namespace dataflow
+#endif

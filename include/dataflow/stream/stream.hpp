@@ -1,0 +1,536 @@
+// Streams: the same local operators as datasets, run as a sequence of micro-batches, with keyed
+// aggregations over event-time windows whose state lasts across batches.
+//
+// A micro-batch closes when `trigger` has passed since it opened or when it holds
+// `max_batch_items` source items, whichever comes first. Each batch runs as a batch job on the
+// context's threads: the fused local operators, the window assignment and a reduce_by_key of
+// (window, key) pairs; its result is merged into the stream's state. The watermark is the
+// largest event time seen minus the allowed delay; once it passes a window's end, that window's
+// result for each key is handed to the result callback. An event whose every window ended more
+// than `allowed_lateness` before the watermark (a late event) updates nothing: it is counted in
+// stats().late_events and handed to on_late(). A late event within the allowed lateness updates
+// the window, whose result is handed on again with the next revision. When the source ends,
+// every open window closes.
+//
+// @code
+// dataflow::stream_writer<click> clicks;
+// auto run = ctx.stream(clicks)
+//                .with_event_time([](const click& c) { return c.ms; }, 10s)
+//                .window(dataflow::tumbling(1min))
+//                .count_by_key([](const click& c) { return c.url; })
+//                .start({.trigger = 200ms}, [](const dataflow::window_result<std::string,
+//                                                  std::uint64_t>& r) { ... });
+// @endcode
+//
+// The stream's batches are actions of its context: run batch actions on another context while
+// a stream runs.
+#pragma once
+
+#include <dataflow/dataflow.hpp>
+#include <dataflow/stream/windows.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+
+/// How a stream runs.
+struct stream_options {
+  /// A micro-batch closes this long after it opened...
+  std::chrono::milliseconds trigger{200};
+  /// ...or once it holds this many source items, whichever comes first.
+  std::size_t max_batch_items = std::size_t{1} << 20;
+};
+
+/// The figures of a stream so far.
+struct stream_stats {
+  std::uint64_t batches = 0;       ///< micro-batches run (empty ones are not run)
+  std::uint64_t events_in = 0;     ///< items taken from the source
+  std::uint64_t late_events = 0;   ///< events past the allowed lateness of a window they fell in
+  std::uint64_t results = 0;       ///< window results handed on (revisions included)
+  std::size_t open_windows = 0;    ///< (window, key) entries in the state now
+  event_time watermark = detail::no_watermark;  ///< no window ending after it has closed
+  double last_batch_seconds = 0;   ///< wall time of the latest batch, merge and results included
+  double busy_seconds = 0;         ///< wall time of every batch together
+};
+
+namespace detail {
+
+/// What a stream's driver thread shares with the stream_run that owns it.
+struct stream_control {
+  std::atomic<bool> stop{false};
+  mutable std::mutex m;
+  std::condition_variable finished_cv;
+  bool finished = false;
+  std::exception_ptr failure;
+  stream_stats stats;
+};
+
+}  // namespace detail
+
+/// A running stream. stop() or wait() ends it; the destructor stops it.
+class stream_run {
+ public:
+  stream_run(std::shared_ptr<detail::stream_control> control, std::thread driver)
+      : control_(std::move(control)), driver_(std::move(driver)) {}
+  stream_run(stream_run&&) noexcept = default;
+  stream_run& operator=(stream_run&&) = delete;
+  stream_run(const stream_run&) = delete;
+  stream_run& operator=(const stream_run&) = delete;
+  ~stream_run() {
+    if (driver_.joinable()) {
+      control_->stop.store(true);
+      driver_.join();
+    }
+  }
+
+  /// Stops the stream: it processes what its source holds now and ends, leaving open windows
+  /// open. Rethrows what made the stream fail, if it did.
+  void stop() {
+    control_->stop.store(true);
+    join();
+  }
+
+  /// Waits until the source ends and the stream has closed its last windows. Rethrows what made
+  /// the stream fail, if it did.
+  void wait() { join(); }
+
+  /// True once the stream has ended (its source ended, it was stopped, or it failed).
+  bool finished() const {
+    std::lock_guard lock(control_->m);
+    return control_->finished;
+  }
+
+  /// The stream's figures so far.
+  stream_stats stats() const {
+    std::lock_guard lock(control_->m);
+    return control_->stats;
+  }
+
+ private:
+  void join() {
+    if (driver_.joinable()) driver_.join();
+    std::lock_guard lock(control_->m);
+    if (control_->failure) std::rethrow_exception(std::exchange(control_->failure, nullptr));
+  }
+
+  std::shared_ptr<detail::stream_control> control_;
+  std::thread driver_;
+};
+
+namespace detail {
+
+template <class K>
+struct stream_key_hash {
+  std::size_t operator()(const K& k) const { return static_cast<std::size_t>(table_hash(k)); }
+};
+
+/// The state and the batch loop of a windowed aggregation; runs on the stream's driver thread.
+template <class Source, class Stack, class TimeFn, class KeyFn, class ValueFn, class Op>
+class window_aggregator {
+  using In = typename Source::item_type;
+  using T = typename Stack::output_type;
+  using K = std::remove_cvref_t<call_result_t<KeyFn, const T&>>;
+  using SK = stored_t<K>;
+  using V = std::remove_cvref_t<call_result_t<ValueFn, const T&>>;
+  static_assert(std::is_same_v<V, stored_t<V>>,
+                "dataflow: a stream aggregation's values must own their data (std::string, not "
+                "std::string_view): they outlive the batch they came from");
+  using pair_type = std::pair<std::pair<event_time, K>, V>;
+
+ public:
+  using result_type = window_result<SK, V>;
+
+  struct settings {
+    window_spec spec;
+    event_time max_delay = 0;
+    event_time allowed_lateness = 0;
+    std::function<void(const T&)> on_late;
+  };
+
+  window_aggregator(std::shared_ptr<context_state> ctx, Source source, Stack stack, TimeFn time_fn,
+                    KeyFn key_fn, ValueFn value_fn, Op op, settings s)
+      : ctx_(std::move(ctx)),
+        source_(std::move(source)),
+        stack_(std::move(stack)),
+        time_fn_(std::move(time_fn)),
+        key_fn_(std::move(key_fn)),
+        value_fn_(std::move(value_fn)),
+        op_(std::move(op)),
+        settings_(std::move(s)),
+        batch_(std::make_shared<batch_state>()),
+        assigned_(stack_.push(assign_op{assigner{batch_, settings_.spec, time_fn_, key_fn_, value_fn_, settings_.on_late},
+                                        ctx_->label("window")})) {}
+
+  /// Marks the aggregation started; a second start is a usage_error (one state, one driver).
+  void claim() {
+    if (started_.exchange(true)) throw usage_error("dataflow::start: this stream aggregation is already started");
+  }
+
+  /// Takes batches from the source until it ends or `control.stop`, handing each closed window's
+  /// results to `on_result`.
+  template <class OnResult>
+  void run(const stream_options& options, stream_control& control, OnResult& on_result) {
+    for (;;) {
+      const bool stopping = control.stop.load();
+      std::vector<In> items;
+      bool open = true;
+      const auto start = std::chrono::steady_clock::now();
+      const auto deadline = stopping ? start : start + options.trigger;
+      do {
+        open = source_.poll(items, options.max_batch_items, deadline);
+      } while (open && items.size() < options.max_batch_items &&
+               std::chrono::steady_clock::now() < deadline && !control.stop.load());
+      if (!items.empty() || !open) {
+        const std::size_t n = items.size();
+        process(std::move(items), !open, on_result);
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::lock_guard lock(control.m);
+        stream_stats& s = control.stats;
+        s.batches += n > 0;
+        s.events_in += n;
+        s.late_events = late_total_;
+        s.results = results_total_;
+        s.open_windows = open_entries_;
+        s.watermark = watermark_;
+        if (n > 0) s.last_batch_seconds = seconds;
+        s.busy_seconds += seconds;
+      }
+      if constexpr (requires { source_.commit(); }) source_.commit();
+      if (!open || stopping) return;
+    }
+  }
+
+  /// Tells the source that nothing more will be processed.
+  void detach() {
+    if constexpr (requires { source_.detach(); }) source_.detach();
+  }
+
+ private:
+  // What the window assignment of one batch reads and writes, shared by its threads.
+  struct batch_state {
+    event_time expired_before = no_watermark;  // windows ending at or before it take no event
+    std::atomic<event_time> max_seen{no_watermark};
+    std::atomic<std::uint64_t> late{0};
+  };
+
+  // The window assignment, the batch job's operator after the user's: ((window start, key),
+  // value) pairs for each window an event falls in; late events are counted instead.
+  struct assigner {
+    std::shared_ptr<batch_state> b;
+    window_spec spec;
+    TimeFn time_fn;
+    KeyFn key_fn;
+    ValueFn value_fn;
+    std::function<void(const T&)> on_late;
+
+    template <class Emit>
+    void operator()(const T& x, Emit&& emit) const {
+      const event_time t = to_event_time(std::invoke(time_fn, x));
+      event_time m = b->max_seen.load(std::memory_order_relaxed);
+      while (t > m && !b->max_seen.compare_exchange_weak(m, t, std::memory_order_relaxed)) {
+      }
+      bool late = false;
+      for_each_window(spec, t, [&](event_time s) {
+        if (s + spec.size_ms <= b->expired_before) {
+          late = true;
+        } else {
+          emit(pair_type(std::pair<event_time, K>(s, std::invoke(key_fn, x)), std::invoke(value_fn, x)));
+        }
+      });
+      if (late) {
+        b->late.fetch_add(1, std::memory_order_relaxed);
+        if (on_late) on_late(x);
+      }
+    }
+  };
+  using assign_op = flat_map_callback_op<pair_type, assigner>;
+  using assigned_stack = decltype(std::declval<const Stack&>().push(std::declval<assign_op>()));
+
+  struct entry {
+    V value;
+    bool emitted = false;  // handed on once the watermark passed the window's end
+    bool dirty = false;    // updated by late events since
+    std::uint32_t revision = 0;
+  };
+
+  template <class OnResult>
+  void process(std::vector<In> items, bool ended, OnResult& on_result) {
+    batch_->expired_before = watermark_ == no_watermark ? no_watermark : watermark_ - settings_.allowed_lateness;
+    batch_->max_seen.store(no_watermark);
+    batch_->late.store(0);
+    if (!items.empty()) {
+      auto source = make_range_dataset(ctx_, std::move(items));
+      dataset<pair_type, assigned_stack> pairs(source.node(), assigned_);
+      for (auto& [wk, v] : pairs.reduce_by_key(op_).collect()) merge(std::move(wk), std::move(v));
+      late_total_ += batch_->late.load();
+      max_time_ = std::max(max_time_, batch_->max_seen.load());
+    }
+    if (max_time_ != no_watermark) watermark_ = std::max(watermark_, max_time_ - settings_.max_delay);
+    if (ended) watermark_ = final_watermark;
+    close_windows(on_result);
+  }
+
+  void merge(std::pair<event_time, SK>&& wk, V&& v) {
+    auto& window = state_[wk.first];
+    auto [it, inserted] = window.try_emplace(std::move(wk.second), entry{std::move(v)});
+    if (inserted) {
+      ++open_entries_;
+    } else {
+      it->second.value = std::invoke(op_, std::as_const(it->second.value), std::as_const(v));
+      if (it->second.emitted) it->second.dirty = true;
+    }
+  }
+
+  template <class OnResult>
+  void close_windows(OnResult& on_result) {
+    const std::int64_t size = settings_.spec.size_ms;
+    for (auto w = state_.begin(); w != state_.end();) {
+      const event_time start = w->first;
+      if (start > watermark_ - size) break;  // windows are in order of start, so of end
+      for (auto& [key, e] : w->second) {
+        if (!e.emitted || e.dirty) {
+          result_type r{start, start + size, key, e.value, e.emitted ? ++e.revision : 0};
+          e.emitted = true;
+          e.dirty = false;
+          on_result(std::as_const(r));
+          ++results_total_;
+        }
+      }
+      // Kept for late events until the watermark passes its end by the allowed lateness.
+      if (watermark_ == final_watermark || start + size <= watermark_ - settings_.allowed_lateness) {
+        open_entries_ -= w->second.size();
+        w = state_.erase(w);
+      } else {
+        ++w;
+      }
+    }
+  }
+
+  std::shared_ptr<context_state> ctx_;
+  Source source_;
+  Stack stack_;
+  TimeFn time_fn_;
+  KeyFn key_fn_;
+  ValueFn value_fn_;
+  Op op_;
+  settings settings_;
+  std::shared_ptr<batch_state> batch_;
+  assigned_stack assigned_;
+  std::atomic<bool> started_{false};
+  std::map<event_time, std::unordered_map<SK, entry, stream_key_hash<SK>>> state_;  // by window start
+  std::size_t open_entries_ = 0;
+  event_time max_time_ = no_watermark;
+  event_time watermark_ = no_watermark;
+  std::uint64_t late_total_ = 0;
+  std::uint64_t results_total_ = 0;
+};
+
+}  // namespace detail
+
+/// A keyed aggregation over the windows of a stream, ready to start.
+template <class Aggregator>
+class windowed_aggregation {
+ public:
+  using result_type = typename Aggregator::result_type;
+
+  explicit windowed_aggregation(std::shared_ptr<Aggregator> a) : a_(std::move(a)) {}
+
+  /// Starts the stream on a thread of its own; on_result(const window_result<K, V>&) is called
+  /// there for each window result, in order of window end.
+  template <class OnResult>
+  stream_run start(stream_options options, OnResult on_result) const {
+    static_assert(std::is_invocable_v<OnResult&, const result_type&>,
+                  "dataflow::start: the result callback must be callable as "
+                  "fn(const dataflow::window_result<K, V>&)");
+    if (options.max_batch_items == 0) throw usage_error("dataflow::start: max_batch_items must be at least 1");
+    a_->claim();
+    auto control = std::make_shared<detail::stream_control>();
+    std::thread driver([a = a_, control, options, on_result = std::move(on_result)]() mutable {
+      try {
+        a->run(options, *control, on_result);
+      } catch (...) {
+        std::lock_guard lock(control->m);
+        control->failure = std::current_exception();
+      }
+      a->detach();
+      std::lock_guard lock(control->m);
+      control->finished = true;
+      control->finished_cv.notify_all();
+    });
+    return stream_run(std::move(control), std::move(driver));
+  }
+
+ private:
+  std::shared_ptr<Aggregator> a_;
+};
+
+template <class Source, class Stack, class TimeFn>
+class windowed_stream;
+
+/// A stream whose events carry a time.
+template <class Source, class Stack, class TimeFn>
+class timed_stream {
+ public:
+  timed_stream(std::shared_ptr<detail::context_state> ctx, Source source, Stack stack, TimeFn time_fn,
+               std::chrono::milliseconds max_delay)
+      : ctx_(std::move(ctx)), source_(std::move(source)), stack_(std::move(stack)),
+        time_fn_(std::move(time_fn)), max_delay_(max_delay) {}
+
+  /// Groups the events into windows of event time: tumbling(size) or sliding(size, step).
+  windowed_stream<Source, Stack, TimeFn> window(window_spec spec) const {
+    return {ctx_, source_, stack_, time_fn_, max_delay_, spec};
+  }
+
+ private:
+  std::shared_ptr<detail::context_state> ctx_;
+  Source source_;
+  Stack stack_;
+  TimeFn time_fn_;
+  std::chrono::milliseconds max_delay_;
+};
+
+/// A stream grouped into event-time windows, ready for a keyed aggregation.
+template <class Source, class Stack, class TimeFn>
+class windowed_stream {
+  using T = typename Stack::output_type;
+
+ public:
+  windowed_stream(std::shared_ptr<detail::context_state> ctx, Source source, Stack stack, TimeFn time_fn,
+                  std::chrono::milliseconds max_delay, window_spec spec)
+      : ctx_(std::move(ctx)), source_(std::move(source)), stack_(std::move(stack)),
+        time_fn_(std::move(time_fn)), max_delay_(max_delay), spec_(spec) {}
+
+  /// Keeps a window's state this long after the watermark passed its end, so that late events
+  /// update it (and its result is handed on again); later events are late.
+  windowed_stream allowed_lateness(std::chrono::milliseconds lateness) const {
+    if (lateness.count() < 0) throw usage_error("dataflow::allowed_lateness: must not be negative");
+    windowed_stream copy = *this;
+    copy.lateness_ = lateness;
+    return copy;
+  }
+
+  /// Hands each late event to fn(const T&), on the stream's threads (several at once).
+  windowed_stream on_late(std::function<void(const T&)> fn) const {
+    windowed_stream copy = *this;
+    copy.on_late_ = std::move(fn);
+    return copy;
+  }
+
+  /// Counts the events of each key in each window: window_result<K, std::uint64_t>.
+  template <class KeyFn>
+  auto count_by_key(KeyFn key_fn) const {
+    static_assert(detail::const_callable<KeyFn, const T&>,
+                  "dataflow::count_by_key: the key function must be callable as key_fn(const T&)");
+    auto one = [](const T&) { return std::uint64_t{1}; };
+    return aggregate(std::move(key_fn), one, std::plus<std::uint64_t>{});
+  }
+
+  /// Reduces value_fn(event) of each key key_fn(event) in each window with op (associative and
+  /// commutative): window_result<K, V>.
+  template <class KeyFn, class ValueFn, class Op>
+  auto reduce_by(KeyFn key_fn, ValueFn value_fn, Op op) const {
+    static_assert(detail::const_callable<KeyFn, const T&> && detail::const_callable<ValueFn, const T&>,
+                  "dataflow::reduce_by: the key and value functions must be callable as fn(const T&)");
+    return aggregate(std::move(key_fn), std::move(value_fn), std::move(op));
+  }
+
+  /// Reduces the values of each key in each window with op (associative and commutative); the
+  /// events are pairs (K, V): window_result<K, V>.
+  template <class Op>
+  auto reduce_by_key(Op op) const {
+    static_assert(detail::is_pair_v<T>, "dataflow::reduce_by_key: stream items must be std::pair<K, V>");
+    auto key = [](const T& x) -> const typename T::first_type& { return x.first; };
+    auto value = [](const T& x) -> const typename T::second_type& { return x.second; };
+    return aggregate(key, value, std::move(op));
+  }
+
+ private:
+  template <class KeyFn, class ValueFn, class Op>
+  auto aggregate(KeyFn key_fn, ValueFn value_fn, Op op) const {
+    using A = detail::window_aggregator<Source, Stack, TimeFn, KeyFn, ValueFn, Op>;
+    typename A::settings s{spec_, max_delay_.count(), lateness_.count(), on_late_};
+    return windowed_aggregation<A>(std::make_shared<A>(ctx_, source_, stack_, time_fn_, std::move(key_fn),
+                                                       std::move(value_fn), std::move(op), std::move(s)));
+  }
+
+  std::shared_ptr<detail::context_state> ctx_;
+  Source source_;
+  Stack stack_;
+  TimeFn time_fn_;
+  std::chrono::milliseconds max_delay_;
+  window_spec spec_;
+  std::chrono::milliseconds lateness_{0};
+  std::function<void(const T&)> on_late_;
+};
+
+/// A typed stream of the items of a source, through local operators (map, filter, flat_map).
+template <class Source, class Stack = detail::op_stack<typename Source::item_type>>
+class stream {
+ public:
+  using value_type = typename Stack::output_type;
+
+  stream(std::shared_ptr<detail::context_state> ctx, Source source, Stack stack = {})
+      : ctx_(std::move(ctx)), source_(std::move(source)), stack_(std::move(stack)) {}
+
+  /// As dataset::map.
+  template <class F>
+  auto map(F fn) const { return with(prototype().map(std::move(fn)).stack()); }
+  /// As dataset::filter.
+  template <class F>
+  auto filter(F fn) const { return with(prototype().filter(std::move(fn)).stack()); }
+  /// As dataset::flat_map.
+  template <class U = void, class F>
+  auto flat_map(F fn) const { return with(prototype().template flat_map<U>(std::move(fn)).stack()); }
+
+  /// Gives each event a time: time_fn(const T&) returns milliseconds since the epoch (an
+  /// integer), a duration since the epoch or a system_clock time point. The watermark trails
+  /// the largest time seen by `max_delay`: events may arrive that much out of order.
+  template <class TimeFn>
+  timed_stream<Source, Stack, TimeFn> with_event_time(TimeFn time_fn, std::chrono::milliseconds max_delay) const {
+    static_assert(detail::const_callable<TimeFn, const value_type&>,
+                  "dataflow::with_event_time: the time function must be callable as fn(const T&)");
+    if (max_delay.count() < 0) throw usage_error("dataflow::with_event_time: the delay must not be negative");
+    return {ctx_, source_, stack_, std::move(time_fn), max_delay};
+  }
+
+ private:
+  using In = typename Source::item_type;
+
+  // A dataset over no items with this stream's operators, to build the next operator as
+  // datasets do (same checks, same labels).
+  dataset<value_type, Stack> prototype() const {
+    return dataset<value_type, Stack>(detail::make_range_dataset(ctx_, std::vector<In>{}).node(), stack_);
+  }
+
+  template <class NewStack>
+  stream<Source, NewStack> with(NewStack stack) const {
+    return {ctx_, source_, std::move(stack)};
+  }
+
+  std::shared_ptr<detail::context_state> ctx_;
+  Source source_;
+  Stack stack_;
+};
+
+template <class Source>
+auto context::stream(Source source) const {
+  return dataflow::stream<Source>(state_, std::move(source));
+}
+
+}  // namespace dataflow
