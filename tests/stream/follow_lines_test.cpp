@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -113,9 +114,9 @@ TEST_CASE("follow_lines: a file truncated while followed is an error naming it",
 TEST_CASE("follow_lines: a stream over a growing log equals the batch count", "[stream][follow]") {
   temp_dir d;
   std::mt19937_64 rng(GENERATE(11, 12));
-  // Lines "EPOCH_MS USER URL", out of order by less than the delay, appended while the stream
-  // runs, in batches of any size; the last line has no '\n'. (One file: the watermark is not yet
-  // kept per file, so files read at different paces would make events late.)
+  // Lines "EPOCH_MS USER URL" in three files, each out of order by less than the delay, appended
+  // while the stream runs, in batches of any size; the last line has no '\n'. The files are read
+  // at different paces: the watermark, kept per file, must not make any event late.
   std::vector<std::string> lines;
   std::map<std::pair<std::int64_t, std::string>, std::uint64_t> want;  // (minute, url)
   const std::int64_t t0 = 1'700'000'000'000;
@@ -125,6 +126,7 @@ TEST_CASE("follow_lines: a stream over a growing log equals the batch count", "[
     lines.push_back(std::to_string(t) + " user" + std::to_string(rng() % 50) + " " + url);
     ++want[{t / 60000 * 60000, url}];
   }
+  for (int f = 0; f < 3; ++f) append(d.path / ("part" + std::to_string(f) + ".log"), "");
   dataflow::context ctx(2);
   std::mutex m;
   std::map<std::pair<std::int64_t, std::string>, std::uint64_t> got;
@@ -142,11 +144,40 @@ TEST_CASE("follow_lines: a stream over a growing log equals the batch count", "[
                  });
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const bool last = i + 1 == lines.size();
-    append(d.path / "clicks.log", lines[i] + (last ? "" : "\n"));
+    append(d.path / ("part" + std::to_string(i % 3) + ".log"), lines[i] + (last ? "" : "\n"));
     if (i % 300 == 0) std::this_thread::sleep_for(3ms);
   }
   run.wait();
   CHECK(run.stats().late_events == 0);
   CHECK(run.stats().events_in == lines.size());
   CHECK(got == want);
+}
+
+TEST_CASE("follow_lines: an idle file holds the watermark back until its idle timeout", "[stream][follow]") {
+  // a.log has one old click and then nothing; b.log moves on by five minutes. With an idle
+  // timeout, b.log alone drives the watermark once a.log has been idle that long; without one,
+  // no window closes while a.log stays behind.
+  auto results_while_running = [](std::chrono::milliseconds idle_timeout) {
+    temp_dir d;
+    append(d.path / "a.log", "1000\n");
+    dataflow::context ctx(1);
+    std::atomic<std::uint64_t> results{0};
+    auto run = ctx.stream(dataflow::follow_lines(d.path.string(), {.poll_interval = 1ms}))
+                   .map([](const std::string& line) { return std::stoll(line); })
+                   .with_event_time([](long long t) { return t; }, 1s)
+                   .window(dataflow::tumbling(1min))
+                   .count_by_key([](long long) { return 0; })
+                   .start({.trigger = 5ms, .idle_timeout = idle_timeout}, [&](const auto&) { results.fetch_add(1); });
+    std::string lines;
+    for (long long t = 1000; t < 300000; t += 1000) lines += std::to_string(t) + "\n";
+    append(d.path / "b.log", lines);
+    const auto give_up = std::chrono::steady_clock::now() + 3s;
+    while (results.load() == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
+    const std::uint64_t seen = results.load();
+    run.stop();
+    CHECK(run.stats().events_in == 300);
+    return seen;
+  };
+  CHECK(results_while_running(100ms) >= 4);  // windows of minutes 0-3 closed, a.log idle
+  CHECK(results_while_running(0ms) == 0);    // never idle: a.log holds every window open
 }

@@ -11,6 +11,7 @@
 
 #include <dataflow/detail/config.hpp>
 #include <dataflow/storage/files.hpp>
+#include <dataflow/stream/windows.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -55,6 +56,11 @@ class follow_lines {
   /// The files followed now, in the order they are read.
   std::vector<followed_file> files() const;
 
+  /// Appends to `runs` where the lines of the polls since the last call came from: each file
+  /// is a partition ("device:inode"); a file dropped (renamed out of the path and read to its
+  /// end) is reported ended.
+  void take_runs(std::vector<partition_run>& runs);
+
  private:
   struct file;
   struct state;
@@ -85,6 +91,7 @@ struct follow_lines::file {
   std::uint64_t read_to = 0;  // bytes read from the file; those past `where.offset` are in `pending`
   std::string pending;        // read, not yet handed on (the start of an incomplete line)
   bool gone = false;          // no longer under the path: read to its end, then dropped
+  bool reported = false;      // take_runs has named it
 };
 
 struct follow_lines::state {
@@ -93,7 +100,20 @@ struct follow_lines::state {
   std::mutex m;
   std::vector<file> files;
   std::chrono::steady_clock::time_point last_growth = std::chrono::steady_clock::now();
+  std::vector<partition_run> runs;  // of the polls not yet taken
 };
+
+namespace detail {
+inline std::string partition_name(const followed_file& f) {
+  return std::to_string(f.device) + ":" + std::to_string(f.inode);
+}
+}  // namespace detail
+
+DATAFLOW_INLINE void follow_lines::take_runs(std::vector<partition_run>& runs) {
+  std::lock_guard lock(s_->m);
+  runs.insert(runs.end(), std::make_move_iterator(s_->runs.begin()), std::make_move_iterator(s_->runs.end()));
+  s_->runs.clear();
+}
 
 DATAFLOW_INLINE follow_lines::follow_lines(std::string path, follow_options options)
     : s_(std::make_shared<state>()) {
@@ -164,6 +184,7 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string>& out, std::size
     rescan(s);
     bool grew = false;
     for (file& f : s.files) {
+      const std::size_t lines_before = out.size();
       struct stat st {};
       if (::fstat(f.fd.get(), &st) != 0) {
         const int e = errno;
@@ -191,9 +212,18 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string>& out, std::size
         f.read_to += got;
         grew = true;
       }
+      // Every file is reported once when found (it holds the watermark back from then on).
+      if (out.size() > lines_before || !f.reported) {
+        s.runs.push_back({detail::partition_name(f.where), out.size() - lines_before, false});
+        f.reported = true;
+      }
     }
     // A file gone from the path is dropped once it is read to its end.
-    std::erase_if(s.files, [](const file& f) { return f.gone && f.pending.empty() && f.read_to == f.where.offset; });
+    std::erase_if(s.files, [&](const file& f) {
+      const bool done = f.gone && f.pending.empty() && f.read_to == f.where.offset;
+      if (done) s.runs.push_back({detail::partition_name(f.where), 0, true});
+      return done;
+    });
     const auto now = std::chrono::steady_clock::now();
     if (grew) s.last_growth = now;
     const auto idle = s.options.end_when_idle;
@@ -204,6 +234,7 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string>& out, std::size
           f.where.offset += f.pending.size();
           out.push_back(std::move(f.pending));
           f.pending.clear();
+          s.runs.push_back({detail::partition_name(f.where), 1, false});
         }
       }
       return false;

@@ -38,6 +38,8 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <ranges>
+#include <string>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -54,6 +56,9 @@ struct stream_options {
   std::chrono::milliseconds trigger{200};
   /// ...or once it holds this many source items, whichever comes first.
   std::size_t max_batch_items = std::size_t{1} << 20;
+  /// The watermark is the least over the source's partitions (files, topic partitions); one
+  /// that has brought nothing new for this long stops holding it back. Zero: never.
+  std::chrono::milliseconds idle_timeout{30000};
 };
 
 /// The figures of a stream so far.
@@ -172,9 +177,7 @@ class window_aggregator {
         value_fn_(std::move(value_fn)),
         op_(std::move(op)),
         settings_(std::move(s)),
-        batch_(std::make_shared<batch_state>()),
-        assigned_(stack_.push(assign_op{assigner{batch_, settings_.spec, time_fn_, key_fn_, value_fn_, settings_.on_late},
-                                        ctx_->label("window")})) {}
+        window_label_(ctx_->label("window")) {}
 
   /// Marks the aggregation started; a second start is a usage_error (one state, one driver).
   void claim() {
@@ -188,16 +191,24 @@ class window_aggregator {
     for (;;) {
       const bool stopping = control.stop.load();
       std::vector<In> items;
+      std::vector<partition_run> runs;
       bool open = true;
       const auto start = std::chrono::steady_clock::now();
       const auto deadline = stopping ? start : start + options.trigger;
       do {
+        const std::size_t before = items.size();
         open = source_.poll(items, options.max_batch_items, deadline);
+        if constexpr (requires { source_.take_runs(runs); }) {
+          source_.take_runs(runs);
+        } else if (items.size() > before) {
+          runs.push_back({std::string(), items.size() - before, false});
+        }
       } while (open && items.size() < options.max_batch_items &&
                std::chrono::steady_clock::now() < deadline && !control.stop.load());
-      if (!items.empty() || !open) {
+      {
+        // Even without new items: partitions may have gone idle, which moves the watermark.
         const std::size_t n = items.size();
-        process(std::move(items), !open, on_result);
+        process(std::move(items), runs, !open, options.idle_timeout, on_result);
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::lock_guard lock(control.m);
@@ -222,6 +233,12 @@ class window_aggregator {
   }
 
  private:
+  // One partition of the source: its own watermark.
+  struct partition_state {
+    event_time max_time = no_watermark;
+    std::chrono::steady_clock::time_point last_active;
+  };
+
   // What the window assignment of one batch reads and writes, shared by its threads.
   struct batch_state {
     event_time expired_before = no_watermark;  // windows ending at or before it take no event
@@ -269,21 +286,91 @@ class window_aggregator {
     std::uint32_t revision = 0;
   };
 
+  // The batch job's operators for one partition's items: the user's, then the window
+  // assignment writing to that partition's batch state.
+  assigned_stack assigned_for(std::shared_ptr<batch_state> b) const {
+    return stack_.push(assign_op{assigner{std::move(b), settings_.spec, time_fn_, key_fn_, value_fn_, settings_.on_late},
+                                 window_label_});
+  }
+
   template <class OnResult>
-  void process(std::vector<In> items, bool ended, OnResult& on_result) {
-    batch_->expired_before = watermark_ == no_watermark ? no_watermark : watermark_ - settings_.allowed_lateness;
-    batch_->max_seen.store(no_watermark);
-    batch_->late.store(0);
-    if (!items.empty()) {
-      auto source = make_range_dataset(ctx_, std::move(items));
-      dataset<pair_type, assigned_stack> pairs(source.node(), assigned_);
-      for (auto& [wk, v] : pairs.reduce_by_key(op_).collect()) merge(std::move(wk), std::move(v));
-      late_total_ += batch_->late.load();
-      max_time_ = std::max(max_time_, batch_->max_seen.load());
+  void process(std::vector<In> items, const std::vector<partition_run>& runs, bool ended,
+               std::chrono::milliseconds idle_timeout, OnResult& on_result) {
+    const auto now = std::chrono::steady_clock::now();
+    const event_time expired_before =
+        watermark_ == no_watermark ? no_watermark : watermark_ - settings_.allowed_lateness;
+    // The items of each partition together, each group with its own batch state.
+    std::vector<std::string> names;
+    std::vector<std::vector<In>> groups;
+    std::size_t at = 0;
+    for (const partition_run& r : runs) {
+      if (r.ended) {
+        partitions_.erase(r.partition);
+        continue;
+      }
+      auto known = partitions_.try_emplace(r.partition, partition_state{no_watermark, now}).first;
+      if (r.count == 0) continue;
+      known->second.last_active = now;
+      const auto g = std::find(names.begin(), names.end(), r.partition);
+      std::vector<In>* group = nullptr;
+      if (g == names.end()) {
+        names.push_back(r.partition);
+        group = &groups.emplace_back();
+      } else {
+        group = &groups[static_cast<std::size_t>(g - names.begin())];
+      }
+      for (std::size_t i = 0; i < r.count; ++i) group->push_back(std::move(items[at + i]));
+      at += r.count;
     }
-    if (max_time_ != no_watermark) watermark_ = std::max(watermark_, max_time_ - settings_.max_delay);
+    items.clear();
+    std::vector<std::shared_ptr<batch_state>> states;
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      auto b = std::make_shared<batch_state>();
+      b->expired_before = expired_before;
+      states.push_back(b);
+    }
+    if (!groups.empty()) {
+      auto part = [&](std::size_t i) {
+        return dataset<pair_type, assigned_stack>(make_range_dataset(ctx_, std::ranges::ref_view(groups[i])).node(),
+                                                  assigned_for(states[i]));
+      };
+      auto reduce = [&](const auto& pairs) {
+        for (auto& [wk, v] : pairs.reduce_by_key(op_).collect()) merge(std::move(wk), std::move(v));
+      };
+      if (groups.size() == 1) {
+        reduce(part(0));
+      } else {
+        dataset<pair_type> all = part(0).concat(part(1));
+        for (std::size_t i = 2; i < groups.size(); ++i) all = all.concat(part(i));
+        reduce(all);
+      }
+    }
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      late_total_ += states[i]->late.load();
+      event_time& m = partitions_[names[i]].max_time;
+      m = std::max(m, states[i]->max_seen.load());
+    }
+    advance_watermark(now, idle_timeout);
     if (ended) watermark_ = final_watermark;
     close_windows(on_result);
+  }
+
+  // The least over the partitions of their largest time minus the delay; idle partitions do
+  // not count, unless every partition is idle.
+  void advance_watermark(std::chrono::steady_clock::time_point now, std::chrono::milliseconds idle_timeout) {
+    event_time least = final_watermark, most = no_watermark;
+    bool any_active = false;
+    for (const auto& [name, p] : partitions_) {
+      most = std::max(most, p.max_time);
+      const bool idle = idle_timeout.count() > 0 && now - p.last_active >= idle_timeout;
+      if (idle) continue;
+      any_active = true;
+      least = std::min(least, p.max_time);
+    }
+    const event_time basis = any_active ? least : most;
+    if (basis != no_watermark && basis != final_watermark) {
+      watermark_ = std::max(watermark_, basis - settings_.max_delay);
+    }
   }
 
   void merge(std::pair<event_time, SK>&& wk, V&& v) {
@@ -299,10 +386,11 @@ class window_aggregator {
 
   template <class OnResult>
   void close_windows(OnResult& on_result) {
+    if (watermark_ == no_watermark) return;  // no partition has a time yet: nothing has closed
     const std::int64_t size = settings_.spec.size_ms;
     for (auto w = state_.begin(); w != state_.end();) {
       const event_time start = w->first;
-      if (start > watermark_ - size) break;  // windows are in order of start, so of end
+      if (start + size > watermark_) break;  // windows are in order of start, so of end
       for (auto& [key, e] : w->second) {
         if (!e.emitted || e.dirty) {
           result_type r{start, start + size, key, e.value, e.emitted ? ++e.revision : 0};
@@ -313,7 +401,7 @@ class window_aggregator {
         }
       }
       // Kept for late events until the watermark passes its end by the allowed lateness.
-      if (watermark_ == final_watermark || start + size <= watermark_ - settings_.allowed_lateness) {
+      if (watermark_ == final_watermark || start + size + settings_.allowed_lateness <= watermark_) {
         open_entries_ -= w->second.size();
         w = state_.erase(w);
       } else {
@@ -330,12 +418,11 @@ class window_aggregator {
   ValueFn value_fn_;
   Op op_;
   settings settings_;
-  std::shared_ptr<batch_state> batch_;
-  assigned_stack assigned_;
+  std::string window_label_;
   std::atomic<bool> started_{false};
+  std::map<std::string, partition_state> partitions_;
   std::map<event_time, std::unordered_map<SK, entry, stream_key_hash<SK>>> state_;  // by window start
   std::size_t open_entries_ = 0;
-  event_time max_time_ = no_watermark;
   event_time watermark_ = no_watermark;
   std::uint64_t late_total_ = 0;
   std::uint64_t results_total_ = 0;

@@ -51,6 +51,15 @@ struct window_result {
   std::uint32_t revision = 0;
 };
 
+/// A source's report of where the items of a poll came from: `count` items in a row from one
+/// partition (a file, a topic partition), which keeps a watermark of its own. A partition that
+/// has ended says so once, with `ended`.
+struct partition_run {
+  std::string partition;
+  std::size_t count = 0;
+  bool ended = false;
+};
+
 namespace detail {
 
 /// An event time as milliseconds since the epoch.
