@@ -1,12 +1,15 @@
 // clickstream: clicks per URL (or user) per minute of event time, from a log directory that grows.
 //
-//   clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--threads N] PATH
+//   clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--state DIR]
+//                      [--checkpoint-every SECONDS] [--trigger SECONDS] [--threads N] PATH
 //       follows the files at PATH (a directory, file or glob) and prints each one-minute window
-//       as the watermark passes it: WINDOW_START_MS<TAB>URL<TAB>COUNT
+//       as the watermark passes it: WINDOW_START_MS<TAB>URL<TAB>COUNT. With --state, checkpoints
+//       go to DIR, and a restart resumes there: every click is counted once (a window that
+//       closed after the last checkpoint is printed again, with the same count).
 //   clickstream batch [--per-user] PATH
 //       the same lines for the files as they are, sorted (what a finished log must give)
 //   clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION]
-//                        [--seed S] FILE
+//                        [--seed S] [--start EPOCH_MS] FILE
 //       appends realistic clicks to FILE: EPOCH_MS USER URL
 #include "cli.hpp"
 #include "clickstream.hpp"
@@ -20,10 +23,11 @@
 namespace {
 
 const char* usage =
-    "usage: clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--threads N] PATH\n"
+    "usage: clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--state DIR]\n"
+    "                          [--checkpoint-every SECONDS] [--trigger SECONDS] [--threads N] PATH\n"
     "       clickstream batch [--per-user] PATH\n"
     "       clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION] "
-    "[--seed S] FILE\n";
+    "[--seed S] [--start EPOCH_MS] FILE\n";
 
 /// A number of seconds, decimals allowed, as milliseconds.
 std::chrono::milliseconds seconds_option(examples::cli& args, const std::string& name, double fallback) {
@@ -58,6 +62,9 @@ int main(int argc, char** argv) {
       s.by = by;
       s.delay = seconds_option(args, "--delay", 10);
       s.until_idle = seconds_option(args, "--until-idle", 0);
+      s.state_dir = args.text("--state", "");
+      s.checkpoint_every = seconds_option(args, "--checkpoint-every", 10);
+      s.trigger = seconds_option(args, "--trigger", 0.2);
       dataflow::context ctx = examples::context_from(args);
       const std::string path = args.positional(1).at(0);
       examples::follow_clicks(ctx, path, s, [](const std::string& line) { examples::write_stdout(line); });
@@ -73,6 +80,7 @@ int main(int argc, char** argv) {
       g.rate = args.number("--rate", g.rate);
       g.disorder_ms = static_cast<std::int64_t>(args.number("--disorder", static_cast<std::size_t>(g.disorder_ms)));
       g.seed = args.number("--seed", g.seed);
+      g.start_ms = static_cast<std::int64_t>(args.number("--start", static_cast<std::size_t>(g.start_ms)));
       const std::string late = args.text("--late", "0");
       char* end = nullptr;
       g.late_fraction = std::strtod(late.c_str(), &end);

@@ -67,6 +67,8 @@ struct follow_settings {
   std::chrono::milliseconds delay{10000};
   std::chrono::milliseconds until_idle{0};  // zero: follow until stopped
   std::chrono::milliseconds trigger{200};
+  std::string state_dir;  // checkpoints, and where a restart resumes; empty: none
+  std::chrono::milliseconds checkpoint_every{10000};
 };
 
 /// Follows the log files at `path` (a directory, file or glob) and calls out(line) for each
@@ -80,7 +82,11 @@ inline dataflow::stream_stats follow_clicks(dataflow::context& ctx, const std::s
                  .with_event_time([](const click& c) { return c.ms; }, s.delay)
                  .window(dataflow::tumbling(std::chrono::minutes(1)))
                  .count_by_key([by](const click& c) { return key_of(c, by); })
-                 .start({.trigger = s.trigger}, [&](const dataflow::window_result<std::string, std::uint64_t>& r) {
+                 .start({.trigger = s.trigger,
+                         .checkpoint_dir = s.state_dir,
+                         .checkpoint_every = s.checkpoint_every,
+                         .name = by == click_key::url ? "clicks per url" : "clicks per user"},
+                        [&](const dataflow::window_result<std::string, std::uint64_t>& r) {
                    out(window_line(r.start, r.key, r.value));
                  });
   run.wait();

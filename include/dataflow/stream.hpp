@@ -4,6 +4,7 @@
 #pragma once
 
 #include <dataflow/dataflow.hpp>
+#include <dataflow/stream/checkpoint_store.hpp>
 #include <dataflow/stream/follow_lines.hpp>
 #include <dataflow/stream/push_source.hpp>
 #include <dataflow/stream/stream.hpp>

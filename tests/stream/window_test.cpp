@@ -263,6 +263,9 @@ TEST_CASE("stream: misuse is a usage_error", "[stream]") {
                      .with_event_time([](int x) { return std::int64_t{x}; }, 0ms)
                      .window(dataflow::tumbling(10ms))
                      .count_by_key([](int) { return 0; });
+  // A stream_writer cannot resume: checkpoints are refused before the stream starts.
+  CHECK_THROWS_WITH(windows.start({.checkpoint_dir = "unused"}, [](const auto&) {}),
+                    Catch::Contains("cannot resume from a checkpoint"));
   auto run = windows.start({}, [](const auto&) {});
   CHECK_THROWS_AS(windows.start({}, [](const auto&) {}), dataflow::usage_error);
   writer.close();

@@ -61,6 +61,15 @@ class follow_lines {
   /// end) is reported ended.
   void take_runs(std::vector<partition_run>& runs);
 
+  /// Where the lines handed on so far end, per file (identity, offset, name), as text to store
+  /// in a checkpoint.
+  std::string checkpoint_position() const;
+  /// Resumes from a checkpoint_position(): each file found again by identity is read from its
+  /// offset (one that has shrunk below it is an error), any other file from its start.
+  void restore_position(const std::string& position);
+  /// What the source reads, for a checkpoint's fingerprint.
+  std::string describe() const;
+
  private:
   struct file;
   struct state;
@@ -101,7 +110,53 @@ struct follow_lines::state {
   std::vector<file> files;
   std::chrono::steady_clock::time_point last_growth = std::chrono::steady_clock::now();
   std::vector<partition_run> runs;  // of the polls not yet taken
+  std::vector<followed_file> restored;  // positions of a checkpoint, for files not found yet
 };
+
+DATAFLOW_INLINE std::string follow_lines::describe() const { return "follow_lines(" + s_->path + ")"; }
+
+DATAFLOW_INLINE std::string follow_lines::checkpoint_position() const {
+  std::lock_guard lock(s_->m);
+  std::string out;
+  auto add = [&](const followed_file& f) {
+    out += std::to_string(f.device) + " " + std::to_string(f.inode) + " " + std::to_string(f.offset) + " " +
+           std::to_string(f.path.size()) + " " + f.path + "\n";
+  };
+  for (const auto& f : s_->files) add(f.where);
+  for (const auto& f : s_->restored) add(f);  // not seen again yet: keep their positions
+  return out;
+}
+
+DATAFLOW_INLINE void follow_lines::restore_position(const std::string& position) {
+  std::lock_guard lock(s_->m);
+  std::vector<followed_file> files;
+  std::size_t at = 0;
+  auto number = [&]() -> std::uint64_t {
+    std::size_t end = at;
+    while (end < position.size() && position[end] >= '0' && position[end] <= '9') ++end;
+    if (end == at || end >= position.size() || position[end] != ' ') {
+      throw error("dataflow::follow_lines: a checkpoint's file positions are malformed at byte " + std::to_string(at));
+    }
+    const std::uint64_t v = std::stoull(position.substr(at, end - at));
+    at = end + 1;
+    return v;
+  };
+  while (at < position.size()) {
+    followed_file f;
+    f.device = number();
+    f.inode = number();
+    f.offset = number();
+    const std::uint64_t n = number();
+    if (n > position.size() - at || at + n >= position.size() || position[at + n] != '\n') {
+      throw error("dataflow::follow_lines: a checkpoint's file positions are malformed at byte " + std::to_string(at));
+    }
+    f.path = position.substr(at, n);
+    at += n + 1;
+    files.push_back(std::move(f));
+  }
+  s_->restored = std::move(files);
+  s_->files.clear();
+}
 
 namespace detail {
 inline std::string partition_name(const followed_file& f) {
@@ -167,6 +222,14 @@ DATAFLOW_INLINE void follow_lines::rescan(state& s) {
     file f;
     f.where = {name, dev, ino, 0};
     f.fd = detail::file_handle(fd);
+    // A file of the checkpoint resumes where its lines were handed on.
+    auto was = std::find_if(s.restored.begin(), s.restored.end(), [&](const followed_file& r) {
+      return r.device == dev && r.inode == ino;
+    });
+    if (was != s.restored.end()) {
+      f.where.offset = f.read_to = was->offset;
+      s.restored.erase(was);
+    }
     s.files.push_back(std::move(f));
     seen.push_back(true);
   }

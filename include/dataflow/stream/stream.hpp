@@ -27,6 +27,7 @@
 #pragma once
 
 #include <dataflow/dataflow.hpp>
+#include <dataflow/stream/checkpoint_store.hpp>
 #include <dataflow/stream/windows.hpp>
 
 #include <algorithm>
@@ -42,8 +43,10 @@
 #include <string>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <type_traits>
+#include <typeinfo>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -59,6 +62,17 @@ struct stream_options {
   /// The watermark is the least over the source's partitions (files, topic partitions); one
   /// that has brought nothing new for this long stops holding it back. Zero: never.
   std::chrono::milliseconds idle_timeout{30000};
+  /// Where checkpoints go; empty: none. A stream started over a directory that holds one
+  /// resumes from it (its source, which must be able to resume, too).
+  std::string checkpoint_dir = {};
+  /// A checkpoint is written after the first batch that ends this long after the last one, and
+  /// when the stream ends or is stopped.
+  std::chrono::milliseconds checkpoint_every{10000};
+  /// Checkpoints kept (the newest ones).
+  std::size_t checkpoints_kept = 3;
+  /// The pipeline's name, kept in its checkpoints: a stream of another name (or other windows,
+  /// delay, key or value types, or source) refuses to resume from them.
+  std::string name = {};
 };
 
 /// The figures of a stream so far.
@@ -71,6 +85,10 @@ struct stream_stats {
   event_time watermark = detail::no_watermark;  ///< no window ending after it has closed
   double last_batch_seconds = 0;   ///< wall time of the latest batch, merge and results included
   double busy_seconds = 0;         ///< wall time of every batch together
+  std::uint64_t checkpoints = 0;   ///< checkpoints written
+  std::uint64_t checkpoint_bytes = 0;  ///< size of the latest
+  double checkpoint_seconds = 0;   ///< time to write the latest, fsyncs included
+  bool restored = false;           ///< the stream resumed from a checkpoint
 };
 
 namespace detail {
@@ -159,6 +177,11 @@ class window_aggregator {
 
  public:
   using result_type = window_result<SK, V>;
+  /// Whether the source can resume from a checkpoint.
+  static constexpr bool can_checkpoint = requires(Source& s) {
+    s.checkpoint_position();
+    s.restore_position(std::string());
+  };
 
   struct settings {
     window_spec spec;
@@ -188,6 +211,35 @@ class window_aggregator {
   /// results to `on_result`.
   template <class OnResult>
   void run(const stream_options& options, stream_control& control, OnResult& on_result) {
+    std::optional<checkpoint_store> store;
+    name_ = options.name;
+    if (!options.checkpoint_dir.empty()) {
+      if constexpr (requires { source_.checkpoint_position(); source_.restore_position(std::string()); }) {
+        store.emplace(options.checkpoint_dir, options.checkpoints_kept);
+        if (auto payload = store->load_latest()) {
+          restore(*payload, store->latest_path());
+          std::lock_guard lock(control.m);
+          control.stats.restored = true;
+          control.stats.late_events = late_total_;
+          control.stats.results = results_total_;
+          control.stats.watermark = watermark_;
+        }
+      } else {
+        throw usage_error("dataflow: this stream's source cannot resume from a checkpoint (follow_lines can)");
+      }
+    }
+    auto last_checkpoint = std::chrono::steady_clock::now();
+    auto checkpoint = [&] {
+      if constexpr (requires { source_.checkpoint_position(); }) {
+        const auto begin = std::chrono::steady_clock::now();
+        const std::size_t bytes = store->publish(snapshot());
+        last_checkpoint = std::chrono::steady_clock::now();
+        std::lock_guard lock(control.m);
+        ++control.stats.checkpoints;
+        control.stats.checkpoint_bytes = bytes;
+        control.stats.checkpoint_seconds = std::chrono::duration<double>(last_checkpoint - begin).count();
+      }
+    };
     for (;;) {
       const bool stopping = control.stop.load();
       std::vector<In> items;
@@ -208,7 +260,7 @@ class window_aggregator {
       {
         // Even without new items: partitions may have gone idle, which moves the watermark.
         const std::size_t n = items.size();
-        process(std::move(items), runs, !open, options.idle_timeout, on_result);
+        process(std::move(items), runs, options.idle_timeout, on_result);
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::lock_guard lock(control.m);
@@ -223,7 +275,21 @@ class window_aggregator {
         s.busy_seconds += seconds;
       }
       if constexpr (requires { source_.commit(); }) source_.commit();
-      if (!open || stopping) return;
+      const bool last = !open || stopping;
+      if (store && (last || std::chrono::steady_clock::now() - last_checkpoint >= options.checkpoint_every)) {
+        checkpoint();
+      }
+      if (!open) {
+        // The source has ended: every window closes. After the last checkpoint, which keeps
+        // them open, so that a restart over a log that grew since counts on into them.
+        watermark_ = final_watermark;
+        close_windows(on_result);
+        std::lock_guard lock(control.m);
+        control.stats.results = results_total_;
+        control.stats.open_windows = open_entries_;
+        control.stats.watermark = watermark_;
+      }
+      if (last) return;
     }
   }
 
@@ -294,7 +360,7 @@ class window_aggregator {
   }
 
   template <class OnResult>
-  void process(std::vector<In> items, const std::vector<partition_run>& runs, bool ended,
+  void process(std::vector<In> items, const std::vector<partition_run>& runs,
                std::chrono::milliseconds idle_timeout, OnResult& on_result) {
     const auto now = std::chrono::steady_clock::now();
     const event_time expired_before =
@@ -351,7 +417,6 @@ class window_aggregator {
       m = std::max(m, states[i]->max_seen.load());
     }
     advance_watermark(now, idle_timeout);
-    if (ended) watermark_ = final_watermark;
     close_windows(on_result);
   }
 
@@ -410,6 +475,83 @@ class window_aggregator {
     }
   }
 
+  // What a checkpoint must match: the windows, the times, the key and value types, the source.
+  std::string fingerprint() const {
+    std::string f = "pipeline '" + name_ + "' windows " + std::to_string(settings_.spec.size_ms) + "/" + std::to_string(settings_.spec.step_ms) +
+                    " delay " + std::to_string(settings_.max_delay) + " lateness " +
+                    std::to_string(settings_.allowed_lateness) + " key " + typeid(SK).name() + " value " +
+                    typeid(V).name();
+    if constexpr (requires { source_.describe(); }) f += " source " + source_.describe();
+    return f;
+  }
+
+  // The state as a checkpoint's payload: fingerprint, times, counters, source position,
+  // partitions, and every window's entries.
+  std::vector<char> snapshot() const {
+    std::vector<char> buf;
+    byte_writer w(buf);
+    encode(w, fingerprint());
+    w.write_varint(static_cast<std::uint64_t>(watermark_));
+    w.write_varint(late_total_);
+    w.write_varint(results_total_);
+    encode(w, source_.checkpoint_position());
+    w.write_varint(partitions_.size());
+    for (const auto& [name, p] : partitions_) {
+      encode(w, name);
+      w.write_varint(static_cast<std::uint64_t>(p.max_time));
+    }
+    w.write_varint(state_.size());
+    for (const auto& [start, entries] : state_) {
+      w.write_varint(static_cast<std::uint64_t>(start));
+      w.write_varint(entries.size());
+      for (const auto& [key, e] : entries) {
+        encode(w, key);
+        encode(w, e.value);
+        w.write_varint(e.emitted ? 1 : 0);
+        w.write_varint(e.revision);
+      }
+    }
+    return buf;
+  }
+
+  void restore(const std::vector<char>& payload, const std::string& path) {
+    arena scratch;
+    byte_reader r(payload.data(), payload.data() + payload.size(), scratch);
+    try {
+      const std::string f = decode<std::string>(r);
+      if (f != fingerprint()) {
+        throw usage_error("dataflow: the checkpoint '" + path + "' was written by a different pipeline (" + f +
+                          "; this one is " + fingerprint() + "); use another checkpoint directory");
+      }
+      watermark_ = static_cast<event_time>(r.read_varint());
+      late_total_ = r.read_varint();
+      results_total_ = r.read_varint();
+      source_.restore_position(decode<std::string>(r));
+      const auto now = std::chrono::steady_clock::now();
+      for (std::size_t n = r.checked_count(r.read_varint()); n > 0; --n) {
+        std::string name = decode<std::string>(r);
+        partitions_[std::move(name)] = partition_state{static_cast<event_time>(r.read_varint()), now};
+      }
+      for (std::size_t n = r.checked_count(r.read_varint()); n > 0; --n) {
+        const auto start = static_cast<event_time>(r.read_varint());
+        auto& window = state_[start];
+        for (std::size_t k = r.checked_count(r.read_varint()); k > 0; --k) {
+          SK key = decode<SK>(r);
+          entry e{decode<V>(r)};
+          e.emitted = r.read_varint() != 0;
+          e.revision = static_cast<std::uint32_t>(r.read_varint());
+          window.emplace(std::move(key), std::move(e));
+          ++open_entries_;
+        }
+      }
+      if (r.remaining() != 0) throw error("bytes left over");
+    } catch (const usage_error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw io_error(path, "dataflow: the checkpoint '" + path + "' cannot be read: " + e.what());
+    }
+  }
+
   std::shared_ptr<context_state> ctx_;
   Source source_;
   Stack stack_;
@@ -419,6 +561,7 @@ class window_aggregator {
   Op op_;
   settings settings_;
   std::string window_label_;
+  std::string name_;  // stream_options::name
   std::atomic<bool> started_{false};
   std::map<std::string, partition_state> partitions_;
   std::map<event_time, std::unordered_map<SK, entry, stream_key_hash<SK>>> state_;  // by window start
@@ -446,6 +589,9 @@ class windowed_aggregation {
                   "dataflow::start: the result callback must be callable as "
                   "fn(const dataflow::window_result<K, V>&)");
     if (options.max_batch_items == 0) throw usage_error("dataflow::start: max_batch_items must be at least 1");
+    if (!options.checkpoint_dir.empty() && !Aggregator::can_checkpoint) {
+      throw usage_error("dataflow::start: this stream's source cannot resume from a checkpoint (follow_lines can)");
+    }
     a_->claim();
     auto control = std::make_shared<detail::stream_control>();
     std::thread driver([a = a_, control, options, on_result = std::move(on_result)]() mutable {
