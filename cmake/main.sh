@@ -78,7 +78,7 @@ rm -f "$data/sorted.txt" "$data/sorted-gnu.txt"
 
 bench_args=(--benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true)
 export DATAFLOW_PROGRESS=off  # the tools above show progress; timed benchmarks stay quiet
-for b in fusion_bench word_count_bench reduce_by_key_bench spill_bench join_bench; do
+for b in fusion_bench word_count_bench reduce_by_key_bench spill_bench join_bench stream_bench; do
   echo
   echo "== $b"
   "$build/benchmarks/$b" "${bench_args[@]}"

@@ -19,7 +19,7 @@ cmp "$d/stream.txt" "$d/batch.txt"
 
 # Written while the stream runs, at 50000 events a second.
 mkdir "$d/during"
-"$tool" follow --threads 2 --until-idle 2 "$d/during" > "$d/stream.txt" &
+"$tool" follow --threads 2 --until-idle 3 "$d/during" > "$d/stream.txt" &
 follower=$!
 "$tool" generate --total 40000 --rate 50000 --disorder 5000 --seed 4 "$d/during/clicks.log"
 wait "$follower"

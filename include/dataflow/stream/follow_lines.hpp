@@ -3,8 +3,9 @@
 // The path is a file, a directory (every regular file in it) or a glob. Files are known by
 // identity (device and inode), not by name: a file renamed while followed (log rotation) is read
 // on to its end, and the new file made under the old name is followed from its start. Only
-// complete lines are handed on; a line still being written waits for its '\n' (once the stream
-// ends on idleness, a last line without one is handed on). A file that shrinks below what was
+// complete lines are handed on; a line still being written waits for its '\n' (and a last line
+// without one is never handed on: a later run, resuming from a checkpoint, reads it whole once
+// it is done). A file that shrinks below what was
 // read (truncated or rewritten in place) is an io_error naming it: its lines cannot be told
 // apart from those already counted.
 #pragma once
@@ -82,6 +83,7 @@ class follow_lines {
 #if DATAFLOW_HEADER_DEFINITIONS
 #include <dataflow/errors.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
@@ -90,6 +92,7 @@ class follow_lines {
 #include <algorithm>
 #include <cerrno>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 namespace dataflow {
@@ -188,14 +191,23 @@ DATAFLOW_INLINE std::vector<followed_file> follow_lines::files() const {
 DATAFLOW_INLINE void follow_lines::rescan(state& s) {
   std::vector<std::string> names;
   struct stat st {};
+  // A listing that fails (EMFILE, EACCES) says nothing about which files are gone: skip it.
   if (detail::has_glob_chars(s.path)) {
     glob_t g{};
-    if (::glob(s.path.c_str(), 0, nullptr, &g) == 0) {
+    const int r = ::glob(s.path.c_str(), GLOB_ERR, nullptr, &g);
+    if (r == 0) {
       for (std::size_t i = 0; i < g.gl_pathc; ++i) names.emplace_back(g.gl_pathv[i]);
     }
     ::globfree(&g);
+    if (r != 0 && r != GLOB_NOMATCH) return;
   } else if (::stat(s.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    for (const std::string& n : detail::directory_names(s.path)) names.push_back(s.path + "/" + n);
+    DIR* d = ::opendir(s.path.c_str());
+    if (!d) return;
+    while (const dirent* e = ::readdir(d)) {
+      const std::string_view n = e->d_name;
+      if (n != "." && n != "..") names.push_back(s.path + "/" + std::string(n));
+    }
+    ::closedir(d);
   } else {
     names.push_back(s.path);  // a file, perhaps not made yet
   }
@@ -210,9 +222,11 @@ DATAFLOW_INLINE void follow_lines::rescan(state& s) {
     if (known != s.files.end()) {
       seen[static_cast<std::size_t>(known - s.files.begin())] = true;
       known->where.path = name;  // renamed, perhaps
+      known->gone = false;       // back under the path
       continue;
     }
-    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a name swapped for a FIFO since the stat must not block the open.
+    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) continue;  // gone between the listing and now: the next look decides
     struct stat opened {};
     if (::fstat(fd, &opened) != 0 || static_cast<std::uint64_t>(opened.st_ino) != ino) {
@@ -289,19 +303,12 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string>& out, std::size
     });
     const auto now = std::chrono::steady_clock::now();
     if (grew) s.last_growth = now;
+    // Idle: nothing read for end_when_idle, and nothing left to hand on (a batch that filled up
+    // leaves lines in `pending` and bytes on disk: that is not idleness).
+    bool drained = out.size() < max;
+    for (const file& f : s.files) drained = drained && f.pending.find('\n') == std::string::npos;
     const auto idle = s.options.end_when_idle;
-    if (idle.count() > 0 && !grew && now - s.last_growth >= idle) {
-      // The writers are done: a last line without '\n' is complete too.
-      for (file& f : s.files) {
-        if (!f.pending.empty()) {
-          f.where.offset += f.pending.size();
-          out.push_back(std::move(f.pending));
-          f.pending.clear();
-          s.runs.push_back({detail::partition_name(f.where), 1, false});
-        }
-      }
-      return false;
-    }
+    if (idle.count() > 0 && !grew && drained && now - s.last_growth >= idle) return false;
     if (out.size() >= max || now >= deadline) return true;
     if (!grew) {
       const auto wait = std::min<std::chrono::steady_clock::duration>(s.options.poll_interval, deadline - now);

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <map>
 #include <ranges>
 #include <string>
@@ -96,6 +97,7 @@ namespace detail {
 /// What a stream's driver thread shares with the stream_run that owns it.
 struct stream_control {
   std::atomic<bool> stop{false};
+  std::mutex join_m;  // stop() and wait() from two threads join the driver once
   mutable std::mutex m;
   std::condition_variable finished_cv;
   bool finished = false;
@@ -115,10 +117,10 @@ class stream_run {
   stream_run(const stream_run&) = delete;
   stream_run& operator=(const stream_run&) = delete;
   ~stream_run() {
-    if (driver_.joinable()) {
-      control_->stop.store(true);
-      driver_.join();
-    }
+    if (!control_) return;  // moved from
+    control_->stop.store(true);
+    std::lock_guard joining(control_->join_m);
+    if (driver_.joinable()) driver_.join();
   }
 
   /// Stops the stream: it processes what its source holds now and ends, leaving open windows
@@ -146,7 +148,10 @@ class stream_run {
 
  private:
   void join() {
-    if (driver_.joinable()) driver_.join();
+    {
+      std::lock_guard joining(control_->join_m);
+      if (driver_.joinable()) driver_.join();
+    }
     std::lock_guard lock(control_->m);
     if (control_->failure) std::rethrow_exception(std::exchange(control_->failure, nullptr));
   }
@@ -247,15 +252,17 @@ class window_aggregator {
       bool open = true;
       const auto start = std::chrono::steady_clock::now();
       const auto deadline = stopping ? start : start + options.trigger;
+      // Stopping takes everything the source holds now, whatever the batch size.
+      const std::size_t max_items = stopping ? std::numeric_limits<std::size_t>::max() : options.max_batch_items;
       do {
         const std::size_t before = items.size();
-        open = source_.poll(items, options.max_batch_items, deadline);
+        open = source_.poll(items, max_items, deadline);
         if constexpr (requires { source_.take_runs(runs); }) {
           source_.take_runs(runs);
         } else if (items.size() > before) {
           runs.push_back({std::string(), items.size() - before, false});
         }
-      } while (open && items.size() < options.max_batch_items &&
+      } while (open && items.size() < max_items &&
                std::chrono::steady_clock::now() < deadline && !control.stop.load());
       {
         // Even without new items: partitions may have gone idle, which moves the watermark.
@@ -328,11 +335,12 @@ class window_aggregator {
       event_time m = b->max_seen.load(std::memory_order_relaxed);
       while (t > m && !b->max_seen.compare_exchange_weak(m, t, std::memory_order_relaxed)) {
       }
-      bool late = false;
+      // Late: every window it falls in has expired (with sliding windows, an event in some
+      // expired and some open windows counts in the open ones and is not late).
+      bool late = true;
       for_each_window(spec, t, [&](event_time s) {
-        if (s + spec.size_ms <= b->expired_before) {
-          late = true;
-        } else {
+        if (s + spec.size_ms > b->expired_before) {
+          late = false;
           emit(pair_type(std::pair<event_time, K>(s, std::invoke(key_fn, x)), std::invoke(value_fn, x)));
         }
       });
@@ -369,14 +377,14 @@ class window_aggregator {
     std::vector<std::string> names;
     std::vector<std::vector<In>> groups;
     std::size_t at = 0;
+    std::vector<std::string> ended;
     for (const partition_run& r : runs) {
       if (r.ended) {
-        partitions_.erase(r.partition);
+        ended.push_back(r.partition);  // after this batch's events of it
         continue;
       }
-      auto known = partitions_.try_emplace(r.partition, partition_state{no_watermark, now}).first;
+      partitions_.try_emplace(r.partition, partition_state{no_watermark, now});
       if (r.count == 0) continue;
-      known->second.last_active = now;
       const auto g = std::find(names.begin(), names.end(), r.partition);
       std::vector<In>* group = nullptr;
       if (g == names.end()) {
@@ -413,9 +421,15 @@ class window_aggregator {
     }
     for (std::size_t i = 0; i < groups.size(); ++i) {
       late_total_ += states[i]->late.load();
-      event_time& m = partitions_[names[i]].max_time;
-      m = std::max(m, states[i]->max_seen.load());
+      // Active means it brought events with a time: lines that a filter drops do not count, so
+      // a file of other lines stops holding the watermark back once idle.
+      const event_time seen = states[i]->max_seen.load();
+      if (seen == no_watermark) continue;
+      partition_state& p = partitions_[names[i]];
+      p.max_time = std::max(p.max_time, seen);
+      p.last_active = now;
     }
+    for (const std::string& name : ended) partitions_.erase(name);
     advance_watermark(now, idle_timeout);
     close_windows(on_result);
   }
