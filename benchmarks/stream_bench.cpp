@@ -59,7 +59,7 @@ void stream(benchmark::State& state, std::size_t threads, std::chrono::milliseco
     dataflow::context ctx(threads);
     std::uint64_t windows = 0;
     auto run = ctx.stream(dataflow::follow_lines(path, {.end_when_idle = std::chrono::milliseconds(50)}))
-                   .map([](const std::string& line) { return examples::parse_click(line); })
+                   .map([](std::string_view line) { return examples::parse_click(line); })
                    .with_event_time([](const examples::click& c) { return c.ms; }, std::chrono::seconds(10))
                    .window(dataflow::tumbling(std::chrono::minutes(1)))
                    .count_by_key([](const examples::click& c) { return c.url; })

@@ -78,7 +78,7 @@ inline dataflow::stream_stats follow_clicks(dataflow::context& ctx, const std::s
                                             const std::function<void(const std::string&)>& out) {
   const click_key by = s.by;
   auto run = ctx.stream(dataflow::follow_lines(path, {.end_when_idle = s.until_idle}))
-                 .map([](const std::string& line) { return parse_click(line); })  // views into the line
+                 .map([](std::string_view line) { return parse_click(line); })  // views into the line
                  .with_event_time([](const click& c) { return c.ms; }, s.delay)
                  .window(dataflow::tumbling(std::chrono::minutes(1)))
                  .count_by_key([by](const click& c) { return key_of(c, by); })

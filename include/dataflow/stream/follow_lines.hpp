@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dataflow {
@@ -41,18 +42,23 @@ struct followed_file {
   std::uint64_t offset = 0;  ///< bytes handed on as lines (the next line starts here)
 };
 
-/// A stream source of the lines appended to the files at `path` (a file, directory or glob).
-/// Copies share one position.
+/// A stream source of the lines appended to the files at `path` (a file, directory or glob), as
+/// std::string_view: views into the bytes read, valid until the batch that holds them is done
+/// (commit()), as read_lines' lines are valid while they move through local operators. Copies
+/// share one position.
 class follow_lines {
  public:
-  using item_type = std::string;
+  using item_type = std::string_view;
 
   explicit follow_lines(std::string path, follow_options options = {});
 
   /// Moves new complete lines into `out` until it holds `max` or `deadline` passes; returns
   /// false once the stream has ended (end_when_idle).
-  bool poll(std::vector<std::string>& out, std::size_t max,
+  bool poll(std::vector<std::string_view>& out, std::size_t max,
             std::chrono::steady_clock::time_point deadline);
+
+  /// Gives back the bytes of the lines handed on so far (their batch is done).
+  void commit();
 
   /// The files followed now, in the order they are read.
   std::vector<followed_file> files() const;
@@ -91,6 +97,7 @@ class follow_lines {
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <string_view>
 #include <thread>
@@ -100,8 +107,13 @@ namespace dataflow {
 struct follow_lines::file {
   followed_file where;
   detail::file_handle fd;
-  std::uint64_t read_to = 0;  // bytes read from the file; those past `where.offset` are in `pending`
-  std::string pending;        // read, not yet handed on (the start of an incomplete line)
+  std::uint64_t read_to = 0;  // bytes read from the file; those past `where.offset` are pending
+  // The bytes read last; from `pos` on, not yet handed on (complete lines a full batch left, and
+  // the start of an incomplete line). Lines handed on view into it.
+  std::shared_ptr<std::string> chunk = std::make_shared<std::string>();
+  std::size_t pos = 0;
+  std::size_t pending() const noexcept { return chunk->size() - pos; }
+  bool has_line() const noexcept { return chunk->find('\n', pos) != std::string::npos; }
   bool gone = false;          // no longer under the path: read to its end, then dropped
   bool reported = false;      // take_runs has named it
 };
@@ -114,7 +126,13 @@ struct follow_lines::state {
   std::chrono::steady_clock::time_point last_growth = std::chrono::steady_clock::now();
   std::vector<partition_run> runs;  // of the polls not yet taken
   std::vector<followed_file> restored;  // positions of a checkpoint, for files not found yet
+  std::vector<std::shared_ptr<std::string>> held;  // chunks that lines handed on view into
 };
+
+DATAFLOW_INLINE void follow_lines::commit() {
+  std::lock_guard lock(s_->m);
+  s_->held.clear();
+}
 
 DATAFLOW_INLINE std::string follow_lines::describe() const { return "follow_lines(" + s_->path + ")"; }
 
@@ -252,11 +270,10 @@ DATAFLOW_INLINE void follow_lines::rescan(state& s) {
   }
 }
 
-DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string>& out, std::size_t max,
+DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string_view>& out, std::size_t max,
                                         std::chrono::steady_clock::time_point deadline) {
   state& s = *s_;
   std::lock_guard lock(s.m);
-  std::vector<char> buf(s.options.read_bytes);
   for (;;) {
     rescan(s);
     bool grew = false;
@@ -275,17 +292,28 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string>& out, std::size
       }
       while (out.size() < max) {
         // Hand on the complete lines already read, then read more.
-        std::size_t start = 0;
-        for (std::size_t nl; out.size() < max && (nl = f.pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-          out.emplace_back(f.pending, start, nl - start);
-          f.where.offset += nl + 1 - start;
+        const std::string& c = *f.chunk;
+        const std::size_t first = f.pos;
+        for (std::size_t nl; out.size() < max && (nl = c.find('\n', f.pos)) != std::string::npos; f.pos = nl + 1) {
+          out.emplace_back(c.data() + f.pos, nl - f.pos);
         }
-        f.pending.erase(0, start);
+        if (f.pos != first) {
+          f.where.offset += f.pos - first;
+          if (s.held.empty() || s.held.back() != f.chunk) s.held.push_back(f.chunk);
+        }
         if (out.size() >= max || f.read_to >= size) break;
-        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - f.read_to));
-        const std::size_t got = detail::read_at(f.fd.get(), buf.data(), want, f.read_to, f.where.path, "follow_lines");
+        // A new chunk: the incomplete line (a few bytes), then what is read. The old chunk
+        // stays alive while lines handed on view into it.
+        const std::size_t tail = f.pending();
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(s.options.read_bytes, size - f.read_to));
+        auto next = std::make_shared<std::string>();
+        next->resize(tail + want);
+        std::memcpy(next->data(), c.data() + f.pos, tail);
+        const std::size_t got = detail::read_at(f.fd.get(), next->data() + tail, want, f.read_to, f.where.path, "follow_lines");
+        next->resize(tail + got);
+        f.chunk = std::move(next);
+        f.pos = 0;
         if (got == 0) break;
-        f.pending.append(buf.data(), got);
         f.read_to += got;
         grew = true;
       }
@@ -297,7 +325,7 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string>& out, std::size
     }
     // A file gone from the path is dropped once it is read to its end.
     std::erase_if(s.files, [&](const file& f) {
-      const bool done = f.gone && f.pending.empty() && f.read_to == f.where.offset;
+      const bool done = f.gone && f.pending() == 0 && f.read_to == f.where.offset;
       if (done) s.runs.push_back({detail::partition_name(f.where), 0, true});
       return done;
     });
@@ -306,7 +334,7 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string>& out, std::size
     // Idle: nothing read for end_when_idle, and nothing left to hand on (a batch that filled up
     // leaves lines in `pending` and bytes on disk: that is not idleness).
     bool drained = out.size() < max;
-    for (const file& f : s.files) drained = drained && f.pending.find('\n') == std::string::npos;
+    for (const file& f : s.files) drained = drained && !f.has_line();
     const auto idle = s.options.end_when_idle;
     if (idle.count() > 0 && !grew && drained && now - s.last_growth >= idle) return false;
     if (out.size() >= max || now >= deadline) return true;
