@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -236,6 +237,21 @@ TEST_CASE("stream: a user function that throws ends the stream with the error", 
   CHECK(run.finished());
 }
 
+TEST_CASE("stream: an event time out of range ends the stream with an error naming it", "[stream]") {
+  dataflow::context ctx(1);
+  dataflow::stream_writer<std::int64_t> writer;
+  auto run = ctx.stream(writer)
+                 .with_event_time([](std::int64_t t) { return t; }, 1h)
+                 .window(dataflow::sliding(2h, 1h))
+                 .count_by_key([](std::int64_t) { return 0; })
+                 .start({.trigger = 1ms}, [](const auto&) {});
+  writer.push(1000);
+  writer.push(std::numeric_limits<std::int64_t>::max());
+  writer.close();
+  CHECK_THROWS_WITH(run.wait(), Catch::Contains("event time 9223372036854775807 ms is out of range"));
+  CHECK_THROWS_AS(dataflow::tumbling(std::chrono::milliseconds::max()), dataflow::usage_error);
+}
+
 TEST_CASE("stream: stop ends a stream whose source stays open", "[stream]") {
   dataflow::context ctx(1);
   dataflow::stream_writer<int> writer;
@@ -268,7 +284,17 @@ TEST_CASE("stream: misuse is a usage_error", "[stream]") {
                     Catch::Contains("cannot resume from a checkpoint"));
   auto run = windows.start({}, [](const auto&) {});
   CHECK_THROWS_AS(windows.start({}, [](const auto&) {}), dataflow::usage_error);
+  // One stream per context at a time: its batches are the context's actions.
+  dataflow::stream_writer<int> other;
+  auto second = ctx.stream(other)
+                    .with_event_time([](int x) { return std::int64_t{x}; }, 0ms)
+                    .window(dataflow::tumbling(10ms))
+                    .count_by_key([](int) { return 0; });
+  CHECK_THROWS_WITH(second.start({}, [](const auto&) {}), Catch::Contains("another stream is running"));
   writer.close();
   run.wait();
+  auto later = second.start({}, [](const auto&) {});  // the context is free again
+  other.close();
+  later.wait();
   CHECK_THROWS_AS(writer.push(1), dataflow::usage_error);
 }

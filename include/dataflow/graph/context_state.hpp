@@ -49,6 +49,9 @@ class context_state {
   /// Where spill directories are made; empty means $TMPDIR, else /tmp.
   std::string spill_root;
   spill_space spills;
+  /// Set while a stream runs on this context (one at a time: its batches are the context's
+  /// actions).
+  std::atomic<bool> streaming{false};
   /// Bytes the filled caches of this context hold in memory.
   std::atomic<std::size_t> cached_bytes{0};
   /// Bytes charged to the budget now (operator state as it builds, caches) and their peak.

@@ -47,6 +47,7 @@
 #include <optional>
 #include <thread>
 #include <type_traits>
+#include <stdexcept>
 #include <typeinfo>
 #include <unordered_map>
 #include <utility>
@@ -207,10 +208,19 @@ class window_aggregator {
         settings_(std::move(s)),
         window_label_(ctx_->label("window")) {}
 
-  /// Marks the aggregation started; a second start is a usage_error (one state, one driver).
+  /// Marks the aggregation started and its context streaming: a second start of it, or a
+  /// second stream on the context while this one runs, is a usage_error.
   void claim() {
-    if (started_.exchange(true)) throw usage_error("dataflow::start: this stream aggregation is already started");
+    if (started_.load()) throw usage_error("dataflow::start: this stream aggregation is already started");
+    if (ctx_->streaming.exchange(true)) {
+      throw usage_error("dataflow::start: another stream is running on this context; give each stream a context "
+                        "of its own (a stream's batches are actions of its context)");
+    }
+    started_.store(true);
   }
+
+  /// The context is free for another stream.
+  void release() noexcept { ctx_->streaming.store(false); }
 
   /// Takes batches from the source until it ends or `control.stop`, handing each closed window's
   /// results to `on_result`.
@@ -332,6 +342,9 @@ class window_aggregator {
     template <class Emit>
     void operator()(const T& x, Emit&& emit) const {
       const event_time t = to_event_time(std::invoke(time_fn, x));
+      if (t > max_event_time || t < -max_event_time) {
+        throw std::out_of_range("event time " + std::to_string(t) + " ms is out of range (more than 2^62 ms from the epoch)");
+      }
       event_time m = b->max_seen.load(std::memory_order_relaxed);
       while (t > m && !b->max_seen.compare_exchange_weak(m, t, std::memory_order_relaxed)) {
       }
@@ -616,6 +629,7 @@ class windowed_aggregation {
         control->failure = std::current_exception();
       }
       a->detach();
+      a->release();
       std::lock_guard lock(control->m);
       control->finished = true;
       control->finished_cv.notify_all();
@@ -666,7 +680,9 @@ class windowed_stream {
   /// Keeps a window's state this long after the watermark passed its end, so that late events
   /// update it (and its result is handed on again); later events are late.
   windowed_stream allowed_lateness(std::chrono::milliseconds lateness) const {
-    if (lateness.count() < 0) throw usage_error("dataflow::allowed_lateness: must not be negative");
+    if (lateness.count() < 0 || lateness.count() > max_event_time) {
+      throw usage_error("dataflow::allowed_lateness: must not be negative (nor over 2^62 ms)");
+    }
     windowed_stream copy = *this;
     copy.lateness_ = lateness;
     return copy;
@@ -752,7 +768,9 @@ class stream {
   timed_stream<Source, Stack, TimeFn> with_event_time(TimeFn time_fn, std::chrono::milliseconds max_delay) const {
     static_assert(detail::const_callable<TimeFn, const value_type&>,
                   "dataflow::with_event_time: the time function must be callable as fn(const T&)");
-    if (max_delay.count() < 0) throw usage_error("dataflow::with_event_time: the delay must not be negative");
+    if (max_delay.count() < 0 || max_delay.count() > max_event_time) {
+      throw usage_error("dataflow::with_event_time: the delay must not be negative (nor over 2^62 ms)");
+    }
     return {ctx_, source_, stack_, std::move(time_fn), max_delay};
   }
 

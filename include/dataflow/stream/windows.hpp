@@ -25,16 +25,22 @@ struct window_spec {
   std::int64_t step_ms = 0;
 };
 
+/// Event times, sizes and delays are kept within +-2^62 ms (146 million years), so that the
+/// window arithmetic cannot overflow; an event time outside is an error naming it.
+inline constexpr std::int64_t max_event_time = std::int64_t{1} << 62;
+
 /// Back-to-back windows of `size`: each event is in exactly one.
 inline window_spec tumbling(std::chrono::milliseconds size) {
-  if (size.count() <= 0) throw usage_error("dataflow::tumbling: the window size must be positive");
+  if (size.count() <= 0 || size.count() > max_event_time) {
+    throw usage_error("dataflow::tumbling: the window size must be positive (and under 2^62 ms)");
+  }
   return {size.count(), size.count()};
 }
 
 /// Windows of `size` starting every `step`: each event is in about size / step of them.
 inline window_spec sliding(std::chrono::milliseconds size, std::chrono::milliseconds step) {
-  if (size.count() <= 0 || step.count() <= 0) {
-    throw usage_error("dataflow::sliding: the window size and step must be positive");
+  if (size.count() <= 0 || step.count() <= 0 || size.count() > max_event_time || step.count() > max_event_time) {
+    throw usage_error("dataflow::sliding: the window size and step must be positive (and under 2^62 ms)");
   }
   return {size.count(), step.count()};
 }
