@@ -1,0 +1,474 @@
+// The engine of a windowed aggregation over a stream: the batch loop on the stream's driver
+// thread, the window assignment run in each batch job, the per-partition watermarks, the state
+// by window, and its checkpoints. See stream.hpp for the behaviour it implements.
+#pragma once
+
+#include <dataflow/dataflow.hpp>
+#include <dataflow/stream/checkpoint_store.hpp>
+#include <dataflow/stream/stream_run.hpp>
+#include <dataflow/stream/windows.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <typeinfo>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+namespace detail {
+
+template <class K>
+struct stream_key_hash {
+  std::size_t operator()(const K& k) const { return static_cast<std::size_t>(table_hash(k)); }
+};
+
+/// The state and the batch loop of a windowed aggregation; runs on the stream's driver thread.
+template <class Source, class Stack, class TimeFn, class KeyFn, class ValueFn, class Op>
+class window_aggregator {
+  using In = typename Source::item_type;
+  using T = typename Stack::output_type;
+  using K = std::remove_cvref_t<call_result_t<KeyFn, const T&>>;
+  using SK = stored_t<K>;
+  using V = std::remove_cvref_t<call_result_t<ValueFn, const T&>>;
+  static_assert(std::is_same_v<V, stored_t<V>>,
+                "dataflow: a stream aggregation's values must own their data (std::string, not "
+                "std::string_view): they outlive the batch they came from");
+  using pair_type = std::pair<std::pair<event_time, K>, V>;
+
+ public:
+  using result_type = window_result<SK, V>;
+  /// Whether the source can resume from a checkpoint.
+  static constexpr bool can_checkpoint = requires(Source& s) {
+    s.checkpoint_position();
+    s.restore_position(std::string());
+  };
+
+  struct settings {
+    window_spec spec;
+    event_time max_delay = 0;
+    event_time allowed_lateness = 0;
+    std::function<void(const T&)> on_late;
+  };
+
+  window_aggregator(std::shared_ptr<context_state> ctx, Source source, Stack stack, TimeFn time_fn,
+                    KeyFn key_fn, ValueFn value_fn, Op op, settings s)
+      : ctx_(std::move(ctx)),
+        source_(std::move(source)),
+        stack_(std::move(stack)),
+        time_fn_(std::move(time_fn)),
+        key_fn_(std::move(key_fn)),
+        value_fn_(std::move(value_fn)),
+        op_(std::move(op)),
+        settings_(std::move(s)),
+        window_label_(ctx_->label("window")) {}
+
+  /// Marks the aggregation started and its context streaming: a second start of it, or a
+  /// second stream on the context while this one runs, is a usage_error.
+  void claim() {
+    if (started_.load()) throw usage_error("dataflow::start: this stream aggregation is already started");
+    if (ctx_->streaming.exchange(true)) {
+      throw usage_error("dataflow::start: another stream is running on this context; give each stream a context "
+                        "of its own (a stream's batches are actions of its context)");
+    }
+    started_.store(true);
+  }
+
+  /// The context is free for another stream.
+  void release() noexcept { ctx_->streaming.store(false); }
+
+  /// Takes batches from the source until it ends or `control.stop`, handing each closed window's
+  /// results to `on_result`.
+  template <class OnResult>
+  void run(const stream_options& options, stream_control& control, OnResult& on_result) {
+    std::optional<checkpoint_store> store;
+    name_ = options.name;
+    if (!options.checkpoint_dir.empty()) {
+      if constexpr (requires { source_.checkpoint_position(); source_.restore_position(std::string()); }) {
+        store.emplace(options.checkpoint_dir, options.checkpoints_kept);
+        if (auto payload = store->load_latest()) {
+          restore(*payload, store->latest_path());
+          std::lock_guard lock(control.m);
+          control.stats.restored = true;
+          control.stats.late_events = late_total_;
+          control.stats.results = results_total_;
+          control.stats.watermark = watermark_;
+        }
+      } else {
+        throw usage_error("dataflow: this stream's source cannot resume from a checkpoint (follow_lines can)");
+      }
+    }
+    auto last_checkpoint = std::chrono::steady_clock::now();
+    auto checkpoint = [&] {
+      if constexpr (requires { source_.checkpoint_position(); }) {
+        const auto begin = std::chrono::steady_clock::now();
+        const std::size_t bytes = store->publish(snapshot());
+        last_checkpoint = std::chrono::steady_clock::now();
+        std::lock_guard lock(control.m);
+        ++control.stats.checkpoints;
+        control.stats.checkpoint_bytes = bytes;
+        control.stats.checkpoint_seconds = std::chrono::duration<double>(last_checkpoint - begin).count();
+      }
+    };
+    for (;;) {
+      const bool stopping = control.stop.load();
+      std::vector<In> items;
+      std::vector<partition_run> runs;
+      bool open = true;
+      const auto start = std::chrono::steady_clock::now();
+      const auto deadline = stopping ? start : start + options.trigger;
+      // Stopping takes everything the source holds now, whatever the batch size.
+      const std::size_t max_items = stopping ? std::numeric_limits<std::size_t>::max() : options.max_batch_items;
+      do {
+        const std::size_t before = items.size();
+        open = source_.poll(items, max_items, deadline);
+        if constexpr (requires { source_.take_runs(runs); }) {
+          source_.take_runs(runs);
+        } else if (items.size() > before) {
+          runs.push_back({std::string(), items.size() - before, false});
+        }
+      } while (open && items.size() < max_items &&
+               std::chrono::steady_clock::now() < deadline && !control.stop.load());
+      {
+        // Even without new items: partitions may have gone idle, which moves the watermark.
+        const std::size_t n = items.size();
+        process(std::move(items), runs, options.idle_timeout, on_result);
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::lock_guard lock(control.m);
+        stream_stats& s = control.stats;
+        s.batches += n > 0;
+        s.events_in += n;
+        s.late_events = late_total_;
+        s.results = results_total_;
+        s.open_windows = open_entries_;
+        s.watermark = watermark_;
+        if (n > 0) s.last_batch_seconds = seconds;
+        s.busy_seconds += seconds;
+      }
+      if constexpr (requires { source_.commit(); }) source_.commit();
+      const bool last = !open || stopping;
+      if (store && (last || std::chrono::steady_clock::now() - last_checkpoint >= options.checkpoint_every)) {
+        checkpoint();
+      }
+      if (!open) {
+        // The source has ended: every window closes. After the last checkpoint, which keeps
+        // them open, so that a restart over a log that grew since counts on into them.
+        watermark_ = final_watermark;
+        close_windows(on_result);
+        std::lock_guard lock(control.m);
+        control.stats.results = results_total_;
+        control.stats.open_windows = open_entries_;
+        control.stats.watermark = watermark_;
+      }
+      if (last) return;
+    }
+  }
+
+  /// Tells the source that nothing more will be processed.
+  void detach() {
+    if constexpr (requires { source_.detach(); }) source_.detach();
+  }
+
+ private:
+  // One partition of the source: its own watermark.
+  struct partition_state {
+    event_time max_time = no_watermark;
+    std::chrono::steady_clock::time_point last_active;
+  };
+
+  // What the window assignment of one batch reads and writes, shared by its threads.
+  struct batch_state {
+    event_time expired_before = no_watermark;  // windows ending at or before it take no event
+    std::atomic<event_time> max_seen{no_watermark};
+    std::atomic<std::uint64_t> late{0};
+  };
+
+  // The window assignment, the batch job's operator after the user's: ((window start, key),
+  // value) pairs for each window an event falls in; late events are counted instead.
+  struct assigner {
+    std::shared_ptr<batch_state> b;
+    window_spec spec;
+    TimeFn time_fn;
+    KeyFn key_fn;
+    ValueFn value_fn;
+    std::function<void(const T&)> on_late;
+
+    template <class Emit>
+    void operator()(const T& x, Emit&& emit) const {
+      const event_time t = to_event_time(std::invoke(time_fn, x));
+      if (t > max_event_time || t < -max_event_time) {
+        throw std::out_of_range("event time " + std::to_string(t) + " ms is out of range (more than 2^62 ms from the epoch)");
+      }
+      event_time m = b->max_seen.load(std::memory_order_relaxed);
+      while (t > m && !b->max_seen.compare_exchange_weak(m, t, std::memory_order_relaxed)) {
+      }
+      // Late: every window it falls in has expired (with sliding windows, an event in some
+      // expired and some open windows counts in the open ones and is not late).
+      bool late = true;
+      for_each_window(spec, t, [&](event_time s) {
+        if (s + spec.size_ms > b->expired_before) {
+          late = false;
+          emit(pair_type(std::pair<event_time, K>(s, std::invoke(key_fn, x)), std::invoke(value_fn, x)));
+        }
+      });
+      if (late) {
+        b->late.fetch_add(1, std::memory_order_relaxed);
+        if (on_late) on_late(x);
+      }
+    }
+  };
+  using assign_op = flat_map_callback_op<pair_type, assigner>;
+  using assigned_stack = decltype(std::declval<const Stack&>().push(std::declval<assign_op>()));
+
+  struct entry {
+    V value;
+    bool emitted = false;  // handed on once the watermark passed the window's end
+    bool dirty = false;    // updated by late events since
+    std::uint32_t revision = 0;
+  };
+
+  // The batch job's operators for one partition's items: the user's, then the window
+  // assignment writing to that partition's batch state.
+  assigned_stack assigned_for(std::shared_ptr<batch_state> b) const {
+    return stack_.push(assign_op{assigner{std::move(b), settings_.spec, time_fn_, key_fn_, value_fn_, settings_.on_late},
+                                 window_label_});
+  }
+
+  template <class OnResult>
+  void process(std::vector<In> items, const std::vector<partition_run>& runs,
+               std::chrono::milliseconds idle_timeout, OnResult& on_result) {
+    const auto now = std::chrono::steady_clock::now();
+    const event_time expired_before =
+        watermark_ == no_watermark ? no_watermark : watermark_ - settings_.allowed_lateness;
+    // The items of each partition together, each group with its own batch state.
+    std::vector<std::string> names;
+    std::vector<std::vector<In>> groups;
+    std::size_t at = 0;
+    std::vector<std::string> ended;
+    for (const partition_run& r : runs) {
+      if (r.ended) {
+        ended.push_back(r.partition);  // after this batch's events of it
+        continue;
+      }
+      partitions_.try_emplace(r.partition, partition_state{no_watermark, now});
+      if (r.count == 0) continue;
+      const auto g = std::find(names.begin(), names.end(), r.partition);
+      std::vector<In>* group = nullptr;
+      if (g == names.end()) {
+        names.push_back(r.partition);
+        group = &groups.emplace_back();
+      } else {
+        group = &groups[static_cast<std::size_t>(g - names.begin())];
+      }
+      for (std::size_t i = 0; i < r.count; ++i) group->push_back(std::move(items[at + i]));
+      at += r.count;
+    }
+    items.clear();
+    std::vector<std::shared_ptr<batch_state>> states;
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      auto b = std::make_shared<batch_state>();
+      b->expired_before = expired_before;
+      states.push_back(b);
+    }
+    if (!groups.empty()) {
+      auto part = [&](std::size_t i) {
+        return dataset<pair_type, assigned_stack>(make_range_dataset(ctx_, std::ranges::ref_view(groups[i])).node(),
+                                                  assigned_for(states[i]));
+      };
+      auto reduce = [&](const auto& pairs) {
+        for (auto& [wk, v] : pairs.reduce_by_key(op_).collect()) merge(std::move(wk), std::move(v));
+      };
+      if (groups.size() == 1) {
+        reduce(part(0));
+      } else {
+        dataset<pair_type> all = part(0).concat(part(1));
+        for (std::size_t i = 2; i < groups.size(); ++i) all = all.concat(part(i));
+        reduce(all);
+      }
+    }
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      late_total_ += states[i]->late.load();
+      // Active means it brought events with a time: lines that a filter drops do not count, so
+      // a file of other lines stops holding the watermark back once idle.
+      const event_time seen = states[i]->max_seen.load();
+      if (seen == no_watermark) continue;
+      partition_state& p = partitions_[names[i]];
+      p.max_time = std::max(p.max_time, seen);
+      p.last_active = now;
+    }
+    for (const std::string& name : ended) partitions_.erase(name);
+    advance_watermark(now, idle_timeout);
+    close_windows(on_result);
+  }
+
+  // The least over the partitions of their largest time minus the delay; idle partitions do
+  // not count, unless every partition is idle.
+  void advance_watermark(std::chrono::steady_clock::time_point now, std::chrono::milliseconds idle_timeout) {
+    event_time least = final_watermark, most = no_watermark;
+    bool any_active = false;
+    for (const auto& [name, p] : partitions_) {
+      most = std::max(most, p.max_time);
+      const bool idle = idle_timeout.count() > 0 && now - p.last_active >= idle_timeout;
+      if (idle) continue;
+      any_active = true;
+      least = std::min(least, p.max_time);
+    }
+    const event_time basis = any_active ? least : most;
+    if (basis != no_watermark && basis != final_watermark) {
+      watermark_ = std::max(watermark_, basis - settings_.max_delay);
+    }
+  }
+
+  void merge(std::pair<event_time, SK>&& wk, V&& v) {
+    auto& window = state_[wk.first];
+    auto [it, inserted] = window.try_emplace(std::move(wk.second), entry{std::move(v)});
+    if (inserted) {
+      ++open_entries_;
+    } else {
+      it->second.value = std::invoke(op_, std::as_const(it->second.value), std::as_const(v));
+      if (it->second.emitted) it->second.dirty = true;
+    }
+  }
+
+  template <class OnResult>
+  void close_windows(OnResult& on_result) {
+    if (watermark_ == no_watermark) return;  // no partition has a time yet: nothing has closed
+    const std::int64_t size = settings_.spec.size_ms;
+    for (auto w = state_.begin(); w != state_.end();) {
+      const event_time start = w->first;
+      if (start + size > watermark_) break;  // windows are in order of start, so of end
+      for (auto& [key, e] : w->second) {
+        if (!e.emitted || e.dirty) {
+          result_type r{start, start + size, key, e.value, e.emitted ? ++e.revision : 0};
+          e.emitted = true;
+          e.dirty = false;
+          on_result(std::as_const(r));
+          ++results_total_;
+        }
+      }
+      // Kept for late events until the watermark passes its end by the allowed lateness.
+      if (watermark_ == final_watermark || start + size + settings_.allowed_lateness <= watermark_) {
+        open_entries_ -= w->second.size();
+        w = state_.erase(w);
+      } else {
+        ++w;
+      }
+    }
+  }
+
+  // What a checkpoint must match: the windows, the times, the key and value types, the source.
+  std::string fingerprint() const {
+    std::string f = "pipeline '" + name_ + "' windows " + std::to_string(settings_.spec.size_ms) + "/" + std::to_string(settings_.spec.step_ms) +
+                    " delay " + std::to_string(settings_.max_delay) + " lateness " +
+                    std::to_string(settings_.allowed_lateness) + " key " + typeid(SK).name() + " value " +
+                    typeid(V).name();
+    if constexpr (requires { source_.describe(); }) f += " source " + source_.describe();
+    return f;
+  }
+
+  // The state as a checkpoint's payload: fingerprint, times, counters, source position,
+  // partitions, and every window's entries.
+  std::vector<char> snapshot() const {
+    std::vector<char> buf;
+    byte_writer w(buf);
+    encode(w, fingerprint());
+    w.write_varint(static_cast<std::uint64_t>(watermark_));
+    w.write_varint(late_total_);
+    w.write_varint(results_total_);
+    encode(w, source_.checkpoint_position());
+    w.write_varint(partitions_.size());
+    for (const auto& [name, p] : partitions_) {
+      encode(w, name);
+      w.write_varint(static_cast<std::uint64_t>(p.max_time));
+    }
+    w.write_varint(state_.size());
+    for (const auto& [start, entries] : state_) {
+      w.write_varint(static_cast<std::uint64_t>(start));
+      w.write_varint(entries.size());
+      for (const auto& [key, e] : entries) {
+        encode(w, key);
+        encode(w, e.value);
+        w.write_varint(e.emitted ? 1 : 0);
+        w.write_varint(e.revision);
+      }
+    }
+    return buf;
+  }
+
+  void restore(const std::vector<char>& payload, const std::string& path) {
+    arena scratch;
+    byte_reader r(payload.data(), payload.data() + payload.size(), scratch);
+    try {
+      const std::string f = decode<std::string>(r);
+      if (f != fingerprint()) {
+        throw usage_error("dataflow: the checkpoint '" + path + "' was written by a different pipeline (" + f +
+                          "; this one is " + fingerprint() + "); use another checkpoint directory");
+      }
+      watermark_ = static_cast<event_time>(r.read_varint());
+      late_total_ = r.read_varint();
+      results_total_ = r.read_varint();
+      source_.restore_position(decode<std::string>(r));
+      const auto now = std::chrono::steady_clock::now();
+      for (std::size_t n = r.checked_count(r.read_varint()); n > 0; --n) {
+        std::string name = decode<std::string>(r);
+        partitions_[std::move(name)] = partition_state{static_cast<event_time>(r.read_varint()), now};
+      }
+      for (std::size_t n = r.checked_count(r.read_varint()); n > 0; --n) {
+        const auto start = static_cast<event_time>(r.read_varint());
+        auto& window = state_[start];
+        for (std::size_t k = r.checked_count(r.read_varint()); k > 0; --k) {
+          SK key = decode<SK>(r);
+          entry e{decode<V>(r)};
+          e.emitted = r.read_varint() != 0;
+          e.revision = static_cast<std::uint32_t>(r.read_varint());
+          window.emplace(std::move(key), std::move(e));
+          ++open_entries_;
+        }
+      }
+      if (r.remaining() != 0) throw error("bytes left over");
+    } catch (const usage_error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw io_error(path, "dataflow: the checkpoint '" + path + "' cannot be read: " + e.what());
+    }
+  }
+
+  std::shared_ptr<context_state> ctx_;
+  Source source_;
+  Stack stack_;
+  TimeFn time_fn_;
+  KeyFn key_fn_;
+  ValueFn value_fn_;
+  Op op_;
+  settings settings_;
+  std::string window_label_;
+  std::string name_;  // stream_options::name
+  std::atomic<bool> started_{false};
+  std::map<std::string, partition_state> partitions_;
+  std::map<event_time, std::unordered_map<SK, entry, stream_key_hash<SK>>> state_;  // by window start
+  std::size_t open_entries_ = 0;
+  event_time watermark_ = no_watermark;
+  std::uint64_t late_total_ = 0;
+  std::uint64_t results_total_ = 0;
+};
+
+}  // namespace detail
+
+}  // namespace dataflow
