@@ -2,7 +2,9 @@
 # Installs the Debian packages that building dataflow needs, when they are missing.
 set -euo pipefail
 
-packages=(cmake g++ make ninja-build time libtbb-dev libfmt-dev catch2 libbenchmark-dev gnuplot-nox graphviz)
+# librdkafka-dev: the optional Kafka source (dataflow::kafka) and its tests.
+packages=(cmake g++ make ninja-build time libtbb-dev libfmt-dev catch2 libbenchmark-dev gnuplot-nox graphviz
+          librdkafka-dev)
 
 if ! command -v dpkg >/dev/null 2>&1; then
   echo "deps: not a Debian system; make sure these are installed: ${packages[*]}" >&2

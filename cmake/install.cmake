@@ -3,7 +3,11 @@
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/dataflow DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS dataflow dataflow_compiled EXPORT dataflowTargets)
+set(dataflow_exported dataflow dataflow_compiled)
+if(DATAFLOW_HAVE_KAFKA)
+  list(APPEND dataflow_exported dataflow_kafka)
+endif()
+install(TARGETS ${dataflow_exported} EXPORT dataflowTargets)
 install(EXPORT dataflowTargets
   NAMESPACE dataflow::
   DESTINATION ${CMAKE_INSTALL_DATADIR}/dataflow/cmake)

@@ -1,11 +1,15 @@
 // clickstream: clicks per URL (or user) per minute of event time, from a log directory that grows.
 //
 //   clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--state DIR]
-//                      [--checkpoint-every SECONDS] [--trigger SECONDS] [--threads N] PATH
-//       follows the files at PATH (a directory, file or glob) and prints each one-minute window
-//       as the watermark passes it: WINDOW_START_MS<TAB>URL<TAB>COUNT. With --state, checkpoints
-//       go to DIR, and a restart resumes there: every click is counted once (a window that
-//       closed after the last checkpoint is printed again, with the same count).
+//                      [--checkpoint-every SECONDS] [--trigger SECONDS] [--threads N]
+//                      [--dead-letters FILE] [--stats text|json] [--progress]
+//                      PATH | --kafka BROKERS --topic TOPIC [--partitions P,P...]
+//       follows the files at PATH (a directory, file or glob; - for standard input), or a
+//       Kafka topic whose message values are clicks, and prints each one-minute window as the watermark passes it:
+//       WINDOW_START_MS<TAB>URL<TAB>COUNT. With --state, checkpoints go to DIR, and a restart
+//       resumes there: every click is counted once (a window that closed after the last
+//       checkpoint is printed again, with the same count). A malformed line stops the stream
+//       with an error naming its position, or with --dead-letters goes to FILE.
 //   clickstream batch [--per-user] PATH
 //       the same lines for the files as they are, sorted (what a finished log must give)
 //   clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION]
@@ -14,9 +18,14 @@
 #include "cli.hpp"
 #include "clickstream.hpp"
 
+#if defined(EXAMPLES_WITH_KAFKA)
+#include <dataflow/kafka.hpp>
+#endif
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,7 +33,9 @@ namespace {
 
 const char* usage =
     "usage: clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--state DIR]\n"
-    "                          [--checkpoint-every SECONDS] [--trigger SECONDS] [--threads N] PATH\n"
+    "                          [--checkpoint-every SECONDS] [--trigger SECONDS] [--threads N]\n"
+    "                          [--dead-letters FILE] [--stats text|json] [--progress]\n"
+    "                          PATH | --kafka BROKERS --topic TOPIC [--partitions P,P...]\n"
     "       clickstream batch [--per-user] PATH\n"
     "       clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION] "
     "[--seed S] [--start EPOCH_MS] FILE\n";
@@ -39,18 +50,45 @@ std::chrono::milliseconds seconds_option(examples::cli& args, const std::string&
   return std::chrono::milliseconds(static_cast<std::int64_t>(v * 1000));
 }
 
+/// follow --kafka: the clicks of a topic's messages.
+void follow_kafka(dataflow::context& ctx, const std::string& brokers, examples::cli& args,
+                  const examples::follow_settings& s, const std::function<void(const std::string&)>& print) {
+#if defined(EXAMPLES_WITH_KAFKA)
+  dataflow::kafka_options k{.brokers = brokers, .topic = args.text("--topic", ""), .end_when_idle = s.until_idle};
+  if (k.topic.empty()) throw examples::usage_error("--kafka needs --topic");
+  const std::string parts = args.text("--partitions", "");
+  for (std::size_t at = 0; at < parts.size();) {
+    std::size_t end = parts.find(',', at);
+    if (end == std::string::npos) end = parts.size();
+    const std::string p = parts.substr(at, end - at);
+    if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos || p.size() > 9) {
+      throw examples::usage_error("--partitions takes partition numbers separated by commas, got '" + parts + "'");
+    }
+    k.partitions.push_back(std::stoi(p));
+    at = end + 1;
+  }
+  if (!args.positional(0).empty()) throw examples::usage_error("follow --kafka takes no PATH");
+  examples::follow_clicks(ctx, dataflow::kafka_topic(std::move(k)), s, print);
+#else
+  (void)ctx, (void)brokers, (void)args, (void)s, (void)print;
+  throw examples::usage_error("this clickstream was built without librdkafka: --kafka is not available");
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return examples::tool_main("clickstream", usage, [&] {
     if (argc < 2) throw examples::usage_error("a command is needed: follow, batch or generate");
     const std::string command = argv[1];
-    // --per-user takes no value: take it out before the options that do.
+    // --per-user and --progress take no value: take them out before the options that do.
     std::vector<char*> rest{argv[0]};
-    bool per_user = false;
+    bool per_user = false, progress = false;
     for (int i = 2; i < argc; ++i) {
       if (std::string(argv[i]) == "--per-user") {
         per_user = true;
+      } else if (std::string(argv[i]) == "--progress") {
+        progress = true;
       } else {
         rest.push_back(argv[i]);
       }
@@ -65,9 +103,26 @@ int main(int argc, char** argv) {
       s.state_dir = args.text("--state", "");
       s.checkpoint_every = seconds_option(args, "--checkpoint-every", 10);
       s.trigger = seconds_option(args, "--trigger", 0.2);
+      s.dead_letters = args.text("--dead-letters", "");
+      s.stats = args.text("--stats", "");
+      if (!s.stats.empty() && s.stats != "text" && s.stats != "json") {
+        throw examples::usage_error("--stats takes text or json, got '" + s.stats + "'");
+      }
+      s.progress = progress;
       dataflow::context ctx = examples::context_from(args);
-      const std::string path = args.positional(1).at(0);
-      examples::follow_clicks(ctx, path, s, [](const std::string& line) { examples::write_stdout(line); });
+      auto print = [](const std::string& line) { examples::write_stdout(line); };
+      const std::string brokers = args.text("--kafka", "");
+      if (brokers.empty()) {
+        const std::string path = args.positional(1).at(0);
+        if (path == "-") {
+          if (!s.state_dir.empty()) throw examples::usage_error("standard input cannot be read again: no --state with -");
+          examples::follow_clicks(ctx, dataflow::stdin_lines(), s, print);
+        } else {
+          examples::follow_clicks(ctx, dataflow::follow_lines(path, {.end_when_idle = s.until_idle}), s, print);
+        }
+      } else {
+        follow_kafka(ctx, brokers, args, s, print);
+      }
     } else if (command == "batch") {
       dataflow::context ctx = examples::context_from(args);
       const std::string path = args.positional(1).at(0);

@@ -69,15 +69,19 @@ struct follow_settings {
   std::chrono::milliseconds trigger{200};
   std::string state_dir;  // checkpoints, and where a restart resumes; empty: none
   std::chrono::milliseconds checkpoint_every{10000};
+  std::string dead_letters;  // where malformed lines go; empty: one stops the stream
+  std::string stats;         // "text" or "json": the stream's figures on stderr at the end
+  bool progress = false;     // a line of figures on stderr every second
 };
 
-/// Follows the log files at `path` (a directory, file or glob) and calls out(line) for each
-/// one-minute window of each key as the watermark passes it. Returns the stream's figures.
-inline dataflow::stream_stats follow_clicks(dataflow::context& ctx, const std::string& path,
-                                            const follow_settings& s,
-                                            const std::function<void(const std::string&)>& out) {
+/// Follows a source of click lines (follow_lines over a log directory, file or glob, or a Kafka
+/// topic) and calls out(line) for each one-minute window of each key as the watermark passes
+/// it. Returns the stream's figures.
+template <class Source>
+dataflow::stream_stats follow_clicks(dataflow::context& ctx, Source source, const follow_settings& s,
+                                     const std::function<void(const std::string&)>& out) {
   const click_key by = s.by;
-  auto run = ctx.stream(dataflow::follow_lines(path, {.end_when_idle = s.until_idle}))
+  auto run = ctx.stream(std::move(source))
                  .map([](std::string_view line) { return parse_click(line); })  // views into the line
                  .with_event_time([](const click& c) { return c.ms; }, s.delay)
                  .window(dataflow::tumbling(std::chrono::minutes(1)))
@@ -85,12 +89,24 @@ inline dataflow::stream_stats follow_clicks(dataflow::context& ctx, const std::s
                  .start({.trigger = s.trigger,
                          .checkpoint_dir = s.state_dir,
                          .checkpoint_every = s.checkpoint_every,
-                         .name = by == click_key::url ? "clicks per url" : "clicks per user"},
+                         .name = by == click_key::url ? "clicks per url" : "clicks per user",
+                         .dead_letter_file = s.dead_letters},
                         [&](const dataflow::window_result<std::string, std::uint64_t>& r) {
                    out(window_line(r.start, r.key, r.value));
                  });
+  while (s.progress && !run.finished()) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const dataflow::stream_stats now = run.stats();
+    std::fprintf(stderr, "clickstream: %llu events (%.0f/s), lag %llu, %zu keys in state, watermark %lld, batch p99 %.3f s\n",
+                 static_cast<unsigned long long>(now.events_in), now.events_per_second(),
+                 static_cast<unsigned long long>(now.source_lag), now.open_windows,
+                 static_cast<long long>(now.watermark), now.batch_seconds.quantile(0.99));
+  }
   run.wait();
-  return run.stats();
+  dataflow::stream_stats stats = run.stats();
+  if (s.stats == "text") std::fputs(stats.table().c_str(), stderr);
+  if (s.stats == "json") std::fprintf(stderr, "%s\n", stats.json().c_str());
+  return stats;
 }
 
 /// The same counts over the files as they are, as a batch: the lines follow_clicks prints for a

@@ -76,6 +76,8 @@ class follow_lines {
   void restore_position(const std::string& position);
   /// What the source reads, for a checkpoint's fingerprint.
   std::string describe() const;
+  /// Where a line handed on and not yet committed starts: "PATH at byte N".
+  std::string position_of(std::string_view line) const;
 
  private:
   struct file;
@@ -112,6 +114,7 @@ struct follow_lines::file {
   // the start of an incomplete line). Lines handed on view into it.
   std::shared_ptr<std::string> chunk = std::make_shared<std::string>();
   std::size_t pos = 0;
+  std::uint64_t chunk_base = 0;  // the file offset of the chunk's first byte
   std::size_t pending() const noexcept { return chunk->size() - pos; }
   bool has_line() const noexcept { return chunk->find('\n', pos) != std::string::npos; }
   bool gone = false;          // no longer under the path: read to its end, then dropped
@@ -126,7 +129,12 @@ struct follow_lines::state {
   std::chrono::steady_clock::time_point last_growth = std::chrono::steady_clock::now();
   std::vector<partition_run> runs;  // of the polls not yet taken
   std::vector<followed_file> restored;  // positions of a checkpoint, for files not found yet
-  std::vector<std::shared_ptr<std::string>> held;  // chunks that lines handed on view into
+  struct held_chunk {
+    std::shared_ptr<std::string> chunk;
+    std::string path;
+    std::uint64_t base = 0;
+  };
+  std::vector<held_chunk> held;  // chunks that lines handed on view into
 };
 
 DATAFLOW_INLINE void follow_lines::commit() {
@@ -135,6 +143,17 @@ DATAFLOW_INLINE void follow_lines::commit() {
 }
 
 DATAFLOW_INLINE std::string follow_lines::describe() const { return "follow_lines(" + s_->path + ")"; }
+
+DATAFLOW_INLINE std::string follow_lines::position_of(std::string_view line) const {
+  std::lock_guard lock(s_->m);
+  for (const auto& h : s_->held) {
+    const char* begin = h.chunk->data();
+    if (line.data() >= begin && line.data() <= begin + h.chunk->size()) {
+      return h.path + " at byte " + std::to_string(h.base + static_cast<std::uint64_t>(line.data() - begin));
+    }
+  }
+  return {};
+}
 
 DATAFLOW_INLINE std::string follow_lines::checkpoint_position() const {
   std::lock_guard lock(s_->m);
@@ -259,7 +278,7 @@ DATAFLOW_INLINE void follow_lines::rescan(state& s) {
       return r.device == dev && r.inode == ino;
     });
     if (was != s.restored.end()) {
-      f.where.offset = f.read_to = was->offset;
+      f.where.offset = f.read_to = f.chunk_base = was->offset;
       s.restored.erase(was);
     }
     s.files.push_back(std::move(f));
@@ -299,7 +318,7 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string_view>& out, std:
         }
         if (f.pos != first) {
           f.where.offset += f.pos - first;
-          if (s.held.empty() || s.held.back() != f.chunk) s.held.push_back(f.chunk);
+          if (s.held.empty() || s.held.back().chunk != f.chunk) s.held.push_back({f.chunk, f.where.path, f.chunk_base});
         }
         if (out.size() >= max || f.read_to >= size) break;
         // A new chunk: the incomplete line (a few bytes), then what is read. The old chunk
@@ -312,6 +331,7 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string_view>& out, std:
         const std::size_t got = detail::read_at(f.fd.get(), next->data() + tail, want, f.read_to, f.where.path, "follow_lines");
         next->resize(tail + got);
         f.chunk = std::move(next);
+        f.chunk_base = f.read_to - tail;
         f.pos = 0;
         if (got == 0) break;
         f.read_to += got;

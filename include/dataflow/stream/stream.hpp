@@ -74,6 +74,7 @@ class windowed_aggregation {
       a->release();
       std::lock_guard lock(control->m);
       control->finished = true;
+      control->ended = std::chrono::steady_clock::now();
       control->finished_cv.notify_all();
     });
     return stream_run(std::move(control), std::move(driver));
@@ -130,6 +131,14 @@ class windowed_stream {
     return copy;
   }
 
+  /// Also hands on, after each batch, the result of every open window that the batch changed
+  /// (final = false), before the final result when the watermark passes the window's end.
+  windowed_stream early_updates() const {
+    windowed_stream copy = *this;
+    copy.emit_ = emit_policy::early;
+    return copy;
+  }
+
   /// Hands each late event to fn(const T&), on the stream's threads (several at once).
   windowed_stream on_late(std::function<void(const T&)> fn) const {
     windowed_stream copy = *this;
@@ -169,7 +178,7 @@ class windowed_stream {
   template <class KeyFn, class ValueFn, class Op>
   auto aggregate(KeyFn key_fn, ValueFn value_fn, Op op) const {
     using A = detail::window_aggregator<Source, Stack, TimeFn, KeyFn, ValueFn, Op>;
-    typename A::settings s{spec_, max_delay_.count(), lateness_.count(), on_late_};
+    typename A::settings s{spec_, max_delay_.count(), lateness_.count(), on_late_, emit_};
     return windowed_aggregation<A>(std::make_shared<A>(ctx_, source_, stack_, time_fn_, std::move(key_fn),
                                                        std::move(value_fn), std::move(op), std::move(s)));
   }
@@ -182,6 +191,55 @@ class windowed_stream {
   window_spec spec_;
   std::chrono::milliseconds lateness_{0};
   std::function<void(const T&)> on_late_;
+  emit_policy emit_ = emit_policy::on_close;
+};
+
+/// A key's state after a batch changed it, in a stream aggregation without windows.
+template <class K, class V>
+struct key_update {
+  const K& key;
+  const V& value;
+  /// The key had no state before this batch (it is new, or came back after its time to live).
+  bool first;
+};
+
+/// A keyed aggregation of a stream without windows, ready to start: its state lasts as long as
+/// the stream (or each key its time to live).
+template <class Aggregator>
+class keyed_aggregation {
+  using R = typename Aggregator::result_type;
+
+ public:
+  using update_type = key_update<decltype(R::key), decltype(R::value)>;
+
+  keyed_aggregation(std::shared_ptr<Aggregator> a, typename Aggregator::settings s) : a_(std::move(a)), s_(std::move(s)) {}
+
+  /// Drops a key's state once no event has updated it for `ttl` (processing time), so that
+  /// the state holds the keys seen lately; a key seen again starts afresh (first = true).
+  keyed_aggregation time_to_live(std::chrono::milliseconds ttl) const {
+    if (ttl.count() <= 0) throw usage_error("dataflow::time_to_live: must be positive");
+    keyed_aggregation copy = *this;
+    copy.s_.time_to_live = ttl;
+    return copy;
+  }
+
+  /// Starts the stream on a thread of its own; on_update(const key_update<K, V>&) is called
+  /// there after each batch for each key the batch changed (for distinct: each new key).
+  template <class OnUpdate>
+  stream_run start(stream_options options, OnUpdate on_update) const {
+    static_assert(std::is_invocable_v<OnUpdate&, const update_type&>,
+                  "dataflow::start: the update callback must be callable as fn(const dataflow::key_update<K, V>&)");
+    a_->configure(s_);
+    auto adapt = [fn = std::move(on_update)](const R& r) mutable {
+      const update_type u{r.key, r.value, r.revision == 0};
+      fn(u);
+    };
+    return windowed_aggregation<Aggregator>(a_).start(std::move(options), std::move(adapt));
+  }
+
+ private:
+  std::shared_ptr<Aggregator> a_;
+  typename Aggregator::settings s_;
 };
 
 /// A typed stream of the items of a source, through local operators (map, filter, flat_map).
@@ -202,6 +260,44 @@ class stream {
   /// As dataset::flat_map.
   template <class U = void, class F>
   auto flat_map(F fn) const { return with(prototype().template flat_map<U>(std::move(fn)).stack()); }
+
+  /// Counts the events of each key key_fn(event) for as long as the stream runs: after each
+  /// batch, key_update<K, std::uint64_t> for each key it changed.
+  template <class KeyFn>
+  auto count_by_key(KeyFn key_fn) const {
+    static_assert(detail::const_callable<KeyFn, const value_type&>,
+                  "dataflow::count_by_key: the key function must be callable as key_fn(const T&)");
+    auto one = [](const value_type&) { return std::uint64_t{1}; };
+    return keyed(std::move(key_fn), one, std::plus<std::uint64_t>{}, emit_policy::updates);
+  }
+
+  /// Reduces value_fn(event) of each key key_fn(event) with op (associative and commutative)
+  /// for as long as the stream runs: key_update<K, V> for each key a batch changed.
+  template <class KeyFn, class ValueFn, class Op>
+  auto reduce_by(KeyFn key_fn, ValueFn value_fn, Op op) const {
+    static_assert(detail::const_callable<KeyFn, const value_type&> && detail::const_callable<ValueFn, const value_type&>,
+                  "dataflow::reduce_by: the key and value functions must be callable as fn(const T&)");
+    return keyed(std::move(key_fn), std::move(value_fn), std::move(op), emit_policy::updates);
+  }
+
+  /// As reduce_by, for a stream of pairs (K, V).
+  template <class Op>
+  auto reduce_by_key(Op op) const {
+    static_assert(detail::is_pair_v<value_type>, "dataflow::reduce_by_key: stream items must be std::pair<K, V>");
+    auto key = [](const value_type& x) -> const typename value_type::first_type& { return x.first; };
+    auto value = [](const value_type& x) -> const typename value_type::second_type& { return x.second; };
+    return keyed(key, value, std::move(op), emit_policy::updates);
+  }
+
+  /// The keys key_fn(event), each handed on once, in the batch that first brings it (again,
+  /// after its time to live): key_update<K, std::uint64_t> with the events of it in that batch.
+  template <class KeyFn>
+  auto distinct(KeyFn key_fn) const {
+    static_assert(detail::const_callable<KeyFn, const value_type&>,
+                  "dataflow::distinct: the key function must be callable as key_fn(const T&)");
+    auto one = [](const value_type&) { return std::uint64_t{1}; };
+    return keyed(std::move(key_fn), one, std::plus<std::uint64_t>{}, emit_policy::new_keys);
+  }
 
   /// Gives each event a time: time_fn(const T&) returns milliseconds since the epoch (an
   /// integer), a duration since the epoch or a system_clock time point. The watermark trails
@@ -228,6 +324,16 @@ class stream {
   template <class NewStack>
   stream<Source, NewStack> with(NewStack stack) const {
     return {ctx_, source_, std::move(stack)};
+  }
+
+  // Keyed state without windows: one window holding all time, whose results are the updates.
+  template <class KeyFn, class ValueFn, class Op>
+  auto keyed(KeyFn key_fn, ValueFn value_fn, Op op, emit_policy emit) const {
+    using A = detail::window_aggregator<Source, Stack, detail::no_event_time, KeyFn, ValueFn, Op>;
+    typename A::settings s{window_spec{max_event_time, max_event_time}, 0, 0, {}, emit};
+    auto a = std::make_shared<A>(ctx_, source_, stack_, detail::no_event_time{}, std::move(key_fn), std::move(value_fn),
+                                 std::move(op), s);
+    return keyed_aggregation<A>(std::move(a), std::move(s));
   }
 
   std::shared_ptr<detail::context_state> ctx_;

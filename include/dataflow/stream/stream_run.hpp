@@ -1,6 +1,7 @@
 // A running stream: its options, its figures, and the handle that stops or waits for it.
 #pragma once
 
+#include <dataflow/stream/stream_stats.hpp>
 #include <dataflow/stream/windows.hpp>
 
 #include <atomic>
@@ -37,22 +38,12 @@ struct stream_options {
   /// The pipeline's name, kept in its checkpoints: a stream of another name (or other windows,
   /// delay, key or value types, or source) refuses to resume from them.
   std::string name = {};
-};
-
-/// The figures of a stream so far.
-struct stream_stats {
-  std::uint64_t batches = 0;       ///< micro-batches run (empty ones are not run)
-  std::uint64_t events_in = 0;     ///< items taken from the source
-  std::uint64_t late_events = 0;   ///< events past the allowed lateness of a window they fell in
-  std::uint64_t results = 0;       ///< window results handed on (revisions included)
-  std::size_t open_windows = 0;    ///< (window, key) entries in the state now
-  event_time watermark = detail::no_watermark;  ///< no window ending after it has closed
-  double last_batch_seconds = 0;   ///< wall time of the latest batch, merge and results included
-  double busy_seconds = 0;         ///< wall time of every batch together
-  std::uint64_t checkpoints = 0;   ///< checkpoints written
-  std::uint64_t checkpoint_bytes = 0;  ///< size of the latest
-  double checkpoint_seconds = 0;   ///< time to write the latest, fsyncs included
-  bool restored = false;           ///< the stream resumed from a checkpoint
+  /// Where events that a user function refuses (it throws) go, a line each: POSITION, ERROR and
+  /// the event's text (for text sources), tab-separated, tabs, newlines and backslashes escaped.
+  /// Empty: such an event stops the stream, with an error naming its position, after a last
+  /// checkpoint of the batches before it. Lines are appended as batches end; after a crash,
+  /// the events since the last checkpoint may be written again.
+  std::string dead_letter_file = {};
 };
 
 namespace detail {
@@ -66,6 +57,8 @@ struct stream_control {
   bool finished = false;
   std::exception_ptr failure;
   stream_stats stats;
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point ended;
 };
 
 }  // namespace detail
@@ -106,7 +99,10 @@ class stream_run {
   /// The stream's figures so far.
   stream_stats stats() const {
     std::lock_guard lock(control_->m);
-    return control_->stats;
+    stream_stats s = control_->stats;
+    const auto until = control_->finished ? control_->ended : std::chrono::steady_clock::now();
+    s.elapsed_seconds = std::chrono::duration<double>(until - control_->started).count();
+    return s;
   }
 
  private:

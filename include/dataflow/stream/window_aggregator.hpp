@@ -5,6 +5,8 @@
 
 #include <dataflow/dataflow.hpp>
 #include <dataflow/stream/checkpoint_store.hpp>
+#include <dataflow/stream/dead_letters.hpp>
+#include <dataflow/detail/heap_bytes.hpp>
 #include <dataflow/stream/stream_run.hpp>
 #include <dataflow/stream/windows.hpp>
 
@@ -65,6 +67,8 @@ class window_aggregator {
     event_time max_delay = 0;
     event_time allowed_lateness = 0;
     std::function<void(const T&)> on_late;
+    emit_policy emit = emit_policy::on_close;
+    std::chrono::milliseconds time_to_live{0};  // keyed state without windows: zero keeps keys
   };
 
   window_aggregator(std::shared_ptr<context_state> ctx, Source source, Stack stack, TimeFn time_fn,
@@ -81,6 +85,11 @@ class window_aggregator {
 
   /// Marks the aggregation started and its context streaming: a second start of it, or a
   /// second stream on the context while this one runs, is a usage_error.
+  void configure(settings s) {
+    if (started_.load()) throw usage_error("dataflow::start: this stream aggregation is already started");
+    settings_ = std::move(s);
+  }
+
   void claim() {
     if (started_.load()) throw usage_error("dataflow::start: this stream aggregation is already started");
     if (ctx_->streaming.exchange(true)) {
@@ -97,28 +106,16 @@ class window_aggregator {
   /// results to `on_result`.
   template <class OnResult>
   void run(const stream_options& options, stream_control& control, OnResult& on_result) {
-    std::optional<checkpoint_store> store;
     name_ = options.name;
-    if (!options.checkpoint_dir.empty()) {
-      if constexpr (requires { source_.checkpoint_position(); source_.restore_position(std::string()); }) {
-        store.emplace(options.checkpoint_dir, options.checkpoints_kept);
-        if (auto payload = store->load_latest()) {
-          restore(*payload, store->latest_path());
-          std::lock_guard lock(control.m);
-          control.stats.restored = true;
-          control.stats.late_events = late_total_;
-          control.stats.results = results_total_;
-          control.stats.watermark = watermark_;
-        }
-      } else {
-        throw usage_error("dataflow: this stream's source cannot resume from a checkpoint (follow_lines can)");
-      }
-    }
+    std::optional<checkpoint_store> store = open_checkpoints(options, control);
+    std::optional<dead_letter_writer> dead;
+    if (!options.dead_letter_file.empty()) dead.emplace(options.dead_letter_file);
+    dead_letters_ = dead.has_value();
     auto last_checkpoint = std::chrono::steady_clock::now();
-    auto checkpoint = [&] {
+    auto checkpoint = [&](const std::string& position) {
       if constexpr (requires { source_.checkpoint_position(); }) {
         const auto begin = std::chrono::steady_clock::now();
-        const std::size_t bytes = store->publish(snapshot());
+        const std::size_t bytes = store->publish(snapshot(position));
         last_checkpoint = std::chrono::steady_clock::now();
         std::lock_guard lock(control.m);
         ++control.stats.checkpoints;
@@ -128,44 +125,31 @@ class window_aggregator {
     };
     for (;;) {
       const bool stopping = control.stop.load();
-      std::vector<In> items;
-      std::vector<partition_run> runs;
+      // Where the source stood before this batch: the final checkpoint after a failure.
+      std::string before;
+      if constexpr (requires { source_.checkpoint_position(); }) {
+        if (store) before = source_.checkpoint_position();
+      }
       bool open = true;
-      const auto start = std::chrono::steady_clock::now();
-      const auto deadline = stopping ? start : start + options.trigger;
-      // Stopping takes everything the source holds now, whatever the batch size.
-      const std::size_t max_items = stopping ? std::numeric_limits<std::size_t>::max() : options.max_batch_items;
-      do {
-        const std::size_t before = items.size();
-        open = source_.poll(items, max_items, deadline);
-        if constexpr (requires { source_.take_runs(runs); }) {
-          source_.take_runs(runs);
-        } else if (items.size() > before) {
-          runs.push_back({std::string(), items.size() - before, false});
+      state_changed_ = false;
+      try {
+        open = run_batch(options, control, stopping, dead ? &*dead : nullptr, on_result);
+      } catch (...) {
+        // A malformed event (or a failing source) stops the stream; what the batches before it
+        // counted is kept, so that a restart, once the event is dealt with, goes on from there.
+        // Not when the batch had begun changing the state: its events would count twice.
+        if (store && !state_changed_) {
+          try {
+            checkpoint(before);
+          } catch (...) {
+          }
         }
-      } while (open && items.size() < max_items &&
-               std::chrono::steady_clock::now() < deadline && !control.stop.load());
-      {
-        // Even without new items: partitions may have gone idle, which moves the watermark.
-        const std::size_t n = items.size();
-        process(std::move(items), runs, options.idle_timeout, on_result);
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::lock_guard lock(control.m);
-        stream_stats& s = control.stats;
-        s.batches += n > 0;
-        s.events_in += n;
-        s.late_events = late_total_;
-        s.results = results_total_;
-        s.open_windows = open_entries_;
-        s.watermark = watermark_;
-        if (n > 0) s.last_batch_seconds = seconds;
-        s.busy_seconds += seconds;
+        throw;
       }
       if constexpr (requires { source_.commit(); }) source_.commit();
       const bool last = !open || stopping;
       if (store && (last || std::chrono::steady_clock::now() - last_checkpoint >= options.checkpoint_every)) {
-        checkpoint();
+        if constexpr (requires { source_.checkpoint_position(); }) checkpoint(source_.checkpoint_position());
       }
       if (!open) {
         // The source has ended: every window closes. After the last checkpoint, which keeps
@@ -175,6 +159,7 @@ class window_aggregator {
         std::lock_guard lock(control.m);
         control.stats.results = results_total_;
         control.stats.open_windows = open_entries_;
+        control.stats.state_bytes = state_bytes_;
         control.stats.watermark = watermark_;
       }
       if (last) return;
@@ -186,11 +171,80 @@ class window_aggregator {
     if constexpr (requires { source_.detach(); }) source_.detach();
   }
 
+
  private:
+  // The checkpoint store, with the newest checkpoint restored; none without a directory.
+  std::optional<checkpoint_store> open_checkpoints(const stream_options& options, stream_control& control) {
+    std::optional<checkpoint_store> store;
+    if (options.checkpoint_dir.empty()) return store;
+    if constexpr (requires { source_.checkpoint_position(); source_.restore_position(std::string()); }) {
+      store.emplace(options.checkpoint_dir, options.checkpoints_kept);
+      if (auto payload = store->load_latest()) {
+        restore(*payload, store->latest_path());
+        std::lock_guard lock(control.m);
+        control.stats.restored = true;
+        control.stats.late_events = late_total_;
+        control.stats.results = results_total_;
+        control.stats.watermark = watermark_;
+      }
+      return store;
+    } else {
+      throw usage_error("dataflow: this stream's source cannot resume from a checkpoint (follow_lines can)");
+    }
+  }
+
+  // Takes one batch from the source and processes it; false once the source has ended.
+  template <class OnResult>
+  bool run_batch(const stream_options& options, stream_control& control, bool stopping, dead_letter_writer* dead,
+                 OnResult& on_result) {
+    std::vector<In> items;
+    std::vector<partition_run> runs;
+    bool open = true;
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = stopping ? start : start + options.trigger;
+    // Stopping takes everything the source holds now, whatever the batch size.
+    const std::size_t max_items = stopping ? std::numeric_limits<std::size_t>::max() : options.max_batch_items;
+    do {
+      const std::size_t before = items.size();
+      open = source_.poll(items, max_items, deadline);
+      if constexpr (requires { source_.take_runs(runs); }) {
+        source_.take_runs(runs);
+      } else if (items.size() > before) {
+        runs.push_back({std::string(), items.size() - before, false});
+      }
+    } while (open && items.size() < max_items && std::chrono::steady_clock::now() < deadline && !control.stop.load());
+    // Even without new items: partitions may have gone idle, which moves the watermark.
+    const std::size_t n = items.size();
+    const std::uint64_t refused = process(std::move(items), runs, options.idle_timeout, dead, on_result);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::lock_guard lock(control.m);
+    stream_stats& s = control.stats;
+    s.batches += n > 0;
+    s.events_in += n;
+    s.dead_letters += refused;
+    s.late_events = late_total_;
+    s.results = results_total_;
+    s.open_windows = open_entries_;
+    s.state_bytes = state_bytes_;
+    s.expired_keys = expired_total_;
+    s.watermark = watermark_;
+    if (n > 0) {
+      s.last_batch_seconds = seconds;
+      s.batch_seconds.add(seconds);
+    }
+    s.busy_seconds += seconds;
+    if constexpr (requires { source_.lag(); }) s.source_lag = source_.lag();
+    return open;
+  }
   // One partition of the source: its own watermark.
   struct partition_state {
     event_time max_time = no_watermark;
     std::chrono::steady_clock::time_point last_active;
+  };
+
+  // An event that a user function refused, for the dead-letter file.
+  struct dead_event {
+    std::string position, error, text;
   };
 
   // What the window assignment of one batch reads and writes, shared by its threads.
@@ -198,20 +252,58 @@ class window_aggregator {
     event_time expired_before = no_watermark;  // windows ending at or before it take no event
     std::atomic<event_time> max_seen{no_watermark};
     std::atomic<std::uint64_t> late{0};
+    std::mutex dead_m;
+    std::vector<dead_event> dead;  // with a dead-letter file: the events refused
   };
 
-  // The window assignment, the batch job's operator after the user's: ((window start, key),
-  // value) pairs for each window an event falls in; late events are counted instead.
+  // The batch job's one operator: the user's operators, then the window assignment, for each
+  // source item, so that a failure names the item's position in the source (file and byte,
+  // topic, partition and offset) and, with a dead-letter file, refuses that item alone.
   struct assigner {
     std::shared_ptr<batch_state> b;
+    const Source* source;
+    Stack stack;
     window_spec spec;
     TimeFn time_fn;
     KeyFn key_fn;
     ValueFn value_fn;
     std::function<void(const T&)> on_late;
+    const std::string* label;
+    bool dead_letters;
 
     template <class Emit>
-    void operator()(const T& x, Emit&& emit) const {
+    void operator()(const In& x, Emit&& emit) const {
+      try {
+        if (!dead_letters) {
+          auto to_windows = [&](const T& t) { assign(t, emit); };
+          auto chain = stack.bind(to_windows);
+          chain(x);
+          return;
+        }
+        // An event refused part way through (a flat_map's second item) counts nothing.
+        std::vector<pair_type>& held = held_pairs();
+        held.clear();
+        auto keep = [&](pair_type&& p) { held.push_back(std::move(p)); };
+        auto to_windows = [&](const T& t) { assign(t, keep); };
+        auto chain = stack.bind(to_windows);
+        chain(x);
+        for (pair_type& p : held) emit(std::move(p));
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (op_failure& f) {
+        if (dead_letters) return refuse(x, what_of(f.original));
+        if (f.where.empty()) f.where = position(x);
+        throw;
+      } catch (...) {
+        if (dead_letters) return refuse(x, what_of(std::current_exception()));
+        op_failure f(label, std::current_exception());
+        f.where = position(x);
+        throw f;
+      }
+    }
+
+    template <class Emit>
+    void assign(const T& x, Emit& emit) const {
       const event_time t = to_event_time(std::invoke(time_fn, x));
       if (t > max_event_time || t < -max_event_time) {
         throw std::out_of_range("event time " + std::to_string(t) + " ms is out of range (more than 2^62 ms from the epoch)");
@@ -233,27 +325,58 @@ class window_aggregator {
         if (on_late) on_late(x);
       }
     }
+
+    std::string position(const In& x) const {
+      if constexpr (requires { source->position_of(x); }) {
+        return source->position_of(x);
+      } else {
+        return {};
+      }
+    }
+
+    void refuse(const In& x, std::string error) const {
+      dead_event d{position(x), std::move(error), {}};
+      if constexpr (std::is_convertible_v<const In&, std::string_view>) d.text = std::string(std::string_view(x));
+      std::lock_guard lock(b->dead_m);
+      b->dead.push_back(std::move(d));
+    }
+
+    static std::vector<pair_type>& held_pairs() {
+      thread_local std::vector<pair_type> held;
+      return held;
+    }
   };
   using assign_op = flat_map_callback_op<pair_type, assigner>;
-  using assigned_stack = decltype(std::declval<const Stack&>().push(std::declval<assign_op>()));
+  using assigned_stack = op_stack<In, assign_op>;
 
   struct entry {
     V value;
     bool emitted = false;  // handed on once the watermark passed the window's end
     bool dirty = false;    // updated by late events since
-    std::uint32_t revision = 0;
+    std::uint32_t revision = 0;  // results of it handed on so far
+    std::chrono::steady_clock::time_point updated{};  // for the time to live
   };
 
-  // The batch job's operators for one partition's items: the user's, then the window
-  // assignment writing to that partition's batch state.
+  // An entry that the current batch changed, for the policies that hand on updates.
+  struct touched_entry {
+    event_time start;
+    const SK* key;
+    entry* e;
+    bool inserted;
+  };
+
+  // The batch job's operator for one partition's items, writing to its batch state.
   assigned_stack assigned_for(std::shared_ptr<batch_state> b) const {
-    return stack_.push(assign_op{assigner{std::move(b), settings_.spec, time_fn_, key_fn_, value_fn_, settings_.on_late},
-                                 window_label_});
+    return op_stack<In>{}.push(assign_op{assigner{std::move(b), &source_, stack_, settings_.spec, time_fn_, key_fn_,
+                                                  value_fn_, settings_.on_late, &window_label_, dead_letters_},
+                                         window_label_});
   }
 
+  // Runs one batch's items through the batch job and merges the result into the state; returns
+  // the count of events refused into the dead-letter file.
   template <class OnResult>
-  void process(std::vector<In> items, const std::vector<partition_run>& runs,
-               std::chrono::milliseconds idle_timeout, OnResult& on_result) {
+  std::uint64_t process(std::vector<In> items, const std::vector<partition_run>& runs,
+                        std::chrono::milliseconds idle_timeout, dead_letter_writer* dead, OnResult& on_result) {
     const auto now = std::chrono::steady_clock::now();
     const event_time expired_before =
         watermark_ == no_watermark ? no_watermark : watermark_ - settings_.allowed_lateness;
@@ -293,7 +416,9 @@ class window_aggregator {
                                                   assigned_for(states[i]));
       };
       auto reduce = [&](const auto& pairs) {
-        for (auto& [wk, v] : pairs.reduce_by_key(op_).collect()) merge(std::move(wk), std::move(v));
+        auto reduced = pairs.reduce_by_key(op_).collect();
+        state_changed_ = true;
+        for (auto& [wk, v] : reduced) merge(std::move(wk), std::move(v), now);
       };
       if (groups.size() == 1) {
         reduce(part(0));
@@ -303,7 +428,12 @@ class window_aggregator {
         reduce(all);
       }
     }
+    std::uint64_t refused = 0;
     for (std::size_t i = 0; i < groups.size(); ++i) {
+      refused += states[i]->dead.size();
+      if (dead) {
+        for (const dead_event& d : states[i]->dead) dead->add(d.position, d.error, d.text);
+      }
       late_total_ += states[i]->late.load();
       // Active means it brought events with a time: lines that a filter drops do not count, so
       // a file of other lines stops holding the watermark back once idle.
@@ -314,8 +444,45 @@ class window_aggregator {
       p.last_active = now;
     }
     for (const std::string& name : ended) partitions_.erase(name);
+    if (dead) dead->flush();
+    hand_on_updates(on_result);
+    expire_keys(now);
     advance_watermark(now, idle_timeout);
     close_windows(on_result);
+    return refused;
+  }
+
+  // Early updates, updates of keyed state, new keys: the entries this batch changed.
+  template <class OnResult>
+  void hand_on_updates(OnResult& on_result) {
+    const std::int64_t size = settings_.spec.size_ms;
+    for (const touched_entry& t : touched_) {
+      if (settings_.emit == emit_policy::new_keys && !t.inserted) continue;
+      if (t.e->emitted) continue;  // a closed window's late update: close_windows hands it on
+      result_type r{t.start, t.start + size, *t.key, t.e->value, t.e->revision++, false};
+      on_result(std::as_const(r));
+      ++results_total_;
+    }
+    touched_.clear();
+  }
+
+  // Keyed state without windows: drops the keys not updated for the time to live (a look every
+  // eighth of it, so that the scan costs little).
+  void expire_keys(std::chrono::steady_clock::time_point now) {
+    const auto ttl = settings_.time_to_live;
+    if (ttl.count() <= 0 || now - last_expiry_ < std::max<std::chrono::milliseconds>(ttl / 8, std::chrono::milliseconds(10))) {
+      return;
+    }
+    last_expiry_ = now;
+    for (auto& [start, entries] : state_) {
+      std::erase_if(entries, [&](const auto& kv) {
+        if (now - kv.second.updated < ttl) return false;
+        state_bytes_ -= entry_bytes(kv.first, kv.second);
+        --open_entries_;
+        ++expired_total_;
+        return true;
+      });
+    }
   }
 
   // The least over the partitions of their largest time minus the delay; idle partitions do
@@ -336,13 +503,23 @@ class window_aggregator {
     }
   }
 
-  void merge(std::pair<event_time, SK>&& wk, V&& v) {
+  // An entry's share of the state's memory: itself, its hash node, what key and value own.
+  static std::size_t entry_bytes(const SK& key, const entry& e) noexcept {
+    return sizeof(SK) + sizeof(entry) + 2 * sizeof(void*) + heap_bytes(key) + heap_bytes(e.value);
+  }
+
+  void merge(std::pair<event_time, SK>&& wk, V&& v, std::chrono::steady_clock::time_point now) {
     auto& window = state_[wk.first];
     auto [it, inserted] = window.try_emplace(std::move(wk.second), entry{std::move(v)});
+    it->second.updated = now;
+    if (settings_.emit != emit_policy::on_close) touched_.push_back({wk.first, &it->first, &it->second, inserted});
     if (inserted) {
       ++open_entries_;
+      state_bytes_ += entry_bytes(it->first, it->second);
     } else {
+      const std::size_t was = heap_bytes(it->second.value);
       it->second.value = std::invoke(op_, std::as_const(it->second.value), std::as_const(v));
+      state_bytes_ += heap_bytes(it->second.value) - was;
       if (it->second.emitted) it->second.dirty = true;
     }
   }
@@ -354,9 +531,10 @@ class window_aggregator {
     for (auto w = state_.begin(); w != state_.end();) {
       const event_time start = w->first;
       if (start + size > watermark_) break;  // windows are in order of start, so of end
+      const bool results = settings_.emit == emit_policy::on_close || settings_.emit == emit_policy::early;
       for (auto& [key, e] : w->second) {
-        if (!e.emitted || e.dirty) {
-          result_type r{start, start + size, key, e.value, e.emitted ? ++e.revision : 0};
+        if (results && (!e.emitted || e.dirty)) {
+          result_type r{start, start + size, key, e.value, e.revision++, true};
           e.emitted = true;
           e.dirty = false;
           on_result(std::as_const(r));
@@ -366,6 +544,7 @@ class window_aggregator {
       // Kept for late events until the watermark passes its end by the allowed lateness.
       if (watermark_ == final_watermark || start + size + settings_.allowed_lateness <= watermark_) {
         open_entries_ -= w->second.size();
+        for (const auto& [key, e] : w->second) state_bytes_ -= entry_bytes(key, e);
         w = state_.erase(w);
       } else {
         ++w;
@@ -378,21 +557,21 @@ class window_aggregator {
     std::string f = "pipeline '" + name_ + "' windows " + std::to_string(settings_.spec.size_ms) + "/" + std::to_string(settings_.spec.step_ms) +
                     " delay " + std::to_string(settings_.max_delay) + " lateness " +
                     std::to_string(settings_.allowed_lateness) + " key " + typeid(SK).name() + " value " +
-                    typeid(V).name();
+                    typeid(V).name() + " results " + std::to_string(static_cast<int>(settings_.emit));
     if constexpr (requires { source_.describe(); }) f += " source " + source_.describe();
     return f;
   }
 
   // The state as a checkpoint's payload: fingerprint, times, counters, source position,
   // partitions, and every window's entries.
-  std::vector<char> snapshot() const {
+  std::vector<char> snapshot(const std::string& position) const {
     std::vector<char> buf;
     byte_writer w(buf);
     encode(w, fingerprint());
     w.write_varint(static_cast<std::uint64_t>(watermark_));
     w.write_varint(late_total_);
     w.write_varint(results_total_);
-    encode(w, source_.checkpoint_position());
+    encode(w, position);
     w.write_varint(partitions_.size());
     for (const auto& [name, p] : partitions_) {
       encode(w, name);
@@ -438,7 +617,10 @@ class window_aggregator {
           entry e{decode<V>(r)};
           e.emitted = r.read_varint() != 0;
           e.revision = static_cast<std::uint32_t>(r.read_varint());
-          window.emplace(std::move(key), std::move(e));
+          e.updated = now;
+          auto [it, inserted] = window.emplace(std::move(key), std::move(e));
+          if (!inserted) throw error("a key appears twice in a window");
+          state_bytes_ += entry_bytes(it->first, it->second);
           ++open_entries_;
         }
       }
@@ -460,10 +642,16 @@ class window_aggregator {
   settings settings_;
   std::string window_label_;
   std::string name_;  // stream_options::name
+  bool dead_letters_ = false;  // stream_options::dead_letter_file is set
+  bool state_changed_ = false;  // the current batch has begun changing the state
   std::atomic<bool> started_{false};
   std::map<std::string, partition_state> partitions_;
   std::map<event_time, std::unordered_map<SK, entry, stream_key_hash<SK>>> state_;  // by window start
   std::size_t open_entries_ = 0;
+  std::uint64_t state_bytes_ = 0;
+  std::uint64_t expired_total_ = 0;  // keys dropped by the time to live
+  std::vector<touched_entry> touched_;
+  std::chrono::steady_clock::time_point last_expiry_ = std::chrono::steady_clock::now();
   event_time watermark_ = no_watermark;
   std::uint64_t late_total_ = 0;
   std::uint64_t results_total_ = 0;

@@ -52,9 +52,20 @@ struct window_result {
   event_time end = 0;
   K key{};
   V value{};
-  /// 0 for the result emitted when the watermark passed the window's end; n for the n-th
-  /// update by late events within the allowed lateness.
+  /// How many results of this window and key came before: 0 for the result handed on when the
+  /// watermark passed the window's end, n for the n-th update by late events within the
+  /// allowed lateness (with early updates, those count too).
   std::uint32_t revision = 0;
+  /// The watermark has passed the window's end; false for an early update.
+  bool final = true;
+};
+
+/// When a stream aggregation hands on results.
+enum class emit_policy {
+  on_close,  ///< a window's result once the watermark passes its end (and late updates)
+  early,     ///< that, and after each batch the windows it changed, still open
+  updates,   ///< keyed state without windows: after each batch, the keys it changed
+  new_keys,  ///< distinct: each key once, when first seen (again after its time to live)
 };
 
 /// A source's report of where the items of a poll came from: `count` items in a row from one
@@ -84,6 +95,14 @@ event_time to_event_time(const Time& t) {
                   "(milliseconds since the epoch), a std::chrono::duration or a time_point");
   }
 }
+
+/// The time of every event of a stream aggregation without windows.
+struct no_event_time {
+  template <class X>
+  event_time operator()(const X&) const noexcept {
+    return 0;
+  }
+};
 
 /// a / b rounded toward negative infinity (b > 0).
 inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {
