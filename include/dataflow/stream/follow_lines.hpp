@@ -12,6 +12,7 @@
 
 #include <dataflow/detail/config.hpp>
 #include <dataflow/storage/files.hpp>
+#include <dataflow/stream/byte_chunks.hpp>
 #include <dataflow/stream/windows.hpp>
 
 #include <chrono>
@@ -101,6 +102,7 @@ class follow_lines {
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <utility>
 #include <string_view>
 #include <thread>
 
@@ -112,11 +114,11 @@ struct follow_lines::file {
   std::uint64_t read_to = 0;  // bytes read from the file; those past `where.offset` are pending
   // The bytes read last; from `pos` on, not yet handed on (complete lines a full batch left, and
   // the start of an incomplete line). Lines handed on view into it.
-  std::shared_ptr<std::string> chunk = std::make_shared<std::string>();
+  std::shared_ptr<detail::byte_chunk> chunk = std::make_shared<detail::byte_chunk>();
   std::size_t pos = 0;
   std::uint64_t chunk_base = 0;  // the file offset of the chunk's first byte
   std::size_t pending() const noexcept { return chunk->size() - pos; }
-  bool has_line() const noexcept { return chunk->find('\n', pos) != std::string::npos; }
+  bool has_line() const noexcept { return chunk->find_newline(pos) != std::string::npos; }
   bool gone = false;          // no longer under the path: read to its end, then dropped
   bool reported = false;      // take_runs has named it
 };
@@ -129,8 +131,9 @@ struct follow_lines::state {
   std::chrono::steady_clock::time_point last_growth = std::chrono::steady_clock::now();
   std::vector<partition_run> runs;  // of the polls not yet taken
   std::vector<followed_file> restored;  // positions of a checkpoint, for files not found yet
+  detail::chunk_pool pool;
   struct held_chunk {
-    std::shared_ptr<std::string> chunk;
+    std::shared_ptr<detail::byte_chunk> chunk;
     std::string path;
     std::uint64_t base = 0;
   };
@@ -139,6 +142,7 @@ struct follow_lines::state {
 
 DATAFLOW_INLINE void follow_lines::commit() {
   std::lock_guard lock(s_->m);
+  for (auto& h : s_->held) s_->pool.give(std::move(h.chunk));
   s_->held.clear();
 }
 
@@ -311,9 +315,9 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string_view>& out, std:
       }
       while (out.size() < max) {
         // Hand on the complete lines already read, then read more.
-        const std::string& c = *f.chunk;
+        const detail::byte_chunk& c = *f.chunk;
         const std::size_t first = f.pos;
-        for (std::size_t nl; out.size() < max && (nl = c.find('\n', f.pos)) != std::string::npos; f.pos = nl + 1) {
+        for (std::size_t nl; out.size() < max && (nl = c.find_newline(f.pos)) != std::string::npos; f.pos = nl + 1) {
           out.emplace_back(c.data() + f.pos, nl - f.pos);
         }
         if (f.pos != first) {
@@ -325,12 +329,12 @@ DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string_view>& out, std:
         // stays alive while lines handed on view into it.
         const std::size_t tail = f.pending();
         const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(s.options.read_bytes, size - f.read_to));
-        auto next = std::make_shared<std::string>();
-        next->resize(tail + want);
+        // (Room for a longer incomplete line too, so that a reused chunk need not grow.)
+        auto next = s.pool.take(std::max(tail + want, s.options.read_bytes + 65536));
         std::memcpy(next->data(), c.data() + f.pos, tail);
         const std::size_t got = detail::read_at(f.fd.get(), next->data() + tail, want, f.read_to, f.where.path, "follow_lines");
-        next->resize(tail + got);
-        f.chunk = std::move(next);
+        next->shrink_to(tail + got);
+        s.pool.give(std::exchange(f.chunk, std::move(next)));
         f.chunk_base = f.read_to - tail;
         f.pos = 0;
         if (got == 0) break;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <dataflow/detail/config.hpp>
+#include <dataflow/stream/byte_chunks.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -61,18 +62,20 @@ class stdin_lines {
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 namespace dataflow {
 
 struct stdin_lines::state {
   stdin_options options;
   mutable std::mutex m;
-  std::shared_ptr<std::string> chunk = std::make_shared<std::string>();
+  std::shared_ptr<detail::byte_chunk> chunk = std::make_shared<detail::byte_chunk>();
+  detail::chunk_pool pool;
   std::size_t pos = 0;            // in chunk: bytes before it are handed on
   std::uint64_t chunk_base = 0;   // the input offset of the chunk's first byte
   bool ended = false;             // read() returned 0
   struct held_chunk {
-    std::shared_ptr<std::string> chunk;
+    std::shared_ptr<detail::byte_chunk> chunk;
     std::uint64_t base;
   };
   std::vector<held_chunk> held;
@@ -86,6 +89,7 @@ DATAFLOW_INLINE stdin_lines::stdin_lines(stdin_options options) : s_(std::make_s
 
 DATAFLOW_INLINE void stdin_lines::commit() {
   std::lock_guard lock(s_->m);
+  for (auto& h : s_->held) s_->pool.give(std::move(h.chunk));
   s_->held.clear();
 }
 
@@ -105,9 +109,9 @@ DATAFLOW_INLINE bool stdin_lines::poll(std::vector<std::string_view>& out, std::
   state& s = *s_;
   std::lock_guard lock(s.m);
   for (;;) {
-    const std::string& c = *s.chunk;
+    const detail::byte_chunk& c = *s.chunk;
     const std::size_t first = s.pos;
-    for (std::size_t nl; out.size() < max && (nl = c.find('\n', s.pos)) != std::string::npos; s.pos = nl + 1) {
+    for (std::size_t nl; out.size() < max && (nl = c.find_newline(s.pos)) != std::string::npos; s.pos = nl + 1) {
       out.emplace_back(c.data() + s.pos, nl - s.pos);
     }
     if (s.ended && out.size() < max && s.pos < c.size()) {
@@ -130,8 +134,7 @@ DATAFLOW_INLINE bool stdin_lines::poll(std::vector<std::string_view>& out, std::
     // A new chunk: the incomplete line, then what is read. The old one lives on while lines
     // handed on view into it.
     const std::size_t tail = c.size() - s.pos;
-    auto next = std::make_shared<std::string>();
-    next->resize(tail + s.options.read_bytes);
+    auto next = s.pool.take(tail + s.options.read_bytes);
     std::memcpy(next->data(), c.data() + s.pos, tail);
     ssize_t got;
     do {
@@ -142,9 +145,9 @@ DATAFLOW_INLINE bool stdin_lines::poll(std::vector<std::string_view>& out, std::
       const int e = errno;
       throw io_error(s.options.name, "stdin_lines: cannot read '" + s.options.name + "': " + detail::errno_text(e));
     }
-    next->resize(tail + static_cast<std::size_t>(got));
+    next->shrink_to(tail + static_cast<std::size_t>(got));
     s.chunk_base += s.pos;
-    s.chunk = std::move(next);
+    s.pool.give(std::exchange(s.chunk, std::move(next)));
     s.pos = 0;
     s.ended = got == 0;
   }

@@ -197,7 +197,8 @@ class window_aggregator {
   template <class OnResult>
   bool run_batch(const stream_options& options, stream_control& control, bool stopping, dead_letter_writer* dead,
                  OnResult& on_result) {
-    std::vector<In> items;
+    std::vector<In>& items = items_;  // its memory serves batch after batch
+    items.clear();
     std::vector<partition_run> runs;
     bool open = true;
     const auto start = std::chrono::steady_clock::now();
@@ -215,7 +216,7 @@ class window_aggregator {
     } while (open && items.size() < max_items && std::chrono::steady_clock::now() < deadline && !control.stop.load());
     // Even without new items: partitions may have gone idle, which moves the watermark.
     const std::size_t n = items.size();
-    const std::uint64_t refused = process(std::move(items), runs, options.idle_timeout, dead, on_result);
+    const std::uint64_t refused = process(items, runs, options.idle_timeout, dead, on_result);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::lock_guard lock(control.m);
     stream_stats& s = control.stats;
@@ -375,42 +376,61 @@ class window_aggregator {
   // Runs one batch's items through the batch job and merges the result into the state; returns
   // the count of events refused into the dead-letter file.
   template <class OnResult>
-  std::uint64_t process(std::vector<In> items, const std::vector<partition_run>& runs,
+  std::uint64_t process(std::vector<In>& items, const std::vector<partition_run>& runs,
                         std::chrono::milliseconds idle_timeout, dead_letter_writer* dead, OnResult& on_result) {
     const auto now = std::chrono::steady_clock::now();
     const event_time expired_before =
         watermark_ == no_watermark ? no_watermark : watermark_ - settings_.allowed_lateness;
     // The items of each partition together, each group with its own batch state.
     std::vector<std::string> names;
-    std::vector<std::vector<In>> groups;
-    std::size_t at = 0;
+    std::vector<std::size_t> counts, group_of(runs.size(), 0);
     std::vector<std::string> ended;
-    for (const partition_run& r : runs) {
+    for (std::size_t k = 0; k < runs.size(); ++k) {
+      const partition_run& r = runs[k];
       if (r.ended) {
         ended.push_back(r.partition);  // after this batch's events of it
         continue;
       }
       partitions_.try_emplace(r.partition, partition_state{no_watermark, now});
       if (r.count == 0) continue;
-      const auto g = std::find(names.begin(), names.end(), r.partition);
-      std::vector<In>* group = nullptr;
-      if (g == names.end()) {
+      const auto g = static_cast<std::size_t>(std::find(names.begin(), names.end(), r.partition) - names.begin());
+      if (g == names.size()) {
         names.push_back(r.partition);
-        group = &groups.emplace_back();
-      } else {
-        group = &groups[static_cast<std::size_t>(g - names.begin())];
+        counts.push_back(0);
       }
-      for (std::size_t i = 0; i < r.count; ++i) group->push_back(std::move(items[at + i]));
-      at += r.count;
+      counts[g] += r.count;
+      group_of[k] = g;
+    }
+    if (groups_.size() < names.size()) groups_.resize(names.size());
+    std::vector<std::vector<In>>& groups = groups_;
+    if (names.size() == 1) {
+      std::swap(groups[0], items);  // one partition: no copy
+    } else {
+      for (std::size_t g = 0; g < names.size(); ++g) groups[g].reserve(counts[g]);
+      std::size_t at = 0;
+      for (std::size_t k = 0; k < runs.size(); ++k) {
+        if (runs[k].ended || runs[k].count == 0) continue;
+        auto first = items.begin() + static_cast<std::ptrdiff_t>(at);
+        groups[group_of[k]].insert(groups[group_of[k]].end(), std::make_move_iterator(first),
+                                   std::make_move_iterator(first + static_cast<std::ptrdiff_t>(runs[k].count)));
+        at += runs[k].count;
+      }
     }
     items.clear();
+    // The groups are emptied, keeping their memory, once the batch job is done.
+    struct clear_groups {
+      std::vector<std::vector<In>>& g;
+      ~clear_groups() {
+        for (auto& v : g) v.clear();
+      }
+    } clearing{groups};
     std::vector<std::shared_ptr<batch_state>> states;
-    for (std::size_t i = 0; i < groups.size(); ++i) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
       auto b = std::make_shared<batch_state>();
       b->expired_before = expired_before;
       states.push_back(b);
     }
-    if (!groups.empty()) {
+    if (!names.empty()) {
       auto part = [&](std::size_t i) {
         return dataset<pair_type, assigned_stack>(make_range_dataset(ctx_, std::ranges::ref_view(groups[i])).node(),
                                                   assigned_for(states[i]));
@@ -420,16 +440,16 @@ class window_aggregator {
         state_changed_ = true;
         for (auto& [wk, v] : reduced) merge(std::move(wk), std::move(v), now);
       };
-      if (groups.size() == 1) {
+      if (names.size() == 1) {
         reduce(part(0));
       } else {
         dataset<pair_type> all = part(0).concat(part(1));
-        for (std::size_t i = 2; i < groups.size(); ++i) all = all.concat(part(i));
+        for (std::size_t i = 2; i < names.size(); ++i) all = all.concat(part(i));
         reduce(all);
       }
     }
     std::uint64_t refused = 0;
-    for (std::size_t i = 0; i < groups.size(); ++i) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
       refused += states[i]->dead.size();
       if (dead) {
         for (const dead_event& d : states[i]->dead) dead->add(d.position, d.error, d.text);
@@ -651,6 +671,8 @@ class window_aggregator {
   std::uint64_t state_bytes_ = 0;
   std::uint64_t expired_total_ = 0;  // keys dropped by the time to live
   std::vector<touched_entry> touched_;
+  std::vector<In> items_;                 // the batch taken from the source
+  std::vector<std::vector<In>> groups_;   // its items by partition
   std::chrono::steady_clock::time_point last_expiry_ = std::chrono::steady_clock::now();
   event_time watermark_ = no_watermark;
   std::uint64_t late_total_ = 0;
