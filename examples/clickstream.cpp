@@ -2,14 +2,16 @@
 //
 //   clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--state DIR]
 //                      [--checkpoint-every SECONDS] [--trigger SECONDS] [--threads N]
-//                      [--dead-letters FILE] [--stats text|json] [--progress]
+//                      [--dead-letters FILE] [--stats text|json] [--progress] [--output DIR]
 //                      PATH | --kafka BROKERS --topic TOPIC [--partitions P,P...]
 //       follows the files at PATH (a directory, file or glob; - for standard input), or a
 //       Kafka topic whose message values are clicks, and prints each one-minute window as the watermark passes it:
 //       WINDOW_START_MS<TAB>URL<TAB>COUNT. With --state, checkpoints go to DIR, and a restart
 //       resumes there: every click is counted once (a window that closed after the last
 //       checkpoint is printed again, with the same count). A malformed line stops the stream
-//       with an error naming its position, or with --dead-letters goes to FILE.
+//       with an error naming its position, or with --dead-letters goes to FILE. With --output
+//       (and --state), the lines go to DIR/part-N, one file per checkpoint, each line once
+//       however the runs end: read the files in order of name.
 //   clickstream batch [--per-user] PATH
 //       the same lines for the files as they are, sorted (what a finished log must give)
 //   clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION]
@@ -34,7 +36,7 @@ namespace {
 const char* usage =
     "usage: clickstream follow [--per-user] [--delay SECONDS] [--until-idle SECONDS] [--state DIR]\n"
     "                          [--checkpoint-every SECONDS] [--trigger SECONDS] [--threads N]\n"
-    "                          [--dead-letters FILE] [--stats text|json] [--progress]\n"
+    "                          [--dead-letters FILE] [--stats text|json] [--progress] [--output DIR]\n"
     "                          PATH | --kafka BROKERS --topic TOPIC [--partitions P,P...]\n"
     "       clickstream batch [--per-user] PATH\n"
     "       clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION] "
@@ -104,6 +106,8 @@ int main(int argc, char** argv) {
       s.checkpoint_every = seconds_option(args, "--checkpoint-every", 10);
       s.trigger = seconds_option(args, "--trigger", 0.2);
       s.dead_letters = args.text("--dead-letters", "");
+      s.output_dir = args.text("--output", "");
+      if (!s.output_dir.empty() && s.state_dir.empty()) throw examples::usage_error("--output needs --state");
       s.stats = args.text("--stats", "");
       if (!s.stats.empty() && s.stats != "text" && s.stats != "json") {
         throw examples::usage_error("--stats takes text or json, got '" + s.stats + "'");

@@ -72,6 +72,7 @@ struct follow_settings {
   std::string dead_letters;  // where malformed lines go; empty: one stops the stream
   std::string stats;         // "text" or "json": the stream's figures on stderr at the end
   bool progress = false;     // a line of figures on stderr every second
+  std::string output_dir;    // window lines into one file per checkpoint epoch there, not out()
 };
 
 /// Follows a source of click lines (follow_lines over a log directory, file or glob, or a Kafka
@@ -81,19 +82,23 @@ template <class Source>
 dataflow::stream_stats follow_clicks(dataflow::context& ctx, Source source, const follow_settings& s,
                                      const std::function<void(const std::string&)>& out) {
   const click_key by = s.by;
-  auto run = ctx.stream(std::move(source))
-                 .map([](std::string_view line) { return parse_click(line); })  // views into the line
-                 .with_event_time([](const click& c) { return c.ms; }, s.delay)
-                 .window(dataflow::tumbling(std::chrono::minutes(1)))
-                 .count_by_key([by](const click& c) { return key_of(c, by); })
-                 .start({.trigger = s.trigger,
-                         .checkpoint_dir = s.state_dir,
-                         .checkpoint_every = s.checkpoint_every,
-                         .name = by == click_key::url ? "clicks per url" : "clicks per user",
-                         .dead_letter_file = s.dead_letters},
-                        [&](const dataflow::window_result<std::string, std::uint64_t>& r) {
-                   out(window_line(r.start, r.key, r.value));
-                 });
+  auto counts = ctx.stream(std::move(source))
+                    .map([](std::string_view line) { return parse_click(line); })  // views into the line
+                    .with_event_time([](const click& c) { return c.ms; }, s.delay)
+                    .window(dataflow::tumbling(std::chrono::minutes(1)))
+                    .count_by_key([by](const click& c) { return key_of(c, by); });
+  const dataflow::stream_options options{.trigger = s.trigger,
+                                         .checkpoint_dir = s.state_dir,
+                                         .checkpoint_every = s.checkpoint_every,
+                                         .name = by == click_key::url ? "clicks per url" : "clicks per user",
+                                         .dead_letter_file = s.dead_letters};
+  using result = dataflow::window_result<std::string, std::uint64_t>;
+  // To standard output, or to one file per checkpoint epoch: each window once, whatever restarts.
+  auto run = s.output_dir.empty()
+                 ? counts.start(options, [&](const result& r) { out(window_line(r.start, r.key, r.value)); })
+                 : counts.start(options, dataflow::epoch_files(s.output_dir, [](const result& r, std::string& text) {
+                     text += window_line(r.start, r.key, r.value);
+                   }));
   while (s.progress && !run.finished()) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     const dataflow::stream_stats now = run.stats();

@@ -6,6 +6,7 @@
 #include <dataflow/dataflow.hpp>
 #include <dataflow/stream/checkpoint_store.hpp>
 #include <dataflow/stream/dead_letters.hpp>
+#include <dataflow/stream/epoch_files.hpp>
 #include <dataflow/stream/follow_lines.hpp>
 #include <dataflow/stream/push_source.hpp>
 #include <dataflow/stream/stdin_lines.hpp>

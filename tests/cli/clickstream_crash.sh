@@ -4,17 +4,24 @@
 # once: the last count printed for each window equals the batch count of the finished log. A
 # damaged checkpoint is an error naming it, never a silent start from zero.
 #
-# Usage: clickstream_crash.sh CLICKSTREAM [SEED]
+# With "epochs", the windows go to files, one per checkpoint epoch (--output): together they
+# must hold every window exactly once, with no line printed twice by runs that were killed.
+#
+# Usage: clickstream_crash.sh CLICKSTREAM [SEED] [epochs]
 set -euo pipefail
 tool=$1
 seed=${2:-1}
+mode=${3:-stdout}
 d=$(mktemp -d)
 trap 'kill $(jobs -p) 2> /dev/null || true; rm -rf "$d"' EXIT
 RANDOM=$seed
 
 mkdir "$d/log"
+output=()
+if [ "$mode" = epochs ]; then output=(--output "$d/windows"); fi
 follow() {
-  exec "$tool" follow --threads 2 --until-idle 1.5 --trigger 0.02 --checkpoint-every 0.03 --state "$d/state" "$d/log"
+  exec "$tool" follow --threads 2 --until-idle 1.5 --trigger 0.02 --checkpoint-every 0.03 --state "$d/state" \
+    "${output[@]}" "$d/log"
 }
 
 # The log grows for about two seconds while followers are killed and restarted.
@@ -33,10 +40,16 @@ wait "$generator"
 run=$((run + 1))
 (follow > "$d/out.$run")
 "$tool" batch "$d/log" > "$d/batch.txt"
-# The last line printed for each (window, url), run after run.
-for ((i = 1; i <= run; i++)); do cat "$d/out.$i"; done \
-  | awk -F'\t' '{ last[$1 "\t" $2] = $3 } END { for (k in last) print k "\t" last[k] }' \
-  | sort > "$d/stream.txt"
+if [ "$mode" = epochs ]; then
+  # Every window once in the epoch files, and nothing half-written left beside them.
+  cat "$d"/windows/part-* | sort > "$d/stream.txt"
+  test -z "$(ls -A "$d/windows" | grep -v '^part-[0-9]\{12\}$')"
+else
+  # The last line printed for each (window, url), run after run.
+  for ((i = 1; i <= run; i++)); do cat "$d/out.$i"; done \
+    | awk -F'\t' '{ last[$1 "\t" $2] = $3 } END { for (k in last) print k "\t" last[k] }' \
+    | sort > "$d/stream.txt"
+fi
 cmp "$d/stream.txt" "$d/batch.txt"
 test "$(ls "$d/state" | grep -c '^checkpoint-')" -le 3  # the newest three at most
 test -z "$(ls -A "$d/state" | grep -v -e '^checkpoint-' -e '^lock$')"  # no temporary left behind
@@ -56,4 +69,4 @@ if "$tool" follow --until-idle 0.2 --state "$d/state" "$d/log" > /dev/null 2> "$
   exit 1
 fi
 grep -q "checkpoint.*$(basename "$latest")/state.*corrupted" "$d/err.txt"
-echo "clickstream: exactly once across $run runs"
+echo "clickstream: exactly once across $run runs ($mode)"

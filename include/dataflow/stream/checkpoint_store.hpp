@@ -31,6 +31,9 @@ class checkpoint_store {
   /// Publishes a new checkpoint holding `payload`; returns the bytes written.
   std::size_t publish(const std::vector<char>& payload);
 
+  /// The sequence number the next checkpoint will have (one more than the newest).
+  std::uint64_t next_sequence() const noexcept { return next_; }
+
   /// The path of the newest checkpoint's file (for messages), empty when there is none.
   const std::string& latest_path() const noexcept { return latest_path_; }
 

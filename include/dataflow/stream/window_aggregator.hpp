@@ -108,6 +108,12 @@ class window_aggregator {
   void run(const stream_options& options, stream_control& control, OnResult& on_result) {
     name_ = options.name;
     std::optional<checkpoint_store> store = open_checkpoints(options, control);
+    // A sink of one file per epoch (epoch_files) seals its file just before each checkpoint.
+    constexpr bool epochs = requires { on_result.begin_epoch(std::uint64_t{}); on_result.seal_epoch(); };
+    if constexpr (epochs) {
+      if (!store) throw usage_error("dataflow::epoch_files: the stream needs a checkpoint_dir");
+      on_result.begin_epoch(store->next_sequence());
+    }
     std::optional<dead_letter_writer> dead;
     if (!options.dead_letter_file.empty()) dead.emplace(options.dead_letter_file);
     dead_letters_ = dead.has_value();
@@ -115,7 +121,9 @@ class window_aggregator {
     auto checkpoint = [&](const std::string& position) {
       if constexpr (requires { source_.checkpoint_position(); }) {
         const auto begin = std::chrono::steady_clock::now();
+        if constexpr (epochs) on_result.seal_epoch();
         const std::size_t bytes = store->publish(snapshot(position));
+        if constexpr (epochs) on_result.begin_epoch(store->next_sequence());
         last_checkpoint = std::chrono::steady_clock::now();
         std::lock_guard lock(control.m);
         ++control.stats.checkpoints;
@@ -156,6 +164,7 @@ class window_aggregator {
         // them open, so that a restart over a log that grew since counts on into them.
         watermark_ = final_watermark;
         close_windows(on_result);
+        if constexpr (epochs) on_result.seal_epoch();  // epoch last + 1: replaced if the log grows
         std::lock_guard lock(control.m);
         control.stats.results = results_total_;
         control.stats.open_windows = open_entries_;
