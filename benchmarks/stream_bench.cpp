@@ -61,7 +61,8 @@ void batch(benchmark::State& state, std::size_t threads) {
   state.SetItemsProcessed(static_cast<std::int64_t>(events() * state.iterations()));
 }
 
-void stream(benchmark::State& state, std::size_t threads, std::chrono::milliseconds checkpoint_every) {
+void stream(benchmark::State& state, std::size_t threads, std::chrono::milliseconds checkpoint_every,
+            std::size_t max_batch = std::size_t{1} << 20) {
   const std::string& path = input();
   const std::string state_dir = bench::data_path("stream-bench-state");
   bench::rss_probe rss(state);
@@ -75,6 +76,7 @@ void stream(benchmark::State& state, std::size_t threads, std::chrono::milliseco
                    .window(dataflow::tumbling(std::chrono::minutes(1)))
                    .count_by_key([](const examples::click& c) { return c.url; })
                    .start({.trigger = std::chrono::milliseconds(200),
+                           .max_batch_items = max_batch,
                            .checkpoint_dir = checkpoint_every.count() > 0 ? state_dir : std::string(),
                            .checkpoint_every = checkpoint_every},
                           [&](const auto&) { ++windows; });
@@ -145,6 +147,10 @@ int main(int argc, char** argv) {
                           [](benchmark::State& s, std::size_t t) { stream(s, t, std::chrono::milliseconds(0)); });
   bench::register_threads("clicks_per_minute/stream_checkpoint_1s",
                           [](benchmark::State& s, std::size_t t) { stream(s, t, std::chrono::milliseconds(1000)); });
+  // Batches of 100,000 events, as benchmarks/stream_peer.sh feeds DuckDB.
+  bench::register_threads("clicks_per_minute/stream_batch_100k", [](benchmark::State& s, std::size_t t) {
+    stream(s, t, std::chrono::milliseconds(0), 100000);
+  });
   for (std::uint64_t rate : {100'000, 1'000'000}) {
     const std::string name = "latency/trigger_200ms/rate_" + std::to_string(rate);
     bench::register_threads(name, [rate](benchmark::State& s, std::size_t t) {

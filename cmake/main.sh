@@ -83,3 +83,7 @@ for b in fusion_bench word_count_bench reduce_by_key_bench spill_bench join_benc
   echo "== $b"
   "$build/benchmarks/$b" "${bench_args[@]}"
 done
+
+echo
+echo "== the stream against DuckDB fed the same micro-batches (npm's @duckdb/node-api)"
+bash benchmarks/stream_peer.sh "$build"

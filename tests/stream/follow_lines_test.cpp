@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -203,4 +204,57 @@ TEST_CASE("follow_lines: an idle file holds the watermark back until its idle ti
   };
   CHECK(results_while_running(100ms) >= 4);  // windows of minutes 0-3 closed, a.log idle
   CHECK(results_while_running(0ms) == 0);    // never idle: a.log holds every window open
+}
+
+TEST_CASE("follow_lines: a file rotated while nothing followed it is read to its end after a restore",
+          "[stream][follow]") {
+  temp_dir d;
+  const fs::path log = d.path / "clicks.log";
+  for (int i = 0; i < 10; ++i) append(log, "old-" + std::to_string(i) + "\n");
+  std::string position;
+  {
+    dataflow::follow_lines src(log.string());
+    CHECK(take(src, 10).size() == 10);
+    position = src.checkpoint_position();
+  }
+  // While nothing runs: the file grows, is rotated, and a new one starts under the name.
+  for (int i = 0; i < 5; ++i) append(log, "late-" + std::to_string(i) + "\n");
+  fs::rename(log, d.path / "clicks.log.1");
+  for (int i = 0; i < 3; ++i) append(log, "new-" + std::to_string(i) + "\n");
+  dataflow::follow_lines src(log.string());
+  src.restore_position(position);
+  std::vector<std::string> got = take(src, 100);
+  std::sort(got.begin(), got.end());
+  CHECK(got == std::vector<std::string>{"late-0", "late-1", "late-2", "late-3", "late-4", "new-0", "new-1", "new-2"});
+  std::vector<dataflow::partition_run> runs;
+  src.take_runs(runs);
+  CHECK(std::count_if(runs.begin(), runs.end(), [](const auto& r) { return r.ended; }) == 1);  // the rotated file
+}
+
+TEST_CASE("follow_lines: a file with the checkpoint's inode but other first bytes is read from its start",
+          "[stream][follow]") {
+  temp_dir d;
+  const fs::path log = d.path / "clicks.log";
+  for (int i = 0; i < 10; ++i) append(log, "aaaa\n");
+  std::string position;
+  {
+    dataflow::follow_lines src(log.string());
+    CHECK(take(src, 10).size() == 10);
+    position = src.checkpoint_position();
+  }
+  // Rewritten in place (as a new file given the deleted one's inode would be): not the same file.
+  {
+    std::ofstream out(log, std::ios::trunc | std::ios::binary);
+    for (int i = 0; i < 20; ++i) out << "bbbb\n";
+  }
+  dataflow::follow_lines src(log.string());
+  src.restore_position(position);
+  const std::vector<std::string> got = take(src, 100);
+  CHECK(got == std::vector<std::string>(20, "bbbb"));
+  // A file with the same first bytes resumes at its offset.
+  const std::string again = src.checkpoint_position();
+  append(log, "cccc\n");
+  dataflow::follow_lines resumed(log.string());
+  resumed.restore_position(again);
+  CHECK(take(resumed, 100) == std::vector<std::string>{"cccc"});
 }

@@ -298,3 +298,34 @@ TEST_CASE("stream: misuse is a usage_error", "[stream]") {
   later.wait();
   CHECK_THROWS_AS(writer.push(1), dataflow::usage_error);
 }
+
+TEST_CASE("stream: a batch action on the stream's context is refused, and the stream goes on", "[stream]") {
+  dataflow::context ctx(2);
+  dataflow::stream_writer<int> writer;
+  std::map<std::int64_t, std::uint64_t> counts;  // per window start
+  std::uint64_t from_callback = 0;
+  auto run = ctx.stream(writer)
+                 .with_event_time([](int x) { return std::int64_t{x}; }, 0ms)
+                 .window(dataflow::tumbling(10ms))
+                 .count_by_key([](int) { return 0; })
+                 .start({.trigger = 1ms}, [&](const dataflow::window_result<int, std::uint64_t>& r) {
+                   counts[r.start] += r.value;
+                   // The stream's own thread may run actions on its context between batches.
+                   if (from_callback == 0) from_callback = ctx.from(std::vector<int>{1, 2, 3}).count();
+                 });
+  for (int i = 0; i < 50; ++i) writer.push(i);
+  writer.flush();
+  const std::vector<int> v(1000, 1);
+  for (int i = 0; i < 20; ++i) {
+    CHECK_THROWS_WITH(ctx.from(v).count(), Catch::Contains("a stream runs"));
+  }
+  for (int i = 50; i < 100; ++i) writer.push(i);
+  writer.close();
+  run.wait();
+  std::uint64_t total = 0;
+  for (const auto& [start, n] : counts) total += n;
+  CHECK(total == 100);
+  CHECK(counts.size() == 10);
+  CHECK(from_callback == 3);
+  CHECK(ctx.from(v).count() == 1000);  // free again
+}

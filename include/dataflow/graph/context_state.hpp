@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace dataflow {
 
@@ -52,6 +53,8 @@ class context_state {
   /// Set while a stream runs on this context (one at a time: its batches are the context's
   /// actions).
   std::atomic<bool> streaming{false};
+  /// The thread of that stream's batches: the only one whose actions may run meanwhile.
+  std::atomic<std::thread::id> stream_thread{};
   /// Bytes the filled caches of this context hold in memory.
   std::atomic<std::size_t> cached_bytes{0};
   /// Bytes charged to the budget now (operator state as it builds, caches) and their peak.
@@ -96,6 +99,7 @@ class context_state {
 }  // namespace dataflow
 
 #if DATAFLOW_HEADER_DEFINITIONS
+#include <chrono>
 #include <cstdio>
 
 namespace dataflow::detail {
@@ -125,6 +129,16 @@ DATAFLOW_INLINE void context_state::warn(const std::string& message) {
 }
 
 DATAFLOW_INLINE context_state::action_guard::action_guard(context_state& s) : s_(s) {
+  if (s_.streaming.load()) {
+    if (std::this_thread::get_id() != s_.stream_thread.load()) {
+      throw usage_error(
+          "dataflow: an action started on a context where a stream runs (its batches are the context's "
+          "actions); run batch actions on another context");
+    }
+    // A batch of the stream: an action begun before the stream started finishes first.
+    while (s_.running_.exchange(true)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return;
+  }
   if (s_.running_.exchange(true)) {
     throw usage_error(
         "dataflow: an action started while another action of the same context is running; "

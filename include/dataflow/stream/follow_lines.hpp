@@ -41,6 +41,10 @@ struct followed_file {
   std::uint64_t device = 0;  ///< with the inode, its identity
   std::uint64_t inode = 0;
   std::uint64_t offset = 0;  ///< bytes handed on as lines (the next line starts here)
+  /// The CRC32C of the file's first head_bytes bytes (up to 1 KiB of what was handed on), so
+  /// that a new file that got a deleted one's inode is not taken for it.
+  std::uint32_t head_crc = 0;
+  std::uint32_t head_bytes = 0;
 };
 
 /// A stream source of the lines appended to the files at `path` (a file, directory or glob), as
@@ -72,8 +76,11 @@ class follow_lines {
   /// Where the lines handed on so far end, per file (identity, offset, name), as text to store
   /// in a checkpoint.
   std::string checkpoint_position() const;
-  /// Resumes from a checkpoint_position(): each file found again by identity is read from its
-  /// offset (one that has shrunk below it is an error), any other file from its start.
+  /// Resumes from a checkpoint_position(): each file found again by identity (and the same
+  /// first bytes) is read from its offset (one that has shrunk below it is an error), any other
+  /// file from its start. A file of the checkpoint renamed out of the path while nothing
+  /// followed it (log rotation during a restart) is looked for in its old directory and read
+  /// to its end.
   void restore_position(const std::string& position);
   /// What the source reads, for a checkpoint's fingerprint.
   std::string describe() const;
@@ -84,6 +91,7 @@ class follow_lines {
   struct file;
   struct state;
   void rescan(state& s);
+  bool follow_file(state& s, const std::string& name, std::uint64_t dev, std::uint64_t ino, bool rotated);
   std::shared_ptr<state> s_;
 };
 
@@ -91,6 +99,7 @@ class follow_lines {
 
 #if DATAFLOW_HEADER_DEFINITIONS
 #include <dataflow/errors.hpp>
+#include <dataflow/storage/crc32c.hpp>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -131,6 +140,7 @@ struct follow_lines::state {
   std::chrono::steady_clock::time_point last_growth = std::chrono::steady_clock::now();
   std::vector<partition_run> runs;  // of the polls not yet taken
   std::vector<followed_file> restored;  // positions of a checkpoint, for files not found yet
+  bool search_rotated = false;          // after a restore: look for them beside their old names
   detail::chunk_pool pool;
   struct held_chunk {
     std::shared_ptr<detail::byte_chunk> chunk;
@@ -159,14 +169,37 @@ DATAFLOW_INLINE std::string follow_lines::position_of(std::string_view line) con
   return {};
 }
 
+namespace detail {
+/// Makes `f.head_crc` cover the first min(offset, 1 KiB) bytes of the open file `fd`.
+inline void fingerprint_head(int fd, followed_file& f) {
+  const auto want = static_cast<std::uint32_t>(std::min<std::uint64_t>(f.offset, 1024));
+  if (f.head_bytes >= want) return;
+  char head[1024];
+  const std::size_t got = read_at(fd, head, want, 0, f.path, "follow_lines");
+  f.head_bytes = static_cast<std::uint32_t>(got);
+  f.head_crc = crc32c(head, got);
+}
+
+/// Whether the open file `fd` starts with the bytes `f` was fingerprinted with.
+inline bool same_head(int fd, const followed_file& f) {
+  char head[1024];
+  const std::size_t want = std::min<std::size_t>(f.head_bytes, sizeof head);
+  return read_at(fd, head, want, 0, f.path, "follow_lines") == want && crc32c(head, want) == f.head_crc;
+}
+}  // namespace detail
+
 DATAFLOW_INLINE std::string follow_lines::checkpoint_position() const {
   std::lock_guard lock(s_->m);
   std::string out;
   auto add = [&](const followed_file& f) {
     out += std::to_string(f.device) + " " + std::to_string(f.inode) + " " + std::to_string(f.offset) + " " +
-           std::to_string(f.path.size()) + " " + f.path + "\n";
+           std::to_string(f.head_bytes) + " " + std::to_string(f.head_crc) + " " + std::to_string(f.path.size()) +
+           " " + f.path + "\n";
   };
-  for (const auto& f : s_->files) add(f.where);
+  for (auto& f : s_->files) {
+    detail::fingerprint_head(f.fd.get(), f.where);
+    add(f.where);
+  }
   for (const auto& f : s_->restored) add(f);  // not seen again yet: keep their positions
   return out;
 }
@@ -190,6 +223,8 @@ DATAFLOW_INLINE void follow_lines::restore_position(const std::string& position)
     f.device = number();
     f.inode = number();
     f.offset = number();
+    f.head_bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(number(), 1024));
+    f.head_crc = static_cast<std::uint32_t>(number());
     const std::uint64_t n = number();
     if (n > position.size() - at || at + n >= position.size() || position[at + n] != '\n') {
       throw error("dataflow::follow_lines: a checkpoint's file positions are malformed at byte " + std::to_string(at));
@@ -200,6 +235,7 @@ DATAFLOW_INLINE void follow_lines::restore_position(const std::string& position)
   }
   s_->restored = std::move(files);
   s_->files.clear();
+  s_->search_rotated = true;
 }
 
 namespace detail {
@@ -266,31 +302,68 @@ DATAFLOW_INLINE void follow_lines::rescan(state& s) {
       known->gone = false;       // back under the path
       continue;
     }
-    // O_NONBLOCK: a name swapped for a FIFO since the stat must not block the open.
-    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) continue;  // gone between the listing and now: the next look decides
-    struct stat opened {};
-    if (::fstat(fd, &opened) != 0 || static_cast<std::uint64_t>(opened.st_ino) != ino) {
-      ::close(fd);
-      continue;
-    }
-    file f;
-    f.where = {name, dev, ino, 0};
-    f.fd = detail::file_handle(fd);
-    // A file of the checkpoint resumes where its lines were handed on.
-    auto was = std::find_if(s.restored.begin(), s.restored.end(), [&](const followed_file& r) {
-      return r.device == dev && r.inode == ino;
-    });
-    if (was != s.restored.end()) {
-      f.where.offset = f.read_to = f.chunk_base = was->offset;
-      s.restored.erase(was);
-    }
-    s.files.push_back(std::move(f));
+    if (!follow_file(s, name, dev, ino, false)) continue;  // gone since the listing: the next look decides
     seen.push_back(true);
   }
   for (std::size_t i = 0; i < seen.size(); ++i) {
     if (!seen[i]) s.files[i].gone = true;
   }
+  // Files of a restored checkpoint that were renamed out of the path while nothing followed
+  // them (rotated during a restart): beside their old names, read to their ends.
+  if (s.search_rotated) {
+    s.search_rotated = false;
+    std::vector<followed_file> missing = s.restored;
+    for (const followed_file& r : missing) {
+      const std::size_t slash = r.path.rfind('/');
+      const std::string dir = slash == std::string::npos ? "." : r.path.substr(0, slash == 0 ? 1 : slash);
+      DIR* d = ::opendir(dir.c_str());
+      if (!d) continue;
+      std::vector<std::string> candidates;
+      while (const dirent* e = ::readdir(d)) {
+        if (static_cast<std::uint64_t>(e->d_ino) == r.inode) candidates.push_back(dir + "/" + e->d_name);
+      }
+      ::closedir(d);
+      for (const std::string& name : candidates) {
+        if (::stat(name.c_str(), &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_dev) == r.device &&
+            follow_file(s, name, r.device, r.inode, true)) {
+          break;
+        }
+      }
+    }
+  }
+}
+
+DATAFLOW_INLINE bool follow_lines::follow_file(state& s, const std::string& name, std::uint64_t dev, std::uint64_t ino,
+                                               bool rotated) {
+  // O_NONBLOCK: a name swapped for a FIFO since the stat must not block the open.
+  const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat opened {};
+  if (::fstat(fd, &opened) != 0 || static_cast<std::uint64_t>(opened.st_ino) != ino) {
+    ::close(fd);
+    return false;
+  }
+  file f;
+  f.where.path = name;
+  f.where.device = dev;
+  f.where.inode = ino;
+  f.fd = detail::file_handle(fd);
+  // A file of the checkpoint resumes where its lines were handed on, if it is the same file: a
+  // new file may have been given a deleted one's inode.
+  auto was = std::find_if(s.restored.begin(), s.restored.end(), [&](const followed_file& r) {
+    return r.device == dev && r.inode == ino;
+  });
+  const bool same = was != s.restored.end() && detail::same_head(f.fd.get(), *was);
+  if (rotated && !same) return false;
+  if (same) {
+    f.where.offset = f.read_to = f.chunk_base = was->offset;
+    f.where.head_crc = was->head_crc;
+    f.where.head_bytes = was->head_bytes;
+  }
+  if (was != s.restored.end()) s.restored.erase(was);
+  f.gone = rotated;
+  s.files.push_back(std::move(f));
+  return true;
 }
 
 DATAFLOW_INLINE bool follow_lines::poll(std::vector<std::string_view>& out, std::size_t max,

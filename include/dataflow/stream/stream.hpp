@@ -64,6 +64,7 @@ class windowed_aggregation {
     a_->claim();
     auto control = std::make_shared<detail::stream_control>();
     std::thread driver([a = a_, control, options, on_result = std::move(on_result)]() mutable {
+      a->enter();
       try {
         a->run(options, *control, on_result);
       } catch (...) {

@@ -99,8 +99,14 @@ class window_aggregator {
     started_.store(true);
   }
 
+  /// Runs the stream's batches on this thread (its actions, alone on the context).
+  void enter() noexcept { ctx_->stream_thread.store(std::this_thread::get_id()); }
+
   /// The context is free for another stream.
-  void release() noexcept { ctx_->streaming.store(false); }
+  void release() noexcept {
+    ctx_->stream_thread.store(std::thread::id{});
+    ctx_->streaming.store(false);
+  }
 
   /// Takes batches from the source until it ends or `control.stop`, handing each closed window's
   /// results to `on_result`.
