@@ -37,10 +37,10 @@ ours=() theirs=() ours_rss=() theirs_rss=()
 for round in 1 2 3; do
   DATAFLOW_BENCH_STREAM_EVENTS=$events "$build/benchmarks/stream_bench" \
     --benchmark_filter='clicks_per_minute/stream_batch_100k/threads:2/' --benchmark_out="$peers/ours.json" \
-    --benchmark_out_format=json > /dev/null
+    --benchmark_out_format=json > /dev/null 2>&1
   read -r s rss < <(node -e '
     const b = require(process.argv[1]).benchmarks[0];
-    console.log(b.real_time / 1000, b.peak_rss_MiB);' "$PWD/$peers/ours.json")
+    console.log(b.real_time / 1000, Math.round(b.peak_rss_MiB));' "$PWD/$peers/ours.json")
   ours+=("$(node -e "console.log(($events / $s).toFixed(0))")") ours_rss+=("$rss")
   /usr/bin/time -f "%M" -o "$peers/rss.txt" node "$peers/duckdb_stream_upsert.mjs" "$clicks" 100000 2 > "$peers/duckdb.json"
   theirs+=("$(node -e 'console.log(require(process.argv[1]).events_per_second.toFixed(0))' "$PWD/$peers/duckdb.json")")
