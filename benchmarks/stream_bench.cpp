@@ -62,7 +62,7 @@ void batch(benchmark::State& state, std::size_t threads) {
 }
 
 void stream(benchmark::State& state, std::size_t threads, std::chrono::milliseconds checkpoint_every,
-            std::size_t max_batch = std::size_t{1} << 20) {
+            std::size_t max_batch = dataflow::stream_options{}.max_batch_items) {
   const std::string& path = input();
   const std::string state_dir = bench::data_path("stream-bench-state");
   bench::rss_probe rss(state);
