@@ -43,7 +43,7 @@ run=$((run + 1))
 if [ "$mode" = epochs ]; then
   # Every window once in the epoch files, and nothing half-written left beside them.
   cat "$d"/windows/part-* | sort > "$d/stream.txt"
-  test -z "$(ls -A "$d/windows" | grep -v '^part-[0-9]\{12\}$')"
+  test -z "$(ls -A "$d/windows" | grep -v '^part-[0-9]\{12\}\(\.final\)\?$')"
 else
   # The last line printed for each (window, url), run after run.
   for ((i = 1; i <= run; i++)); do cat "$d/out.$i"; done \

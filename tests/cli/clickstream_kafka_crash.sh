@@ -21,7 +21,7 @@ broker=$!
 for _ in $(seq 100); do [ -e "$d/brokers" ] && break; sleep 0.1; done
 brokers=$(cat "$d/brokers")
 follow() {
-  exec "$tool" follow --threads 2 --until-idle 1.5 --trigger 0.02 --checkpoint-every 0.03 --state "$d/state" \
+  exec "$tool" follow --threads 2 --until-idle 3 --trigger 0.02 --checkpoint-every 0.03 --state "$d/state" \
     --kafka "$brokers" --topic clicks
 }
 

@@ -86,6 +86,7 @@ class context_state {
     action_guard& operator=(const action_guard&) = delete;
 
    private:
+    static usage_error nested();
     context_state& s_;
   };
 
@@ -93,6 +94,7 @@ class context_state {
   std::unique_ptr<scheduler> scheduler_;
   std::atomic<std::size_t> next_id_{0};
   std::atomic<bool> running_{false};
+  std::atomic<std::thread::id> running_owner_{};  // the thread that started the running action
 };
 
 }  // namespace detail
@@ -135,18 +137,27 @@ DATAFLOW_INLINE context_state::action_guard::action_guard(context_state& s) : s_
           "dataflow: an action started on a context where a stream runs (its batches are the context's "
           "actions); run batch actions on another context");
     }
+    // Nested in one of the stream's own batches (a user function that its thread runs).
+    if (s_.running_owner_.load() == std::this_thread::get_id()) throw nested();
     // A batch of the stream: an action begun before the stream started finishes first.
     while (s_.running_.exchange(true)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    s_.running_owner_.store(std::this_thread::get_id());
     return;
   }
-  if (s_.running_.exchange(true)) {
-    throw usage_error(
-        "dataflow: an action started while another action of the same context is running; "
-        "use a separate context for concurrent or nested jobs");
-  }
+  if (s_.running_.exchange(true)) throw nested();
+  s_.running_owner_.store(std::this_thread::get_id());
 }
 
-DATAFLOW_INLINE context_state::action_guard::~action_guard() { s_.running_.store(false); }
+DATAFLOW_INLINE usage_error context_state::action_guard::nested() {
+  return usage_error(
+      "dataflow: an action started while another action of the same context is running; "
+      "use a separate context for concurrent or nested jobs");
+}
+
+DATAFLOW_INLINE context_state::action_guard::~action_guard() {
+  s_.running_owner_.store(std::thread::id{});
+  s_.running_.store(false);
+}
 
 }  // namespace dataflow::detail
 #endif

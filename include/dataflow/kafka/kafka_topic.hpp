@@ -26,6 +26,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,7 +84,12 @@ class kafka_topic {
       const int timeout = static_cast<int>(std::clamp<std::int64_t>(left, 0, 100));
       const ssize_t n = room == 0 ? 0 : rd_kafka_consume_batch_queue(s.queue, timeout, got.data(), room);
       if (n < 0) throw s.failure("cannot consume", rd_kafka_last_error());
-      for (ssize_t i = 0; i < n; ++i) s.take(got[static_cast<std::size_t>(i)], out);
+      // Every message is the source's to destroy, those after a failing one too: the client
+      // cannot close while one is outstanding.
+      for (ssize_t i = 0; i < n; ++i) s.held.push_back(got[static_cast<std::size_t>(i)]);
+      for (std::size_t i = s.held.size() - static_cast<std::size_t>(n); i < s.held.size();) {
+        if (s.take(i, out)) ++i;
+      }
       if (n > 0) s.last_message = std::chrono::steady_clock::now();
       if (rd_kafka_resp_err_t e = s.fatal(); e != RD_KAFKA_RESP_ERR_NO_ERROR) throw s.failure("fatal error", e);
       const auto after = std::chrono::steady_clock::now();
@@ -142,13 +149,19 @@ class kafka_topic {
   /// Where an item handed on and not yet committed came from: "topic/partition offset N".
   std::string position_of(std::string_view item) const {
     std::lock_guard lock(s_->m);
-    for (const rd_kafka_message_t* m : s_->held) {
-      const char* p = static_cast<const char*>(m->payload);
-      if (p && item.data() >= p && item.data() <= p + m->len) {
-        return s_->options.topic + "/" + std::to_string(m->partition) + " offset " + std::to_string(m->offset);
-      }
+    auto& index = s_->by_payload;  // (payload address, message), made on the first look
+    if (index.size() != s_->held.size()) {
+      index.clear();
+      for (const rd_kafka_message_t* m : s_->held) index.emplace_back(static_cast<const char*>(m->payload), m);
+      std::sort(index.begin(), index.end());
     }
-    return {};
+    auto it = std::upper_bound(index.begin(), index.end(), std::pair<const char*, const rd_kafka_message_t*>(item.data(), nullptr),
+                               [](const auto& a, const auto& b) { return std::less<>{}(a.first, b.first); });
+    if (it == index.begin()) return {};
+    const rd_kafka_message_t* m = std::prev(it)->second;
+    const char* p = static_cast<const char*>(m->payload);
+    if (!p || std::less<>{}(p + m->len, item.data())) return {};
+    return s_->options.topic + "/" + std::to_string(m->partition) + " offset " + std::to_string(m->offset);
   }
 
   /// Messages in the assigned partitions not yet handed on, as the client last heard of the
@@ -172,7 +185,8 @@ class kafka_topic {
     rd_kafka_t* rk = nullptr;
     rd_kafka_queue_t* queue = nullptr;
     std::map<std::int32_t, std::int64_t> next;  // partition -> next offset (restored or read)
-    std::vector<rd_kafka_message_t*> held;      // messages whose values were handed on
+    std::vector<rd_kafka_message_t*> held;      // messages taken, until commit()
+    mutable std::vector<std::pair<const char*, const rd_kafka_message_t*>> by_payload;  // for position_of
     std::vector<partition_run> runs;
     std::int32_t run_partition = -1;  // of runs.back(), when take() made it
     std::chrono::steady_clock::time_point last_message = std::chrono::steady_clock::now();
@@ -192,6 +206,7 @@ class kafka_topic {
     void release_held() {
       for (rd_kafka_message_t* msg : held) rd_kafka_message_destroy(msg);
       held.clear();
+      by_payload.clear();
     }
 
     std::string where() const { return "topic '" + options.topic + "' at " + options.brokers; }
@@ -235,11 +250,20 @@ class kafka_topic {
       std::vector<std::int32_t> parts = options.partitions.empty() ? topic_partitions() : options.partitions;
       rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(parts.size()));
       for (std::int32_t p : parts) {
-        const auto known = next.find(p);
-        const std::int64_t offset = known != next.end() ? known->second
-                                    : options.from_beginning ? RD_KAFKA_OFFSET_BEGINNING
-                                                             : RD_KAFKA_OFFSET_END;
-        rd_kafka_topic_partition_list_add(list, options.topic.c_str(), p)->offset = offset;
+        // A partition no checkpoint names starts at its first message or its end, as an offset
+        // of its own: a checkpoint taken before it brings anything must resume there, not at
+        // the end of a later day.
+        if (!next.contains(p)) {
+          std::int64_t low = 0, high = 0;
+          const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+              rk, options.topic.c_str(), p, &low, &high, static_cast<int>(options.metadata_timeout.count()));
+          if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_topic_partition_list_destroy(list);
+            throw failure("cannot find where partition " + std::to_string(p) + " starts and ends", e);
+          }
+          next[p] = options.from_beginning ? low : high;
+        }
+        rd_kafka_topic_partition_list_add(list, options.topic.c_str(), p)->offset = next[p];
         // Each partition holds the watermark back from the start, messages or not.
         runs.push_back({partition_name(p), 0, false});
       }
@@ -283,20 +307,21 @@ class kafka_topic {
 
     std::string partition_name(std::int32_t p) const { return options.topic + "/" + std::to_string(p); }
 
-    // Hands on a message's value (keeping the message until commit) or raises its error.
-    void take(rd_kafka_message_t* msg, std::vector<std::string_view>& out) {
-      if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        rd_kafka_message_destroy(msg);
-        return;
-      }
+    // Hands on the value of held[i] (kept until commit) and returns true; or drops a message
+    // that reports a passing condition (the client retries by itself) and returns false; or
+    // raises a lasting error, naming the partition and offset.
+    bool take(std::size_t i, std::vector<std::string_view>& out) {
+      rd_kafka_message_t* msg = held[i];
       if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const rd_kafka_resp_err_t e = msg->err;
         const std::string text = std::string("kafka_topic: ") + rd_kafka_message_errstr(msg) + " (partition " +
                                  std::to_string(msg->partition) + ", offset " + std::to_string(msg->offset) +
                                  ", " + where() + ")";
+        held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
         rd_kafka_message_destroy(msg);
-        throw io_error(options.topic, text);
+        if (lasting(e)) throw io_error(options.topic, text);
+        return false;
       }
-      held.push_back(msg);
       out.emplace_back(static_cast<const char*>(msg->payload), msg->payload ? msg->len : 0);
       next[msg->partition] = msg->offset + 1;
       if (!runs.empty() && run_partition == msg->partition) {
@@ -304,6 +329,26 @@ class kafka_topic {
       } else {
         runs.push_back({partition_name(msg->partition), 1, false});
         run_partition = msg->partition;
+      }
+      return true;
+    }
+
+    // Errors the client does not recover from by itself: data gone, topic or partition gone,
+    // not allowed, or fatal.
+    static bool lasting(rd_kafka_resp_err_t e) {
+      switch (e) {
+        case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+        case RD_KAFKA_RESP_ERR__TRANSPORT:
+        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        case RD_KAFKA_RESP_ERR__TIMED_OUT:
+        case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+        case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR__RESOLVE:
+          return false;
+        default:
+          return true;
       }
     }
   };

@@ -230,6 +230,9 @@ class keyed_aggregation {
   stream_run start(stream_options options, OnUpdate on_update) const {
     static_assert(std::is_invocable_v<OnUpdate&, const update_type&>,
                   "dataflow::start: the update callback must be callable as fn(const dataflow::key_update<K, V>&)");
+    static_assert(!requires(OnUpdate& f) { f.seal_epoch(); },
+                  "dataflow::epoch_files writes the results of windowed aggregations; keyed state without "
+                  "windows hands on updates, which a callback of your own must write");
     a_->configure(s_);
     auto adapt = [fn = std::move(on_update)](const R& r) mutable {
       const update_type u{r.key, r.value, r.revision == 0};

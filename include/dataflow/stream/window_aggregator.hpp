@@ -115,7 +115,12 @@ class window_aggregator {
     name_ = options.name;
     std::optional<checkpoint_store> store = open_checkpoints(options, control);
     // A sink of one file per epoch (epoch_files) seals its file just before each checkpoint.
-    constexpr bool epochs = requires { on_result.begin_epoch(std::uint64_t{}); on_result.seal_epoch(); };
+    constexpr bool epochs = requires {
+      on_result.begin_epoch(std::uint64_t{});
+      on_result.seal_epoch();
+      on_result.publish_epoch();
+      on_result.publish_final();
+    };
     if constexpr (epochs) {
       if (!store) throw usage_error("dataflow::epoch_files: the stream needs a checkpoint_dir");
       on_result.begin_epoch(store->next_sequence());
@@ -129,7 +134,10 @@ class window_aggregator {
         const auto begin = std::chrono::steady_clock::now();
         if constexpr (epochs) on_result.seal_epoch();
         const std::size_t bytes = store->publish(snapshot(position));
-        if constexpr (epochs) on_result.begin_epoch(store->next_sequence());
+        if constexpr (epochs) {
+          on_result.publish_epoch();
+          on_result.begin_epoch(store->next_sequence());
+        }
         last_checkpoint = std::chrono::steady_clock::now();
         std::lock_guard lock(control.m);
         ++control.stats.checkpoints;
@@ -170,7 +178,7 @@ class window_aggregator {
         // them open, so that a restart over a log that grew since counts on into them.
         watermark_ = final_watermark;
         close_windows(on_result);
-        if constexpr (epochs) on_result.seal_epoch();  // epoch last + 1: replaced if the log grows
+        if constexpr (epochs) on_result.publish_final();  // replaced by a later run over a log that grew
         std::lock_guard lock(control.m);
         control.stats.results = results_total_;
         control.stats.open_windows = open_entries_;
@@ -289,46 +297,92 @@ class window_aggregator {
 
     template <class Emit>
     void operator()(const In& x, Emit&& emit) const {
+      if (dead_letters) return guarded(x, emit);
       try {
-        if (!dead_letters) {
-          auto to_windows = [&](const T& t) { assign(t, emit); };
-          auto chain = stack.bind(to_windows);
-          chain(x);
-          return;
-        }
-        // An event refused part way through (a flat_map's second item) counts nothing.
-        std::vector<pair_type>& held = held_pairs();
-        held.clear();
-        auto keep = [&](pair_type&& p) { held.push_back(std::move(p)); };
-        auto to_windows = [&](const T& t) { assign(t, keep); };
+        auto to_windows = [&](const T& t) {
+          const event_time time = time_of(t);
+          note_time(time);
+          if (!assign(t, time, emit)) late_event(t);
+        };
         auto chain = stack.bind(to_windows);
         chain(x);
-        for (pair_type& p : held) emit(std::move(p));
       } catch (const std::bad_alloc&) {
         throw;
       } catch (op_failure& f) {
-        if (dead_letters) return refuse(x, what_of(f.original));
         if (f.where.empty()) f.where = position(x);
         throw;
       } catch (...) {
-        if (dead_letters) return refuse(x, what_of(std::current_exception()));
         op_failure f(label, std::current_exception());
         f.where = position(x);
         throw f;
       }
     }
 
+    // With a dead-letter file: an event that a user function refuses changes nothing, not the
+    // watermark, not the late count, not a window (a flat_map's items before the throw
+    // included); only its own functions are guarded, not the aggregation it feeds.
     template <class Emit>
-    void assign(const T& x, Emit& emit) const {
+    void guarded(const In& x, Emit& emit) const {
+      std::vector<pair_type>& held = held_pairs();
+      held.clear();
+      event_time newest = no_watermark;
+      std::uint64_t late = 0;
+      std::vector<T> late_items;
+      try {
+        auto keep = [&](pair_type&& p) { held.push_back(std::move(p)); };
+        auto to_windows = [&](const T& t) {
+          const event_time time = time_of(t);
+          newest = std::max(newest, time);
+          if (!assign(t, time, keep)) {
+            ++late;
+            if constexpr (std::is_copy_constructible_v<T>) {
+              if (on_late) late_items.push_back(t);
+            } else {
+              late_event(t);  // cannot be kept until the event is accepted
+            }
+          }
+        };
+        auto chain = stack.bind(to_windows);
+        chain(x);
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (op_failure& f) {
+        return refuse(x, what_of(f.original));
+      } catch (...) {
+        return refuse(x, what_of(std::current_exception()));
+      }
+      note_time(newest);
+      b->late.fetch_add(late, std::memory_order_relaxed);
+      if constexpr (std::is_copy_constructible_v<T>) {
+        for (const T& t : late_items) on_late(t);
+      }
+      for (pair_type& p : held) emit(std::move(p));
+    }
+
+    event_time time_of(const T& x) const {
       const event_time t = to_event_time(std::invoke(time_fn, x));
       if (t > max_event_time || t < -max_event_time) {
         throw std::out_of_range("event time " + std::to_string(t) + " ms is out of range (more than 2^62 ms from the epoch)");
       }
+      return t;
+    }
+
+    void note_time(event_time t) const {
       event_time m = b->max_seen.load(std::memory_order_relaxed);
       while (t > m && !b->max_seen.compare_exchange_weak(m, t, std::memory_order_relaxed)) {
       }
-      // Late: every window it falls in has expired (with sliding windows, an event in some
-      // expired and some open windows counts in the open ones and is not late).
+    }
+
+    void late_event(const T& x) const {
+      b->late.fetch_add(1, std::memory_order_relaxed);
+      if (on_late) on_late(x);
+    }
+
+    // Emits (window, key) pairs for each open window holding time t; false when every window
+    // it falls in has expired (late; with sliding windows, an event in some expired and some
+    // open windows counts in the open ones and is not late).
+    template <class Emit>
+    bool assign(const T& x, event_time t, Emit& emit) const {
       bool late = true;
       for_each_window(spec, t, [&](event_time s) {
         if (s + spec.size_ms > b->expired_before) {
@@ -336,10 +390,7 @@ class window_aggregator {
           emit(pair_type(std::pair<event_time, K>(s, std::invoke(key_fn, x)), std::invoke(value_fn, x)));
         }
       });
-      if (late) {
-        b->late.fetch_add(1, std::memory_order_relaxed);
-        if (on_late) on_late(x);
-      }
+      return !late;
     }
 
     std::string position(const In& x) const {
