@@ -91,7 +91,8 @@ dataflow::stream_stats follow_clicks(dataflow::context& ctx, Source source, cons
                                          .checkpoint_dir = s.state_dir,
                                          .checkpoint_every = s.checkpoint_every,
                                          .name = by == click_key::url ? "clicks per url" : "clicks per user",
-                                         .dead_letter_file = s.dead_letters};
+                                         .dead_letter_file = s.dead_letters,
+                                         .progress = s.progress};
   using result = dataflow::window_result<std::string, std::uint64_t>;
   // To standard output, or to one file per checkpoint epoch: each window once, whatever restarts.
   auto run = s.output_dir.empty()
@@ -99,14 +100,6 @@ dataflow::stream_stats follow_clicks(dataflow::context& ctx, Source source, cons
                  : counts.start(options, dataflow::epoch_files(s.output_dir, [](const result& r, std::string& text) {
                      text += window_line(r.start, r.key, r.value);
                    }));
-  while (s.progress && !run.finished()) {
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-    const dataflow::stream_stats now = run.stats();
-    std::fprintf(stderr, "clickstream: %llu events (%.0f/s), lag %llu, %zu keys in state, watermark %lld, batch p99 %.3f s\n",
-                 static_cast<unsigned long long>(now.events_in), now.events_per_second(),
-                 static_cast<unsigned long long>(now.source_lag), now.open_windows,
-                 static_cast<long long>(now.watermark), now.batch_seconds.quantile(0.99));
-  }
   run.wait();
   dataflow::stream_stats stats = run.stats();
   if (s.stats == "text") std::fputs(stats.table().c_str(), stderr);

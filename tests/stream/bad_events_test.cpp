@@ -195,6 +195,8 @@ TEST_CASE("streams: stats as a table and as JSON", "[stream]") {
   CHECK(s.batch_seconds.quantile(0.99) <= s.busy_seconds);
   CHECK(s.elapsed_seconds >= s.busy_seconds * 0.5);
   CHECK_THAT(s.table(), Catch::Contains("events in") && Catch::Contains("2000") && Catch::Contains("p99"));
+  CHECK_THAT(s.line(), Catch::StartsWith("2000 events (") && Catch::Contains("0 keys in state") &&
+                           Catch::Contains("0 dead letters"));
   CHECK_THAT(s.json(), Catch::StartsWith("{\"batches\":") && Catch::Contains("\"events_in\":2000") &&
                            Catch::Contains("\"results\":60") && Catch::EndsWith("\"restored\":false}"));
 }

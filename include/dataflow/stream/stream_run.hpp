@@ -46,6 +46,9 @@ struct stream_options {
   /// checkpoint of the batches before it. Lines are appended as batches end; after a crash,
   /// the events since the last checkpoint may be written again.
   std::string dead_letter_file = {};
+  /// A line of the stream's figures (stream_stats::line(), after its name) on stderr every
+  /// second: rate, lag, state, watermark, batch latency.
+  bool progress = false;
 };
 
 namespace detail {

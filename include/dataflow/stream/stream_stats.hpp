@@ -43,9 +43,11 @@ struct stream_stats {
   std::uint64_t expired_keys = 0;  ///< keys dropped by their time to live
   event_time watermark = detail::no_watermark;  ///< no window ending after it has closed
   std::uint64_t source_lag = 0;    ///< what the source holds not yet taken (Kafka: messages), when it tells
-  double last_batch_seconds = 0;   ///< wall time of the latest batch, merge and results included
-  duration_samples batch_seconds;  ///< wall times of the latest batches (percentiles)
-  double busy_seconds = 0;         ///< wall time of every batch together
+  /// Wall time of the latest batch, from taking its items (the trigger's wait not included) to
+  /// its results handed on.
+  double last_batch_seconds = 0;
+  duration_samples batch_seconds;  ///< the same of the latest batches (percentiles)
+  double busy_seconds = 0;         ///< the same of every batch together (over elapsed: how busy)
   double elapsed_seconds = 0;      ///< since the stream started
   std::uint64_t checkpoints = 0;   ///< checkpoints written
   std::uint64_t checkpoint_bytes = 0;  ///< size of the latest
@@ -58,6 +60,8 @@ struct stream_stats {
   }
   /// Two aligned columns, a figure a line.
   std::string table() const;
+  /// The main figures on one line (stream_options::progress prints it every second).
+  std::string line() const;
   /// The same figures as one JSON object.
   std::string json() const;
 };
@@ -94,7 +98,9 @@ DATAFLOW_INLINE std::string stream_stats::table() const {
   row("dead letters", fmt::format("{}", dead_letters));
   row("results", fmt::format("{}", results));
   row("keys in state", fmt::format("{} ({}), {} expired", open_windows, format_size(state_bytes), expired_keys));
-  row("watermark ms", watermark == detail::no_watermark ? std::string("none") : fmt::format("{}", watermark));
+  row("watermark ms", watermark == detail::no_watermark      ? std::string("none")
+                      : watermark == detail::final_watermark ? std::string("end (the source ended)")
+                                                             : fmt::format("{}", watermark));
   row("source lag", fmt::format("{}", source_lag));
   row("batch seconds", fmt::format("p50 {:.4f}  p99 {:.4f}  last {:.4f}", batch_seconds.quantile(0.5),
                                    batch_seconds.quantile(0.99), last_batch_seconds));
@@ -102,6 +108,14 @@ DATAFLOW_INLINE std::string stream_stats::table() const {
   row("checkpoints", fmt::format("{} (latest {}, {:.4f} s){}", checkpoints, format_size(checkpoint_bytes),
                                  checkpoint_seconds, restored ? ", resumed from one" : ""));
   return fmt::to_string(out);
+}
+
+DATAFLOW_INLINE std::string stream_stats::line() const {
+  return fmt::format("{} events ({:.0f}/s), lag {}, {} keys in state ({}), watermark {}, batch p99 {:.3f} s, "
+                     "{} late, {} dead letters, {} checkpoints",
+                     events_in, events_per_second(), source_lag, open_windows, format_size(state_bytes),
+                     watermark == detail::no_watermark ? std::string("none") : std::to_string(watermark),
+                     batch_seconds.quantile(0.99), late_events, dead_letters, checkpoints);
 }
 
 DATAFLOW_INLINE std::string stream_stats::json() const {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -169,6 +170,7 @@ class window_aggregator {
         throw;
       }
       if constexpr (requires { source_.commit(); }) source_.commit();
+      if (options.progress) show_progress(control);
       const bool last = !open || stopping;
       if (store && (last || std::chrono::steady_clock::now() - last_checkpoint >= options.checkpoint_every)) {
         if constexpr (requires { source_.checkpoint_position(); }) checkpoint(source_.checkpoint_position());
@@ -216,6 +218,20 @@ class window_aggregator {
     }
   }
 
+  // A line of figures on stderr, once a second at most.
+  void show_progress(stream_control& control) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_progress_ < std::chrono::seconds(1)) return;
+    last_progress_ = now;
+    stream_stats s;
+    {
+      std::lock_guard lock(control.m);
+      s = control.stats;
+    }
+    s.elapsed_seconds = std::chrono::duration<double>(now - control.started).count();
+    std::fprintf(stderr, "%s: %s\n", name_.empty() ? "stream" : name_.c_str(), s.line().c_str());
+  }
+
   // Takes one batch from the source and processes it; false once the source has ended.
   template <class OnResult>
   bool run_batch(const stream_options& options, stream_control& control, bool stopping, dead_letter_writer* dead,
@@ -238,9 +254,10 @@ class window_aggregator {
       }
     } while (open && items.size() < max_items && std::chrono::steady_clock::now() < deadline && !control.stop.load());
     // Even without new items: partitions may have gone idle, which moves the watermark.
+    const auto taken = std::chrono::steady_clock::now();  // the batch's time is from here on
     const std::size_t n = items.size();
     const std::uint64_t refused = process(items, runs, options.idle_timeout, dead, on_result);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - taken).count();
     std::lock_guard lock(control.m);
     stream_stats& s = control.stats;
     s.batches += n > 0;
@@ -740,6 +757,7 @@ class window_aggregator {
   std::vector<In> items_;                 // the batch taken from the source
   std::vector<std::vector<In>> groups_;   // its items by partition
   std::chrono::steady_clock::time_point last_expiry_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
   event_time watermark_ = no_watermark;
   std::uint64_t late_total_ = 0;
   std::uint64_t results_total_ = 0;
