@@ -72,6 +72,10 @@ file_handle open_for_reading(const std::string& path, const char* stage);
 std::size_t read_at(int fd, char* buf, std::size_t n, std::uint64_t offset, const std::string& path,
                     const char* stage);
 
+/// Writes all n bytes at the descriptor's position, retrying short writes; throws io_error
+/// naming `path` on failure (a write of nothing as ENOSPC).
+void write_all(int fd, const char* buf, std::size_t n, const std::string& path, const char* stage);
+
 inline bool has_glob_chars(const std::string& s) {
   return s.find_first_of("*?[") != std::string::npos;
 }
@@ -207,6 +211,18 @@ DATAFLOW_INLINE std::size_t read_at(int fd, char* buf, std::size_t n, std::uint6
     done += static_cast<std::size_t>(r);
   }
   return done;
+}
+
+DATAFLOW_INLINE void write_all(int fd, const char* buf, std::size_t n, const std::string& path, const char* stage) {
+  for (std::size_t done = 0; done < n;) {
+    const ssize_t w = ::write(fd, buf + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      const int e = w < 0 ? errno : ENOSPC;
+      throw io_error(path, std::string(stage) + ": cannot write '" + path + "': " + errno_text(e));
+    }
+    done += static_cast<std::size_t>(w);
+  }
 }
 
 DATAFLOW_INLINE std::vector<file_entry> expand_files(const std::vector<std::string>& patterns,

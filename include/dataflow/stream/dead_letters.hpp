@@ -75,16 +75,7 @@ DATAFLOW_INLINE void dead_letter_writer::add(std::string_view position, std::str
 }
 
 DATAFLOW_INLINE void dead_letter_writer::flush() {
-  std::size_t at = 0;
-  while (at < buffer_.size()) {
-    const ssize_t n = ::write(fd_, buffer_.data() + at, buffer_.size() - at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = n < 0 ? errno : ENOSPC;
-      throw io_error(path_, "dataflow: cannot write the dead-letter file '" + path_ + "': " + errno_text(e));
-    }
-    at += static_cast<std::size_t>(n);
-  }
+  write_all(fd_, buffer_.data(), buffer_.size(), path_, "dead-letter file");
   buffer_.clear();
 }
 

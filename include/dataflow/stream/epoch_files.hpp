@@ -189,15 +189,7 @@ DATAFLOW_INLINE void epoch_file_writer::begin(std::uint64_t epoch) {
 
 DATAFLOW_INLINE void epoch_file_writer::write(std::string& text) {
   if (fd_ < 0 || sealed_) throw usage_error("dataflow::epoch_files: results outside an open epoch");
-  for (std::size_t at = 0; at < text.size();) {
-    const ssize_t n = ::write(fd_, text.data() + at, text.size() - at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = n < 0 ? errno : ENOSPC;
-      throw io_error(tmp_, "epoch_files: cannot write '" + tmp_ + "': " + errno_text(e));
-    }
-    at += static_cast<std::size_t>(n);
-  }
+  write_all(fd_, text.data(), text.size(), tmp_, "epoch_files");
   text.clear();
 }
 
