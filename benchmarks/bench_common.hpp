@@ -4,6 +4,7 @@
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -22,8 +23,10 @@ inline std::uint64_t env_size(const char* name, std::uint64_t fallback) {
   return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
-/// Resets the process's peak resident set size (Linux: /proc/self/clear_refs, value 5).
+/// Resets the process's peak resident set size (Linux: /proc/self/clear_refs, value 5), after
+/// handing the heap's free memory back, so that what an earlier benchmark freed is not counted.
 inline void reset_peak_rss() {
+  ::malloc_trim(0);
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 

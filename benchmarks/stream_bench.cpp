@@ -12,6 +12,12 @@
 // a window's latency is the wall time at its result minus its end (when its last event could
 // have been pushed). p50 and p99 over the windows, with the rate reached. Goal: p99 under two
 // trigger intervals at 1M events/s on 2 threads.
+//
+// Keyed state larger than its share of the budget: $DATAFLOW_BENCH_STATE_EVENTS events (default
+// 4M) over half as many keys, pushed into a count_by_key without windows that hands on every
+// changed key, in memory and under budgets that make the state spill (half of the budget is
+// the state's). Goal: peak RSS within 1.25 x budget + 64 MiB, at a throughput that degrades
+// gracefully with the share of the state on disk.
 #include "bench_common.hpp"
 #include "datagen.hpp"
 
@@ -139,6 +145,30 @@ void latency(benchmark::State& state, std::size_t threads, std::uint64_t rate, s
   state.counters["windows"] = static_cast<double>(latencies.size());
 }
 
+// Keyed counts of `events` events over events / 2 keys, under `budget` (0: none).
+void keyed_state(benchmark::State& state, std::size_t threads, std::size_t budget) {
+  const std::uint64_t n = bench::env_size("DATAFLOW_BENCH_STATE_EVENTS", 4'000'000);
+  bench::rss_probe rss(state);
+  for (auto _ : state) {
+    dataflow::context ctx(threads);
+    ctx.memory_budget(budget);
+    dataflow::stream_writer<std::uint64_t> writer(std::size_t{1} << 16);
+    std::uint64_t updates = 0;
+    auto run = ctx.stream(writer)
+                   .count_by_key([keys = n / 2](std::uint64_t e) { return "user-" + std::to_string(e % keys * 2654435761u % 1000000007u); })
+                   .start({.trigger = std::chrono::milliseconds(200)},
+                          [&](const dataflow::key_update<std::string, std::uint64_t>&) { ++updates; });
+    for (std::uint64_t i = 0; i < n; ++i) writer.push(i * 0x9e3779b97f4a7c15ull >> 20);
+    writer.close();
+    run.wait();
+    benchmark::DoNotOptimize(updates);
+    const auto s = run.stats();
+    state.counters["spills"] = static_cast<double>(s.state_spills);
+    state.counters["disk_MiB"] = static_cast<double>(s.state_disk_bytes) / (1 << 20);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(n * state.iterations()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,6 +186,11 @@ int main(int argc, char** argv) {
     bench::register_threads(name, [rate](benchmark::State& s, std::size_t t) {
       latency(s, t, rate, std::chrono::milliseconds(200));
     });
+  }
+  bench::register_threads("keyed_state/in_memory", [](benchmark::State& s, std::size_t t) { keyed_state(s, t, 0); });
+  for (std::size_t mib : {64, 256}) {
+    bench::register_threads("keyed_state/budget_" + std::to_string(mib) + "M",
+                            [mib](benchmark::State& s, std::size_t t) { keyed_state(s, t, mib << 20); });
   }
   return bench::run_main(argc, argv);
 }

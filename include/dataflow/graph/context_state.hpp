@@ -57,6 +57,9 @@ class context_state {
   std::atomic<std::thread::id> stream_thread{};
   /// Bytes the filled caches of this context hold in memory.
   std::atomic<std::size_t> cached_bytes{0};
+  /// Bytes the state of this context's running stream holds in memory: the stream's batches
+  /// share the budget with it.
+  std::atomic<std::size_t> stream_state_bytes{0};
   /// Bytes charged to the budget now (operator state as it builds, caches) and their peak.
   memory_gauge charged;
 

@@ -135,10 +135,11 @@ DATAFLOW_INLINE spill_policy spill_policy::for_context(const context_state& ctx)
   const std::size_t budget = ctx.memory_budget;
   if (budget == 0) return p;
   const std::size_t threads = std::max<std::size_t>(1, ctx.threads());
-  // What caches hold and the sources' read buffers (1 MiB per thread) come off the top; the
-  // barrier keeps at least a quarter of the budget whatever they take.
+  // What caches and a running stream's state hold and the sources' read buffers (1 MiB per
+  // thread) come off the top; the barrier keeps at least a quarter of the budget whatever they
+  // take.
   const std::size_t taken = ctx.cached_bytes.load(std::memory_order_relaxed) +
-                            threads * read_buffer_bytes;
+                            ctx.stream_state_bytes.load(std::memory_order_relaxed) + threads * read_buffer_bytes;
   const std::size_t left = budget > taken ? std::max(budget - taken, budget / 4) : budget / 4;
   p.thread_share = std::max<std::size_t>(left / 2 / threads, 64 * 1024);
   p.block_bytes = std::clamp<std::size_t>(budget / 256, 4 * 1024, 512 * 1024);

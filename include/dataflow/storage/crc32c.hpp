@@ -52,13 +52,17 @@ inline std::uint32_t crc32c_portable(std::uint32_t crc, const char* p, std::size
 }
 #endif
 
-/// Returns the CRC32C of [p, p + n).
-inline std::uint32_t crc32c(const char* p, std::size_t n) noexcept {
+/// Returns the CRC32C of what `crc` covered followed by [p, p + n): crc32c_extend(crc32c(a), b)
+/// is the CRC32C of a and b together; crc32c_extend(0, ...) starts afresh.
+inline std::uint32_t crc32c_extend(std::uint32_t crc, const char* p, std::size_t n) noexcept {
 #ifdef DATAFLOW_CRC32C_HW
   static const bool hw = __builtin_cpu_supports("sse4.2");
-  if (hw) return ~crc32c_sse42(~0u, p, n);
+  if (hw) return ~crc32c_sse42(~crc, p, n);
 #endif
-  return ~crc32c_portable(~0u, p, n);
+  return ~crc32c_portable(~crc, p, n);
 }
+
+/// Returns the CRC32C of [p, p + n).
+inline std::uint32_t crc32c(const char* p, std::size_t n) noexcept { return crc32c_extend(0, p, n); }
 
 }  // namespace dataflow::detail

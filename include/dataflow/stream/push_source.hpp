@@ -79,11 +79,12 @@ class stream_writer {
   // ---- The stream's side. ----
 
   /// Moves up to `max - out.size()` waiting items into `out`, waiting until `deadline` for the
-  /// batch to fill; returns false once the writer is closed and nothing is left.
+  /// batch to fill, or for the queue to: then producers wait, and so would the batch. Returns
+  /// false once the writer is closed and nothing is left.
   bool poll(std::vector<T>& out, std::size_t max, std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(q_->m);
     q_->not_empty.wait_until(lock, deadline, [&] {
-      return q_->closed || out.size() + q_->items.size() >= max;
+      return q_->closed || out.size() + q_->items.size() >= max || q_->items.size() >= q_->capacity;
     });
     std::size_t n = 0;
     while (!q_->items.empty() && out.size() < max) {

@@ -39,7 +39,9 @@ struct stream_stats {
   std::uint64_t dead_letters = 0;  ///< events refused into the dead-letter file
   std::uint64_t results = 0;       ///< window results handed on (revisions included)
   std::size_t open_windows = 0;    ///< (window, key) entries in the state now
-  std::uint64_t state_bytes = 0;   ///< their size, estimated
+  std::uint64_t state_bytes = 0;   ///< the size of those in memory, estimated
+  std::uint64_t state_disk_bytes = 0;  ///< the state's runs on disk, once past its share of the memory budget
+  std::uint64_t state_spills = 0;  ///< times the state was written to disk to stay within the budget
   std::uint64_t expired_keys = 0;  ///< keys dropped by their time to live
   event_time watermark = detail::no_watermark;  ///< no window ending after it has closed
   std::uint64_t source_lag = 0;    ///< what the source holds not yet taken (Kafka: messages), when it tells
@@ -97,7 +99,9 @@ DATAFLOW_INLINE std::string stream_stats::table() const {
   row("late events", fmt::format("{}", late_events));
   row("dead letters", fmt::format("{}", dead_letters));
   row("results", fmt::format("{}", results));
-  row("keys in state", fmt::format("{} ({}), {} expired", open_windows, format_size(state_bytes), expired_keys));
+  row("keys in state", fmt::format("{} ({} in memory, {} on disk), {} expired", open_windows, format_size(state_bytes),
+                                   format_size(state_disk_bytes), expired_keys));
+  row("state spills", fmt::format("{}", state_spills));
   row("watermark ms", watermark == detail::no_watermark      ? std::string("none")
                       : watermark == detail::final_watermark ? std::string("end (the source ended)")
                                                              : fmt::format("{}", watermark));
@@ -121,10 +125,12 @@ DATAFLOW_INLINE std::string stream_stats::line() const {
 DATAFLOW_INLINE std::string stream_stats::json() const {
   return fmt::format(
       "{{\"batches\":{},\"events_in\":{},\"events_per_second\":{},\"late_events\":{},\"dead_letters\":{},"
-      "\"results\":{},\"keys_in_state\":{},\"state_bytes\":{},\"expired_keys\":{},\"watermark\":{},\"source_lag\":{},"
+      "\"results\":{},\"keys_in_state\":{},\"state_bytes\":{},\"state_disk_bytes\":{},\"state_spills\":{},"
+      "\"expired_keys\":{},\"watermark\":{},\"source_lag\":{},"
       "\"batch_seconds\":{{\"p50\":{},\"p99\":{},\"last\":{}}},\"busy_seconds\":{},\"elapsed_seconds\":{},"
       "\"checkpoints\":{},\"checkpoint_bytes\":{},\"checkpoint_seconds\":{},\"restored\":{}}}",
-      batches, events_in, events_per_second(), late_events, dead_letters, results, open_windows, state_bytes, expired_keys,
+      batches, events_in, events_per_second(), late_events, dead_letters, results, open_windows, state_bytes, state_disk_bytes, state_spills,
+      expired_keys,
       watermark == detail::no_watermark ? std::string("null") : std::to_string(watermark), source_lag,
       batch_seconds.quantile(0.5), batch_seconds.quantile(0.99), last_batch_seconds, busy_seconds, elapsed_seconds,
       checkpoints, checkpoint_bytes, checkpoint_seconds, restored ? "true" : "false");

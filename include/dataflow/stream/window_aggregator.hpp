@@ -7,8 +7,10 @@
 #include <dataflow/stream/checkpoint_store.hpp>
 #include <dataflow/stream/dead_letters.hpp>
 #include <dataflow/detail/heap_bytes.hpp>
+#include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/stream/stream_run.hpp>
 #include <dataflow/stream/window_assigner.hpp>
+#include <dataflow/stream/window_state.hpp>
 #include <dataflow/stream/windows.hpp>
 
 #include <algorithm>
@@ -37,11 +39,6 @@
 
 namespace dataflow {
 namespace detail {
-
-template <class K>
-struct stream_key_hash {
-  std::size_t operator()(const K& k) const { return static_cast<std::size_t>(table_hash(k)); }
-};
 
 /// The state and the batch loop of a windowed aggregation; runs on the stream's driver thread.
 template <class Source, class Stack, class TimeFn, class KeyFn, class ValueFn, class Op>
@@ -83,7 +80,8 @@ class window_aggregator {
         value_fn_(std::move(value_fn)),
         op_(std::move(op)),
         settings_(std::move(s)),
-        window_label_(ctx_->label("window")) {}
+        window_label_(ctx_->label("window")),
+        state_(ctx_, op_, window_label_) {}
 
   /// Marks the aggregation started and its context streaming: a second start of it, or a
   /// second stream on the context while this one runs, is a usage_error.
@@ -106,6 +104,7 @@ class window_aggregator {
 
   /// The context is free for another stream.
   void release() noexcept {
+    ctx_->stream_state_bytes.store(0);
     ctx_->stream_thread.store(std::thread::id{});
     ctx_->streaming.store(false);
   }
@@ -115,6 +114,7 @@ class window_aggregator {
   template <class OnResult>
   void run(const stream_options& options, stream_control& control, OnResult& on_result) {
     name_ = options.name;
+    state_.configure({settings_.spec.size_ms, settings_.allowed_lateness, settings_.emit, settings_.time_to_live});
     std::optional<checkpoint_store> store = open_checkpoints(options, control);
     // A sink of one file per epoch (epoch_files) seals its file just before each checkpoint.
     constexpr bool epochs = requires {
@@ -135,7 +135,7 @@ class window_aggregator {
       if constexpr (requires { source_.checkpoint_position(); }) {
         const auto begin = std::chrono::steady_clock::now();
         if constexpr (epochs) on_result.seal_epoch();
-        const std::size_t bytes = store->publish(snapshot(position));
+        const std::size_t bytes = store->publish([&](checkpoint_writer& out) { snapshot(out, position); });
         if constexpr (epochs) {
           on_result.publish_epoch();
           on_result.begin_epoch(store->next_sequence());
@@ -180,12 +180,11 @@ class window_aggregator {
         // The source has ended: every window closes. After the last checkpoint, which keeps
         // them open, so that a restart over a log that grew since counts on into them.
         watermark_ = final_watermark;
-        close_windows(on_result);
+        state_.close_windows(watermark_, on_result);
         if constexpr (epochs) on_result.publish_final();  // replaced by a later run over a log that grew
         std::lock_guard lock(control.m);
-        control.stats.results = results_total_;
-        control.stats.open_windows = open_entries_;
-        control.stats.state_bytes = state_bytes_;
+        control.stats.results = state_.results();
+        state_.figures(control.stats);
         control.stats.watermark = watermark_;
       }
       if (last) return;
@@ -205,12 +204,12 @@ class window_aggregator {
     if (options.checkpoint_dir.empty()) return store;
     if constexpr (requires { source_.checkpoint_position(); source_.restore_position(std::string()); }) {
       store.emplace(options.checkpoint_dir, options.checkpoints_kept);
-      if (auto payload = store->load_latest()) {
-        restore(*payload, store->latest_path());
+      if (auto in = store->open_latest()) {
+        restore(*in);
         std::lock_guard lock(control.m);
         control.stats.restored = true;
         control.stats.late_events = late_total_;
-        control.stats.results = results_total_;
+        control.stats.results = state_.results();
         control.stats.watermark = watermark_;
       }
       return store;
@@ -265,10 +264,8 @@ class window_aggregator {
     s.events_in += n;
     s.dead_letters += refused;
     s.late_events = late_total_;
-    s.results = results_total_;
-    s.open_windows = open_entries_;
-    s.state_bytes = state_bytes_;
-    s.expired_keys = expired_total_;
+    s.results = state_.results();
+    state_.figures(s);
     s.watermark = watermark_;
     if (n > 0) {
       s.last_batch_seconds = seconds;
@@ -288,22 +285,6 @@ class window_aggregator {
   using assigner = window_assigner<Source, Stack, TimeFn, KeyFn, ValueFn, pair_type>;
   using assign_op = flat_map_callback_op<pair_type, assigner>;
   using assigned_stack = op_stack<In, assign_op>;
-
-  struct entry {
-    V value;
-    bool emitted = false;  // handed on once the watermark passed the window's end
-    bool dirty = false;    // updated by late events since
-    std::uint32_t revision = 0;  // results of it handed on so far
-    std::chrono::steady_clock::time_point updated{};  // for the time to live
-  };
-
-  // An entry that the current batch changed, for the policies that hand on updates.
-  struct touched_entry {
-    event_time start;
-    const SK* key;
-    entry* e;
-    bool inserted;
-  };
 
   // The batch job's operator for one partition's items, writing to its batch state.
   assigned_stack assigned_for(std::shared_ptr<batch_state> b) const {
@@ -377,7 +358,7 @@ class window_aggregator {
       auto reduce = [&](const auto& pairs) {
         auto reduced = pairs.reduce_by_key(op_).collect();
         state_changed_ = true;
-        for (auto& [wk, v] : reduced) merge(std::move(wk), std::move(v), now);
+        state_.apply(reduced, now);
       };
       if (names.size() == 1) {
         reduce(part(0));
@@ -404,44 +385,12 @@ class window_aggregator {
     }
     for (const std::string& name : ended) partitions_.erase(name);
     if (dead) dead->flush();
-    hand_on_updates(on_result);
-    expire_keys(now);
+    state_.hand_on_updates(on_result);
+    state_.expire_keys(now);
     advance_watermark(now, idle_timeout);
-    close_windows(on_result);
+    state_.close_windows(watermark_, on_result);
+    state_.keep_to_share(now);
     return refused;
-  }
-
-  // Early updates, updates of keyed state, new keys: the entries this batch changed.
-  template <class OnResult>
-  void hand_on_updates(OnResult& on_result) {
-    const std::int64_t size = settings_.spec.size_ms;
-    for (const touched_entry& t : touched_) {
-      if (settings_.emit == emit_policy::new_keys && !t.inserted) continue;
-      if (t.e->emitted) continue;  // a closed window's late update: close_windows hands it on
-      result_type r{t.start, t.start + size, *t.key, t.e->value, t.e->revision++, false};
-      on_result(std::as_const(r));
-      ++results_total_;
-    }
-    touched_.clear();
-  }
-
-  // Keyed state without windows: drops the keys not updated for the time to live (a look every
-  // eighth of it, so that the scan costs little).
-  void expire_keys(std::chrono::steady_clock::time_point now) {
-    const auto ttl = settings_.time_to_live;
-    if (ttl.count() <= 0 || now - last_expiry_ < std::max<std::chrono::milliseconds>(ttl / 8, std::chrono::milliseconds(10))) {
-      return;
-    }
-    last_expiry_ = now;
-    for (auto& [start, entries] : state_) {
-      std::erase_if(entries, [&](const auto& kv) {
-        if (now - kv.second.updated < ttl) return false;
-        state_bytes_ -= entry_bytes(kv.first, kv.second);
-        --open_entries_;
-        ++expired_total_;
-        return true;
-      });
-    }
   }
 
   // The least over the partitions of their largest time minus the delay; idle partitions do
@@ -462,55 +411,6 @@ class window_aggregator {
     }
   }
 
-  // An entry's share of the state's memory: itself, its hash node, what key and value own.
-  static std::size_t entry_bytes(const SK& key, const entry& e) noexcept {
-    return sizeof(SK) + sizeof(entry) + 2 * sizeof(void*) + heap_bytes(key) + heap_bytes(e.value);
-  }
-
-  void merge(std::pair<event_time, SK>&& wk, V&& v, std::chrono::steady_clock::time_point now) {
-    auto& window = state_[wk.first];
-    auto [it, inserted] = window.try_emplace(std::move(wk.second), entry{std::move(v)});
-    it->second.updated = now;
-    if (settings_.emit != emit_policy::on_close) touched_.push_back({wk.first, &it->first, &it->second, inserted});
-    if (inserted) {
-      ++open_entries_;
-      state_bytes_ += entry_bytes(it->first, it->second);
-    } else {
-      const std::size_t was = heap_bytes(it->second.value);
-      it->second.value = std::invoke(op_, std::as_const(it->second.value), std::as_const(v));
-      state_bytes_ += heap_bytes(it->second.value) - was;
-      if (it->second.emitted) it->second.dirty = true;
-    }
-  }
-
-  template <class OnResult>
-  void close_windows(OnResult& on_result) {
-    if (watermark_ == no_watermark) return;  // no partition has a time yet: nothing has closed
-    const std::int64_t size = settings_.spec.size_ms;
-    for (auto w = state_.begin(); w != state_.end();) {
-      const event_time start = w->first;
-      if (start + size > watermark_) break;  // windows are in order of start, so of end
-      const bool results = settings_.emit == emit_policy::on_close || settings_.emit == emit_policy::early;
-      for (auto& [key, e] : w->second) {
-        if (results && (!e.emitted || e.dirty)) {
-          result_type r{start, start + size, key, e.value, e.revision++, true};
-          e.emitted = true;
-          e.dirty = false;
-          on_result(std::as_const(r));
-          ++results_total_;
-        }
-      }
-      // Kept for late events until the watermark passes its end by the allowed lateness.
-      if (watermark_ == final_watermark || start + size + settings_.allowed_lateness <= watermark_) {
-        open_entries_ -= w->second.size();
-        for (const auto& [key, e] : w->second) state_bytes_ -= entry_bytes(key, e);
-        w = state_.erase(w);
-      } else {
-        ++w;
-      }
-    }
-  }
-
   // What a checkpoint must match: the windows, the times, the key and value types, the source.
   std::string fingerprint() const {
     std::string f = "pipeline '" + name_ + "' windows " + std::to_string(settings_.spec.size_ms) + "/" + std::to_string(settings_.spec.step_ms) +
@@ -521,39 +421,28 @@ class window_aggregator {
     return f;
   }
 
-  // The state as a checkpoint's payload: fingerprint, times, counters, source position,
-  // partitions, and every window's entries.
-  std::vector<char> snapshot(const std::string& position) const {
-    std::vector<char> buf;
-    byte_writer w(buf);
+  // The state as a checkpoint's payload, record by record: fingerprint, times, counters, source
+  // position, partitions; then each window (tag 1) and its entries (tag 2); tag 0 ends it.
+  void snapshot(checkpoint_writer& out, const std::string& position) {
+    byte_writer& w = out.out();
     encode(w, fingerprint());
     w.write_varint(static_cast<std::uint64_t>(watermark_));
     w.write_varint(late_total_);
-    w.write_varint(results_total_);
+    w.write_varint(state_.results());
     encode(w, position);
     w.write_varint(partitions_.size());
     for (const auto& [name, p] : partitions_) {
       encode(w, name);
       w.write_varint(static_cast<std::uint64_t>(p.max_time));
     }
-    w.write_varint(state_.size());
-    for (const auto& [start, entries] : state_) {
-      w.write_varint(static_cast<std::uint64_t>(start));
-      w.write_varint(entries.size());
-      for (const auto& [key, e] : entries) {
-        encode(w, key);
-        encode(w, e.value);
-        w.write_varint(e.emitted ? 1 : 0);
-        w.write_varint(e.revision);
-      }
-    }
-    return buf;
+    out.end_record();
+    state_.write(out, std::chrono::steady_clock::now());
   }
 
-  void restore(const std::vector<char>& payload, const std::string& path) {
-    arena scratch;
-    byte_reader r(payload.data(), payload.data() + payload.size(), scratch);
+  void restore(checkpoint_reader& in) {
+    const std::string& path = in.path();
     try {
+      byte_reader& r = in.next();
       const std::string f = decode<std::string>(r);
       if (f != fingerprint()) {
         throw usage_error("dataflow: the checkpoint '" + path + "' was written by a different pipeline (" + f +
@@ -561,30 +450,18 @@ class window_aggregator {
       }
       watermark_ = static_cast<event_time>(r.read_varint());
       late_total_ = r.read_varint();
-      results_total_ = r.read_varint();
+      state_.set_results(r.read_varint());
       source_.restore_position(decode<std::string>(r));
       const auto now = std::chrono::steady_clock::now();
       for (std::size_t n = r.checked_count(r.read_varint()); n > 0; --n) {
         std::string name = decode<std::string>(r);
         partitions_[std::move(name)] = partition_state{static_cast<event_time>(r.read_varint()), now};
       }
-      for (std::size_t n = r.checked_count(r.read_varint()); n > 0; --n) {
-        const auto start = static_cast<event_time>(r.read_varint());
-        auto& window = state_[start];
-        for (std::size_t k = r.checked_count(r.read_varint()); k > 0; --k) {
-          SK key = decode<SK>(r);
-          entry e{decode<V>(r)};
-          e.emitted = r.read_varint() != 0;
-          e.revision = static_cast<std::uint32_t>(r.read_varint());
-          e.updated = now;
-          auto [it, inserted] = window.emplace(std::move(key), std::move(e));
-          if (!inserted) throw error("a key appears twice in a window");
-          state_bytes_ += entry_bytes(it->first, it->second);
-          ++open_entries_;
-        }
-      }
-      if (r.remaining() != 0) throw error("bytes left over");
+      state_.read(in, now);
+      if (!in.at_end()) throw error("bytes left over");
     } catch (const usage_error&) {
+      throw;
+    } catch (const io_error&) {
       throw;
     } catch (const std::exception& e) {
       throw io_error(path, "dataflow: the checkpoint '" + path + "' cannot be read: " + e.what());
@@ -605,18 +482,12 @@ class window_aggregator {
   bool state_changed_ = false;  // the current batch has begun changing the state
   std::atomic<bool> started_{false};
   std::map<std::string, partition_state> partitions_;
-  std::map<event_time, std::unordered_map<SK, entry, stream_key_hash<SK>>> state_;  // by window start
-  std::size_t open_entries_ = 0;
-  std::uint64_t state_bytes_ = 0;
-  std::uint64_t expired_total_ = 0;  // keys dropped by the time to live
-  std::vector<touched_entry> touched_;
+  window_state<SK, V, Op> state_;
   std::vector<In> items_;                 // the batch taken from the source
   std::vector<std::vector<In>> groups_;   // its items by partition
-  std::chrono::steady_clock::time_point last_expiry_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
   event_time watermark_ = no_watermark;
   std::uint64_t late_total_ = 0;
-  std::uint64_t results_total_ = 0;
 };
 
 }  // namespace detail
