@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <ranges>
 #include <string>
@@ -28,6 +29,10 @@ struct read_options {
   /// Drops a trailing '\r' from every line (files written with CRLF line ends). Off by default:
   /// a line is handed on byte for byte, as it is in the file, unless asked.
   bool strip_cr = false;
+  /// Reads the files named here (as given in the paths) only up to so many bytes, which should
+  /// end at a line end: the part of a growing log that a stream had read (serving/lambda_job.hpp).
+  /// A file shorter than its limit is an io_error naming it.
+  std::map<std::string, std::uint64_t> up_to;
 };
 
 /// Settings of read_csv.

@@ -43,6 +43,16 @@ struct view_stamp {
   std::uint64_t cutoff = 0;
   /// Milliseconds since the epoch when it was written.
   std::int64_t written_ms = 0;
+  /// Where the speed layer's source stood at the cutoff: a stream restarted from it goes on
+  /// exactly after what the view covers.
+  std::string position;
+};
+
+/// Where a serving view's speed layer stands (serving_view::mark): the last batch it holds and
+/// where its source stood after it.
+struct speed_mark {
+  std::uint64_t sequence = 0;
+  std::string position;
 };
 
 namespace detail {
@@ -99,6 +109,7 @@ class view_writer {
     encode(w, stamp.covers);
     w.write_varint(stamp.cutoff);
     w.write_varint(static_cast<std::uint64_t>(stamp.written_ms));
+    encode(w, stamp.position);
     w.write_varint(keys_);
     w.write_varint(index_.size());
     for (std::size_t i = 0; i < index_.size(); ++i) {
@@ -212,6 +223,7 @@ class view_reader {
       stamp_.covers = decode<std::string>(r);
       stamp_.cutoff = r.read_varint();
       stamp_.written_ms = static_cast<std::int64_t>(r.read_varint());
+      stamp_.position = decode<std::string>(r);
       keys_ = r.read_varint();
       for (std::size_t n = r.checked_count(r.read_varint()); n > 0; --n) {
         K first = decode<K>(r);

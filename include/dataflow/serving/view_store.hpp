@@ -82,6 +82,12 @@ class view_store {
   /// order. Returns the new version's stamp.
   template <class K, class V, class Fill>
   view_stamp publish(const std::string& name, std::string covers, std::uint64_t cutoff, Fill&& fill) {
+    return publish<K, V>(name, std::move(covers), speed_mark{cutoff, {}}, std::forward<Fill>(fill));
+  }
+
+  /// The same, the view covering a serving view's speed layer up to `mark`.
+  template <class K, class V, class Fill>
+  view_stamp publish(const std::string& name, std::string covers, const speed_mark& mark, Fill&& fill) {
     check_name(name);
     const std::string dir = dir_of(name);
     make_dir(dir);
@@ -94,7 +100,8 @@ class view_store {
     view_stamp stamp;
     stamp.version = vs.empty() ? 1 : vs.back() + 1;
     stamp.covers = std::move(covers);
-    stamp.cutoff = cutoff;
+    stamp.cutoff = mark.sequence;
+    stamp.position = mark.position;
     stamp.written_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
@@ -176,6 +183,13 @@ struct view_record_format {
 template <class Dataset>
 view_stamp write_view(const Dataset& ds, view_store& store, const std::string& name, std::string covers,
                       std::uint64_t cutoff = 0) {
+  return write_view(ds, store, name, std::move(covers), speed_mark{cutoff, {}});
+}
+
+/// The same, the view covering a serving view's speed layer up to `mark` (lambda_job).
+template <class Dataset>
+view_stamp write_view(const Dataset& ds, view_store& store, const std::string& name, std::string covers,
+                      const speed_mark& mark) {
   using P = typename Dataset::stored_type;
   using K = std::remove_cvref_t<decltype(std::declval<P>().first)>;
   using V = std::remove_cvref_t<decltype(std::declval<P>().second)>;
@@ -188,7 +202,7 @@ view_stamp write_view(const Dataset& ds, view_store& store, const std::string& n
   auto by_key = ds.map([](const auto& p) { return std::pair<K, V>(p.first, p.second); })
                     .sort_by([](const std::pair<K, V>& p) { return p.first; });
   detail::write_formatted(by_key, sorted, write_options{}, detail::view_record_format<K, V>{});
-  return store.publish<K, V>(name, std::move(covers), cutoff, [&](view_writer<K, V>& w) {
+  return store.publish<K, V>(name, std::move(covers), mark, [&](view_writer<K, V>& w) {
     detail::file_handle fd = detail::open_for_reading(sorted, "write_view");
     std::vector<char> buf(1 << 20);
     std::size_t have = 0;

@@ -221,6 +221,7 @@ DATAFLOW_INLINE void line_source::grow_for_long_line(byte_buffer& buf, std::size
 
 DATAFLOW_INLINE void line_source::execute(run_state& run) {
   inputs_.refresh(*run.ctx().spill_dir("read_lines"));  // the files may have changed since
+  if (!options_.up_to.empty()) inputs_.limit(options_.up_to);
   chunks_ = plan_chunks(inputs_.files(), options_.chunk_bytes, run.ctx().threads());
   buffers_.emplace(run.ctx().threads(), buffer_bytes);
 }

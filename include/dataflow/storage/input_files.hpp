@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ class input_files {
 
   /// Expands the patterns again (the files may have changed) and copies streams not yet copied.
   void refresh(spill_directory& dir);
+
+  /// Cuts the files named in `up_to` (path to bytes) to those lengths; a file shorter than its
+  /// length is an io_error naming it, one not among the inputs a usage_error.
+  void limit(const std::map<std::string, std::uint64_t>& up_to);
 
   const std::vector<file_entry>& files() const noexcept { return files_; }
   bool has_streams() const noexcept;
@@ -76,6 +81,7 @@ class input_files {
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -120,6 +126,20 @@ DATAFLOW_INLINE std::shared_ptr<spill_file> spool_stream(const std::string& path
 
 DATAFLOW_INLINE input_files::input_files(std::vector<std::string> patterns, const char* stage)
     : patterns_(std::move(patterns)), stage_(stage), files_(expand_files(patterns_, stage)) {}
+
+DATAFLOW_INLINE void input_files::limit(const std::map<std::string, std::uint64_t>& up_to) {
+  for (const auto& [path, bytes] : up_to) {
+    auto it = std::find_if(files_.begin(), files_.end(), [&](const file_entry& f) { return f.path == path; });
+    if (it == files_.end()) {
+      throw usage_error(std::string(stage_) + ": read_options::up_to names '" + path + "', which is not an input");
+    }
+    if (it->size < bytes) {
+      throw io_error(path, std::string(stage_) + ": '" + path + "' has " + std::to_string(it->size) +
+                               " bytes, fewer than the " + std::to_string(bytes) + " to read (it shrank)");
+    }
+    it->size = bytes;
+  }
+}
 
 DATAFLOW_INLINE void input_files::refresh(spill_directory& dir) {
   auto files = expand_files(patterns_, stage_);

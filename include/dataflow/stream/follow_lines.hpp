@@ -82,6 +82,9 @@ class follow_lines {
   /// followed it (log rotation during a restart) is looked for in its old directory and read
   /// to its end.
   void restore_position(const std::string& position);
+  /// The files of a checkpoint_position(), each with the bytes of it handed on (`offset`):
+  /// what a batch recomputation reads to cover exactly what the stream had read.
+  static std::vector<followed_file> parse_position(const std::string& position);
   /// What the source reads, for a checkpoint's fingerprint.
   std::string describe() const;
   /// Where a line handed on and not yet committed starts: "PATH at byte N".
@@ -204,8 +207,7 @@ DATAFLOW_INLINE std::string follow_lines::checkpoint_position() const {
   return out;
 }
 
-DATAFLOW_INLINE void follow_lines::restore_position(const std::string& position) {
-  std::lock_guard lock(s_->m);
+DATAFLOW_INLINE std::vector<followed_file> follow_lines::parse_position(const std::string& position) {
   std::vector<followed_file> files;
   std::size_t at = 0;
   auto number = [&]() -> std::uint64_t {
@@ -233,6 +235,12 @@ DATAFLOW_INLINE void follow_lines::restore_position(const std::string& position)
     at += n + 1;
     files.push_back(std::move(f));
   }
+  return files;
+}
+
+DATAFLOW_INLINE void follow_lines::restore_position(const std::string& position) {
+  std::vector<followed_file> files = parse_position(position);
+  std::lock_guard lock(s_->m);
   s_->restored = std::move(files);
   s_->files.clear();
   s_->search_rotated = true;

@@ -195,6 +195,18 @@ class windowed_stream {
   emit_policy emit_ = emit_policy::on_close;
 };
 
+namespace detail {
+/// Receives a stream's batches whole (keyed_aggregation::start_batches): the aggregator hands
+/// them to on_batch instead of keeping state.
+template <class OnBatch, class Result, class Batch>
+struct batch_receiver {
+  static constexpr bool hands_batches = true;
+  OnBatch fn;
+  void on_batch(const Batch& b) { fn(b); }
+  void operator()(const Result&) {}  // nothing else is handed on: no state
+};
+}  // namespace detail
+
 /// A key's state after a batch changed it, in a stream aggregation without windows.
 template <class K, class V>
 struct key_update {
@@ -222,6 +234,23 @@ class keyed_aggregation {
     keyed_aggregation copy = *this;
     copy.s_.time_to_live = ttl;
     return copy;
+  }
+
+  /// Starts the stream on a thread of its own, keeping no state: after each batch with events,
+  /// on_batch(const keyed_batch<K, V>&) gets the batch's values reduced by key and where the
+  /// source stood after it (the serving layer keeps its speed layer so). No checkpoints: the
+  /// receiver keeps what it needs.
+  template <class OnBatch>
+  stream_run start_batches(stream_options options, OnBatch on_batch) const {
+    using batch_type = keyed_batch<decltype(R::key), decltype(R::value)>;
+    static_assert(std::is_invocable_v<OnBatch&, const batch_type&>,
+                  "dataflow::start_batches: the callback must be callable as fn(const dataflow::keyed_batch<K, V>&)");
+    if (!options.checkpoint_dir.empty()) {
+      throw usage_error("dataflow::start_batches: keeps no state to checkpoint; leave checkpoint_dir empty");
+    }
+    a_->configure(s_);
+    return windowed_aggregation<Aggregator>(a_).start(std::move(options),
+                                                      detail::batch_receiver<OnBatch, R, batch_type>{std::move(on_batch)});
   }
 
   /// Starts the stream on a thread of its own; on_update(const key_update<K, V>&) is called

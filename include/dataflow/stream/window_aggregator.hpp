@@ -299,6 +299,7 @@ class window_aggregator {
   std::uint64_t process(std::vector<In>& items, const std::vector<partition_run>& runs,
                         std::chrono::milliseconds idle_timeout, dead_letter_writer* dead, OnResult& on_result) {
     const auto now = std::chrono::steady_clock::now();
+    const std::size_t events = items.size();
     const event_time expired_before =
         watermark_ == no_watermark ? no_watermark : watermark_ - settings_.allowed_lateness;
     // The items of each partition together, each group with its own batch state.
@@ -358,7 +359,11 @@ class window_aggregator {
       auto reduce = [&](const auto& pairs) {
         auto reduced = pairs.reduce_by_key(op_).collect();
         state_changed_ = true;
-        state_.apply(reduced, now);
+        if constexpr (requires { OnResult::hands_batches; }) {
+          hand_on_batch(reduced, events, on_result);  // no state kept: the receiver keeps it
+        } else {
+          state_.apply(reduced, now);
+        }
       };
       if (names.size() == 1) {
         reduce(part(0));
@@ -409,6 +414,18 @@ class window_aggregator {
     if (basis != no_watermark && basis != final_watermark) {
       watermark_ = std::max(watermark_, basis - settings_.max_delay);
     }
+  }
+
+  // Hands a batch's values reduced by key to a receiver of whole batches (keyed_batch), with
+  // where the source stood after it.
+  template <class Reduced, class OnResult>
+  void hand_on_batch(Reduced& reduced, std::size_t events, OnResult& on_result) {
+    std::vector<std::pair<SK, V>> pairs;
+    pairs.reserve(reduced.size());
+    for (auto& [wk, v] : reduced) pairs.emplace_back(std::move(wk.second), std::move(v));
+    std::string position;
+    if constexpr (requires { source_.checkpoint_position(); }) position = source_.checkpoint_position();
+    on_result.on_batch(keyed_batch<SK, V>{++batch_sequence_, pairs, position, events});
   }
 
   // What a checkpoint must match: the windows, the times, the key and value types, the source.
@@ -478,6 +495,7 @@ class window_aggregator {
   settings settings_;
   std::string window_label_;
   std::string name_;  // stream_options::name
+  std::uint64_t batch_sequence_ = 0;  // batches handed on whole
   bool dead_letters_ = false;  // stream_options::dead_letter_file is set
   bool state_changed_ = false;  // the current batch has begun changing the state
   std::atomic<bool> started_{false};

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 #include <type_traits>
 
 namespace dataflow {
@@ -66,6 +68,19 @@ enum class emit_policy {
   early,     ///< that, and after each batch the windows it changed, still open
   updates,   ///< keyed state without windows: after each batch, the keys it changed
   new_keys,  ///< distinct: each key once, when first seen (again after its time to live)
+};
+
+/// A batch's values reduced by key, handed on whole by keyed_aggregation::start_batches.
+template <class K, class V>
+struct keyed_batch {
+  /// 1 for the stream's first batch with events, then 2, 3, ...
+  std::uint64_t sequence;
+  /// One pair per key the batch brought, in no particular order; the receiver may move them.
+  std::vector<std::pair<K, V>>& pairs;
+  /// Where the source stood after the batch (a checkpoint position; empty for push sources).
+  const std::string& position;
+  /// Source items in the batch.
+  std::size_t events;
 };
 
 /// A source's report of where the items of a poll came from: `count` items in a row from one
