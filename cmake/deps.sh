@@ -2,9 +2,10 @@
 # Installs the Debian packages that building dataflow needs, when they are missing.
 set -euo pipefail
 
-# librdkafka-dev: the optional Kafka source (dataflow::kafka) and its tests.
+# librdkafka-dev: the optional Kafka source (dataflow::kafka) and its tests; libcpp-httplib-dev,
+# pkg-config and curl: the optional query server (dataflow::http) and its tests.
 packages=(cmake g++ make ninja-build time libtbb-dev libfmt-dev catch2 libbenchmark-dev gnuplot-nox graphviz
-          librdkafka-dev)
+          librdkafka-dev libcpp-httplib-dev pkg-config curl)
 
 if ! command -v dpkg >/dev/null 2>&1; then
   echo "deps: not a Debian system; make sure these are installed: ${packages[*]}" >&2

@@ -7,6 +7,9 @@ set(dataflow_exported dataflow dataflow_compiled)
 if(DATAFLOW_HAVE_KAFKA)
   list(APPEND dataflow_exported dataflow_kafka)
 endif()
+if(DATAFLOW_HAVE_HTTP)
+  list(APPEND dataflow_exported dataflow_http)
+endif()
 install(TARGETS ${dataflow_exported} EXPORT dataflowTargets)
 install(EXPORT dataflowTargets
   NAMESPACE dataflow::

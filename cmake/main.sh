@@ -76,6 +76,10 @@ time LC_ALL=C sort -S 256M --parallel="$jobs" -T "$data" -o "$data/sorted-gnu.tx
 cmp "$data/sorted.txt" "$data/sorted-gnu.txt" && echo "identical output"
 rm -f "$data/sorted.txt" "$data/sorted-gnu.txt"
 
+echo
+echo "== the Lambda architecture on a log directory: clickstream serve (examples/serve_demo.sh)"
+bash examples/serve_demo.sh "$build"
+
 bench_args=(--benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true)
 export DATAFLOW_PROGRESS=off  # the tools above show progress; timed benchmarks stay quiet
 for b in fusion_bench word_count_bench reduce_by_key_bench spill_bench join_bench stream_bench; do
@@ -83,6 +87,17 @@ for b in fusion_bench word_count_bench reduce_by_key_bench spill_bench join_benc
   echo "== $b"
   "$build/benchmarks/$b" "${bench_args[@]}"
 done
+
+# The serving layer's reads, with Redis beside them when it can be installed.
+if [ -x "$build/benchmarks/serving_bench" ]; then
+  if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null 2>&1 ||
+      echo "(redis-server could not be installed: the Redis rows are skipped)"
+  fi
+  echo
+  echo "== serving_bench"
+  "$build/benchmarks/serving_bench" "${bench_args[@]}"
+fi
 
 echo
 echo "== the stream against DuckDB fed the same micro-batches (npm's @duckdb/node-api)"

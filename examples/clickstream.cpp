@@ -17,11 +17,20 @@
 //   clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION]
 //                        [--seed S] [--start EPOCH_MS] FILE
 //       appends realistic clicks to FILE: EPOCH_MS USER URL
+//   clickstream serve --views DIR [--recompute SECONDS] [--port N] [--host H] [--port-file FILE]
+//                     [--trigger SECONDS] [--threads N] PATH
+//       follows PATH and serves all-time clicks per URL over HTTP (the view clicks_per_url):
+//       GET /v1/views/clicks_per_url/URL, ?top=N, ?prefix=P, /v1/status, /metrics. A batch
+//       view is recomputed every --recompute seconds (60) over what the stream had read and
+//       kept in DIR; a restart goes on from the newest. Ends on SIGINT or SIGTERM.
 #include "cli.hpp"
 #include "clickstream.hpp"
 
 #if defined(EXAMPLES_WITH_KAFKA)
 #include <dataflow/kafka.hpp>
+#endif
+#if defined(EXAMPLES_WITH_HTTP)
+#include "clickstream_serve.hpp"
 #endif
 
 #include <algorithm>
@@ -40,7 +49,9 @@ const char* usage =
     "                          PATH | --kafka BROKERS --topic TOPIC [--partitions P,P...]\n"
     "       clickstream batch [--per-user] PATH\n"
     "       clickstream generate [--total N] [--rate PER_SECOND] [--disorder MS] [--late FRACTION] "
-    "[--seed S] [--start EPOCH_MS] FILE\n";
+    "[--seed S] [--start EPOCH_MS] FILE\n"
+    "       clickstream serve --views DIR [--recompute SECONDS] [--port N] [--host H] [--port-file FILE]\n"
+    "                         [--trigger SECONDS] [--threads N] PATH\n";
 
 /// A number of seconds, decimals allowed, as milliseconds.
 std::chrono::milliseconds seconds_option(examples::cli& args, const std::string& name, double fallback) {
@@ -81,7 +92,7 @@ void follow_kafka(dataflow::context& ctx, const std::string& brokers, examples::
 
 int main(int argc, char** argv) {
   return examples::tool_main("clickstream", usage, [&] {
-    if (argc < 2) throw examples::usage_error("a command is needed: follow, batch or generate");
+    if (argc < 2) throw examples::usage_error("a command is needed: follow, batch, generate or serve");
     const std::string command = argv[1];
     // --per-user and --progress take no value: take them out before the options that do.
     std::vector<char*> rest{argv[0]};
@@ -147,8 +158,26 @@ int main(int argc, char** argv) {
         throw examples::usage_error("--late needs a fraction between 0 and 1, got '" + late + "'");
       }
       examples::generate_clicks(args.positional(1).at(0), g);
+    } else if (command == "serve") {
+#if defined(EXAMPLES_WITH_HTTP)
+      examples::serve_settings s;
+      s.views_dir = args.text("--views", "");
+      if (s.views_dir.empty()) throw examples::usage_error("serve needs --views DIR");
+      s.recompute = seconds_option(args, "--recompute", 60);
+      s.trigger = seconds_option(args, "--trigger", 0.2);
+      s.host = args.text("--host", s.host);
+      s.port = static_cast<int>(args.number("--port", 8080));
+      if (s.port > 65535) throw examples::usage_error("--port takes 0 to 65535");
+      s.port_file = args.text("--port-file", "");
+      examples::block_stop_signals();  // before the context's threads start: they inherit it
+      dataflow::context ctx = examples::context_from(args);
+      s.path = args.positional(1).at(0);
+      examples::serve_clicks(ctx, s);
+#else
+      throw examples::usage_error("this clickstream was built without cpp-httplib: serve is not available");
+#endif
     } else {
-      throw examples::usage_error("unknown command '" + command + "': follow, batch or generate");
+      throw examples::usage_error("unknown command '" + command + "': follow, batch, generate or serve");
     }
   });
 }

@@ -32,7 +32,7 @@ struct read_options {
   /// Reads the files named here (as given in the paths) only up to so many bytes, which should
   /// end at a line end: the part of a growing log that a stream had read (serving/lambda_job.hpp).
   /// A file shorter than its limit is an io_error naming it.
-  std::map<std::string, std::uint64_t> up_to;
+  std::map<std::string, std::uint64_t> up_to{};
 };
 
 /// Settings of read_csv.

@@ -137,7 +137,7 @@ TEST_CASE("views: a new version is published whole while readers read the old on
   CHECK(others == 0);
 }
 
-TEST_CASE("views: a damaged view file is an error naming it; the previous version still reads", "[serving][view]") {
+TEST_CASE("views: a damaged view file is an error naming it, and the previous version still reads", "[serving][view]") {
   test::temp_dir d;
   dataflow::view_store store(d.file("views"), 3);
   auto publish = [&](std::uint64_t base) {

@@ -7,8 +7,9 @@
 // batch sequence and source position a batch view must cover; publish(view) swaps in a view
 // whose cutoff is such a mark and drops the buckets it covers, so the speed layer stays as small
 // as what arrived since the last recomputation. Readers take a consistent pair (view, buckets)
-// under a shared lock held for in-memory lookups only; the view's block reads happen after it,
-// so queries never hold ingestion up for longer than a hash lookup.
+// under a shared lock; the view's block reads happen after it, so a point query holds
+// ingestion up for no longer than its hash lookups (a range or top query for as long as it
+// copies the speed layer's entries it needs).
 #pragma once
 
 #include <dataflow/errors.hpp>
@@ -36,10 +37,10 @@ namespace dataflow {
 /// What an answer of a serving_view covers.
 struct as_of {
   std::uint64_t view_version = 0;  ///< 0: no batch view yet
-  std::string view_covers;         ///< the batch view's stamp
+  std::string view_covers{};       ///< the batch view's stamp
   std::uint64_t view_cutoff = 0;   ///< the last stream batch the view covers
   std::uint64_t speed_sequence = 0;  ///< the last stream batch merged in
-  std::string speed_position;        ///< where the stream's source stood after it
+  std::string speed_position{};      ///< where the stream's source stood after it
   std::uint64_t events = 0;          ///< source items ingested by the speed layer so far
   std::size_t speed_keys = 0;        ///< keys in the speed layer's buckets
   std::size_t buckets = 0;           ///< its buckets

@@ -38,21 +38,21 @@ namespace dataflow {
 struct view_stamp {
   std::uint64_t version = 0;
   /// Events covered, in the writer's words: "logs/a.log:0-81920", "event time < 1700000000000".
-  std::string covers;
+  std::string covers{};
   /// The speed layer's position the view is exact up to (a micro-batch sequence, say), or 0.
   std::uint64_t cutoff = 0;
   /// Milliseconds since the epoch when it was written.
   std::int64_t written_ms = 0;
   /// Where the speed layer's source stood at the cutoff: a stream restarted from it goes on
   /// exactly after what the view covers.
-  std::string position;
+  std::string position{};
 };
 
 /// Where a serving view's speed layer stands (serving_view::mark): the last batch it holds and
 /// where its source stood after it.
 struct speed_mark {
   std::uint64_t sequence = 0;
-  std::string position;
+  std::string position{};
 };
 
 namespace detail {

@@ -195,9 +195,14 @@ view_stamp write_view(const Dataset& ds, view_store& store, const std::string& n
   using V = std::remove_cvref_t<decltype(std::declval<P>().second)>;
   // The pairs in key order, as records in a file beside the view's versions.
   const std::string sorted = store.root() + "/.sorted-" + name + "-" + detail::random_name_part();
+  // Removed when done, or by the signal handlers (remove_temporaries_on_signals) on the way.
   struct remove_at_exit {
     const std::string& path;
-    ~remove_at_exit() { ::unlink(path.c_str()); }
+    int slot = detail::temp_registry::instance().add(path);
+    ~remove_at_exit() {
+      ::unlink(path.c_str());
+      detail::temp_registry::instance().remove(slot);
+    }
   } cleanup{sorted};
   auto by_key = ds.map([](const auto& p) { return std::pair<K, V>(p.first, p.second); })
                     .sort_by([](const std::pair<K, V>& p) { return p.first; });
