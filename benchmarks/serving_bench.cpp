@@ -50,7 +50,7 @@ std::string key_of(std::uint64_t i) {
 dataflow::view_store& store() {
   static dataflow::view_store s = [] {
     dataflow::view_store st(bench::data_path("serving-views"));
-    const std::string name = "users-" + std::to_string(view_keys());
+    const std::string name = "users-" + std::to_string(view_keys()) + "-8k";
     if (st.versions(name).empty()) {
       st.publish<std::string, std::uint64_t>(name, "generated", 0, [](dataflow::view_writer<std::string, std::uint64_t>& w) {
         for (std::uint64_t i = 0; i < view_keys(); ++i) w.add(key_of(i), i % 1000);
@@ -63,7 +63,7 @@ dataflow::view_store& store() {
 }
 
 std::shared_ptr<const dataflow::view_reader<std::string, std::uint64_t>> view() {
-  return store().open_latest<std::string, std::uint64_t>("users-" + std::to_string(view_keys()));
+  return store().open_latest<std::string, std::uint64_t>("users-" + std::to_string(view_keys()) + "-8k");
 }
 
 /// A speed layer's batch: `n` keys of the view's range, one click each.
@@ -161,10 +161,10 @@ void http_get(benchmark::State& state, std::size_t clients, bool ingest) {
   std::vector<std::unique_ptr<httplib::Client>> conns;
   for (std::size_t c = 0; c < clients; ++c) {
     conns.push_back(std::make_unique<httplib::Client>("127.0.0.1", port));
-    conns.back()->set_keep_alive(true);
+    conns.back()->set_keep_alive(false);
   }
   std::atomic<std::uint64_t> failed{0};
-  measure(state, clients, 40'000, [&](std::size_t t, std::mt19937_64& r) {
+  measure(state, clients, 10'000, [&](std::size_t t, std::mt19937_64& r) {
     auto res = conns[t]->Get("/v1/views/users/" + key_of(r() % view_keys()));
     failed += !res || res->status != 200;
   });

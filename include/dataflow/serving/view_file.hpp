@@ -74,7 +74,7 @@ class view_writer {
  public:
   /// `top_kept`: how many of the largest values the footer keeps for top_k (0 for values
   /// without an order).
-  view_writer(std::string path, std::size_t block_bytes = 64 * 1024, std::size_t top_kept = 1024)
+  view_writer(std::string path, std::size_t block_bytes = 8 * 1024, std::size_t top_kept = 1024)
       : file_(path, "write_view"), path_(std::move(path)), block_bytes_(block_bytes), top_kept_(top_kept) {
     file_.write(detail::view_format::magic, detail::view_format::magic_size);
     at_ = detail::view_format::magic_size;
