@@ -70,6 +70,7 @@ struct run_stats {
 }  // namespace dataflow
 
 #if DATAFLOW_HEADER_DEFINITIONS
+#include <dataflow/detail/json.hpp>
 #include <dataflow/memory.hpp>
 
 #include <dataflow/detail/format.hpp>
@@ -141,20 +142,7 @@ DATAFLOW_INLINE std::string run_stats::json() const {
   return fmt::to_string(out);
 }
 
-DATAFLOW_INLINE std::string run_stats::quoted(const std::string& s) {
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      q += '\\';
-      q += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      q += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-    } else {
-      q += c;
-    }
-  }
-  return q + "\"";
-}
+DATAFLOW_INLINE std::string run_stats::quoted(const std::string& s) { return detail::json_string(s); }
 
 }  // namespace dataflow
 #endif

@@ -15,6 +15,7 @@
 // server goes on answering. Keys in paths are URL-decoded; integer keys are parsed.
 #pragma once
 
+#include <dataflow/detail/json.hpp>
 #include <dataflow/errors.hpp>
 #include <dataflow/serving/serving_view.hpp>
 
@@ -40,28 +41,6 @@
 namespace dataflow {
 
 namespace detail {
-
-/// `s` as a JSON string, quoted and escaped.
-inline std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 /// A value as JSON: numbers as numbers, strings as strings, ranges as arrays, anything else that
 /// fmt formats as a string.

@@ -110,7 +110,7 @@ class view_store {
       fill(w);
       w.finish(stamp);
     }
-    sync_dir(dir);
+    detail::sync_path(dir, "dataflow::view_store");
     // Older versions go; their readers keep them open until they are done.
     auto all = versions(name);
     while (all.size() > keep_) {
@@ -144,13 +144,6 @@ class view_store {
     }
   }
 
-  static void sync_dir(const std::string& dir) {
-    detail::file_handle fd(::open(dir.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
-      const int e = errno;
-      throw io_error(dir, "dataflow::view_store: cannot sync '" + dir + "': " + detail::errno_text(e));
-    }
-  }
 
   std::string root_;
   std::size_t keep_;

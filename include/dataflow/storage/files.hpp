@@ -55,6 +55,10 @@ class file_handle {
 /// Returns 12 random characters for a file name that nobody can predict.
 std::string random_name_part();
 
+/// Flushes `path` (a file, or a directory after a rename in it) to disk; throws io_error naming
+/// it and the stage.
+void sync_path(const std::string& path, const char* stage);
+
 /// Creates a new file `dir/<prefix><random>` that did not exist (O_EXCL, never following a
 /// symlink planted at the name); sets `name` to its path. Returns the descriptor, or -1 with
 /// errno set.
@@ -137,6 +141,18 @@ DATAFLOW_INLINE file_handle& file_handle::operator=(file_handle&& o) noexcept {
 DATAFLOW_INLINE void file_handle::close() noexcept {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+}
+
+DATAFLOW_INLINE void sync_path(const std::string& path, const char* stage) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    throw io_error(path, std::string(stage) + ": cannot open '" + path + "': " + errno_text(e));
+  }
+  const int r = ::fsync(fd);
+  const int e = errno;
+  ::close(fd);
+  if (r != 0) throw io_error(path, std::string(stage) + ": cannot sync '" + path + "': " + errno_text(e));
 }
 
 DATAFLOW_INLINE std::string random_name_part() {

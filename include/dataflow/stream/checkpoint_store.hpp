@@ -132,17 +132,7 @@ inline std::string name_of(std::uint64_t seq) {
   return buf;
 }
 
-inline void fsync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int e = errno;
-    throw io_error(path, "checkpoint: cannot open '" + path + "': " + errno_text(e));
-  }
-  const int r = ::fsync(fd);
-  const int e = errno;
-  ::close(fd);
-  if (r != 0) throw io_error(path, "checkpoint: cannot sync '" + path + "': " + errno_text(e));
-}
+inline void fsync_path(const std::string& path) { sync_path(path, "checkpoint"); }
 
 inline void remove_tree(const std::string& dir) {
   for (const std::string& n : directory_names(dir)) ::unlink((dir + "/" + n).c_str());
