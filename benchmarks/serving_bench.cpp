@@ -1,6 +1,7 @@
 // The serving layer's reads: point lookups in a batch view of $DATAFLOW_BENCH_VIEW_KEYS keys
 // (default 10M, on disk, page cache warm), the same merged with a live speed layer, HTTP
-// requests to the query server on loopback, and, side by side in the same run, Redis (the
+// requests to the query server on loopback (kept-alive connections, and a new connection per
+// request), each alone and while the speed layer ingests at a steady rate, and, side by side in the same run, Redis (the
 // serving store many teams put behind a speed layer) fed the same counts with HINCRBY and read
 // with HGET over loopback, one request per round trip as the HTTP clients do.
 //
@@ -26,8 +27,10 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -74,6 +77,36 @@ void feed(counts& s, std::mt19937_64& rng, std::size_t n) {
   s.add({0, pairs, position, n});
 }
 
+/// The speed layer's ingestion while readers run: batches of 10K events at
+/// $DATAFLOW_BENCH_INGEST_RATE events per second (default 200K: a busy click stream), each batch
+/// as the stream would hand it on.
+class feeder {
+ public:
+  explicit feeder(counts& s) : thread_([this, &s] {
+    const double rate = static_cast<double>(bench::env_size("DATAFLOW_BENCH_INGEST_RATE", 200'000));
+    const auto begin = clock_type::now();
+    std::mt19937_64 r(99);
+    while (!done_.load()) {
+      feed(s, r, 10'000);
+      fed_ += 10'000;
+      std::this_thread::sleep_until(begin + std::chrono::duration_cast<clock_type::duration>(
+                                                std::chrono::duration<double>(static_cast<double>(fed_.load()) / rate)));
+    }
+  }) {}
+  ~feeder() { stop(); }
+  /// Stops; returns the events fed.
+  std::uint64_t stop() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+    return fed_.load();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::atomic<std::uint64_t> fed_{0};
+  std::thread thread_;
+};
+
 /// Runs `calls` calls of call(thread, rng) on `threads` threads; sets the counters.
 template <class Call>
 void measure(benchmark::State& state, std::size_t threads, std::size_t calls, Call&& call) {
@@ -117,32 +150,84 @@ void view_get(benchmark::State& state, std::size_t threads) {
   if (found.load() == 0) state.SkipWithError("no key found");
 }
 
-// Lookups merged with a speed layer of 100K keys, while a thread feeds it 10K-key batches.
+// Lookups merged with a speed layer of 100K keys, alone or while a feeder ingests.
 void serving_get(benchmark::State& state, std::size_t threads, bool ingest) {
   counts serving({}, view());
   std::mt19937_64 rng(7);
   for (int b = 0; b < 10; ++b) feed(serving, rng, 10'000);
   bench::rss_probe rss(state);
-  std::atomic<bool> done{false};
-  std::atomic<std::uint64_t> fed{0};
-  std::thread feeder;
-  if (ingest) {
-    feeder = std::thread([&] {
-      std::mt19937_64 r(99);
-      while (!done.load()) {
-        feed(serving, r, 10'000);
-        fed += 10'000;
-      }
-    });
-  }
+  std::optional<feeder> f;
+  if (ingest) f.emplace(serving);
   const auto begin = clock_type::now();
   measure(state, threads, 400'000, [&](std::size_t, std::mt19937_64& r) { benchmark::DoNotOptimize(serving.get(key_of(r() % view_keys()))); });
-  done = true;
-  if (feeder.joinable()) feeder.join();
-  if (ingest) state.counters["ingested_per_second"] = static_cast<double>(fed.load()) / std::chrono::duration<double>(clock_type::now() - begin).count();
+  if (f) state.counters["ingested_per_second"] = static_cast<double>(f->stop()) / std::chrono::duration<double>(clock_type::now() - begin).count();
 }
 
-void http_get(benchmark::State& state, std::size_t clients, bool ingest) {
+/// A lean HTTP/1.1 client, as lean as the RESP client below, so that the two servers are
+/// compared rather than the clients: GET, then the answer's headers and Content-Length bytes.
+class http_conn {
+ public:
+  http_conn(int port, bool keep_alive) : port_(port), keep_alive_(keep_alive) {}
+  ~http_conn() { disconnect(); }
+  /// The answer's status, or 0 when the exchange failed.
+  int get(const std::string& path) {
+    if (fd_ < 0 && !connect()) return 0;
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                            (keep_alive_ ? "" : "Connection: close\r\n") + "\r\n";
+    if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return fail();
+    std::size_t head;
+    while ((head = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) return fail();
+    }
+    const auto cl = buf_.find("Content-Length: ");
+    if (cl > head || buf_.size() < 12) return fail();
+    const std::size_t total = head + 4 + std::stoul(buf_.substr(cl + 16));
+    while (buf_.size() < total) {
+      if (!fill()) return fail();
+    }
+    const int status = std::atoi(buf_.c_str() + 9);
+    const bool closing = buf_.substr(0, head).find("Connection: close") != std::string::npos;
+    buf_.erase(0, total);
+    if (closing) disconnect();
+    return status;
+  }
+
+ private:
+  bool connect() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 || fail();
+  }
+  void disconnect() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    buf_.clear();
+  }
+  int fail() {
+    disconnect();
+    return 0;
+  }
+  bool fill() {
+    char tmp[16384];
+    const ssize_t r = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (r <= 0) return false;
+    buf_.append(tmp, static_cast<std::size_t>(r));
+    return true;
+  }
+  int port_;
+  bool keep_alive_;
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// GET /v1/views/users/KEY from `clients` client threads, each on a kept-alive connection (or a
+// new connection per request), alone or while a feeder ingests.
+void http_get(benchmark::State& state, std::size_t clients, bool ingest, bool keep_alive) {
   counts serving({}, view());
   std::mt19937_64 rng(7);
   for (int b = 0; b < 10; ++b) feed(serving, rng, 10'000);
@@ -150,26 +235,16 @@ void http_get(benchmark::State& state, std::size_t clients, bool ingest) {
   server.add_view("users", serving);
   const int port = server.start("127.0.0.1", 0);
   bench::rss_probe rss(state);
-  std::atomic<bool> done{false};
-  std::thread feeder;
-  if (ingest) {
-    feeder = std::thread([&] {
-      std::mt19937_64 r(99);
-      while (!done.load()) feed(serving, r, 10'000);
-    });
-  }
-  std::vector<std::unique_ptr<httplib::Client>> conns;
-  for (std::size_t c = 0; c < clients; ++c) {
-    conns.push_back(std::make_unique<httplib::Client>("127.0.0.1", port));
-    conns.back()->set_keep_alive(false);
-  }
+  std::optional<feeder> f;
+  if (ingest) f.emplace(serving);
+  std::vector<std::unique_ptr<http_conn>> conns;
+  for (std::size_t c = 0; c < clients; ++c) conns.push_back(std::make_unique<http_conn>(port, keep_alive));
   std::atomic<std::uint64_t> failed{0};
-  measure(state, clients, 10'000, [&](std::size_t t, std::mt19937_64& r) {
-    auto res = conns[t]->Get("/v1/views/users/" + key_of(r() % view_keys()));
-    failed += !res || res->status != 200;
+  const auto begin = clock_type::now();
+  measure(state, clients, keep_alive ? 40'000 : 10'000, [&](std::size_t t, std::mt19937_64& r) {
+    failed += conns[t]->get("/v1/views/users/" + key_of(r() % view_keys())) != 200;
   });
-  done = true;
-  if (feeder.joinable()) feeder.join();
+  if (f) state.counters["ingested_per_second"] = static_cast<double>(f->stop()) / std::chrono::duration<double>(clock_type::now() - begin).count();
   server.stop();
   if (failed.load() > 0) state.SkipWithError("failed requests");
 }
@@ -199,6 +274,14 @@ class redis_server {
   }
   ~redis_server() { stop(); }
   bool running() const { return pid_ > 0; }
+  /// The server process's peak RSS in MiB (VmHWM).
+  double peak_rss_mib() const {
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024;
+    }
+    return 0;
+  }
 
   int connect_to() const {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -307,6 +390,7 @@ void redis_get(benchmark::State& state, std::size_t clients) {
     conns[t]->command({"HGET", "users", key_of(r() % view_keys())});
     benchmark::DoNotOptimize(conns[t]->exchange(1));
   });
+  state.counters["redis_peak_rss_MiB"] = redis().peak_rss_mib();
 }
 
 }  // namespace
@@ -316,8 +400,9 @@ int main(int argc, char** argv) {
   bench::register_threads("lookups/view_get", view_get);
   bench::register_threads("lookups/serving_get", [](benchmark::State& s, std::size_t t) { serving_get(s, t, false); });
   bench::register_threads("lookups/serving_get_ingesting", [](benchmark::State& s, std::size_t t) { serving_get(s, t, true); });
-  bench::register_threads("http/get", [](benchmark::State& s, std::size_t t) { http_get(s, t, false); });
-  bench::register_threads("http/get_ingesting", [](benchmark::State& s, std::size_t t) { http_get(s, t, true); });
+  bench::register_threads("http/get", [](benchmark::State& s, std::size_t t) { http_get(s, t, false, true); });
+  bench::register_threads("http/get_ingesting", [](benchmark::State& s, std::size_t t) { http_get(s, t, true, true); });
+  bench::register_threads("http/get_reconnect", [](benchmark::State& s, std::size_t t) { http_get(s, t, false, false); });
   bench::register_sequential("redis/hincrby_feed", redis_feed);
   bench::register_threads("redis/hget", redis_get);
   return bench::run_main(argc, argv);

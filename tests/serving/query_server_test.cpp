@@ -8,6 +8,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 #include <fstream>
@@ -30,7 +35,7 @@ struct fixture {
   dataflow::query_server server;
   int port = 0;
 
-  fixture() {
+  explicit fixture(dataflow::query_server_options options = {}) : server(options) {
     store.publish<std::string, std::uint64_t>("clicks", "test", 0, [&](dataflow::view_writer<std::string, std::uint64_t>& w) {
       std::map<std::string, std::uint64_t> sorted;
       for (int i = 0; i < 500; ++i) sorted["/page/" + std::to_string(i)] = 1000 + static_cast<std::uint64_t>(i);
@@ -49,6 +54,50 @@ struct fixture {
     server.add_status([] { return std::string("\"tool\":\"test\""); });
     port = server.start("127.0.0.1", 0);
   }
+};
+
+/// One TCP connection to the server, requests sent one after another on it.
+class raw_connection {
+ public:
+  explicit raw_connection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~raw_connection() { ::close(fd_); }
+
+  /// Sends a GET and reads its whole answer (headers, then Content-Length bytes of body); empty
+  /// when the server has closed the connection.
+  std::string get(const std::string& path) {
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return {};
+    std::size_t head_end;
+    while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) return {};
+    }
+    const auto cl = buf_.find("Content-Length: ");
+    REQUIRE(cl < head_end);
+    const std::size_t length = std::stoul(buf_.substr(cl + 16));
+    while (buf_.size() < head_end + 4 + length) {
+      if (!fill()) return {};
+    }
+    std::string answer = buf_.substr(0, head_end + 4 + length);
+    buf_.erase(0, answer.size());
+    return answer;
+  }
+
+ private:
+  bool fill() {
+    char tmp[4096];
+    const ssize_t r = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (r <= 0) return false;
+    buf_.append(tmp, static_cast<std::size_t>(r));
+    return true;
+  }
+  int fd_;
+  std::string buf_;
 };
 
 }  // namespace
@@ -170,4 +219,21 @@ TEST_CASE("query server: concurrent clients while the speed layer ingests", "[se
   CHECK(failed.load() == 0);
   CHECK(answered.load() >= 200);
   CHECK(f.server.requests() == answered.load());
+}
+
+TEST_CASE("query server: a kept-alive connection answers request after request, up to its limit", "[serving][http]") {
+  fixture f({.threads = 2, .keep_alive_requests = 4});
+  raw_connection c(f.port);
+  for (int i = 0; i < 4; ++i) {
+    const std::string answer = c.get("/v1/views/clicks/%2Fpage%2F" + std::to_string(i));
+    REQUIRE_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
+    CHECK_THAT(answer, Catch::Contains("\"value\":" + std::to_string(f.expected["/page/" + std::to_string(i)])));
+    // The last request the connection may carry is answered with its close.
+    CHECK((answer.find("Connection: close") != std::string::npos) == (i == 3));
+  }
+  CHECK(c.get("/v1/status").empty());
+  // A fresh connection is answered again.
+  raw_connection again(f.port);
+  CHECK_THAT(again.get("/v1/status"), Catch::StartsWith("HTTP/1.1 200"));
+  CHECK(f.server.requests() == 5);
 }

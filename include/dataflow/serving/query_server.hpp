@@ -22,7 +22,9 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <charconv>
 #include <cstdint>
 #include <functional>
@@ -98,9 +100,30 @@ K parse_key(const std::string& text) {
 
 }  // namespace detail
 
+/// How a query_server handles connections.
+struct query_server_options {
+  /// Threads answering requests; a kept-alive connection holds one while it stays open, so
+  /// clients beyond this many wait. 0: 8, or twice the cores where that is more.
+  std::size_t threads = 0;
+  /// Requests one connection may send before the server closes it.
+  std::size_t keep_alive_requests = 1000;
+  /// How long an idle kept-alive connection stays open.
+  std::chrono::seconds keep_alive_timeout{5};
+};
+
 class query_server {
  public:
-  query_server() : server_(std::make_unique<httplib::Server>()) { routes(); }
+  explicit query_server(query_server_options options = {}) : server_(std::make_unique<httplib::Server>()) {
+    const std::size_t threads =
+        options.threads ? options.threads : std::max<std::size_t>(8, 2 * std::thread::hardware_concurrency());
+    server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_->set_keep_alive_max_count(options.keep_alive_requests);
+    server_->set_keep_alive_timeout(static_cast<time_t>(options.keep_alive_timeout.count()));
+    // Headers and body leave in separate writes: without TCP_NODELAY every kept-alive answer
+    // waits out the client's delayed ACK (40 ms).
+    server_->set_tcp_nodelay(true);
+    routes();
+  }
   ~query_server() { stop(); }
   query_server(const query_server&) = delete;
   query_server& operator=(const query_server&) = delete;
