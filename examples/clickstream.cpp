@@ -141,9 +141,7 @@ int main(int argc, char** argv) {
     } else if (command == "batch") {
       dataflow::context ctx = examples::context_from(args);
       const std::string path = args.positional(1).at(0);
-      std::string out;
-      for (const std::string& line : examples::batch_clicks(ctx, path, by)) out += line;
-      examples::write_stdout(out);
+      examples::batch_click_lines(ctx, path, by).write_lines("-");
     } else if (command == "generate") {
       examples::generate_settings g;
       g.total = args.number("--total", g.total);

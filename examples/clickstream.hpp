@@ -108,20 +108,29 @@ dataflow::stream_stats follow_clicks(dataflow::context& ctx, Source source, cons
 }
 
 /// The same counts over the files as they are, as a batch: the lines follow_clicks prints for a
-/// finished log, sorted.
-inline std::vector<std::string> batch_clicks(dataflow::context& ctx, const std::string& path, click_key by) {
+/// finished log (without their newlines), sorted under the context's memory budget, for a sink
+/// to stream.
+inline auto batch_click_lines(dataflow::context& ctx, const std::string& path, click_key by) {
   struct stat st {};
   const bool dir = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-  auto counts = ctx.read_lines(dir ? path + "/*" : path)
-                    .map([by](std::string_view line) {
-                      const click c = parse_click(line);
-                      return std::pair{std::pair{c.ms / 60000 * 60000, key_of(c, by)}, std::uint64_t{1}};
-                    })
-                    .reduce_by_key(std::plus<>{})
-                    .collect();
-  std::vector<std::string> lines;
-  for (const auto& [wk, n] : counts) lines.push_back(window_line(wk.first, wk.second, n));
-  std::sort(lines.begin(), lines.end());
+  return ctx.read_lines(dir ? path + "/*" : path)
+      .map([by](std::string_view line) {
+        const click c = parse_click(line);
+        return std::pair{std::pair{c.ms / 60000 * 60000, key_of(c, by)}, std::uint64_t{1}};
+      })
+      .reduce_by_key(std::plus<>{})
+      .map([](const auto& wk_n) {
+        std::string line = window_line(wk_n.first.first, wk_n.first.second, wk_n.second);
+        line.pop_back();
+        return line;
+      })
+      .sort();
+}
+
+/// The same, collected, each line with its newline.
+inline std::vector<std::string> batch_clicks(dataflow::context& ctx, const std::string& path, click_key by) {
+  std::vector<std::string> lines = batch_click_lines(ctx, path, by).collect();
+  for (std::string& line : lines) line += '\n';
   return lines;
 }
 

@@ -4,8 +4,6 @@
 #include "cli.hpp"
 #include "group_sum.hpp"
 
-#include <fmt/format.h>
-
 int main(int argc, char** argv) {
   const char* usage = "usage: group_sum [--threads N] [--budget SIZE] FILE.csv\n";
   return examples::tool_main("group_sum", usage, [&] {
@@ -16,11 +14,7 @@ int main(int argc, char** argv) {
     if (files.size() != 1) throw examples::usage_error("expected one FILE.csv");
     dataflow::context ctx(threads);
     ctx.memory_budget(budget);
-    auto rows = examples::group_sums(ctx, files[0]);
-    fmt::memory_buffer out;
-    for (const auto& r : rows) {
-      fmt::format_to(std::back_inserter(out), "{},{},{}\n", r.key, examples::to_string(r.sum), r.count);
-    }
-    examples::write_stdout({out.data(), out.size()});
+    // Streamed: sorted runs merge straight into standard output, a buffer at a time.
+    examples::group_sum_rows(ctx, files[0]).write_lines("-");
   });
 }

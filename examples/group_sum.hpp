@@ -8,6 +8,8 @@
 #include <dataflow/dataflow.hpp>
 #include <dataflow/detail/int128.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -35,28 +37,39 @@ inline constexpr int128 pow10_int128(int n) {
   return p;
 }
 
-/// Formats a decimal with as few fractional digits as it needs ("-12.5", "3").
-inline std::string to_string(decimal d) {
-  const int128 one = pow10_int128(decimal::scale);
-  bool negative = d.units < 0;
-  dataflow::detail::uint128 u = negative ? static_cast<dataflow::detail::uint128>(-(d.units + 1)) + 1
-                                         : static_cast<dataflow::detail::uint128>(d.units);
-  auto whole = u / static_cast<dataflow::detail::uint128>(one);
-  auto frac = static_cast<std::uint64_t>(u % static_cast<dataflow::detail::uint128>(one));
-  std::string digits;
+/// Writes a decimal with as few fractional digits as it needs ("-12.5", "3") at `out`, which
+/// has room for 64 characters; returns the end.
+inline char* format_decimal(char* out, decimal d) {
+  using dataflow::detail::uint128;
+  const auto one = static_cast<uint128>(pow10_int128(decimal::scale));
+  const bool negative = d.units < 0;
+  const uint128 u = negative ? static_cast<uint128>(-(d.units + 1)) + 1 : static_cast<uint128>(d.units);
+  uint128 whole = u / one;
+  auto frac = static_cast<std::uint64_t>(u % one);
+  if (negative) *out++ = '-';
+  char digits[48];
+  char* d_end = digits + sizeof digits;
+  char* at = d_end;
   do {
-    digits.push_back(static_cast<char>('0' + static_cast<int>(whole % 10)));
+    *--at = static_cast<char>('0' + static_cast<int>(whole % 10));
     whole /= 10;
   } while (whole != 0);
-  std::string s = negative ? "-" : "";
-  s.append(digits.rbegin(), digits.rend());
+  out = std::copy(at, d_end, out);
   if (frac != 0) {
-    std::string f(decimal::scale, '0');
-    for (int i = decimal::scale - 1; i >= 0; --i, frac /= 10) f[static_cast<std::size_t>(i)] = static_cast<char>('0' + frac % 10);
-    while (f.back() == '0') f.pop_back();
-    s += "." + f;
+    *out++ = '.';
+    char f[decimal::scale];
+    for (int i = decimal::scale - 1; i >= 0; --i, frac /= 10) f[i] = static_cast<char>('0' + frac % 10);
+    int n = decimal::scale;
+    while (f[n - 1] == '0') --n;
+    out = std::copy(f, f + n, out);
   }
-  return s;
+  return out;
+}
+
+/// Formats a decimal with as few fractional digits as it needs ("-12.5", "3").
+inline std::string to_string(decimal d) {
+  char buf[64];
+  return std::string(buf, format_decimal(buf, d));
 }
 
 /// A key's sum and count.
@@ -145,19 +158,35 @@ inline sum_count add(const sum_count& a, const sum_count& b) {
   return r;
 }
 
-/// Sums the values of a `key,value` CSV (with a header line) by key, in ascending key order.
+/// The sums of a `key,value` CSV (with a header line) by key, as rows in ascending key order:
+/// parsed, reduced by key and sorted under the context's memory budget, for a sink to stream.
+inline auto group_sum_rows(dataflow::context& ctx, const std::string& path, dataflow::read_options options = {}) {
+  options.skip_header = true;
+  return ctx.read_lines(path, options)
+      .map([](std::string_view line) { return parse_row(line); })
+      .reduce_by_key([](const sum_count& a, const sum_count& b) { return add(a, b); })
+      .map([](const std::pair<std::int64_t, sum_count>& kv) { return group_row{kv.first, kv.second.sum, kv.second.count}; })
+      .sort_by([](const group_row& r) { return r.key; });
+}
+
+/// The same, collected.
 inline std::vector<group_row> group_sums(dataflow::context& ctx, const std::string& path,
                                          dataflow::read_options options = {}) {
-  options.skip_header = true;
-  auto sums = ctx.read_lines(path, options)
-                  .map([](std::string_view line) { return parse_row(line); })
-                  .reduce_by_key([](const sum_count& a, const sum_count& b) { return add(a, b); })
-                  .collect();
-  std::vector<group_row> rows;
-  rows.reserve(sums.size());
-  for (const auto& [k, s] : sums) rows.push_back({k, s.sum, s.count});
-  std::sort(rows.begin(), rows.end(), [](const group_row& a, const group_row& b) { return a.key < b.key; });
-  return rows;
+  return group_sum_rows(ctx, path, options).collect();
 }
 
 }  // namespace examples
+
+/// A row as the tool prints it: `key,sum,count`.
+template <>
+struct fmt::formatter<examples::group_row> {
+  constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
+  template <class Context>
+  auto format(const examples::group_row& r, Context& ctx) const {
+    char buf[128];
+    char* at = fmt::format_to(buf, "{},", r.key);
+    at = examples::format_decimal(at, r.sum);
+    at = fmt::format_to(at, ",{}", r.count);
+    return std::copy(buf, at, ctx.out());
+  }
+};

@@ -8,9 +8,6 @@
 #include "cli.hpp"
 #include "inverted_index.hpp"
 
-#include <fmt/format.h>
-
-#include <filesystem>
 
 int main(int argc, char** argv) {
   const char* usage = "usage: inverted_index [--threads N] [--budget SIZE] DIR\n";
@@ -22,18 +19,7 @@ int main(int argc, char** argv) {
     if (dirs.size() != 1) throw examples::usage_error("expected one DIR");
     dataflow::context ctx(threads);
     ctx.memory_budget(budget);
-    auto index = examples::build_index(ctx, dirs[0]);
-    std::vector<std::string> names;
-    for (const auto& f : index.files) names.push_back(examples::escape_name(std::filesystem::path(f).filename().string()));
-    fmt::memory_buffer out;
-    for (const auto& [word, docs] : index.words) {
-      fmt::format_to(std::back_inserter(out), "{}\t", word);
-      for (std::size_t i = 0; i < docs.size(); ++i) {
-        if (i) out.push_back(' ');
-        out.append(names[docs[i]]);
-      }
-      out.push_back('\n');
-    }
-    examples::write_stdout({out.data(), out.size()});
+    // Streamed: sorted runs merge straight into standard output, a buffer at a time.
+    examples::index_lines(ctx, dirs[0]).write_lines("-");
   });
 }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,9 +54,9 @@ inline std::vector<std::string> list_files(const std::string& dir) {
   return files;
 }
 
-inline postings build_index(dataflow::context& ctx, const std::string& dir) {
-  postings out;
-  out.files = list_files(dir);
+/// The index of `files`: each word with the numbers of the files that contain it (ascending),
+/// words sorted under the context's memory budget.
+inline auto index_of(dataflow::context& ctx, const std::vector<std::string>& files) {
   auto words_of = [&ctx](const std::string& file, std::uint32_t doc) {
     return ctx.read_lines(file)
         .flat_map(dataflow::split_words)
@@ -63,17 +64,39 @@ inline postings build_index(dataflow::context& ctx, const std::string& dir) {
   };
   using item = std::pair<std::string_view, std::uint32_t>;
   dataflow::dataset<item> all = ctx.from(std::vector<item>{});
-  for (std::uint32_t d = 0; d < out.files.size(); ++d) all = all.concat(words_of(out.files[d], d));
-  auto index = all.distinct()
-                   .group_by_key()
-                   .map([](const auto& g) {
-                     std::vector<std::uint32_t> docs(g.second.begin(), g.second.end());
-                     std::sort(docs.begin(), docs.end());
-                     return std::pair{g.first, std::move(docs)};
-                   })
-                   .sort_by([](const auto& p) { return p.first; });
-  for (auto& [w, docs] : index.collect()) out.words.emplace_back(std::string(w), std::move(docs));
+  for (std::uint32_t d = 0; d < files.size(); ++d) all = all.concat(words_of(files[d], d));
+  return all.distinct()
+      .group_by_key()
+      .map([](const auto& g) {
+        std::vector<std::uint32_t> docs(g.second.begin(), g.second.end());
+        std::sort(docs.begin(), docs.end());
+        return std::pair{g.first, std::move(docs)};
+      })
+      .sort_by([](const auto& p) { return p.first; });
+}
+
+inline postings build_index(dataflow::context& ctx, const std::string& dir) {
+  postings out;
+  out.files = list_files(dir);
+  for (auto& [w, docs] : index_of(ctx, out.files).collect()) out.words.emplace_back(std::string(w), std::move(docs));
   return out;
+}
+
+/// The index of the files in `dir` as the tool prints it, a line per word: `word<TAB>names`,
+/// the names of the files that hold it (escape_name) in name order, separated by spaces.
+inline auto index_lines(dataflow::context& ctx, const std::string& dir) {
+  const std::vector<std::string> files = list_files(dir);
+  auto names = std::make_shared<std::vector<std::string>>();
+  for (const auto& f : files) names->push_back(escape_name(std::filesystem::path(f).filename().string()));
+  return index_of(ctx, files).map([names](const auto& entry) {
+    std::string line(entry.first);
+    line += '\t';
+    for (std::size_t i = 0; i < entry.second.size(); ++i) {
+      if (i) line += ' ';
+      line += (*names)[entry.second[i]];
+    }
+    return line;
+  });
 }
 
 }  // namespace examples

@@ -34,11 +34,8 @@ int main(int argc, char** argv) {
     if (files.size() != 2) throw examples::usage_error("expected LEFT.csv and RIGHT.csv");
     dataflow::context ctx(threads);
     ctx.memory_budget(budget);
-    std::string out;
-    for (const auto& l : examples::join_csv(ctx, files[0], files[1], type, header == "yes")) {
-      out += l;
-      out += '\n';
-    }
-    examples::write_stdout(out);
+    // Streamed: sorted runs merge straight into standard output, a buffer at a time.
+    examples::join_csv_lines(ctx, files[0], files[1], type, header == "yes",
+                             [](auto lines) { lines.write_lines("-"); });
   });
 }

@@ -40,10 +40,11 @@ inline join_type parse_join_type(const std::string& s) {
   throw std::invalid_argument("--type must be inner, left, right or full, got '" + s + "'");
 }
 
-/// Joined rows as `key,left,right` lines, sorted bytewise.
-inline std::vector<std::string> join_csv(dataflow::context& ctx, const std::string& left_file,
-                                         const std::string& right_file, join_type type,
-                                         bool skip_header) {
+/// Joins and calls finish(lines): the joined rows as `key,left,right` lines, sorted bytewise
+/// under the context's memory budget (a dataset, for a sink to stream or to collect).
+template <class Finish>
+auto join_csv_lines(dataflow::context& ctx, const std::string& left_file, const std::string& right_file,
+                    join_type type, bool skip_header, Finish finish) {
   const dataflow::read_options options{.skip_header = skip_header};
   auto parse = [](std::string_view line) { return split_key(line, ','); };
   auto left = ctx.read_lines(left_file, options).map(parse);
@@ -63,10 +64,9 @@ inline std::vector<std::string> join_csv(dataflow::context& ctx, const std::stri
     }
   };
   auto format = [&](auto joined) {
-    return joined
-        .map([=](const auto& row) { return line(row.first, text(row.second.first), text(row.second.second)); })
-        .sort()
-        .collect();
+    return finish(joined
+                      .map([=](const auto& row) { return line(row.first, text(row.second.first), text(row.second.second)); })
+                      .sort());
   };
   switch (type) {
     case join_type::inner: return format(left.join(right));
@@ -75,6 +75,13 @@ inline std::vector<std::string> join_csv(dataflow::context& ctx, const std::stri
     case join_type::full: break;
   }
   return format(left.full_join(right));
+}
+
+/// Joined rows as `key,left,right` lines, sorted bytewise.
+inline std::vector<std::string> join_csv(dataflow::context& ctx, const std::string& left_file,
+                                         const std::string& right_file, join_type type,
+                                         bool skip_header) {
+  return join_csv_lines(ctx, left_file, right_file, type, skip_header, [](auto lines) { return lines.collect(); });
 }
 
 }  // namespace examples

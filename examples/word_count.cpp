@@ -27,10 +27,17 @@ int main(int argc, char** argv) {
     std::vector<std::string> files = args.positional(1);
     dataflow::context ctx(threads);
     ctx.memory_budget(budget);
-    auto counts = examples::count_words(ctx, files, top);
-    fmt::memory_buffer out;
-    for (const auto& [word, n] : counts) fmt::format_to(std::back_inserter(out), "{}\t{}\n", n, word);
-    examples::write_stdout({out.data(), out.size()});  // the words before the figures
+    if (top == 0) {
+      // Every word: sorted runs merge straight into standard output, a buffer at a time.
+      examples::ranked_words(ctx, files).write_lines("-");
+    } else {
+      fmt::memory_buffer out;
+      for (const auto& [word, n] : examples::count_words(ctx, files, top)) {
+        fmt::format_to(std::back_inserter(out), "{}\t{}\n", n, word);
+      }
+      examples::write_stdout({out.data(), out.size()});
+    }
+    examples::write_stdout({});  // the words before the figures
     if (stats == "text") std::fputs(ctx.last_run().table().c_str(), stderr);
     if (stats == "json") std::fprintf(stderr, "%s\n", ctx.last_run().json().c_str());
   });

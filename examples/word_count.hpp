@@ -4,6 +4,8 @@
 
 #include <dataflow/dataflow.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -25,17 +27,44 @@ struct by_rank {
   }
 };
 
+/// A word and its count, as the tool prints it: `count<TAB>word`.
+struct ranked_word {
+  std::string_view word;
+  std::uint64_t count;
+};
+
+/// The words of `files` (paths or globs) with their counts.
+inline auto word_counts_of(dataflow::context& ctx, const std::vector<std::string>& files,
+                           dataflow::read_options options = {}) {
+  return ctx.read_lines(files, options)
+      .flat_map(dataflow::split_words)
+      .map([](std::string_view w) { return std::pair{w, std::uint64_t{1}}; })
+      .reduce_by_key(std::plus<>{});
+}
+
+/// Every word of `files`, most frequent first: sorted under the context's memory budget, for a
+/// sink to stream.
+inline auto ranked_words(dataflow::context& ctx, const std::vector<std::string>& files,
+                         dataflow::read_options options = {}) {
+  return word_counts_of(ctx, files, options).sort(by_rank{}).map([](const auto& wc) {
+    return ranked_word{wc.first, wc.second};
+  });
+}
+
 /// Returns the `top` most frequent words of `files` (paths or globs); top == 0 returns all.
 inline word_counts count_words(dataflow::context& ctx, const std::vector<std::string>& files,
                                std::size_t top, dataflow::read_options options = {}) {
-  auto counts = ctx.read_lines(files, options)
-                    .flat_map(dataflow::split_words)
-                    .map([](std::string_view w) { return std::pair{w, std::uint64_t{1}}; })
-                    .reduce_by_key(std::plus<>{});
-  if (top > 0) return counts.top_k(top, by_rank{});
-  word_counts all = counts.collect();
-  std::sort(all.begin(), all.end(), by_rank{});
-  return all;
+  if (top > 0) return word_counts_of(ctx, files, options).top_k(top, by_rank{});
+  return word_counts_of(ctx, files, options).sort(by_rank{}).collect();
 }
 
 }  // namespace examples
+
+template <>
+struct fmt::formatter<examples::ranked_word> {
+  constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
+  template <class Context>
+  auto format(const examples::ranked_word& w, Context& ctx) const {
+    return fmt::format_to(ctx.out(), "{}\t{}", w.count, w.word);
+  }
+};
