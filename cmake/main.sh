@@ -16,7 +16,9 @@ sort_mib=1907            # 2 GB of 100-byte lines
 spill_rows=100000000
 spill_keys=50000000
 join_rows=20000000 join_keys=2000000 distinct_rows=50000000 distinct_keys=5000000
+quick=""
 if [ "${1:-}" = "--quick" ]; then
+  quick="--quick"
   text_mib=64
   rows=10000000
   keys=1000,1000000
@@ -102,3 +104,7 @@ fi
 echo
 echo "== the stream against DuckDB fed the same micro-batches (npm's @duckdb/node-api)"
 bash benchmarks/stream_peer.sh "$build"
+
+echo
+echo "== the tools against DuckDB (npm's @duckdb/node-api) and GNU sort, whole processes"
+bash benchmarks/tools_peer.sh $quick "$build"

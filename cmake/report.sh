@@ -2,22 +2,26 @@
 # The benchmark report: runs the comparison benchmarks, keeps each one's Google Benchmark JSON
 # and a summary table, and draws PNG charts with gnuplot. Installs what is missing.
 #
-# Usage: bash cmake/report.sh [--quick] [--threads 1,2,4] [--out DIR]   (default DIR: build/report)
+# Usage: bash cmake/report.sh [--quick] [--peers] [--threads 1,2,4] [--out DIR]
 #        bash cmake/report.sh --charts-only DIR   (charts from the summaries already in DIR)
+# DIR defaults to build/report. --peers also runs the example tools against DuckDB (installed
+# from the npm registry) and GNU sort on the same files (benchmarks/tools_peer.sh) and charts
+# the ratios: peers.png.
 # Charts: <workload>.png (wall time against threads, each variant; the sequential baseline as a
 # line), speedup.png (every parallel variant's speedup over its sequential baseline against
 # threads), memory.png (peak RSS of every variant against the memory budget).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick="" threads="1,2" out="build/report" charts_only=""
+quick="" threads="1,2" out="build/report" charts_only="" peers=""
 while (($#)); do
   case "$1" in
     --quick) quick="--quick" ;;
+    --peers) peers=1 ;;
     --threads) threads="$2"; shift ;;
     --out) out="$2"; shift ;;
     --charts-only) charts_only=1; out="$2"; shift ;;
-    *) echo "usage: bash cmake/report.sh [--quick] [--threads 1,2,4] [--out DIR] | --charts-only DIR" >&2; exit 2 ;;
+    *) echo "usage: bash cmake/report.sh [--quick] [--peers] [--threads 1,2,4] [--out DIR] | --charts-only DIR" >&2; exit 2 ;;
   esac
   shift
 done
@@ -41,10 +45,14 @@ if [ -z "$charts_only" ]; then
       --benchmark_repetitions="${DATAFLOW_BENCH_REPETITIONS:-3}" --benchmark_report_aggregates_only=true \
       --benchmark_out="$out/$b.json" --benchmark_out_format=json
   done
+  if [ -n "$peers" ]; then
+    echo "== tools_peer" >&2
+    DATAFLOW_PEER_SUMMARY="$out/peers.tsv" bash benchmarks/tools_peer.sh $quick build/main
+  fi
 fi
 
 # One table of every benchmark: workload, variant, threads, seconds, speedup, peak RSS MiB.
-find "$out" -maxdepth 1 -name '*.tsv' ! -name all.tsv -print0 | sort -z | xargs -0 cat > "$out/all.tsv.new"
+find "$out" -maxdepth 1 -name '*.tsv' ! -name all.tsv ! -name peers.tsv -print0 | sort -z | xargs -0 cat > "$out/all.tsv.new"
 mv "$out/all.tsv.new" "$out/all.tsv"
 [ -s "$out/all.tsv" ] || { echo "report: no benchmark summaries in $out" >&2; exit 1; }
 
@@ -106,5 +114,25 @@ set grid y
 plot '$out/memory.dat' using 6:xtic(sprintf("%s %s %st", stringcolumn(1), stringcolumn(2), stringcolumn(3))), \
   256 with lines dashtype 2 lw 2
 GP
+
+# Peers: our ratio against each peer per workload (above 1: we are faster).
+if [ -s "$out/peers.tsv" ]; then
+  awk -F'\t' '$2 != "ours"' "$out/peers.tsv" > "$out/peers.dat"
+  gnuplot <<GP
+set terminal pngcairo size 1000,600 noenhanced
+set output '$out/peers.png'
+set datafile separator '\t'
+set title 'the example tools against DuckDB and GNU sort: their time / ours (median; dashed: level)'
+set style data histograms
+set style fill solid 0.6
+set ylabel 'times faster'
+set yrange [0:*]
+set xtics rotate by 40 right font ',9'
+set bmargin 12
+set key off
+set grid y
+plot '$out/peers.dat' using 5:xtic(sprintf("%s vs %s", stringcolumn(1), stringcolumn(2))), 1 with lines dashtype 2 lw 2
+GP
+fi
 
 echo "report: $(ls "$out"/*.png | wc -l) charts and $(ls "$out"/*.json 2>/dev/null | wc -l) JSON files in $out" >&2
