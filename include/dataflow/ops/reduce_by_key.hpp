@@ -201,7 +201,9 @@ class reduce_core : public node<T> {
 
   // Items wait this many arrivals between their prefetch and their lookup.
   static constexpr std::size_t lookahead = 16;
-  // Tables smaller than this (a partition's share of a 1 MiB L2 cache) are looked up at once.
+  // A thread's tables with fewer slots than this in all (about a 1 MiB L2 cache) are looked up
+  // at once. All of them count: with many partitions each table is small, but a run of items
+  // visits them all, so what must stay in cache is their sum.
   static constexpr std::size_t pipeline_from_slots = 8192;
   // A waiting item is held as a detached entry, which owns its bytes: the views of an item are
   // only valid until the sink call returns (they may point into a temporary of a user function).
@@ -231,6 +233,7 @@ class reduce_core : public node<T> {
     };
     waiting ring[pipelined ? lookahead : 1] = {};
     std::size_t head = 0, count = 0;
+    bool out_of_cache = false;  // the tables' slots, all told, pass pipeline_from_slots
 
     template <class X>
     void operator()(X&& x) {
@@ -241,8 +244,8 @@ class reduce_core : public node<T> {
       const std::size_t part = partition_of(h, tables.size());
       if constexpr (pipelined) {
         table& t = tables[part];
-        // A small table stays in cache: no need to wait.
-        if (t.capacity() >= pipeline_from_slots) {
+        // Small tables stay in cache: no need to wait.
+        if (out_of_cache || t.capacity() >= pipeline_from_slots) {
           t.prefetch(h);
           if (count == lookahead) {
             fold_in(ring[head]);  // frees the oldest place
@@ -266,6 +269,11 @@ class reduce_core : public node<T> {
       if constexpr (pipelined) {
         for (; count > 0; --count, head = (head + 1) % lookahead) fold_in(ring[head]);
         head = 0;
+      }
+      if constexpr (pipelined) {
+        std::size_t slots = 0;
+        for (const table& t : tables) slots += t.capacity();
+        out_of_cache = slots >= pipeline_from_slots;
       }
       // Tables make room before they grow; string keys in the arena are checked here.
       const std::size_t held = held_bytes();
