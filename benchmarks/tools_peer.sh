@@ -75,7 +75,7 @@ run() {
     echo "tools_peer: $runner failed on $name: $(tail -3 "$out/stderr")" >&2
     exit 1
   fi
-  echo "$(cat "$out/time")" >> "$out/${name//[ ,]/_}.$runner.times"
+  cat "$out/time" >> "$out/${name//[ ,]/_}.$runner.times"
 }
 
 rm -f "$out"/*.times

@@ -269,8 +269,6 @@ class reduce_core : public node<T> {
       if constexpr (pipelined) {
         for (; count > 0; --count, head = (head + 1) % lookahead) fold_in(ring[head]);
         head = 0;
-      }
-      if constexpr (pipelined) {
         std::size_t slots = 0;
         for (const table& t : tables) slots += t.capacity();
         out_of_cache = slots >= pipeline_from_slots;

@@ -168,7 +168,7 @@ class serving_view {
     const layers_ptr now = snapshot();
     std::map<K, V> speed;  // the speed layer's keys in the range, merged
     for_each_speed(*now, [&](const K& k, const V& v) {
-      if (!(k < from) && (!to || k < *to)) add_to(speed, k, v);
+      if (!(k < from) && (!to || k < *to)) fold_into(speed, k, v);
     });
     if (at) *at = as_of_of(*now);
     auto s = speed.begin();
@@ -258,7 +258,9 @@ class serving_view {
     // reader of it.
   }
 
-  void fold_into(map_type& into, const K& k, const V& v) const {
+  // Adds (k, v) to a map of runs or of answers, merging with the value there.
+  template <class Map>
+  void fold_into(Map& into, const K& k, const V& v) const {
     auto [it, inserted] = into.try_emplace(k, v);
     if (!inserted) it->second = std::invoke(op_, std::as_const(it->second), v);
   }
@@ -281,11 +283,6 @@ class serving_view {
         for (const auto& [k, v] : *r) f(k, v);
       }
     }
-  }
-
-  void add_to(std::map<K, V>& into, const K& k, const V& v) const {
-    auto [it, inserted] = into.try_emplace(k, v);
-    if (!inserted) it->second = std::invoke(op_, std::as_const(it->second), v);
   }
 
   std::optional<V> merge(std::optional<V> batch, std::optional<V> speed) const {
