@@ -25,11 +25,23 @@ namespace examples {
 using dataflow::detail::int128;
 
 /// A decimal number as an integer count of 10^-18.
+///
+/// Held as two 64-bit halves rather than an int128 member: 8-byte alignment keeps a key's sum
+/// and count in 24 bytes and a table slot at 40, where an int128 pads them to 32 and 64 (with
+/// tens of millions of keys, 1.5x the memory to fault in and to miss in cache).
 struct decimal {
   static constexpr int scale = 18;
-  int128 units = 0;
+  std::uint64_t low = 0;
+  std::uint64_t high = 0;
 
-  friend bool operator==(decimal a, decimal b) { return a.units == b.units; }
+  decimal() = default;
+  explicit decimal(int128 units) noexcept
+      : low(static_cast<std::uint64_t>(units)), high(static_cast<std::uint64_t>(units >> 64)) {}
+  int128 units() const noexcept {
+    return static_cast<int128>((static_cast<dataflow::detail::uint128>(high) << 64) | low);
+  }
+
+  friend bool operator==(decimal a, decimal b) { return a.low == b.low && a.high == b.high; }
 };
 
 inline constexpr int128 pow10_int128(int n) {
@@ -43,8 +55,9 @@ inline constexpr int128 pow10_int128(int n) {
 inline char* format_decimal(char* out, decimal d) {
   using dataflow::detail::uint128;
   const auto one = static_cast<uint128>(pow10_int128(decimal::scale));
-  const bool negative = d.units < 0;
-  const uint128 u = negative ? static_cast<uint128>(-(d.units + 1)) + 1 : static_cast<uint128>(d.units);
+  const int128 units = d.units();
+  const bool negative = units < 0;
+  const uint128 u = negative ? static_cast<uint128>(-(units + 1)) + 1 : static_cast<uint128>(units);
   uint128 whole = u / one;
   auto frac = static_cast<std::uint64_t>(u % one);
   if (negative) *out++ = '-';
@@ -78,6 +91,7 @@ struct sum_count {
   decimal sum;
   std::uint64_t count = 0;
 };
+static_assert(sizeof(std::pair<std::int64_t, sum_count>) == 32, "a key, its sum and count: 32 bytes");
 
 struct group_row {
   std::int64_t key;
@@ -201,12 +215,11 @@ inline std::pair<std::int64_t, sum_count> parse_row(std::string_view line) {
 
 /// Adds two partial sums; throws if the sum leaves the 128-bit range.
 inline sum_count add(const sum_count& a, const sum_count& b) {
-  sum_count r;
-  if (__builtin_add_overflow(a.sum.units, b.sum.units, &r.sum.units)) {
+  int128 sum;
+  if (__builtin_add_overflow(a.sum.units(), b.sum.units(), &sum)) {
     throw std::overflow_error("sum out of range");
   }
-  r.count = a.count + b.count;
-  return r;
+  return sum_count{decimal(sum), a.count + b.count};
 }
 
 /// The sums of a `key,value` CSV (with a header line) by key, as rows in ascending key order:

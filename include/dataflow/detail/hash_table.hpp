@@ -60,6 +60,8 @@ class hash_table {
   std::size_t capacity() const noexcept { return mask_ + 1; }
   /// True when the next new entry makes the table double its slot array.
   bool full() const noexcept { return size_ >= limit_; }
+  /// True when `more` new entries fit without the table doubling its slot array.
+  bool fits(std::size_t more) const noexcept { return size_ + more <= limit_; }
   /// Returns the bytes a table of `entries` entries needs at most (slots at the lowest load).
   static std::size_t bytes_for(std::size_t entries) noexcept {
     std::size_t cap = 16;

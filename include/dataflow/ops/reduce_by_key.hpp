@@ -7,6 +7,15 @@
 // queueing. Post phase: partition p merges the threads' tables for p into the largest of them,
 // in parallel over partitions; the next stage reads the merged tables.
 //
+// Keys that barely repeat: once a thread's tables pass shared_from_bytes and hold more than one
+// entry per eight items seen, the threads stop keeping a table each per partition and fold
+// into one table per partition, shared under a lock per partition, a stage of items at a time
+// (detail/shared_tables.hpp); each thread moves what its tables held into them. Each key is
+// then one entry, not one per thread, and nothing is left to merge. Under a budget the shared
+// tables together may hold what the threads' shares add up to: a table that would grow past
+// that is written to a spill segment of its partition and starts again, which partitions the
+// data on disk, one table at a time. (For items that copy as bytes.)
+//
 // Under a memory budget (see graph/spill_policy.hpp) a thread whose tables outgrow its share
 // writes them to a spill file, one segment per partition, and starts afresh. If anything
 // spilled, the rest is spilled too at the end of the input stage, and each partition is
@@ -26,6 +35,7 @@
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/packed_string.hpp>
 #include <dataflow/detail/requirements.hpp>
+#include <dataflow/detail/shared_tables.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/spill_policy.hpp>
@@ -211,6 +221,12 @@ class reduce_core : public node<T> {
   static constexpr bool pipelined = Rules::detachable &&
                                     std::is_trivially_copy_constructible_v<entry> &&
                                     std::is_trivially_destructible_v<entry> && sizeof(entry) <= 64;
+  // A thread's tables of this many bytes all told are far out of cache (or, under a budget,
+  // half the thread's share): if their entries are also more than one per `shared_from_ratio`
+  // items seen, keys barely repeat and the run goes over to the shared tables.
+  static constexpr std::size_t shared_from_bytes = std::size_t{8} << 20;
+  static constexpr std::size_t shared_from_ratio = 8;
+  static constexpr bool shareable = pipelined;
 
   // One thread's pre-phase state: a table per output partition and the bytes of its keys.
   struct local_tables {
@@ -234,6 +250,11 @@ class reduce_core : public node<T> {
     waiting ring[pipelined ? lookahead : 1] = {};
     std::size_t head = 0, count = 0;
     bool out_of_cache = false;  // the tables' slots, all told, pass pipeline_from_slots
+    std::uint64_t seen = 0;     // items, for the choice of shared tables
+    // Once the run has gone over to shared tables: this thread's staged items. Its own tables
+    // then keep only what was folded before, and items that cannot be detached.
+    std::optional<table_stage<entry>> staged;
+    std::size_t shared_grown = 0;  // bytes the shared tables grew by in this thread's folds
 
     template <class X>
     void operator()(X&& x) {
@@ -242,6 +263,17 @@ class reduce_core : public node<T> {
       // The key's hash and == may be user code: their exceptions name this operator too.
       const std::uint64_t h = invoke_user(label, [&] { return table_hash(self->rules_.key_of(label, item)); });
       const std::size_t part = partition_of(h, tables.size());
+      if constexpr (shareable) {
+        if (staged) {
+          if (Rules::detach(item, staged->next(part).raw)) {
+            if (staged->commit(part, h)) fold_staged(part);
+            return;
+          }
+          fold_in(h, part, item);  // a long string key: kept in this thread's table
+          return;
+        }
+        ++seen;
+      }
       if constexpr (pipelined) {
         table& t = tables[part];
         // Small tables stay in cache: no need to wait.
@@ -270,20 +302,56 @@ class reduce_core : public node<T> {
         for (; count > 0; --count, head = (head + 1) % lookahead) fold_in(ring[head]);
         head = 0;
         std::size_t slots = 0;
-        for (const table& t : tables) slots += t.capacity();
+        std::size_t entries = 0;
+        std::size_t table_bytes = 0;
+        for (const table& t : tables) {
+          slots += t.capacity();
+          entries += t.size();
+          table_bytes += t.bytes();
+        }
         out_of_cache = slots >= pipeline_from_slots;
+        if constexpr (shareable) {
+          if (!staged && self->shared_) {
+            const std::size_t from = std::min(shared_from_bytes, self->policy_.thread_share / 2);
+            if (table_bytes >= from && entries * shared_from_ratio > seen) {
+              self->go_shared_.store(true, std::memory_order_relaxed);
+            }
+            if (self->go_shared_.load(std::memory_order_relaxed)) go_shared();
+          }
+        }
       }
       // Tables make room before they grow; string keys in the arena are checked here.
       const std::size_t held = held_bytes();
-      charge.set(held);
+      charge.set(held + shared_grown);
       if (self->policy_.limited() && held > self->policy_.thread_share) {
         spill();
-        charge.set(held_bytes());
+        charge.set(held_bytes() + shared_grown);
       }
     }
 
+    /// Goes over to the shared tables, moving this thread's entries into them. Entries that
+    /// view into the thread's arena (long string keys) stay, or are spilled under a budget.
+    void go_shared() {
+      if constexpr (shareable) {
+        staged.emplace(tables.size());
+        if (bytes.bytes_used() != 0) {
+          if (self->policy_.limited()) spill();
+          return;
+        }
+        for (std::size_t p = 0; p < tables.size(); ++p) {
+          tables[p].for_each([&](std::uint64_t h, entry& e) {
+            ::new (static_cast<void*>(staged->next(p).raw)) entry(e);
+            if (staged->commit(p, h)) fold_staged(p);
+          });
+          tables[p].clear();
+        }
+      }
+    }
+
+    /// What this thread holds (the shared tables it grew are charged beside it).
     std::size_t held_bytes() const noexcept {
       std::size_t n = bytes.bytes_used() + heap;
+      if constexpr (shareable) n += staged ? staged->bytes() : 0;
       for (const table& t : tables) n += t.bytes();
       return n;
     }
@@ -325,6 +393,38 @@ class reduce_core : public node<T> {
           held_bytes() + tables[part].bytes() > self->policy_.thread_share) {
         spill();
       }
+    }
+
+    /// Folds partition `part`'s staged items into its shared table, under its lock.
+    void fold_staged(std::size_t part) {
+      if constexpr (shareable) {
+        auto items = staged->take(part);
+        self->shared_->with_table(part, [&](table& t) {
+          // A growth takes the new array beside the old one: spill instead of passing the share.
+          if (self->policy_.limited() && !t.fits(items.size()) &&
+              self->shared_bytes_.load(std::memory_order_relaxed) + 2 * t.bytes() > self->shared_share()) {
+            spill_shared(part, t);
+          }
+          const std::size_t before = t.bytes();
+          self->fold_stage(items, t, bytes);
+          if (t.bytes() != before) {
+            self->shared_bytes_.fetch_add(t.bytes() - before, std::memory_order_relaxed);
+            shared_grown += t.bytes() - before;
+          }
+        });
+      }
+    }
+
+    /// Writes partition `part`'s shared table (held locked) to this thread's spill file as a
+    /// segment of that partition, keeping its slot array for what comes next.
+    void spill_shared(std::size_t part, table& t) {
+      if (t.empty()) return;
+      const std::string& label = self->label();
+      if (!writer) writer.emplace(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
+      t.for_each([&](std::uint64_t, entry& e) { writer->add(Rules::item(e)); });
+      spilled[part].push_back(writer->end_segment());
+      t.clear_entries();
+      self->spilled_any_.store(true, std::memory_order_relaxed);
     }
 
     void fold_in(waiting& w) {
@@ -410,6 +510,7 @@ class reduce_core : public node<T> {
     dense_.clear();
     merged_.clear();
     locals_.reset();
+    shared_.reset();
     merge_bytes_.clear();
     merged_charge_.set(0);
   }
@@ -422,6 +523,13 @@ class reduce_core : public node<T> {
     spilled_any_.store(false);
     segments_.clear();
     locals_.emplace(run.ctx().threads());
+    go_shared_.store(false);
+    shared_.reset();
+    shared_bytes_.store(0);
+    // Shared tables need partitions enough that threads seldom wait for one another's locks.
+    if constexpr (shareable) {
+      if (parts_ >= 4 * run.ctx().threads()) shared_.emplace(parts_);
+    }
   }
 
   /// The calling thread's tables.
@@ -434,7 +542,9 @@ class reduce_core : public node<T> {
     const std::size_t parts = parts_;
     if (spilled_any_.load()) {
       segments_ = spill_everything(run, *locals_, parts, this->label());
+      if (shared_ && go_shared_.load()) spill_shared_tables(run);
       locals_.reset();
+      shared_.reset();
       return;
     }
 
@@ -445,7 +555,11 @@ class reduce_core : public node<T> {
                         [&](std::size_t p) { merge_partition(p); });
     // The tables moved into merged_ (the arenas stay: entries view into them). Released first,
     // charged second: the bytes moved, they did not double.
-    locals_->for_each([](local_tables& l) { l.charge.set(l.held_bytes()); });
+    locals_->for_each([](local_tables& l) {
+      l.staged.reset();
+      l.shared_grown = 0;  // the shared tables moved into merged_ too
+      l.charge.set(l.held_bytes());
+    });
     std::size_t held = 0;
     for (const table& t : merged_) held += t.bytes();
     for (const arena& a : merge_bytes_) held += a.bytes_used();
@@ -539,9 +653,70 @@ class reduce_core : public node<T> {
     }
   }
 
+  /// The bytes the shared tables may hold together: what the threads' shares add up to.
+  std::size_t shared_share() const noexcept { return policy_.thread_share * this->ctx().threads(); }
+
+  /// Ends an input stage that spilled with shared tables: writes each partition's shared table
+  /// and the items still staged for it as one more segment, in parallel over groups of
+  /// partitions (a spill file each).
+  void spill_shared_tables(run_state& run) {
+    const std::string& label = this->label();
+    const std::size_t groups = std::min(parts_, run.ctx().threads());
+    std::vector<std::vector<spill_segment>> written(parts_);
+    parallel_partitions(run, groups, label + " (spill)", [&](std::size_t g) {
+      std::optional<spill_writer> w;
+      for (std::size_t p = g; p < parts_; p += groups) {
+        table& t = shared_->at(p);
+        auto add = [&](const entry& e) {
+          if (!w) w.emplace(this->ctx().spill_dir(label), label, policy_.block_bytes);
+          w->add(Rules::item(e));
+        };
+        t.for_each([&](std::uint64_t, entry& e) { add(e); });
+        locals_->for_each([&](local_tables& l) {
+          if (l.staged) {
+            for (auto& x : l.staged->take(p)) add(x.get());
+          }
+        });
+        t.clear();
+        if (w) written[p].push_back(w->end_segment());
+      }
+    });
+    for (std::size_t p = 0; p < parts_; ++p) {
+      for (auto& seg : written[p]) {
+        if (seg.items > 0) segments_[p].push_back(std::move(seg));
+      }
+    }
+  }
+
+  /// Folds staged items into their partition's shared table.
+  template <class Waiting>
+  void fold_stage(std::span<Waiting> items, table& t, arena& a) const {
+    const std::string& label = this->label();
+    auto entry_key = [&](const entry& x) -> decltype(auto) { return rules_.entry_key(label, x); };
+    for (auto& w : items) t.prefetch(w.hash);  // a stage's misses overlap
+    try {
+      invoke_user(label, [&] {
+        for (auto& w : items) {
+          entry& e = w.get();
+          auto [acc, made] = t.find_or_emplace(w.hash, entry_key(e), entry_key, [&] { return e; });
+          if (!made) rules_.combine(label, *acc, e, a);
+        }
+      });
+    } catch (op_failure& f) {
+      f.item = op_failure::unknown_item;  // the failing item was staged a while ago
+      throw;
+    }
+  }
+
   void merge_partition(std::size_t p) {
     std::vector<table*> tables;
     locals_->for_each([&](local_tables& l) { tables.push_back(&l.tables[p]); });
+    if (shared_ && go_shared_.load()) {
+      locals_->for_each([&](local_tables& l) {
+        if (l.staged) fold_stage(l.staged->take(p), shared_->at(p), merge_bytes_[p]);
+      });
+      tables.push_back(&shared_->at(p));
+    }
     if (tables.empty()) return;
     std::swap(*std::max_element(tables.begin(), tables.end(),
                                 [](table* a, table* b) { return a->size() < b->size(); }),
@@ -578,6 +753,10 @@ class reduce_core : public node<T> {
   shuffle_options options_;
   std::size_t parts_ = 0;
   std::optional<per_thread<local_tables>> locals_;
+  // When the keys may turn out not to repeat; the input stage's threads fold into them.
+  mutable std::optional<shared_tables<entry>> shared_;
+  mutable std::atomic<bool> go_shared_{false};  // set by the first thread to see that they do not
+  mutable std::atomic<std::size_t> shared_bytes_{0};  // the shared tables' slot arrays
   std::vector<table> merged_;
   std::vector<std::span<T>> dense_;  // when entries are items: each merged table, compacted
   std::vector<arena> merge_bytes_;

@@ -1,0 +1,115 @@
+// Hash tables shared by the threads of a keyed reduction, one per output partition, for keys
+// that barely repeat.
+//
+// Per-thread tables pay off while keys repeat: a hot key is one entry in each thread's table
+// and stays in its cache. When most keys are new, every thread's tables end up holding most of
+// them: the memory is multiplied by the thread count, and all of it is fresh memory to fault in
+// and then merge. Here each key lives in one table once. A thread stages its items per
+// partition, a few dozen at a time, and folds a full stage into the partition's table under
+// that table's lock: one lock per stage, and with several partitions per thread, rarely a wait.
+#pragma once
+
+#include <dataflow/detail/hash_table.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <span>
+#include <thread>
+#include <type_traits>
+
+namespace dataflow::detail {
+
+/// One table per partition, each behind its own spin lock (held for one stage's folds).
+template <class Entry>
+class shared_tables {
+ public:
+  using table = hash_table<Entry>;
+
+  explicit shared_tables(std::size_t parts) : parts_(std::make_unique<part[]>(parts)), count_(parts) {}
+
+  std::size_t size() const noexcept { return count_; }
+
+  /// Runs f(table&) holding partition p's lock; the lock is released however f returns.
+  template <class F>
+  void with_table(std::size_t p, F&& f) {
+    part& x = parts_[p];
+    lock(x.busy);
+    struct unlock {
+      std::atomic<bool>& busy;
+      ~unlock() { busy.store(false, std::memory_order_release); }
+    } guard{x.busy};
+    f(x.t);
+  }
+
+  /// Partition p's table, for a single thread once the input stage has ended.
+  table& at(std::size_t p) noexcept { return parts_[p].t; }
+
+ private:
+  struct alignas(64) part {
+    std::atomic<bool> busy{false};
+    table t{0};
+  };
+
+  static void lock(std::atomic<bool>& busy) noexcept {
+    for (unsigned spins = 0; busy.exchange(true, std::memory_order_acquire);) {
+      while (busy.load(std::memory_order_relaxed)) {
+        if (++spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause();
+#endif
+        } else {
+          std::this_thread::yield();  // the holder may have been preempted
+        }
+      }
+    }
+  }
+
+  std::unique_ptr<part[]> parts_;
+  std::size_t count_;
+};
+
+/// One thread's staged items: per partition, up to `per_part` entries with their hashes,
+/// constructed in place. Only for entries that copy as bytes: a stage destroys nothing.
+template <class Entry>
+class table_stage {
+ public:
+  static constexpr std::size_t per_part = 32;
+
+  struct waiting {
+    std::uint64_t hash;
+    alignas(Entry) unsigned char raw[sizeof(Entry)];
+    Entry& get() noexcept { return *std::launder(reinterpret_cast<Entry*>(raw)); }
+  };
+
+  explicit table_stage(std::size_t parts)
+      : items_(std::make_unique<waiting[]>(parts * per_part)), counts_(std::make_unique<std::uint32_t[]>(parts)),
+        parts_(parts) {}
+
+  /// The place for partition p's next entry; commit(p, hash) keeps what was constructed there.
+  waiting& next(std::size_t p) noexcept { return items_[p * per_part + counts_[p]]; }
+  /// Keeps the entry just constructed at next(p); returns true when p's stage is full.
+  bool commit(std::size_t p, std::uint64_t hash) noexcept {
+    next(p).hash = hash;
+    return ++counts_[p] == per_part;
+  }
+
+  /// Empties partition p's stage and returns what it held (valid until the next commit to p).
+  std::span<waiting> take(std::size_t p) noexcept {
+    const std::size_t n = counts_[p];
+    counts_[p] = 0;
+    return {items_.get() + p * per_part, n};
+  }
+
+  std::size_t parts() const noexcept { return parts_; }
+  std::size_t bytes() const noexcept { return parts_ * (per_part * sizeof(waiting) + sizeof(std::uint32_t)); }
+
+ private:
+  std::unique_ptr<waiting[]> items_;
+  std::unique_ptr<std::uint32_t[]> counts_;
+  std::size_t parts_;
+};
+
+}  // namespace dataflow::detail
