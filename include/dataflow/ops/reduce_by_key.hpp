@@ -658,13 +658,15 @@ class reduce_core : public node<T> {
 
   /// Ends an input stage that spilled with shared tables: writes each partition's shared table
   /// and the items still staged for it as one more segment, in parallel over groups of
-  /// partitions (a spill file each).
+  /// partitions, each group into one thread's spill file (no more files open).
   void spill_shared_tables(run_state& run) {
     const std::string& label = this->label();
-    const std::size_t groups = std::min(parts_, run.ctx().threads());
+    std::vector<local_tables*> writers;
+    locals_->for_each([&](local_tables& l) { writers.push_back(&l); });
+    const std::size_t groups = std::min(parts_, writers.size());
     std::vector<std::vector<spill_segment>> written(parts_);
     parallel_partitions(run, groups, label + " (spill)", [&](std::size_t g) {
-      std::optional<spill_writer> w;
+      std::optional<spill_writer>& w = writers[g]->writer;
       for (std::size_t p = g; p < parts_; p += groups) {
         table& t = shared_->at(p);
         auto add = [&](const entry& e) {
