@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -51,31 +52,42 @@ inline constexpr int128 pow10_int128(int n) {
 }
 
 /// Writes a decimal with as few fractional digits as it needs ("-12.5", "3") at `out`, which
-/// has room for 64 characters; returns the end.
+/// has room for 64 characters; returns the end. Magnitudes below 2^64 units (sums below 18.4,
+/// the common case) take 64-bit arithmetic only; larger ones one 128-bit division, where a
+/// digit loop over int128 would call the runtime's 128-bit division once a digit.
 inline char* format_decimal(char* out, decimal d) {
   using dataflow::detail::uint128;
-  const auto one = static_cast<uint128>(pow10_int128(decimal::scale));
-  const int128 units = d.units();
-  const bool negative = units < 0;
-  const uint128 u = negative ? static_cast<uint128>(-(units + 1)) + 1 : static_cast<uint128>(units);
-  uint128 whole = u / one;
-  auto frac = static_cast<std::uint64_t>(u % one);
+  constexpr std::uint64_t one = 1'000'000'000'000'000'000ULL;
+  static_assert(decimal::scale == 18, "one is 10^scale");
+  const bool negative = static_cast<std::int64_t>(d.high) < 0;
+  uint128 u = (static_cast<uint128>(d.high) << 64) | d.low;
+  if (negative) u = ~u + 1;  // the magnitude; well defined for the most negative value too
   if (negative) *out++ = '-';
-  char digits[48];
-  char* d_end = digits + sizeof digits;
-  char* at = d_end;
-  do {
-    *--at = static_cast<char>('0' + static_cast<int>(whole % 10));
-    whole /= 10;
-  } while (whole != 0);
-  out = std::copy(at, d_end, out);
+  std::uint64_t frac = 0;
+  if (static_cast<std::uint64_t>(u >> 64) == 0) {
+    const auto v = static_cast<std::uint64_t>(u);
+    out = std::to_chars(out, out + 24, v / one).ptr;
+    frac = v % one;
+  } else {
+    const uint128 whole = u / one;
+    frac = static_cast<std::uint64_t>(u - whole * one);
+    if (static_cast<std::uint64_t>(whole >> 64) == 0) {
+      out = std::to_chars(out, out + 24, static_cast<std::uint64_t>(whole)).ptr;
+    } else {  // at most 2^127 / 10^18 < 1.8e20: 21 digits, two 64-bit halves
+      constexpr std::uint64_t ten19 = 10'000'000'000'000'000'000ULL;
+      out = std::to_chars(out, out + 24, static_cast<std::uint64_t>(whole / ten19)).ptr;
+      char low[19];
+      auto rest = static_cast<std::uint64_t>(whole % ten19);
+      for (int i = 18; i >= 0; --i, rest /= 10) low[i] = static_cast<char>('0' + rest % 10);
+      out = std::copy(low, low + 19, out);
+    }
+  }
   if (frac != 0) {
-    *out++ = '.';
-    char f[decimal::scale];
-    for (int i = decimal::scale - 1; i >= 0; --i, frac /= 10) f[i] = static_cast<char>('0' + frac % 10);
     int n = decimal::scale;
-    while (f[n - 1] == '0') --n;
-    out = std::copy(f, f + n, out);
+    while (frac % 10 == 0) frac /= 10, --n;
+    *out++ = '.';
+    for (int i = n - 1; i >= 0; --i, frac /= 10) out[i] = static_cast<char>('0' + frac % 10);
+    out += n;
   }
   return out;
 }
@@ -247,10 +259,12 @@ struct fmt::formatter<examples::group_row> {
   constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
   template <class Context>
   auto format(const examples::group_row& r, Context& ctx) const {
-    char buf[128];
-    char* at = fmt::format_to(buf, "{},", r.key);
+    char buf[128];  // std::to_chars, not a format string parsed a row
+    char* at = std::to_chars(buf, buf + 24, r.key).ptr;
+    *at++ = ',';
     at = examples::format_decimal(at, r.sum);
-    at = fmt::format_to(at, ",{}", r.count);
+    *at++ = ',';
+    at = std::to_chars(at, at + 24, r.count).ptr;
     return std::copy(buf, at, ctx.out());
   }
 };

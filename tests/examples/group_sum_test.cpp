@@ -105,3 +105,43 @@ TEST_CASE("group_sum names the file and line of a malformed row", "[examples][gr
   CHECK_THROWS_WITH(examples::group_sums(ctx, dir.file("bad.csv"), {.chunk_bytes = 100}),
                     Catch::Contains(dir.file("bad.csv") + ":2502") && Catch::Contains("missing ','"));
 }
+
+TEST_CASE("group_sum formats any decimal as a digit-by-digit reference does", "[examples][group_sum]") {
+  // The reference: the magnitude's digits one at a time in 128-bit arithmetic, the point 18
+  // digits from the right, trailing fractional zeros dropped.
+  using dataflow::detail::int128;
+  using dataflow::detail::uint128;
+  auto reference = [](int128 units) {
+    const bool negative = units < 0;
+    uint128 u = negative ? static_cast<uint128>(-(units + 1)) + 1 : static_cast<uint128>(units);
+    std::string digits;
+    do {
+      digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(u % 10)));
+      u /= 10;
+    } while (u != 0);
+    if (digits.size() <= 18) digits.insert(0, 19 - digits.size(), '0');
+    std::string whole = digits.substr(0, digits.size() - 18), frac = digits.substr(digits.size() - 18);
+    while (!frac.empty() && frac.back() == '0') frac.pop_back();
+    return (negative ? "-" : "") + whole + (frac.empty() ? "" : "." + frac);
+  };
+  const int128 max = static_cast<int128>(~uint128{0} >> 1);
+  std::vector<int128> values = {0, 1, -1, max, -max - 1, max - 1, -max,
+                                static_cast<int128>(UINT64_MAX), -static_cast<int128>(UINT64_MAX),
+                                static_cast<int128>(UINT64_MAX) + 1, examples::pow10_int128(18),
+                                examples::pow10_int128(37), -examples::pow10_int128(37) + 1};
+  std::mt19937_64 rng(23);
+  for (int i = 0; i < 20000; ++i) {
+    // Magnitudes of every width from 1 bit to 127, so every branch of the formatter is taken.
+    const int bits = 1 + static_cast<int>(rng() % 127);
+    uint128 u = (static_cast<uint128>(rng()) << 64) | rng();
+    u >>= 128 - bits;
+    if (rng() % 4 == 0) u -= u % static_cast<uint128>(examples::pow10_int128(static_cast<int>(rng() % 19)));
+    const auto v = static_cast<int128>(u);
+    values.push_back(rng() % 2 ? v : -v);
+  }
+  for (const int128 v : values) {
+    const std::string want = reference(v);
+    INFO(want);
+    REQUIRE(examples::to_string(examples::decimal(v)) == want);
+  }
+}

@@ -89,6 +89,10 @@ class node_base {
 
   /// Drops the node's output (called once no consumer of the run needs it).
   virtual void dispose() noexcept {}
+  /// Drops partition `p` of the output, which its only reader in the run has just read: a
+  /// node whose partitions hold much (merged tables) frees them as the stage goes, so that the
+  /// next barrier's input grows while this one's shrinks rather than on top of it.
+  virtual void release_partition(std::size_t) noexcept {}
   /// True when the output is kept across runs (a cache that has been filled).
   virtual bool keeps_result() const noexcept { return false; }
   /// True when the output, though kept, goes once the run reading it no longer needs it: a
@@ -193,6 +197,9 @@ class run_state {
 
   /// Records that one consumer finished reading `n`; the last one lets its output go.
   void consumed(node_base& n) noexcept;
+  /// True when the reader about to read `n` is its only one in this run and nothing keeps the
+  /// output after it: the reader may release each partition once it has read it.
+  bool sole_reader(const node_base& n) const noexcept;
 
  private:
   static std::uint64_t next_id();
@@ -322,6 +329,11 @@ DATAFLOW_INLINE void run_state::consumed(node_base& n) noexcept {
       (!n.keeps_result() || n.release_when_read())) {
     n.dispose();
   }
+}
+
+DATAFLOW_INLINE bool run_state::sole_reader(const node_base& n) const noexcept {
+  auto it = uses_.find(const_cast<node_base*>(&n));
+  return it != uses_.end() && it->second == 1 && (!n.keeps_result() || n.release_when_read());
 }
 
 DATAFLOW_INLINE std::uint64_t run_state::next_id() {

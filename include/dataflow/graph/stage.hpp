@@ -255,6 +255,7 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
   run.begin_stage();
   stats_clock clock;
   partition_counts counts(parts);  // one thread writes each partition's
+  const bool release = run.sole_reader(parent);
   auto& progress = run.ctx().progress;
   progress.begin_stage(name, parts, parent.known_items().value_or(0));
   try {
@@ -265,6 +266,7 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
       push_partition_of(parent, p, c, [&] {
         if constexpr (requires { sink.end_partition(); }) sink.end_partition();
       });
+      if (release) parent.release_partition(p);
       counts.in[p] = c.items_in();
       counts.out[p] = c.items_out();
       counts.bytes_in[p] = c.bytes_in();

@@ -512,7 +512,15 @@ class reduce_core : public node<T> {
     locals_.reset();
     shared_.reset();
     merge_bytes_.clear();
-    merged_charge_.set(0);
+    merged_charges_.clear();
+  }
+
+  void release_partition(std::size_t p) noexcept override {
+    if (p >= merged_.size()) return;  // spilled: the segments are on disk
+    if (!dense_.empty()) dense_[p] = {};
+    merged_[p] = table();
+    merge_bytes_[p] = arena();
+    merged_charges_[p].set(0);
   }
 
  protected:
@@ -560,11 +568,11 @@ class reduce_core : public node<T> {
       l.shared_grown = 0;  // the shared tables moved into merged_ too
       l.charge.set(l.held_bytes());
     });
-    std::size_t held = 0;
-    for (const table& t : merged_) held += t.bytes();
-    for (const arena& a : merge_bytes_) held += a.bytes_used();
-    merged_charge_ = gauge_charge(run.ctx().charged);
-    merged_charge_.set(held);
+    // A charge per partition: a sole reader releases partitions from several threads at once.
+    merged_charges_.clear();
+    for (std::size_t p = 0; p < parts; ++p) {
+      merged_charges_.emplace_back(run.ctx().charged).set(merged_[p].bytes() + merge_bytes_[p].bytes_used());
+    }
   }
 
  private:
@@ -762,7 +770,7 @@ class reduce_core : public node<T> {
   std::vector<table> merged_;
   std::vector<std::span<T>> dense_;  // when entries are items: each merged table, compacted
   std::vector<arena> merge_bytes_;
-  gauge_charge merged_charge_;  // what merged_ and merge_bytes_ hold, for the statistics
+  std::vector<gauge_charge> merged_charges_;  // what merged_ and merge_bytes_ hold, by partition
   spill_policy policy_;
   mutable std::atomic<bool> spilled_any_{false};  // set by the input stage's threads
   std::vector<std::vector<spill_segment>> segments_;  // per partition, when spilled

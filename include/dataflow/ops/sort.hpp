@@ -26,6 +26,7 @@
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/sort_distribute.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_file.hpp>
@@ -298,6 +299,18 @@ class sort_core : public node<T> {
     }
   }
 
+  /// Whether sort_by's key is an integer (or char or enum-like integral type) and items copy as
+  /// bytes: then the in-memory sort distributes by key ranges first (sort_distribute.hpp).
+  static constexpr bool by_integral_key = [] {
+    if constexpr (requires(const Compare& c, const T& x) { c.key_fn(x); }) {
+      using K = std::remove_cvref_t<decltype(std::declval<const Compare&>().key_fn(std::declval<const T&>()))>;
+      return std::is_same_v<Compare, by_key_less<decltype(Compare::key_fn)>> && distributable_key<K> &&
+             std::is_trivially_copyable_v<T>;
+    } else {
+      return false;
+    }
+  }();
+
   void sort_in_memory(run_state& run, std::vector<local_buffer*>& locals) {
     std::size_t n = 0;
     for (local_buffer* l : locals) n += l->items.size();
@@ -305,6 +318,18 @@ class sort_core : public node<T> {
       // The arenas stay alive with the locals: the joined items still view into them.
       sorted_ = item_buffer<T>();
       sorted_.reserve(n);
+      if constexpr (by_integral_key) {
+        if (n >= distribute_from_items) {
+          std::vector<std::span<T>> sources;
+          for (local_buffer* l : locals) sources.emplace_back(l->items.data(), l->items.size());
+          const std::string& label = this->label();
+          auto key_of = [&](const T& x) { return ordered_bits(invoke_user(label, comp_.key_fn, x)); };
+          if (distribute_sort(run, sources, sorted_.data(), key_of, less(), label)) sorted_.append_written(n);
+          for (local_buffer* l : locals) l->items = item_buffer<T>();
+          set_ranges(run, sorted_.size());
+          return;
+        }
+      }
       for (local_buffer* l : locals) {
         for (std::size_t i = 0; i < l->items.size(); ++i) sorted_.emplace_back(std::move(l->items[i]));
         l->items = item_buffer<T>();
@@ -321,9 +346,14 @@ class sort_core : public node<T> {
     } catch (const std::bad_alloc&) {
       throw memory_error(this->label() + " (sort in memory)");
     }
+    set_ranges(run, n);
+  }
+
+  /// Splits the n sorted items into output partitions. Many small ones: an ordered sink
+  /// (write_lines) holds the output of the partitions that finish before their turn, so the
+  /// smaller they are, the less it holds.
+  void set_ranges(run_state& run, std::size_t n) {
     if (n == 0) return;
-    // Many small partitions: an ordered sink (write_lines) holds the output of the partitions
-    // that finish before their turn, so the smaller they are, the less it holds.
     const std::size_t parts = source_partitions(n, run.ctx().threads());
     for (std::size_t p = 0; p < parts; ++p) ranges_.push_back(partition_range(n, parts, p));
   }

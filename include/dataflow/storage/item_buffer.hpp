@@ -72,6 +72,14 @@ class item_buffer {
     return *p;
   }
 
+  /// Counts `n` more items, which the caller has written past size() (within the capacity)
+  /// as bytes: for items that need no constructor run.
+  void append_written(std::size_t n) noexcept
+    requires std::is_trivially_copyable_v<T>
+  {
+    size_ += n;
+  }
+
   void clear() noexcept {
     std::destroy_n(data_, size_);
     size_ = 0;

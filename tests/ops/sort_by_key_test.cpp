@@ -1,0 +1,114 @@
+// sort_by with an integral key, which distributes items by key ranges before sorting each range
+// (sort_distribute.hpp): the same order as a sequential sort for every key type and shape (full
+// ranges, few keys, one hot key, one key), every item kept, and a key function that throws or
+// changes its mind stopping the run with an error rather than a wrong or a crashed sort.
+#include "../support/test_support.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+template <class K>
+struct keyed_row {
+  K key;
+  std::uint32_t id;
+  bool operator==(const keyed_row&) const = default;
+};
+
+enum class shape { full_range, few_keys, hot_key, one_key };
+
+template <class K>
+std::vector<keyed_row<K>> rows(std::size_t n, shape s, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  using lim = std::numeric_limits<K>;
+  std::uniform_int_distribution<std::int64_t> small(-3, 40);
+  std::vector<keyed_row<K>> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    K k{};
+    switch (s) {
+      case shape::full_range: k = static_cast<K>(rng()); break;
+      case shape::few_keys: k = static_cast<K>(small(rng)); break;
+      case shape::hot_key: k = rng() % 10 == 0 ? static_cast<K>(rng()) : static_cast<K>(7); break;
+      case shape::one_key: k = static_cast<K>(-1); break;
+    }
+    if (i == 3 % std::max<std::size_t>(n, 1)) k = lim::min();
+    if (i == 5 % std::max<std::size_t>(n, 1)) k = lim::max();
+    out[i] = {k, static_cast<std::uint32_t>(i)};
+  }
+  return out;
+}
+
+template <class K>
+void check_sorted_by_key(std::size_t threads, std::size_t n, shape s) {
+  const auto input = rows<K>(n, s, n * 31 + static_cast<std::uint64_t>(s));
+  dataflow::context ctx(threads);
+  auto got = ctx.from(input).sort_by([](const keyed_row<K>& r) { return r.key; }).collect();
+  REQUIRE(got.size() == input.size());
+  // Ordered by key; items of equal keys in any order, so compare with the ids sorted too.
+  CHECK(std::is_sorted(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.key < b.key; }));
+  auto by_key_then_id = [](const auto& a, const auto& b) { return std::tie(a.key, a.id) < std::tie(b.key, b.id); };
+  auto want = input;
+  std::sort(want.begin(), want.end(), by_key_then_id);
+  std::sort(got.begin(), got.end(), by_key_then_id);
+  CHECK(got == want);
+}
+
+}  // namespace
+
+TEST_CASE("sort_by an integral key orders like a sequential sort, for every key type and shape", "[ops][sort]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  // Below, at and past the size where items are distributed first; 300001 puts a hot key's
+  // bucket past a thread's share (sorted in parallel) and a few-key bucket past the in-cache copy.
+  const std::size_t n = GENERATE(std::size_t{0}, std::size_t{1}, std::size_t{1000}, std::size_t{65536},
+                                 std::size_t{70001}, std::size_t{300001});
+  const shape s = GENERATE(shape::full_range, shape::few_keys, shape::hot_key, shape::one_key);
+  CAPTURE(threads, n, static_cast<int>(s));
+  check_sorted_by_key<std::int64_t>(threads, n, s);
+  check_sorted_by_key<std::uint64_t>(threads, n, s);
+  check_sorted_by_key<std::int32_t>(threads, n, s);
+  check_sorted_by_key<signed char>(threads, n, s);
+  check_sorted_by_key<std::uint16_t>(threads, n, s);
+}
+
+TEST_CASE("sort_by stops with the key function's exception, or an error when its keys change", "[ops][sort]") {
+  const std::size_t threads = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{4});
+  const auto input = rows<std::int64_t>(200003, shape::full_range, 5);
+  dataflow::context ctx(threads);
+  auto ds = ctx.from(input);
+
+  // Throws on one item: the sort never finishes, the caller gets the user's exception.
+  auto throwing = ds.sort_by([](const keyed_row<std::int64_t>& r) {
+    if (r.id == 123457) throw std::runtime_error("no key for item 123457");
+    return r.key;
+  });
+  CHECK_THROWS_WITH(throwing.count(), Catch::Contains("no key for item 123457"));
+
+  // A key that changes between calls (a counter): an error that says so, not a sort that
+  // writes outside its output or returns items lost or doubled.
+  std::atomic<std::int64_t> calls{0};
+  auto changing = ds.sort_by([&calls](const keyed_row<std::int64_t>&) { return calls.fetch_add(1); });
+  CHECK_THROWS_WITH(changing.count(), Catch::Contains("two different keys"));
+
+  // A key that changes only sometimes: either the run fails, or every item comes out once.
+  std::atomic<std::int64_t> flips{0};
+  auto wobbly = ds.sort_by([&flips](const keyed_row<std::int64_t>& r) {
+    return flips.fetch_add(1) % 100003 == 0 ? -r.key : r.key;
+  });
+  try {
+    auto got = wobbly.collect();
+    std::vector<std::uint32_t> ids;
+    for (const auto& r : got) ids.push_back(r.id);
+    std::sort(ids.begin(), ids.end());
+    REQUIRE(ids.size() == input.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) REQUIRE(ids[i] == i);
+  } catch (const std::exception& e) {
+    CHECK_THAT(e.what(), Catch::Contains("two different keys"));
+  }
+}
