@@ -92,18 +92,19 @@ void sort_bucket(T* a, std::size_t m, std::uint64_t base, int shift, const KeyOf
 /// Copies the items of `sources` into `out` (room for all of them, uninitialized) in the order
 /// of key_of(item), an ordered_bits value; `less` orders two items by the same key and sorts
 /// each bucket. Returns false when the run stopped first (then `out` holds no item). key_of is
-/// called three times an item and must give the same key each time: a key function that does
+/// called several times an item and must give the same key each time: a key function that does
 /// not (a counter, a clock) gets a stage error naming `label`, never a write outside `out`.
 template <class T, class KeyOf, class Less>
 bool distribute_sort(run_state& run, const std::vector<std::span<T>>& sources, T* out,
                      const KeyOf& key_of, const Less& less, const std::string& label) {
   static_assert(std::is_trivially_copyable_v<T>, "items are copied as bytes and never destroyed");
-  constexpr std::size_t chunk_items = std::size_t{1} << 17;
-  std::vector<std::span<T>> chunks;
   std::size_t n = 0;
+  for (std::span<T> s : sources) n += s.size();
+  // A few hundred chunks at most: each has a count and a place per bucket.
+  const std::size_t chunk_items = std::max(std::size_t{1} << 17, n / 256 + 1);
+  std::vector<std::span<T>> chunks;
   for (std::span<T> s : sources) {
     for (std::size_t i = 0; i < s.size(); i += chunk_items) chunks.push_back(s.subspan(i, std::min(chunk_items, s.size() - i)));
-    n += s.size();
   }
   if (n == 0) return true;
   auto stopped = [&] { return run.has_enough() || stop_requested(); };
