@@ -93,15 +93,20 @@ class run_merger {
     std::make_heap(heap_.begin(), heap_.end(), greater());
   }
 
-  /// Calls out(item) for every item in order. Before any run loads its next block (which ends
-  /// the life of the views of items taken from it), calls flush().
+  /// Calls out(item) for every item in order, or until an out that returns bool returns false.
+  /// Before any run loads its next block (which ends the life of the views of items taken from
+  /// it), calls flush().
   template <class Out, class Flush>
   void run(Out&& out, Flush&& flush) {
     while (!heap_.empty()) {
       if (stop_requested()) return;
       std::pop_heap(heap_.begin(), heap_.end(), greater());
       cursor& c = cursors_[heap_.back()];
-      out(*c.current);
+      if constexpr (std::is_same_v<decltype(out(*c.current)), bool>) {
+        if (!out(*c.current)) return;
+      } else {
+        out(*c.current);
+      }
       if (c.left == 0) flush();
       if (advance(c)) {
         std::push_heap(heap_.begin(), heap_.end(), greater());
@@ -189,7 +194,10 @@ class sort_core : public node<T> {
       const std::string& label = self->label();
       // Every run of the thread goes to one file (a spill file holds a descriptor while it
       // lives); merging punches the space of merged runs out of it.
-      if (!writer) writer.emplace(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
+      if (!writer) {
+        writer.emplace(self->ctx().spill_dir(label), label, self->run_block_bytes());
+        writer->keep_fences();  // the final merge splits runs at their blocks
+      }
       for (std::size_t i = 0; i < items.size(); ++i) writer->add(items[i]);
       runs.push_back(writer->end_segment());
       items.clear();  // the buffer and the arena's blocks are reused for the next run
@@ -209,7 +217,7 @@ class sort_core : public node<T> {
     return "sort runs per thread, merge into ordered partitions";
   }
   std::size_t partition_count() const override {
-    return runs_.empty() ? ranges_.size() : 1;
+    return runs_.empty() ? ranges_.size() : splitters_.size() + 1;
   }
   std::optional<std::uint64_t> known_items() const override {
     if (!runs_.empty()) return std::nullopt;
@@ -218,7 +226,7 @@ class sort_core : public node<T> {
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     if (!runs_.empty()) {
-      merge_to(runs_, out);
+      merge_range(p, out);
       return;
     }
     const auto [begin, end] = ranges_[p];
@@ -229,6 +237,9 @@ class sort_core : public node<T> {
   }
 
   void dispose() noexcept override {
+    splitters_.clear();
+    run_firsts_.clear();
+    fence_bytes_ = arena();
     runs_.clear();
     ranges_.clear();
     sorted_ = item_buffer<T>();
@@ -242,6 +253,9 @@ class sort_core : public node<T> {
     spilled_any_.store(false);
     runs_.clear();
     ranges_.clear();
+    splitters_.clear();
+    run_firsts_.clear();
+    fence_bytes_ = arena();
     locals_.emplace(run.ctx().threads());
   }
 
@@ -284,6 +298,7 @@ class sort_core : public node<T> {
       runs = std::move(merged);  // the merged-from files go with their last reference
     }
     runs_ = std::move(runs);
+    if (threads > 1 && runs_.size() <= parallel_fan_in) split_merge(run);
   }
 
  private:
@@ -358,8 +373,82 @@ class sort_core : public node<T> {
     for (std::size_t p = 0; p < parts; ++p) ranges_.push_back(partition_range(n, parts, p));
   }
 
-  /// Streams the merge of `runs` to a consumer, in batches.
-  void merge_to(const std::vector<spill_segment>& runs, batch_consumer<T>& out) {
+  /// Blocks of runs: small enough that a range of the final merge decodes little of the blocks
+  /// it shares with its neighbours (it starts and ends inside one block of each run).
+  std::size_t run_block_bytes() const noexcept { return std::min<std::size_t>(policy_.block_bytes, 128 * 1024); }
+
+  /// Splits the final merge into key ranges that threads merge at once (output partitions in
+  /// order), each of about a quarter of a thread's share: the first items of every run's
+  /// blocks, sorted, give the splitters. A range's merge reads each run from the last block
+  /// that starts below the range to the first that starts past it, so a partition costs at
+  /// most a block a run more than its own items.
+  void split_merge(run_state& run) {
+    std::uint64_t bytes = 0;
+    std::size_t blocks = 0;
+    for (const spill_segment& r : runs_) {
+      if (!r.fences) return;
+      bytes += r.bytes;
+      blocks += r.fences->size();
+    }
+    const std::size_t threads = run.ctx().threads();
+    const std::uint64_t target = std::max<std::uint64_t>(policy_.thread_share / 4, 4 * run_block_bytes());
+    const std::size_t parts = std::min<std::size_t>(std::max<std::uint64_t>(bytes / target, 2 * threads), blocks / 2);
+    if (parts < 2) return;
+    const std::string& label = this->label();
+    std::vector<const T*> all;
+    try {
+      for (const spill_segment& r : runs_) {
+        auto& firsts = run_firsts_.emplace_back();
+        firsts.reserve(r.fences->size());
+        for (const spill_fence& f : *r.fences) {
+          byte_reader in(f.first.data(), f.first.data() + f.first.size(), fence_bytes_);
+          firsts.push_back(spill_decode<T>(in));  // views into the fence, which runs_ keeps
+        }
+      }
+      for (const auto& firsts : run_firsts_) {
+        for (const T& f : firsts) all.push_back(&f);
+      }
+      auto lt = less();
+      safe_sort(all.data(), all.data() + all.size(), [&](const T* a, const T* b) { return lt(*a, *b); });
+      for (std::size_t k = 1; k < parts; ++k) {
+        const T& s = *all[k * all.size() / parts];
+        if (splitters_.empty() || lt(splitters_.back(), s)) splitters_.push_back(s);  // none twice
+      }
+    } catch (const op_failure& f) {
+      throw_stage_error(f, label + " (split the merge)");
+    }
+  }
+
+  /// Streams partition p of the final merge: every item in [splitter p-1, splitter p).
+  void merge_range(std::size_t p, batch_consumer<T>& out) {
+    if (splitters_.empty()) {
+      merge_to(runs_, out, nullptr, nullptr);
+      return;
+    }
+    const T* lo = p > 0 ? &splitters_[p - 1] : nullptr;
+    const T* hi = p < splitters_.size() ? &splitters_[p] : nullptr;
+    auto lt = less();
+    std::vector<spill_segment> pieces;
+    for (std::size_t r = 0; r < runs_.size(); ++r) {
+      const std::vector<T>& firsts = run_firsts_[r];
+      // From the last block that starts below lo (items >= lo may begin inside it) to the
+      // first that starts at or past hi (all of its items are >= hi).
+      std::size_t from = 0;
+      if (lo) {
+        from = static_cast<std::size_t>(std::partition_point(firsts.begin(), firsts.end(), [&](const T& f) { return lt(f, *lo); }) - firsts.begin());
+        from -= from > 0;
+      }
+      std::size_t to = firsts.size();
+      if (hi) to = static_cast<std::size_t>(std::partition_point(firsts.begin(), firsts.end(), [&](const T& f) { return lt(f, *hi); }) - firsts.begin());
+      if (to > from) pieces.push_back(fenced_blocks(runs_[r], from, to));
+    }
+    merge_to(pieces, out, lo, hi);
+  }
+
+  /// Streams the merge of `runs` to a consumer, in batches: the items from lo (or the first)
+  /// up to hi (or the last), hi excluded.
+  void merge_to(const std::vector<spill_segment>& runs, batch_consumer<T>& out, const T* lo, const T* hi) {
+    auto lt = less();
     run_merger<T, decltype(less())> merger(runs, this->label(), less());
     item_buffer<T> batch;
     batch.reserve(batch_items<T>);
@@ -367,10 +456,17 @@ class sort_core : public node<T> {
       if (!batch.empty() && !stop_requested()) out.consume(batch.span());
       batch.clear();
     };
+    bool started = lo == nullptr;
     merger.run(
-        [&](const T& x) {
+        [&](const T& x) -> bool {
+          if (!started) {
+            if (lt(x, *lo)) return true;
+            started = true;
+          }
+          if (hi && !lt(x, *hi)) return false;
           batch.emplace_back(x);
           if (batch.size() == batch_items<T>) flush();
+          return true;
         },
         flush);
     flush();
@@ -379,7 +475,8 @@ class sort_core : public node<T> {
   /// Merges `runs` into one new run.
   spill_segment merge_to_run(const std::vector<spill_segment>& runs) {
     const std::string& label = this->label();
-    spill_writer w(this->ctx().spill_dir(label), label, policy_.block_bytes);
+    spill_writer w(this->ctx().spill_dir(label), label, run_block_bytes());
+    w.keep_fences();
     run_merger<T, decltype(less())> merger(runs, label, less());
     merger.run([&](const T& x) { w.add(x); }, [] {});
     spill_segment s = w.end_segment();
@@ -394,6 +491,9 @@ class sort_core : public node<T> {
   item_buffer<T> sorted_;                                   // in memory: every item, sorted
   std::vector<std::pair<std::size_t, std::size_t>> ranges_;  // in memory: output partitions
   std::vector<spill_segment> runs_;                         // on disk: the runs of the last merge
+  std::vector<T> splitters_;                    // on disk: where each output partition starts
+  std::vector<std::vector<T>> run_firsts_;      // on disk: the first item of each run's blocks
+  arena fence_bytes_;                           // what decoding the fences needed beside them
 };
 
 /// A sort fed by a parent node through a fused operator stack.

@@ -9,7 +9,10 @@
 #include <dataflow/detail/config.hpp>
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/graph/action.hpp>
+#include <dataflow/graph/spill_policy.hpp>
+#include <dataflow/storage/files.hpp>
 #include <dataflow/storage/output_file.hpp>
+#include <dataflow/storage/spill_directory.hpp>
 
 #include <dataflow/detail/format.hpp>
 
@@ -33,7 +36,11 @@ namespace detail {
 /// Writes partitions' text to a staged file in partition order, as they complete.
 class ordered_writer {
  public:
-  ordered_writer(output_file& file, std::size_t parts);
+  /// With a spill directory, a partition that is not yet its turn keeps at most `hold_bytes`
+  /// of text in memory and puts the rest in a temporary file of its own (under a memory
+  /// budget, where partitions are large: the ranges of a sort's merge).
+  ordered_writer(output_file& file, std::size_t parts, std::shared_ptr<spill_directory> dir = nullptr,
+                 std::size_t hold_bytes = 0, std::string stage = {});
 
   /// Writes a partition's text so far if every earlier partition is written (so that a long
   /// partition in order, such as a merged sort, streams out instead of piling up in memory).
@@ -42,10 +49,25 @@ class ordered_writer {
   void complete(std::size_t p, fmt::memory_buffer&& text);
 
  private:
+  /// A partition's text put aside before its turn.
+  struct aside {
+    file_handle fd;
+    std::string name;
+    std::uint64_t bytes = 0;
+  };
+
+  void put_aside(std::size_t p, fmt::memory_buffer& text);
+  /// Writes what partition p put aside (its turn has come; the mutex is held).
+  void write_aside(std::size_t p);
+
   output_file& file_;
   std::mutex mutex_;
   std::vector<std::optional<fmt::memory_buffer>> ready_;
   std::size_t next_ = 0;
+  std::shared_ptr<spill_directory> dir_;
+  std::size_t hold_bytes_;
+  std::string stage_;
+  std::vector<std::optional<aside>> aside_;  // each touched by its partition's thread until complete
 };
 
 /// Formats an item as one line of text.
@@ -157,7 +179,13 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
   }
   if (head.size()) file->write(head.data(), head.size());
   head.clear();
-  ordered_writer writer(*file, parts);
+  // Under a budget, partitions that finish before their turn keep a quarter of a thread's
+  // share in memory at most.
+  context_state& ctx = ds.node()->ctx();
+  const spill_policy policy = spill_policy::for_context(ctx);
+  ordered_writer writer = policy.limited() ? ordered_writer(*file, parts, ctx.spill_dir(action.label()),
+                                                            std::max<std::size_t>(policy.thread_share / 4, 1 << 20), action.label())
+                                           : ordered_writer(*file, parts);
   run(writer);
   file->commit();
 }
@@ -186,24 +214,59 @@ void dataset<T, Stack>::write_lines(const std::string& path, write_options optio
 
 namespace dataflow::detail {
 
-DATAFLOW_INLINE ordered_writer::ordered_writer(output_file& file, std::size_t parts)
-    : file_(file), ready_(parts) {}
+DATAFLOW_INLINE ordered_writer::ordered_writer(output_file& file, std::size_t parts,
+                                               std::shared_ptr<spill_directory> dir, std::size_t hold_bytes,
+                                               std::string stage)
+    : file_(file), ready_(parts), dir_(std::move(dir)), hold_bytes_(hold_bytes), stage_(std::move(stage)),
+      aside_(parts) {}
 
 DATAFLOW_INLINE void ordered_writer::partial(std::size_t p, fmt::memory_buffer& text) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (p != next_) return;
-  file_.write(text.data(), text.size());
-  text.clear();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (p == next_) {
+      write_aside(p);
+      file_.write(text.data(), text.size());
+      text.clear();
+      return;
+    }
+  }
+  if (dir_ && text.size() >= hold_bytes_) put_aside(p, text);
 }
 
 DATAFLOW_INLINE void ordered_writer::complete(std::size_t p, fmt::memory_buffer&& text) {
   std::lock_guard<std::mutex> lock(mutex_);
   ready_[p].emplace(std::move(text));
   while (next_ < ready_.size() && ready_[next_]) {
+    write_aside(next_);
     file_.write(ready_[next_]->data(), ready_[next_]->size());
     ready_[next_].reset();
     ++next_;
   }
+}
+
+DATAFLOW_INLINE void ordered_writer::put_aside(std::size_t p, fmt::memory_buffer& text) {
+  auto& a = aside_[p];
+  if (!a) {
+    a.emplace();
+    a->fd = dir_->create_file(stage_, a->name);
+  }
+  write_all(a->fd.get(), text.data(), text.size(), a->name, stage_.c_str());
+  a->bytes += text.size();
+  text.clear();
+}
+
+DATAFLOW_INLINE void ordered_writer::write_aside(std::size_t p) {
+  auto& a = aside_[p];
+  if (!a) return;
+  std::vector<char> buf(std::min<std::uint64_t>(a->bytes, std::uint64_t{1} << 20));
+  for (std::uint64_t at = 0; at < a->bytes;) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), a->bytes - at));
+    const std::size_t got = read_at(a->fd.get(), buf.data(), want, at, a->name, stage_.c_str());
+    if (got != want) throw io_error(a->name, stage_ + ": a temporary file of output was cut short");
+    file_.write(buf.data(), got);
+    at += got;
+  }
+  a.reset();  // closing it frees its space: it has no name
 }
 
 DATAFLOW_INLINE part_writer::part_writer(std::string dir, std::size_t parts, std::string extension,

@@ -26,13 +26,25 @@
 
 namespace dataflow::detail {
 
+/// Where a block of a segment starts and its first item, encoded: a sorted run's blocks in
+/// order of these split it into key ranges without reading it (see fenced_blocks).
+struct spill_fence {
+  std::uint64_t offset = 0;        // of the block's header in the file
+  std::uint64_t items_before = 0;  // items of the segment before the block
+  std::string first;               // the block's first item, as the codec wrote it
+};
+
 /// A stretch of a spill file: the items one writer put there between two end_segment calls.
 struct spill_segment {
   std::shared_ptr<spill_file> file;
   std::uint64_t offset = 0;
   std::uint64_t bytes = 0;
   std::uint64_t items = 0;
+  std::shared_ptr<const std::vector<spill_fence>> fences{};  // a block's each, when kept
 };
+
+/// Blocks [from, to) of a segment written with fences, as a segment of their own.
+spill_segment fenced_blocks(const spill_segment& s, std::size_t from, std::size_t to);
 
 /// Counts bytes written to spill files, for statistics and tests.
 inline std::atomic<std::uint64_t> spilled_bytes_total{0};
@@ -86,11 +98,16 @@ class spill_writer {
   template <class T>
   void add(const T& x) {
     if constexpr (!encodable<T>) throw_not_spillable<T>(stage_);
+    const std::size_t start = buf_.size();
     byte_writer w(buf_);
     spill_encode(w, x);
+    if (keep_fences_ && block_items_ == 0) note_fence(start);
     ++block_items_;
     if (buf_.size() >= block_bytes_) flush();
   }
+
+  /// Records each block's start and first item in the segments from here on.
+  void keep_fences() noexcept { keep_fences_ = true; }
 
   /// Ends the current segment and returns it; the next items start a new one.
   spill_segment end_segment();
@@ -103,6 +120,7 @@ class spill_writer {
 
  private:
   void flush();
+  void note_fence(std::size_t first_at);
 
   void write_all(const char* p, std::size_t n, std::uint64_t at);
 
@@ -114,6 +132,8 @@ class spill_writer {
   std::uint64_t written_ = 0;
   std::uint64_t segment_start_ = 0;
   std::uint64_t segment_items_ = 0;
+  bool keep_fences_ = false;
+  std::vector<spill_fence> fences_;  // of the current segment
 };
 
 /// Gives the disk space of a segment that was read for the last time back to the file system
@@ -224,9 +244,27 @@ DATAFLOW_INLINE spill_writer::spill_writer(std::shared_ptr<spill_directory> dir,
 DATAFLOW_INLINE spill_segment spill_writer::end_segment() {
   flush();
   spill_segment s{file_, segment_start_, written_ - segment_start_, segment_items_};
+  if (keep_fences_) {
+    s.fences = std::make_shared<const std::vector<spill_fence>>(std::move(fences_));
+    fences_ = {};
+  }
   segment_start_ = written_;
   segment_items_ = 0;
   return s;
+}
+
+DATAFLOW_INLINE void spill_writer::note_fence(std::size_t first_at) {
+  // The block is written at written_ when it is flushed, and the segment holds segment_items_
+  // items of blocks flushed before it.
+  fences_.push_back(spill_fence{written_, segment_items_, std::string(buf_.data() + first_at, buf_.size() - first_at)});
+}
+
+DATAFLOW_INLINE spill_segment fenced_blocks(const spill_segment& s, std::size_t from, std::size_t to) {
+  const auto& f = *s.fences;
+  const std::uint64_t begin = f[from].offset;
+  const std::uint64_t end = to < f.size() ? f[to].offset : s.offset + s.bytes;
+  const std::uint64_t items = (to < f.size() ? f[to].items_before : s.items) - f[from].items_before;
+  return spill_segment{s.file, begin, end - begin, items, nullptr};
 }
 
 DATAFLOW_INLINE void spill_writer::flush() {

@@ -1,0 +1,143 @@
+// A sort that spilled merges its runs as key ranges in parallel (split at the runs' block
+// fences), and write_lines puts a partition's text that is not yet its turn in a temporary file
+// under a budget: the same order as a sequential sort for every shape of input, the output in
+// order, and no file left behind.
+#include "../support/test_support.hpp"
+
+#include <dataflow/ops/write_lines.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+using namespace dataflow::literals;
+
+namespace {
+
+enum class order { random, ascending, descending, few_values, one_value };
+
+std::vector<std::uint64_t> numbers(std::size_t n, order o, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint64_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    switch (o) {
+      case order::random: v[i] = rng(); break;
+      case order::ascending: v[i] = i / 3; break;
+      case order::descending: v[i] = n - i / 3; break;
+      case order::few_values: v[i] = rng() % 5; break;
+      case order::one_value: v[i] = 42; break;
+    }
+  }
+  return v;
+}
+
+/// Compares two long sequences without printing them: the first place they differ, if any.
+template <class V>
+void check_same(const V& got, const V& want) {
+  REQUIRE(got.size() == want.size());
+  const auto at = std::mismatch(got.begin(), got.end(), want.begin()).first - got.begin();
+  INFO("first difference at " << at);
+  CHECK(static_cast<std::size_t>(at) == got.size());
+}
+
+/// The partitions of the stage that read the sort's output (the last stage of the run).
+std::size_t merge_partitions(const dataflow::context& ctx) { return ctx.last_run().stages.back().partitions; }
+
+}  // namespace
+
+TEST_CASE("a spilled sort merges key ranges in parallel into the sequential order", "[spill][sort]") {
+  const std::size_t threads = GENERATE(std::size_t{2}, std::size_t{4});
+  const order o = GENERATE(order::random, order::ascending, order::descending, order::few_values, order::one_value);
+  CAPTURE(threads, static_cast<int>(o));
+  test::temp_dir dir;
+  dataflow::context ctx(threads);
+  ctx.memory_budget(24_MiB).spill_directory(dir.path().string());
+
+  const auto input = numbers(1'500'007, o, 7 + static_cast<std::uint64_t>(o));
+  const auto before = dataflow::detail::spilled_bytes_total.load();
+  auto got = ctx.from(input).sort().collect();
+  CHECK(dataflow::detail::spilled_bytes_total.load() > before);
+  check_same(got, test::sorted(input));
+  // Ranges of distinct keys: several unless every key is one.
+  if (o != order::one_value) CHECK(merge_partitions(ctx) > 1);
+
+  // Descending by a comparator, and strings, whose ranges split inside runs of equal prefixes.
+  auto desc = ctx.from(input).sort(std::greater<>{}).collect();
+  auto want_desc = test::sorted(input);
+  std::reverse(want_desc.begin(), want_desc.end());
+  check_same(desc, want_desc);
+
+  std::vector<std::string> words(input.size() / 3);
+  for (std::size_t i = 0; i < words.size(); ++i) words[i] = "w" + std::to_string(input[i] % 100000) + std::string(i % 7, 'x');
+  auto got_words = ctx.from(words).map([](const std::string& w) { return std::string_view(w); }).sort().collect();
+  check_same(got_words, test::sorted(words));
+  CHECK(test::nothing_left_in(dir));
+}
+
+TEST_CASE("a spilled sort written with write_lines is the sorted file, and leaves nothing", "[spill][sort][sinks]") {
+  const std::size_t threads = GENERATE(std::size_t{2}, std::size_t{3});
+  test::temp_dir dir, out;
+  dataflow::context ctx(threads);
+  ctx.memory_budget(24_MiB).spill_directory(dir.path().string());
+  const auto input = numbers(2'000'003, order::random, 99);
+  const std::string path = (out.path() / "sorted.txt").string();
+  ctx.from(input).sort().write_lines(path);
+  CHECK(merge_partitions(ctx) > 1);
+  std::string want;
+  for (std::uint64_t x : test::sorted(input)) want += std::to_string(x) + '\n';
+  const std::string written = test::read_file(path);
+  CHECK(written.size() == want.size());
+  CHECK((written == want));  // parenthesized: no 20 MB of text in the message
+  CHECK(test::nothing_left_in(dir));
+}
+
+TEST_CASE("the ordered writer puts early partitions' text aside and writes everything in order", "[sinks]") {
+  using dataflow::detail::ordered_writer;
+  const std::size_t parts = GENERATE(std::size_t{1}, std::size_t{7}, std::size_t{40});
+  const std::size_t hold = GENERATE(std::size_t{0}, std::size_t{16}, std::size_t{1} << 20);
+  CAPTURE(parts, hold);
+  test::temp_dir spill, out;
+  const std::string path = (out.path() / "out.txt").string();
+  std::vector<std::vector<std::string>> chunks(parts);
+  std::string want;
+  std::mt19937_64 rng(parts * 31 + hold);
+  for (std::size_t p = 0; p < parts; ++p) {
+    const std::size_t n = rng() % 6;  // some partitions write nothing
+    for (std::size_t i = 0; i < n; ++i) {
+      chunks[p].push_back("p" + std::to_string(p) + "." + std::to_string(i) + std::string(rng() % 40, '-') + "\n");
+      want += chunks[p].back();
+    }
+  }
+  {
+    dataflow::detail::output_file file(path);
+    ordered_writer writer(file, parts, std::make_shared<dataflow::detail::spill_directory>(spill.path().string()), hold,
+                          "test");
+    // Threads take partitions in a shuffled order, each writing its chunks one partial at a time.
+    std::vector<std::size_t> order(parts);
+    for (std::size_t p = 0; p < parts; ++p) order[p] = p;
+    std::shuffle(order.begin(), order.end(), rng);
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < 3; ++t) {
+      pool.emplace_back([&] {
+        for (std::size_t k; (k = next.fetch_add(1)) < parts;) {
+          const std::size_t p = order[k];
+          fmt::memory_buffer text;
+          for (const std::string& c : chunks[p]) {
+            text.append(c.data(), c.data() + c.size());
+            writer.partial(p, text);
+          }
+          writer.complete(p, std::move(text));
+        }
+      });
+    }
+    for (auto& t : pool) t.join();
+    file.commit();
+  }
+  CHECK(test::read_file(path) == want);
+  CHECK(test::nothing_left_in(spill));
+}
