@@ -5,8 +5,9 @@
 // contiguous partitions in order. Under a memory budget, a thread whose buffer outgrows its
 // share sorts it and writes it to disk as a run; at the end the rest become runs too, groups of
 // up to fan_in runs are merged into longer runs until few enough remain (in parallel), and the
-// last merge streams the output as one partition. The sort is not stable: items that compare
-// equal come out in no particular order.
+// last merge streams the output: split into key ranges at the runs' block fences, one output
+// partition each, merged by the threads at once (one partition when a thread alone merges).
+// The sort is not stable: items that compare equal come out in no particular order.
 //
 // @code
 // auto sorted = ctx.read_lines("words.txt").sort();               // bytewise, like LC_ALL=C sort
