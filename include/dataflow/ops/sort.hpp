@@ -79,17 +79,26 @@ class run_merger {
     std::optional<byte_reader> r;
     std::size_t left = 0;  // items not yet decoded in the current block
     std::optional<T> current;
+    std::uint64_t take = ~std::uint64_t{0};  // items still to merge from this run
   };
 
  public:
-  run_merger(const std::vector<spill_segment>& runs, const std::string& stage, Less less)
+  /// Merges whole runs, or with `limits`, from each run the `take` items after its first `skip`.
+  run_merger(const std::vector<spill_segment>& runs, const std::string& stage, Less less,
+             const std::vector<std::pair<std::uint64_t, std::uint64_t>>& limits = {})
       : less_(std::move(less)), stage_(stage) {
     cursors_.reserve(runs.size());
     for (const auto& run : runs) {
       cursors_.push_back(cursor{spill_reader(run, stage), std::nullopt, 0, std::nullopt});
     }
     for (std::size_t i = 0; i < cursors_.size(); ++i) {
-      if (advance(cursors_[i])) heap_.push_back(i);
+      cursor& c = cursors_[i];
+      if (!limits.empty()) {
+        for (std::uint64_t k = limits[i].first; k > 0 && advance(c); --k) {
+        }
+        c.take = limits[i].second;
+      }
+      if (advance(c)) heap_.push_back(i);
     }
     std::make_heap(heap_.begin(), heap_.end(), greater());
   }
@@ -125,6 +134,7 @@ class run_merger {
   }
 
   bool advance(cursor& c) {
+    if (c.take == 0) return false;
     if (c.left == 0) {
       if (c.r) check_block_end(*c.r, stage_);
       if (!c.in.next_block()) return false;
@@ -134,6 +144,7 @@ class run_merger {
     }
     c.current.emplace(spill_decode<T>(*c.r));
     --c.left;
+    --c.take;  // from all ones when unlimited: never reaches 0
     return true;
   }
 
@@ -218,7 +229,7 @@ class sort_core : public node<T> {
     return "sort runs per thread, merge into ordered partitions";
   }
   std::size_t partition_count() const override {
-    return runs_.empty() ? ranges_.size() : splitters_.size() + 1;
+    return runs_.empty() ? ranges_.size() : std::max<std::size_t>(cuts_.size(), 2) - 1;
   }
   std::optional<std::uint64_t> known_items() const override {
     if (!runs_.empty()) return std::nullopt;
@@ -238,9 +249,7 @@ class sort_core : public node<T> {
   }
 
   void dispose() noexcept override {
-    splitters_.clear();
-    run_firsts_.clear();
-    fence_bytes_ = arena();
+    cuts_.clear();
     runs_.clear();
     ranges_.clear();
     sorted_ = item_buffer<T>();
@@ -254,9 +263,7 @@ class sort_core : public node<T> {
     spilled_any_.store(false);
     runs_.clear();
     ranges_.clear();
-    splitters_.clear();
-    run_firsts_.clear();
-    fence_bytes_ = arena();
+    cuts_.clear();
     locals_.emplace(run.ctx().threads());
   }
 
@@ -380,9 +387,9 @@ class sort_core : public node<T> {
 
   /// Splits the final merge into key ranges that threads merge at once (output partitions in
   /// order), each of about a quarter of a thread's share: the first items of every run's
-  /// blocks, sorted, give the splitters. A range's merge reads each run from the last block
-  /// that starts below the range to the first that starts past it, so a partition costs at
-  /// most a block a run more than its own items.
+  /// blocks, sorted, give the splitters, and each run is cut at the first item not below each
+  /// splitter (found in the one block where it can be). Cuts are item positions, made once and
+  /// kept in order, so every item goes to exactly one range whatever the comparator says.
   void split_merge(run_state& run) {
     std::uint64_t bytes = 0;
     std::size_t blocks = 0;
@@ -396,78 +403,103 @@ class sort_core : public node<T> {
     const std::size_t parts = std::min<std::size_t>(std::max<std::uint64_t>(bytes / target, 2 * threads), blocks / 2);
     if (parts < 2) return;
     const std::string& label = this->label();
-    std::vector<const T*> all;
+    auto lt = less();
+    std::vector<std::vector<T>> firsts;  // each run's blocks' first items
+    std::vector<T> splitters;
+    arena fence_bytes;  // what decoding the fences needed beside them
     try {
+      std::vector<const T*> all;
       for (const spill_segment& r : runs_) {
-        auto& firsts = run_firsts_.emplace_back();
-        firsts.reserve(r.fences->size());
-        for (const spill_fence& f : *r.fences) {
-          byte_reader in(f.first.data(), f.first.data() + f.first.size(), fence_bytes_);
-          firsts.push_back(spill_decode<T>(in));  // views into the fence, which runs_ keeps
+        auto& f = firsts.emplace_back();
+        f.reserve(r.fences->size());
+        for (const spill_fence& fence : *r.fences) {
+          byte_reader in(fence.first.data(), fence.first.data() + fence.first.size(), fence_bytes);
+          f.push_back(spill_decode<T>(in));  // views into the fence, which runs_ keeps
         }
       }
-      for (const auto& firsts : run_firsts_) {
-        for (const T& f : firsts) all.push_back(&f);
+      for (const auto& f : firsts) {
+        for (const T& x : f) all.push_back(&x);
       }
-      auto lt = less();
       safe_sort(all.data(), all.data() + all.size(), [&](const T* a, const T* b) { return lt(*a, *b); });
       for (std::size_t k = 1; k < parts; ++k) {
-        const T& s = *all[k * all.size() / parts];
-        if (splitters_.empty() || lt(splitters_.back(), s)) splitters_.push_back(s);  // none twice
+        const T& x = *all[k * all.size() / parts];
+        if (splitters.empty() || lt(splitters.back(), x)) splitters.push_back(x);  // none twice
       }
     } catch (const op_failure& f) {
       throw_stage_error(f, label + " (split the merge)");
     }
+    if (splitters.empty()) return;
+    // cuts_[k][r]: where range k begins in run r; range k is [cuts_[k][r], cuts_[k + 1][r]).
+    const std::size_t ranges = splitters.size() + 1;
+    cuts_.assign(ranges + 1, std::vector<std::uint64_t>(runs_.size(), 0));
+    for (std::size_t r = 0; r < runs_.size(); ++r) cuts_[ranges][r] = runs_[r].items;
+    parallel_partitions(run, splitters.size(), label + " (split the merge)", [&](std::size_t k) {
+      for (std::size_t r = 0; r < runs_.size(); ++r) cuts_[k + 1][r] = cut(r, firsts[r], splitters[k]);
+    });
+    for (std::size_t k = 1; k <= ranges; ++k) {
+      for (std::size_t r = 0; r < runs_.size(); ++r) cuts_[k][r] = std::max(cuts_[k][r], cuts_[k - 1][r]);
+    }
   }
 
-  /// Streams partition p of the final merge: every item in [splitter p-1, splitter p).
+  /// The position in run r of its first item not below `s`: in the last block that starts
+  /// below s (or at 0 when none does).
+  std::uint64_t cut(std::size_t r, const std::vector<T>& firsts, const T& s) {
+    auto lt = less();
+    const spill_segment& run = runs_[r];
+    const auto& fences = *run.fences;
+    std::size_t b = static_cast<std::size_t>(
+        std::partition_point(firsts.begin(), firsts.end(), [&](const T& f) { return lt(f, s); }) - firsts.begin());
+    if (b == 0) return 0;
+    --b;
+    spill_reader in(fenced_blocks(run, b, b + 1), this->label());
+    std::uint64_t at = fences[b].items_before;
+    if (!in.next_block()) return at;
+    byte_reader rd = in.reader();
+    for (std::size_t i = in.block_items(); i > 0; --i, ++at) {
+      if (!lt(spill_decode<T>(rd), s)) return at;
+    }
+    return at;  // the block's end: the next block's start
+  }
+
+  /// Streams partition p of the final merge: from each run, the items between its cuts.
   void merge_range(std::size_t p, batch_consumer<T>& out) {
-    if (splitters_.empty()) {
-      merge_to(runs_, out, nullptr, nullptr);
+    if (cuts_.empty()) {
+      merge_to(runs_, {}, out);
       return;
     }
-    const T* lo = p > 0 ? &splitters_[p - 1] : nullptr;
-    const T* hi = p < splitters_.size() ? &splitters_[p] : nullptr;
-    auto lt = less();
     std::vector<spill_segment> pieces;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> limits;
     for (std::size_t r = 0; r < runs_.size(); ++r) {
-      const std::vector<T>& firsts = run_firsts_[r];
-      // From the last block that starts below lo (items >= lo may begin inside it) to the
-      // first that starts at or past hi (all of its items are >= hi).
-      std::size_t from = 0;
-      if (lo) {
-        from = static_cast<std::size_t>(std::partition_point(firsts.begin(), firsts.end(), [&](const T& f) { return lt(f, *lo); }) - firsts.begin());
-        from -= from > 0;
-      }
-      std::size_t to = firsts.size();
-      if (hi) to = static_cast<std::size_t>(std::partition_point(firsts.begin(), firsts.end(), [&](const T& f) { return lt(f, *hi); }) - firsts.begin());
-      if (to > from) pieces.push_back(fenced_blocks(runs_[r], from, to));
+      const std::uint64_t from = cuts_[p][r], to = cuts_[p + 1][r];
+      if (to <= from) continue;
+      const auto& fences = *runs_[r].fences;
+      // The blocks holding items [from, to): the last that starts at or before each end.
+      auto block_of = [&](std::uint64_t item) {
+        return static_cast<std::size_t>(std::upper_bound(fences.begin(), fences.end(), item,
+                                                         [](std::uint64_t i, const spill_fence& f) { return i < f.items_before; }) -
+                                        fences.begin()) - 1;
+      };
+      const std::size_t first = block_of(from), last = block_of(to - 1);
+      pieces.push_back(fenced_blocks(runs_[r], first, last + 1));
+      limits.emplace_back(from - fences[first].items_before, to - from);
     }
-    merge_to(pieces, out, lo, hi);
+    merge_to(pieces, limits, out);
   }
 
-  /// Streams the merge of `runs` to a consumer, in batches: the items from lo (or the first)
-  /// up to hi (or the last), hi excluded.
-  void merge_to(const std::vector<spill_segment>& runs, batch_consumer<T>& out, const T* lo, const T* hi) {
-    auto lt = less();
-    run_merger<T, decltype(less())> merger(runs, this->label(), less());
+  /// Streams the merge of `runs` (limited as run_merger's `limits` say) to a consumer, in batches.
+  void merge_to(const std::vector<spill_segment>& runs, const std::vector<std::pair<std::uint64_t, std::uint64_t>>& limits,
+                batch_consumer<T>& out) {
+    run_merger<T, decltype(less())> merger(runs, this->label(), less(), limits);
     item_buffer<T> batch;
     batch.reserve(batch_items<T>);
     auto flush = [&] {
       if (!batch.empty() && !stop_requested()) out.consume(batch.span());
       batch.clear();
     };
-    bool started = lo == nullptr;
     merger.run(
-        [&](const T& x) -> bool {
-          if (!started) {
-            if (lt(x, *lo)) return true;
-            started = true;
-          }
-          if (hi && !lt(x, *hi)) return false;
+        [&](const T& x) {
           batch.emplace_back(x);
           if (batch.size() == batch_items<T>) flush();
-          return true;
         },
         flush);
     flush();
@@ -492,9 +524,7 @@ class sort_core : public node<T> {
   item_buffer<T> sorted_;                                   // in memory: every item, sorted
   std::vector<std::pair<std::size_t, std::size_t>> ranges_;  // in memory: output partitions
   std::vector<spill_segment> runs_;                         // on disk: the runs of the last merge
-  std::vector<T> splitters_;                    // on disk: where each output partition starts
-  std::vector<std::vector<T>> run_firsts_;      // on disk: the first item of each run's blocks
-  arena fence_bytes_;                           // what decoding the fences needed beside them
+  std::vector<std::vector<std::uint64_t>> cuts_;  // on disk: where each output partition starts in each run
 };
 
 /// A sort fed by a parent node through a fused operator stack.
