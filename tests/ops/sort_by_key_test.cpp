@@ -112,3 +112,29 @@ TEST_CASE("sort_by stops with the key function's exception, or an error when its
     CHECK_THAT(e.what(), Catch::Contains("two different keys"));
   }
 }
+
+TEST_CASE("sort of string views distributes by their first bytes and orders ties bytewise", "[ops][sort]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  const std::size_t n = GENERATE(std::size_t{0}, std::size_t{1}, std::size_t{70001}, std::size_t{300001});
+  // Few first-eight-byte prefixes: buckets of one prefix each, ordered by the rest alone.
+  const bool few_prefixes = GENERATE(false, true);
+  CAPTURE(threads, n, few_prefixes);
+  std::mt19937_64 rng(n + threads);
+  // Empty strings, strings shorter than eight bytes, long shared prefixes (ties on the first
+  // eight bytes), embedded zero bytes and bytes above 127.
+  const std::vector<std::string> stems = {"", "a", "ab", std::string("ab\0", 3), "prefix-shared-", "zz\xff", "\x01"};
+  std::vector<std::string> words(n);
+  for (auto& w : words) {
+    w = stems[rng() % stems.size()];
+    for (std::size_t k = rng() % 12; k > 0; --k) w.push_back(static_cast<char>(rng() % 4 == 0 ? rng() % 256 : 'a' + rng() % 3));
+    if (few_prefixes) w = "aaaaaaa" + std::to_string(rng() % 8) + w;
+  }
+  dataflow::context ctx(threads);
+  auto got = ctx.from(words).map([](const std::string& w) { return std::string_view(w); }).sort().collect();
+  auto want = words;
+  std::sort(want.begin(), want.end());
+  REQUIRE(got.size() == want.size());
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) differ += got[i] != want[i];
+  CHECK(differ == 0);
+}

@@ -341,6 +341,19 @@ class sort_core : public node<T> {
       // The arenas stay alive with the locals: the joined items still view into them.
       sorted_ = item_buffer<T>();
       sorted_.reserve(n);
+      if constexpr (bytewise_string_sort<T, Compare>) {
+        if (n >= distribute_from_items) {
+          std::vector<std::span<T>> sources;
+          for (local_buffer* l : locals) sources.emplace_back(l->items.data(), l->items.size());
+          item_buffer<prefixed_view> keyed;
+          keyed.reserve(n);
+          if (distribute_sort_strings(run, sources, keyed.data(), this->label())) keyed.append_written(n);
+          for (local_buffer* l : locals) l->items = item_buffer<T>();
+          for (std::size_t i = 0; i < keyed.size(); ++i) sorted_.emplace_back(keyed[i].s);
+          set_ranges(run, sorted_.size());
+          return;
+        }
+      }
       if constexpr (by_integral_key) {
         if (n >= distribute_from_items) {
           std::vector<std::span<T>> sources;

@@ -5,7 +5,9 @@
 // known before comparing anything: one pass counts each chunk's items per range (bucket), one
 // moves them to their bucket's place in the output, and the buckets (a few thousand items each,
 // in cache) sort in parallel. Items of equal keys land in one bucket, which sorts like any
-// other, so skewed keys cost what a quicksort of that bucket costs.
+// other, so skewed keys cost what a quicksort of that bucket costs. A bytewise sort of strings
+// goes the same way with each string's first eight bytes as the key, the strings compared only
+// where those tie.
 #pragma once
 
 #include <dataflow/detail/failure.hpp>
@@ -23,6 +25,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -53,11 +56,12 @@ inline constexpr std::size_t bucket_sort_items = std::size_t{1} << 18;
 /// Sorts the m items at `a`, whose keys lie in [base, base + 2^shift): counted and moved once
 /// more by their next bits (in cache now), so that what is left to compare are runs of an
 /// item or two; a bucket of one key needs nothing.
+/// With `key_decides` false, items of one key still need `less` to order them.
 template <class T, class KeyOf, class Less, class Changed>
 void sort_bucket(T* a, std::size_t m, std::uint64_t base, int shift, const KeyOf& key_of, const Less& less,
-                 const Changed& changed_key) {
-  if (shift == 0) return;  // every key is `base`
-  if (m < 64 || m > bucket_sort_items) {  // a bucket of skewed keys sorts without a copy of it
+                 const Changed& changed_key, bool key_decides) {
+  if (shift == 0 && key_decides) return;  // every key is `base`
+  if (shift == 0 || m < 64 || m > bucket_sort_items) {  // a bucket of skewed keys sorts without a copy of it
     safe_sort(a, a + m, less);
     return;
   }
@@ -83,21 +87,20 @@ void sort_bucket(T* a, std::size_t m, std::uint64_t base, int shift, const KeyOf
     std::memcpy(static_cast<void*>(tmp + at[sl]++), static_cast<const void*>(a + i), sizeof(T));
   }
   std::memcpy(static_cast<void*>(a), static_cast<const void*>(tmp), m * sizeof(T));
-  if (rest == 0) return;  // one key a slot
+  if (rest == 0 && key_decides) return;  // one key a slot
   for (std::size_t sl = 0; sl < slots; ++sl) {
     if (ends[sl + 1] - ends[sl] > 1) safe_sort(a + ends[sl], a + ends[sl + 1], less);
   }
 }
 
-/// Copies the items of `sources` into `out` (room for all of them, uninitialized) in the order
-/// of key_of(item), an ordered_bits value; `less` orders two items by the same key and sorts
-/// each bucket. Returns false when the run stopped first (then `out` holds no item). key_of is
-/// called several times an item and must give the same key each time: a key function that does
-/// not (a counter, a clock) gets a stage error naming `label`, never a write outside `out`.
-template <class T, class KeyOf, class Less>
-bool distribute_sort(run_state& run, const std::vector<std::span<T>>& sources, T* out,
-                     const KeyOf& key_of, const Less& less, const std::string& label) {
-  static_assert(std::is_trivially_copyable_v<T>, "items are copied as bytes and never destroyed");
+/// As distribute_sort, with the output items made from the sources' by make(item) (a view and
+/// its key side by side, say): key_of reads a source item's key, out_key an output item's, and
+/// with `key_decides` false, `less` orders the items of equal keys too.
+template <class T, class Out, class KeyOf, class OutKey, class Make, class Less>
+bool distribute_sort_into(run_state& run, const std::vector<std::span<T>>& sources, Out* out, const KeyOf& key_of,
+                          const OutKey& out_key, const Make& make, const Less& less, const std::string& label,
+                          bool key_decides) {
+  static_assert(std::is_trivially_copyable_v<Out>, "items are copied as bytes and never destroyed");
   std::size_t n = 0;
   for (std::span<T> s : sources) n += s.size();
   // A few hundred chunks at most: each has a count and a place per bucket.
@@ -166,7 +169,7 @@ bool distribute_sort(run_state& run, const std::vector<std::span<T>>& sources, T
     for (const T& x : chunks[c]) {
       const std::size_t b = bucket_of(key_of(x));
       if (rest[b]-- == 0) throw changed_key();  // more items in b than counted
-      ::new (static_cast<void*>(out + places[b]++)) T(x);
+      ::new (static_cast<void*>(out + places[b]++)) Out(make(x));
     }
   });
 
@@ -181,13 +184,52 @@ bool distribute_sort(run_state& run, const std::vector<std::span<T>>& sources, T
   for_each_partition(run, buckets, [&](std::size_t b) {
     const std::size_t size = bucket_begin[b + 1] - bucket_begin[b];
     if (size > 1 && size <= large) {
-      sort_bucket(out + bucket_begin[b], size, lo + (static_cast<std::uint64_t>(b) << shift), shift, key_of, less, changed_key);
+      sort_bucket(out + bucket_begin[b], size, lo + (static_cast<std::uint64_t>(b) << shift), shift, out_key, less,
+                  changed_key, key_decides);
     }
   });
   for (std::size_t b : large_buckets) {
     run.ctx().arena().execute([&] { parallel_safe_sort(out + bucket_begin[b], out + bucket_begin[b + 1], less); });
   }
   return !stopped();
+}
+
+/// Copies the items of `sources` into `out` (room for all of them, uninitialized) in the order
+/// of key_of(item), an ordered_bits value; `less` orders two items by the same key and sorts
+/// each bucket. Returns false when the run stopped first (then `out` holds no item). key_of is
+/// called several times an item and must give the same key each time: a key function that does
+/// not (a counter, a clock) gets a stage error naming `label`, never a write outside `out`.
+template <class T, class KeyOf, class Less>
+bool distribute_sort(run_state& run, const std::vector<std::span<T>>& sources, T* out,
+                     const KeyOf& key_of, const Less& less, const std::string& label) {
+  return distribute_sort_into(run, sources, out, key_of, key_of, [](const T& x) -> const T& { return x; }, less, label, true);
+}
+
+/// A string view beside its first eight bytes as a big-endian number (zero-padded): a bytewise
+/// sort distributes by the number and compares strings only where numbers tie.
+struct prefixed_view {
+  std::uint64_t prefix;
+  std::string_view s;
+};
+
+inline std::uint64_t string_prefix(std::string_view s) noexcept {
+  std::uint64_t p = 0;
+  if (!s.empty()) std::memcpy(&p, s.data(), std::min<std::size_t>(8, s.size()));
+  return __builtin_bswap64(p);
+}
+
+/// Sorts the string views of `sources` bytewise into `out` (room for all of them); false when
+/// the run stopped first.
+inline bool distribute_sort_strings(run_state& run, const std::vector<std::span<std::string_view>>& sources,
+                                    prefixed_view* out, const std::string& label) {
+  auto less = [](const prefixed_view& a, const prefixed_view& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return a.s < b.s;  // equal first 8 bytes (or shorter strings padded with zeros)
+  };
+  return distribute_sort_into(
+      run, sources, out, [](std::string_view s) { return string_prefix(s); },
+      [](const prefixed_view& v) { return v.prefix; },
+      [](std::string_view s) { return prefixed_view{string_prefix(s), s}; }, less, label, false);
 }
 
 }  // namespace dataflow::detail
