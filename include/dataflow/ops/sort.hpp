@@ -103,20 +103,15 @@ class run_merger {
     std::make_heap(heap_.begin(), heap_.end(), greater());
   }
 
-  /// Calls out(item) for every item in order, or until an out that returns bool returns false.
-  /// Before any run loads its next block (which ends the life of the views of items taken from
-  /// it), calls flush().
+  /// Calls out(item) for every item in order. Before any run loads its next block (which ends
+  /// the life of the views of items taken from it), calls flush().
   template <class Out, class Flush>
   void run(Out&& out, Flush&& flush) {
     while (!heap_.empty()) {
       if (stop_requested()) return;
       std::pop_heap(heap_.begin(), heap_.end(), greater());
       cursor& c = cursors_[heap_.back()];
-      if constexpr (std::is_same_v<decltype(out(*c.current)), bool>) {
-        if (!out(*c.current)) return;
-      } else {
-        out(*c.current);
-      }
+      out(*c.current);
       if (c.left == 0) flush();
       if (advance(c)) {
         std::push_heap(heap_.begin(), heap_.end(), greater());
@@ -341,10 +336,10 @@ class sort_core : public node<T> {
       // The arenas stay alive with the locals: the joined items still view into them.
       sorted_ = item_buffer<T>();
       sorted_.reserve(n);
+      std::vector<std::span<T>> sources;
+      for (local_buffer* l : locals) sources.emplace_back(l->items.data(), l->items.size());
       if constexpr (bytewise_string_sort<T, Compare>) {
         if (n >= distribute_from_items) {
-          std::vector<std::span<T>> sources;
-          for (local_buffer* l : locals) sources.emplace_back(l->items.data(), l->items.size());
           item_buffer<prefixed_view> keyed;
           keyed.reserve(n);
           if (distribute_sort_strings(run, sources, keyed.data(), this->label())) keyed.append_written(n);
@@ -356,8 +351,6 @@ class sort_core : public node<T> {
       }
       if constexpr (by_integral_key) {
         if (n >= distribute_from_items) {
-          std::vector<std::span<T>> sources;
-          for (local_buffer* l : locals) sources.emplace_back(l->items.data(), l->items.size());
           const std::string& label = this->label();
           auto key_of = [&](const T& x) { return ordered_bits(invoke_user(label, comp_.key_fn, x)); };
           if (distribute_sort(run, sources, sorted_.data(), key_of, less(), label)) sorted_.append_written(n);
@@ -577,26 +570,14 @@ auto dataset<T, Stack>::sort_by(KeyFn key_fn) const {
 namespace dataflow::detail {
 
 DATAFLOW_INLINE void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel) {
-  struct keyed {
-    std::uint64_t prefix;  // the first 8 bytes, big-endian, zero-padded
-    std::string_view s;
-  };
   const std::size_t n = static_cast<std::size_t>(end - begin);
-  item_buffer<keyed> keys;
+  item_buffer<prefixed_view> keys;
   keys.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint64_t p = 0;
-    if (!begin[i].empty()) std::memcpy(&p, begin[i].data(), std::min<std::size_t>(8, begin[i].size()));
-    keys.emplace_back(keyed{__builtin_bswap64(p), begin[i]});
-  }
-  auto less = [](const keyed& a, const keyed& b) {
-    if (a.prefix != b.prefix) return a.prefix < b.prefix;
-    return a.s < b.s;  // equal first 8 bytes (or shorter strings padded with zeros)
-  };
+  for (std::size_t i = 0; i < n; ++i) keys.emplace_back(prefixed_view{string_prefix(begin[i]), begin[i]});
   if (parallel) {
-    parallel_safe_sort(keys.data(), keys.data() + n, less);
+    parallel_safe_sort(keys.data(), keys.data() + n, prefixed_less{});
   } else {
-    std::sort(keys.data(), keys.data() + n, less);
+    std::sort(keys.data(), keys.data() + n, prefixed_less{});
   }
   for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
 }

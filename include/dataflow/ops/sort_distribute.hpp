@@ -218,18 +218,23 @@ inline std::uint64_t string_prefix(std::string_view s) noexcept {
   return __builtin_bswap64(p);
 }
 
+/// Bytewise order of prefixed views: the numbers, then the strings where they tie (equal first
+/// eight bytes, or shorter strings padded with zeros).
+struct prefixed_less {
+  bool operator()(const prefixed_view& a, const prefixed_view& b) const noexcept {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return a.s < b.s;
+  }
+};
+
 /// Sorts the string views of `sources` bytewise into `out` (room for all of them); false when
 /// the run stopped first.
 inline bool distribute_sort_strings(run_state& run, const std::vector<std::span<std::string_view>>& sources,
                                     prefixed_view* out, const std::string& label) {
-  auto less = [](const prefixed_view& a, const prefixed_view& b) {
-    if (a.prefix != b.prefix) return a.prefix < b.prefix;
-    return a.s < b.s;  // equal first 8 bytes (or shorter strings padded with zeros)
-  };
   return distribute_sort_into(
       run, sources, out, [](std::string_view s) { return string_prefix(s); },
       [](const prefixed_view& v) { return v.prefix; },
-      [](std::string_view s) { return prefixed_view{string_prefix(s), s}; }, less, label, false);
+      [](std::string_view s) { return prefixed_view{string_prefix(s), s}; }, prefixed_less{}, label, false);
 }
 
 }  // namespace dataflow::detail
