@@ -10,6 +10,9 @@ endif()
 if(DATAFLOW_HAVE_HTTP)
   list(APPEND dataflow_exported dataflow_http)
 endif()
+if(DATAFLOW_HAVE_MPI)
+  list(APPEND dataflow_exported dataflow_mpi)
+endif()
 install(TARGETS ${dataflow_exported} EXPORT dataflowTargets)
 install(EXPORT dataflowTargets
   NAMESPACE dataflow::

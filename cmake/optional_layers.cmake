@@ -2,6 +2,7 @@
 # installed, so that the core keeps needing only oneTBB and fmt.
 #   dataflow::kafka   the Kafka source of streams (librdkafka: Debian's librdkafka-dev)
 #   dataflow::http    the query server (cpp-httplib: Debian's libcpp-httplib-dev)
+#   dataflow::mpi     one pipeline on the ranks of an MPI job (Open MPI: Debian's libopenmpi-dev)
 
 find_path(DATAFLOW_RDKAFKA_INCLUDE_DIR librdkafka/rdkafka.h)
 find_library(DATAFLOW_RDKAFKA_LIBRARY rdkafka)
@@ -41,4 +42,21 @@ else()
   set(DATAFLOW_HAVE_HTTP OFF)
   message(STATUS "dataflow: dataflow::http off (cpp-httplib or pkg-config not found: "
                  "apt-get install libcpp-httplib-dev pkg-config)")
+endif()
+
+#   dataflow::mpi     one pipeline as the ranks of an MPI job (Open MPI: Debian's libopenmpi-dev
+#                     and openmpi-bin, whose mpirun the tests start)
+find_package(MPI QUIET COMPONENTS CXX)
+if(MPI_CXX_FOUND)
+  add_library(dataflow_mpi INTERFACE)
+  add_library(dataflow::mpi ALIAS dataflow_mpi)
+  set_target_properties(dataflow_mpi PROPERTIES EXPORT_NAME mpi)
+  target_link_libraries(dataflow_mpi INTERFACE dataflow MPI::MPI_CXX)
+  # The shuffles' ways across ranks (ops/exchange.hpp): compiled only where a program can use them.
+  target_compile_definitions(dataflow_mpi INTERFACE DATAFLOW_ACROSS_RANKS)
+  set(DATAFLOW_HAVE_MPI ON)
+  message(STATUS "dataflow: dataflow::mpi on (${MPI_CXX_LIBRARIES}, mpiexec: ${MPIEXEC_EXECUTABLE})")
+else()
+  set(DATAFLOW_HAVE_MPI OFF)
+  message(STATUS "dataflow: dataflow::mpi off (MPI not found: apt-get install libopenmpi-dev openmpi-bin)")
 endif()

@@ -7,6 +7,10 @@
 #include <dataflow/memory.hpp>
 #include <dataflow/signals.hpp>
 
+#if defined(EXAMPLES_WITH_MPI)
+#include <dataflow/mpi.hpp>
+#endif
+
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
@@ -33,6 +37,10 @@ class cli {
       if (a == "--") {
         for (++i; i < argc; ++i) positional_.push_back(argv[i]);
         break;
+      }
+      if (a == "--mapper" || a == "--combiner" || a == "--reducer") {  // switches, no value
+        switches_.push_back(a);
+        continue;
       }
       // "--name value", or a one-letter "-o value".
       if ((a.size() > 2 && a.compare(0, 2, "--") == 0) || (a.size() == 2 && a[0] == '-' && a[1] != '-')) {
@@ -82,22 +90,51 @@ class cli {
     return v;
   }
 
+  /// The Hadoop Streaming role given (--mapper, --combiner or --reducer), or "" for none; two
+  /// roles at once are a usage error.
+  std::string role() {
+    if (switches_.size() > 1) throw usage_error("give one of --mapper, --combiner and --reducer");
+    std::string r = switches_.empty() ? "" : switches_.front().substr(2);
+    switches_.clear();
+    return r;
+  }
+
   /// Returns the positional arguments, requiring at least `min`; call after the options.
   std::vector<std::string> positional(std::size_t min) const {
     if (!options_.empty()) throw usage_error("unknown option " + options_.begin()->first);
+    if (!switches_.empty()) throw usage_error(switches_.front() + " is not a role of this tool");
     if (positional_.size() < min) throw usage_error("missing FILE argument");
     return positional_;
   }
 
  private:
+  std::vector<std::string> switches_;
   std::map<std::string, std::string> options_;
   std::vector<std::string> positional_;
 };
 
+/// True when mpirun (Open MPI, PMIx) or Slurm's srun (PMI) started this process as a rank.
+inline bool started_as_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"}) {
+    if (std::getenv(v) != nullptr) return true;
+  }
+  return false;
+}
+
+/// A context on `threads` threads (0: every core). A tool built with MPI (dataflow::mpi) and
+/// started by mpirun or srun runs as one rank of the job: the same flags, the same output
+/// (written by rank 0), the input split between the ranks.
+inline dataflow::context make_context(std::size_t threads) {
+#if defined(EXAMPLES_WITH_MPI)
+  if (started_as_rank()) return dataflow::context(dataflow::mpi_world{}, threads);
+#endif
+  return dataflow::context(threads);
+}
+
 /// A context with the threads and memory budget of --threads N and --budget SIZE (by default,
 /// every core and no budget).
 inline dataflow::context context_from(cli& args) {
-  dataflow::context ctx(args.number("--threads", 0));
+  dataflow::context ctx = make_context(args.number("--threads", 0));
   ctx.memory_budget(args.size("--budget", 0));
   return ctx;
 }
@@ -130,6 +167,8 @@ int tool_main(const char* name, const char* usage, Body&& body) {
   } catch (const dataflow::usage_error& e) {
     std::fprintf(stderr, "%s: %s\n%s", name, e.what(), usage);
     return 2;
+  } catch (const dataflow::job_error&) {
+    return 1;  // another rank failed, and that rank has said why
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());
     return 1;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <dataflow/dataflow.hpp>
+#include <dataflow/hadoop/streaming.hpp>
 #include <dataflow/detail/int128.hpp>
 
 #include <fmt/format.h>
@@ -234,15 +235,32 @@ inline sum_count add(const sum_count& a, const sum_count& b) {
   return sum_count{decimal(sum), a.count + b.count};
 }
 
+/// The sums of a `key,value` CSV by key (a dataset of (key, sum_count) pairs).
+inline auto sums_of(dataflow::context& ctx, const std::string& path, dataflow::read_options options) {
+  return ctx.read_lines(path, options)
+      .map([](std::string_view line) { return parse_row(line); })
+      .reduce_by_key([](const sum_count& a, const sum_count& b) { return add(a, b); });
+}
+
+/// Sums by key as rows in ascending key order, sorted under the context's memory budget.
+template <class Sums>
+auto rows_of(const Sums& sums) {
+  return sums.map([](const std::pair<std::int64_t, sum_count>& kv) { return group_row{kv.first, kv.second.sum, kv.second.count}; })
+      .sort_by([](const group_row& r) { return r.key; });
+}
+
 /// The sums of a `key,value` CSV (with a header line) by key, as rows in ascending key order:
 /// parsed, reduced by key and sorted under the context's memory budget, for a sink to stream.
 inline auto group_sum_rows(dataflow::context& ctx, const std::string& path, dataflow::read_options options = {}) {
   options.skip_header = true;
-  return ctx.read_lines(path, options)
-      .map([](std::string_view line) { return parse_row(line); })
-      .reduce_by_key([](const sum_count& a, const sum_count& b) { return add(a, b); })
-      .map([](const std::pair<std::int64_t, sum_count>& kv) { return group_row{kv.first, kv.second.sum, kv.second.count}; })
-      .sort_by([](const group_row& r) { return r.key; });
+  return rows_of(sums_of(ctx, path, options));
+}
+
+/// The `key TAB count,sum` records of a Hadoop Streaming mapper or combiner (standard input),
+/// summed.
+inline auto sums_from_records(dataflow::context& ctx) {
+  return dataflow::hadoop::read_records<std::int64_t, sum_count>(ctx).reduce_by_key(
+      [](const sum_count& a, const sum_count& b) { return add(a, b); });
 }
 
 /// The same, collected.
@@ -266,5 +284,23 @@ struct fmt::formatter<examples::group_row> {
     *at++ = ',';
     at = std::to_chars(at, at + 24, r.count).ptr;
     return std::copy(buf, at, ctx.out());
+  }
+};
+
+/// A key's sum and count as a Hadoop Streaming value: `count,sum` (the sum exact, as the tool
+/// prints it), read back with the tool's own parser of `integer,decimal`.
+template <>
+struct dataflow::hadoop::text<examples::sum_count> {
+  static void write(std::string& out, const examples::sum_count& s) {
+    char buf[96];
+    char* at = std::to_chars(buf, buf + 24, s.count).ptr;
+    *at++ = ',';
+    at = examples::format_decimal(at, s.sum);
+    out.append(buf, at);
+  }
+  static examples::sum_count read(std::string_view v) {
+    const auto [count, one] = examples::parse_row(v);
+    if (count < 0) throw std::invalid_argument("a negative count in '" + std::string(v.substr(0, 80)) + "'");
+    return examples::sum_count{one.sum, static_cast<std::uint64_t>(count)};
   }
 };

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     std::size_t budget = args.size("--budget", 0);
     auto dirs = args.positional(1);
     if (dirs.size() != 1) throw examples::usage_error("expected one DIR");
-    dataflow::context ctx(threads);
+    dataflow::context ctx = examples::make_context(threads);
     ctx.memory_budget(budget);
     // Streamed: sorted runs merge straight into standard output, a buffer at a time.
     examples::index_lines(ctx, dirs[0]).write_lines("-");

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <dataflow/dataflow.hpp>
+#include <dataflow/hadoop/streaming.hpp>
 
 #include <optional>
 #include <stdexcept>
@@ -40,15 +41,11 @@ inline join_type parse_join_type(const std::string& s) {
   throw std::invalid_argument("--type must be inner, left, right or full, got '" + s + "'");
 }
 
-/// Joins and calls finish(lines): the joined rows as `key,left,right` lines, sorted bytewise
-/// under the context's memory budget (a dataset, for a sink to stream or to collect).
-template <class Finish>
-auto join_csv_lines(dataflow::context& ctx, const std::string& left_file, const std::string& right_file,
-                    join_type type, bool skip_header, Finish finish) {
-  const dataflow::read_options options{.skip_header = skip_header};
-  auto parse = [](std::string_view line) { return split_key(line, ','); };
-  auto left = ctx.read_lines(left_file, options).map(parse);
-  auto right = ctx.read_lines(right_file, options).map(parse);
+/// Joins two datasets of (key, rest) pairs and calls finish(lines): the joined rows as
+/// `key,left,right` lines, sorted bytewise under the context's memory budget (a dataset, for a
+/// sink to stream or to collect).
+template <class Left, class Right, class Finish>
+auto join_keyed(const Left& left, const Right& right, join_type type, Finish finish) {
   auto line = [](std::string_view k, std::string_view l, std::string_view r) {
     std::string s;
     s.reserve(k.size() + l.size() + r.size() + 4);
@@ -75,6 +72,45 @@ auto join_csv_lines(dataflow::context& ctx, const std::string& left_file, const 
     case join_type::full: break;
   }
   return format(left.full_join(right));
+}
+
+/// Joins two CSV files on their first column and calls finish(lines), as join_keyed does.
+template <class Finish>
+auto join_csv_lines(dataflow::context& ctx, const std::string& left_file, const std::string& right_file,
+                    join_type type, bool skip_header, Finish finish) {
+  const dataflow::read_options options{.skip_header = skip_header};
+  auto parse = [](std::string_view line) { return split_key(line, ','); };
+  return join_keyed(ctx.read_lines(left_file, options).map(parse), ctx.read_lines(right_file, options).map(parse),
+                    type, std::move(finish));
+}
+
+/// A Hadoop Streaming mapper of either side: its split's lines as `key TAB Lrest` (left) or
+/// `key TAB Rrest` (right) records.
+inline void join_csv_mapper(dataflow::context& ctx, bool left_side, bool skip_header) {
+  const char tag = left_side ? 'L' : 'R';
+  dataflow::hadoop::write_records(ctx.read_lines("-", {.skip_header = skip_header}).map([tag](std::string_view line) {
+    auto [key, rest] = split_key(line, ',');
+    std::string value(1, tag);
+    value.append(rest);
+    return std::pair{std::move(key), std::move(value)};
+  }));
+}
+
+/// The Hadoop Streaming reducer: the mappers' records (standard input), split by side again and
+/// joined; finish(lines) as join_keyed.
+template <class Finish>
+auto join_csv_reducer(dataflow::context& ctx, join_type type, Finish finish) {
+  auto records = dataflow::hadoop::read_records<std::string, std::string>(ctx);
+  auto side = [&](char tag) {
+    return records.filter([tag](const auto& kv) {
+                    if (kv.second.empty() || (kv.second[0] != 'L' && kv.second[0] != 'R')) {
+                      throw std::invalid_argument("a value that is not tagged L or R: '" + kv.second.substr(0, 80) + "'");
+                    }
+                    return kv.second[0] == tag;
+                  })
+        .map([](const auto& kv) { return std::pair{kv.first, std::string_view(kv.second).substr(1)}; });
+  };
+  return join_keyed(side('L'), side('R'), type, std::move(finish));
 }
 
 /// Joined rows as `key,left,right` lines, sorted bytewise.

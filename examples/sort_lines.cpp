@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     std::string tmp = args.text("--tmp", "");
     std::string out = args.text("-o", "-");
     std::vector<std::string> files = args.positional(1);
-    dataflow::context ctx(threads);
+    dataflow::context ctx = examples::make_context(threads);
     ctx.memory_budget(budget).spill_directory(tmp);
     examples::write_stdout({});
     examples::sort_lines(ctx, files, out);

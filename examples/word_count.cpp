@@ -3,6 +3,8 @@
 //   word_count [--threads N] [--budget SIZE] [--top K] [--stats text|json] FILE...
 //   (FILE may be - for standard input; --top 0 prints every word; --stats prints the run's
 //   per-stage figures to stderr)
+//   word_count --mapper|--combiner|--reducer [--top K]   (Hadoop Streaming roles: standard input
+//   to `word TAB count` records; the reducer prints what the tool prints)
 #include "cli.hpp"
 #include "word_count.hpp"
 
@@ -14,7 +16,8 @@
 
 int main(int argc, char** argv) {
   const char* usage =
-      "usage: word_count [--threads N] [--budget SIZE] [--top K] [--stats text|json] FILE...\n";
+      "usage: word_count [--threads N] [--budget SIZE] [--top K] [--stats text|json] FILE...\n"
+      "       word_count --mapper|--combiner|--reducer [--threads N] [--budget SIZE] [--top K]\n";
   return examples::tool_main("word_count", usage, [&] {
     examples::cli args(argc, argv);
     std::size_t threads = args.number("--threads", 0);
@@ -24,20 +27,34 @@ int main(int argc, char** argv) {
     if (!stats.empty() && stats != "text" && stats != "json") {
       throw examples::usage_error("--stats must be text or json, got '" + stats + "'");
     }
-    std::vector<std::string> files = args.positional(1);
-    dataflow::context ctx(threads);
+    const std::string role = args.role();
+    std::vector<std::string> files = args.positional(role.empty() ? 1 : 0);
+    if (!role.empty() && !files.empty()) throw examples::usage_error("--" + role + " reads standard input, not files");
+    dataflow::context ctx = examples::make_context(threads);
     ctx.memory_budget(budget);
-    if (top == 0) {
+    namespace hadoop = dataflow::hadoop;
+    if (role == "mapper") {
+      // The split's words, counted on every core before they leave the mapper.
+      hadoop::write_records(examples::word_counts_of(ctx, {"-"}));
+      hadoop::counter("word_count", "lines read", ctx.last_run().stages.front().items_in);
+    } else if (role == "combiner") {
+      hadoop::write_records(examples::counts_from_records(ctx));
+    } else if (role == "reducer" && top == 0) {
+      examples::ranked(examples::counts_from_records(ctx)).write_lines("-");
+    } else if (top == 0) {
       // Every word: sorted runs merge straight into standard output, a buffer at a time.
       examples::ranked_words(ctx, files).write_lines("-");
     } else {
       fmt::memory_buffer out;
-      for (const auto& [word, n] : examples::count_words(ctx, files, top)) {
+      auto best = role == "reducer" ? examples::counts_from_records(ctx).top_k(top, examples::by_rank{})
+                                    : examples::count_words(ctx, files, top);
+      for (const auto& [word, n] : best) {
         fmt::format_to(std::back_inserter(out), "{}\t{}\n", n, word);
       }
-      examples::write_stdout({out.data(), out.size()});
+      if (ctx.rank() == 0) examples::write_stdout({out.data(), out.size()});  // every rank has it
     }
     examples::write_stdout({});  // the words before the figures
+    if (ctx.rank() != 0) return;
     if (stats == "text") std::fputs(ctx.last_run().table().c_str(), stderr);
     if (stats == "json") std::fprintf(stderr, "%s\n", ctx.last_run().json().c_str());
   });

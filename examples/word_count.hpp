@@ -3,6 +3,7 @@
 #pragma once
 
 #include <dataflow/dataflow.hpp>
+#include <dataflow/hadoop/streaming.hpp>
 
 #include <fmt/format.h>
 
@@ -42,13 +43,22 @@ inline auto word_counts_of(dataflow::context& ctx, const std::vector<std::string
       .reduce_by_key(std::plus<>{});
 }
 
-/// Every word of `files`, most frequent first: sorted under the context's memory budget, for a
+/// Words with their counts, most frequent first: sorted under the context's memory budget, for a
 /// sink to stream.
+template <class Counts>
+auto ranked(const Counts& counts) {
+  return counts.sort(by_rank{}).map([](const auto& wc) { return ranked_word{wc.first, wc.second}; });
+}
+
+/// Every word of `files`, most frequent first.
 inline auto ranked_words(dataflow::context& ctx, const std::vector<std::string>& files,
                          dataflow::read_options options = {}) {
-  return word_counts_of(ctx, files, options).sort(by_rank{}).map([](const auto& wc) {
-    return ranked_word{wc.first, wc.second};
-  });
+  return ranked(word_counts_of(ctx, files, options));
+}
+
+/// The `word TAB count` records of a Hadoop Streaming mapper or combiner (standard input), summed.
+inline auto counts_from_records(dataflow::context& ctx) {
+  return dataflow::hadoop::read_records<std::string, std::uint64_t>(ctx).reduce_by_key(std::plus<>{});
 }
 
 /// Returns the `top` most frequent words of `files` (paths or globs); top == 0 returns all.

@@ -4,9 +4,11 @@
 
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/config.hpp>
+#include <dataflow/graph/cluster.hpp>
 #include <dataflow/graph/context_state.hpp>
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
@@ -59,6 +61,24 @@ class context {
   context();
   /// Uses `threads` threads (0 means all cores).
   explicit context(std::size_t threads);
+
+  /// Runs as one rank of a job of several processes, on `threads` threads of its own (0: every
+  /// core): `dataflow::context ctx(dataflow::mpi_world{});` (<dataflow/mpi.hpp>). Every rank
+  /// builds the same pipelines; sources read a slice of the input each, shuffles exchange items
+  /// between ranks, and actions return the whole job's result on every rank.
+  template <class World>
+    requires requires(const World& w) {
+      { w.processes() } -> std::convertible_to<std::shared_ptr<cluster>>;
+    }
+  explicit context(const World& world, std::size_t threads = 0) : context(threads) {
+    state_->ranks = world.processes();
+    if (rank() != 0) progress(progress_mode::off);  // one progress line for the job
+  }
+
+  /// This process's rank in its job (0 on its own).
+  std::size_t rank() const noexcept { return detail::rank_of(*state_); }
+  /// How many processes the job has (1 on its own).
+  std::size_t ranks() const noexcept { return detail::rank_count(*state_); }
 
   /// Returns the number of threads runs use.
   std::size_t threads() const noexcept { return state_->threads(); }

@@ -22,6 +22,8 @@
 
 namespace dataflow {
 
+class cluster;
+
 /// What an action does when it must compute again a dataset that an earlier action computed.
 enum class recompute_policy {
   warn,   ///< computes it again and reports it once through the warning handler (the default)
@@ -47,6 +49,11 @@ class context_state {
 
   /// Bytes the buffers of a run may hold before operators spill; 0 means no limit.
   std::size_t memory_budget = 0;
+  /// The processes of the job this context runs as one of (graph/cluster.hpp); null: one
+  /// process on its own.
+  std::shared_ptr<cluster> ranks;
+  /// Set once the running action has settled a failure with every rank (graph/cluster.hpp).
+  bool job_failure_settled = false;
   /// Where spill directories are made; empty means $TMPDIR, else /tmp.
   std::string spill_root;
   spill_space spills;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <dataflow/detail/config.hpp>
+#include <dataflow/graph/cluster.hpp>
 #include <dataflow/graph/context_state.hpp>
 #include <dataflow/run_stats.hpp>
 #include <dataflow/storage/spill_file.hpp>
@@ -101,6 +102,12 @@ class node_base {
   /// Drops a kept output now (dataset::unpersist).
   virtual void unpersist() noexcept {}
 
+  /// True for a node that runs as it is on a job of several ranks (graph/cluster.hpp): a
+  /// source that reads a slice by rank, an exchange, a shuffle fed by one. A run on such a job
+  /// refuses a graph with any other node.
+  bool runs_across_ranks() const noexcept { return across_ranks_; }
+  void set_runs_across_ranks() noexcept { across_ranks_ = true; }
+
   /// Dataset handles on this node: each dataset object (and each handle of another type over
   /// it) counts one while it lives.
   void add_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
@@ -125,6 +132,7 @@ class node_base {
   std::size_t executions_ = 0;
   std::uint64_t last_run_ = 0;
   bool warned_ = false;
+  bool across_ranks_ = false;
   std::atomic<std::size_t> handles_{0};
 };
 
@@ -270,6 +278,16 @@ DATAFLOW_INLINE run_state::run_state(context_state& ctx, std::string action, nod
       exceptions_(std::uncaught_exceptions()) {
   count_uses(root);
   ++uses_[&root];  // the action's own read of root
+  if (multi_rank(ctx)) {
+    ctx.job_failure_settled = false;
+    for (const auto& [n, uses] : uses_) {
+      if (!n->runs_across_ranks()) {
+        throw usage_error("dataflow: " + n->label() + " does not run on a job of several ranks (" + action_ +
+                          " on rank " + std::to_string(rank_of(ctx)) + " of " + std::to_string(rank_count(ctx)) +
+                          "): not yet, or the program was built without DATAFLOW_ACROSS_RANKS (dataflow::mpi)");
+      }
+    }
+  }
   stats_.action = action_;
   stats_.threads = ctx.threads();
   stats_.memory_budget = ctx.memory_budget;

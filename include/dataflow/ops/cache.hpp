@@ -115,7 +115,9 @@ class cache_node final : public node<T> {
       : node<T>(parent->ctx_ptr(), op, node_kind::cache, {parent}, stack.labels()),
         parent_(std::move(parent)),
         stack_(std::move(stack)),
-        keep_(keep) {}
+        keep_(keep) {
+    this->set_runs_across_ranks();  // each rank keeps its own partitions
+  }
 
   std::string describe() const override {
     if (!keep_) return {};

@@ -23,13 +23,25 @@ struct collect_sink {
   }
 };
 
+/// Every partition's items; on a job of several ranks, every rank's partitions in rank order.
 template <class Dataset>
 auto collect_by_partition(const Dataset& ds, const char* name) {
   using T = typename Dataset::value_type;
-  action_run<Dataset> action(ds, name);
+  action_run<Dataset> action(ds, name, true);
   std::vector<collect_sink<T>> sinks(action.partitions());
   action.run([&](std::size_t p) -> collect_sink<T>& { return sinks[p]; });
-  return sinks;
+  if (!multi_rank(ds.node()->ctx())) return sinks;
+  using part = std::vector<stored_t<T>>;
+  auto ranks = action.gather([&] {
+    std::vector<part> mine;
+    for (auto& s : sinks) mine.push_back(std::move(s.items));
+    return mine;
+  });
+  std::vector<collect_sink<T>> all;
+  for (auto& rank : ranks) {
+    for (auto& items : rank) all.push_back(collect_sink<T>{std::move(items)});
+  }
+  return all;
 }
 
 }  // namespace detail

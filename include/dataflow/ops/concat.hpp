@@ -76,6 +76,7 @@ class concat_node final : public node<T> {
         b_(std::move(b)),
         sa_(std::move(sa)),
         sb_(std::move(sb)) {
+    this->set_runs_across_ranks();  // each rank's partitions of both
     if (&a_->ctx() != &b_->ctx()) {
       throw usage_error("dataflow::concat: both datasets must come from the same context");
     }

@@ -5,6 +5,7 @@
 #include <dataflow/graph/action.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace dataflow {
@@ -23,11 +24,17 @@ struct alignas(64) count_sink {
 
 template <class T, class Stack>
 std::size_t dataset<T, Stack>::count() const {
-  detail::action_run<dataset> action(*this, "count");
+  detail::action_run<dataset> action(*this, "count", true);
   std::vector<detail::count_sink> sinks(action.partitions());
   action.run([&](std::size_t p) -> detail::count_sink& { return sinks[p]; });
   std::size_t n = 0;
-  for (const auto& s : sinks) n += s.n;
+  for (std::uint64_t part : action.gather([&] {
+         std::uint64_t mine = 0;
+         for (const auto& s : sinks) mine += s.n;
+         return mine;
+       })) {
+    n += static_cast<std::size_t>(part);
+  }
   return n;
 }
 

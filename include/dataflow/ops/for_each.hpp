@@ -31,10 +31,11 @@ void dataset<T, Stack>::for_each(F fn) const {
   static_assert(detail::const_callable<F, const T&>,
                 "dataflow::for_each: the function must be callable as fn(const T&), on a const "
                 "object (it runs on several threads at once)");
-  detail::action_run<dataset> action(*this, "for_each");
+  detail::action_run<dataset> action(*this, "for_each", true);  // each rank over its items
   action.partitions();
   detail::for_each_sink<T, F> sink{&fn, &action.label()};
   action.run([&](std::size_t) -> detail::for_each_sink<T, F>& { return sink; });
+  action.finish();
 }
 
 }  // namespace dataflow

@@ -30,6 +30,7 @@
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/exchange.hpp>
 #include <dataflow/group_values.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/arena.hpp>
@@ -556,8 +557,13 @@ auto dataset<T, Stack>::group_by_key(ValueOrder value_order, shuffle_options opt
                   "less(const V&, const V&) -> bool on a const object, V being the pairs' "
                   "second type");
   }
-  auto node = std::make_shared<detail::group_node<T, Rules, Stack, ValueOrder>>(
-      node_, stack_, Rules{}, "group_by_key", options, std::move(value_order));
+  // On a job of several ranks, the items go to the rank of their key first (ops/exchange.hpp).
+  auto node = detail::exchange_input(
+      node_, stack_, [](const T& x) { return detail::table_hash(x.first); },
+      [&](auto parent, auto stack) {
+        return std::make_shared<detail::group_node<T, Rules, decltype(stack), ValueOrder>>(
+            parent, stack, Rules{}, "group_by_key", options, value_order);
+      });
   using Out = typename decltype(node)::element_type::value_type;
   return dataset<Out>(std::move(node));
 }
@@ -586,8 +592,12 @@ auto dataset<T, Stack>::group_by(KeyFn key_fn, ItemOrder item_order, shuffle_opt
                   "less(const T&, const T&) -> bool on a const object");
   }
   using Rules = detail::item_grouping<T, KeyFn>;
-  auto node = std::make_shared<detail::group_node<T, Rules, Stack, ItemOrder>>(
-      node_, stack_, Rules{std::move(key_fn)}, "group_by", options, std::move(item_order));
+  auto node = detail::exchange_input(
+      node_, stack_, [key_fn](const T& x) { return detail::table_hash(key_fn(x)); },
+      [&](auto parent, auto stack) {
+        return std::make_shared<detail::group_node<T, Rules, decltype(stack), ItemOrder>>(
+            parent, stack, Rules{key_fn}, "group_by", options, item_order);
+      });
   using Out = typename decltype(node)::element_type::value_type;
   return dataset<Out>(std::move(node));
 }

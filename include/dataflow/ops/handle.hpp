@@ -29,6 +29,7 @@ class stack_node final : public node<T> {
         parent_(std::move(parent)),
         stack_(std::move(stack)) {
     parent_->add_handle();  // it names its parent as the dataset it was made from did
+    this->set_runs_across_ranks();  // local operators only
   }
   ~stack_node() override { parent_->drop_handle(); }
 

@@ -42,6 +42,7 @@
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/exchange.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/block_list.hpp>
@@ -485,10 +486,18 @@ auto make_join(const dataset<L, SL>& left, const Right& right, const char* op,
   static_assert(key_type<KL> && hashable<KL>,
                 "dataflow: join keys must be comparable with == and hashable (specialize "
                 "dataflow::hash<K> or std::hash<K>)");
-  using Node = join_node<L, SL, R, typename Right::stack_type, Kind>;
-  auto node = std::make_shared<Node>(left.node(), left.stack(), right.node(), right.stack(), op,
-                                     options);
-  return dataset<typename Node::Out>(std::move(node));
+  // On a job of several ranks, each side's items go to the rank of their key first.
+  auto node = exchange_input(
+      left.node(), left.stack(), [](const L& x) { return table_hash(x.first); },
+      [&](auto left_node, auto left_stack) {
+        return exchange_input(
+            right.node(), right.stack(), [](const R& x) { return table_hash(x.first); },
+            [&](auto right_node, auto right_stack) {
+              using Node = join_node<L, decltype(left_stack), R, decltype(right_stack), Kind>;
+              return std::make_shared<Node>(left_node, left_stack, right_node, right_stack, op, options);
+            });
+      });
+  return dataset<typename decltype(node)::element_type::value_type>(std::move(node));
 }
 
 }  // namespace detail

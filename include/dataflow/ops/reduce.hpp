@@ -10,6 +10,7 @@
 #include <dataflow/graph/action.hpp>
 
 #include <cstddef>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -84,19 +85,28 @@ std::optional<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::reduce
   static_assert(detail::const_callable_r<ReduceFn, T, const T&, const T&>,
                 "dataflow::reduce: the function must be callable as op(const T&, const T&) -> T, "
                 "on a const object");
-  detail::action_run<dataset> action(*this, "reduce");
+  detail::action_run<dataset> action(*this, "reduce", true);
   using sink = detail::reduce_sink<T, ReduceFn>;
   std::vector<sink> sinks(action.partitions(), sink{std::nullopt, &op, &action.label()});
   action.run([&](std::size_t p) -> sink& { return sinks[p]; });
-  sink total{std::nullopt, &op, &action.label()};
-  try {
-    for (auto& s : sinks) {
-      if (s.acc) total.add(detail::view_of<T>(*s.acc));
+  // Partitions in order, then ranks in order: the same value on every rank.
+  auto merge = [&](auto& parts) {
+    sink total{std::nullopt, &op, &action.label()};
+    try {
+      for (auto& acc : parts) {
+        if (acc) total.add(detail::view_of<T>(*acc));
+      }
+    } catch (const detail::op_failure& f) {
+      detail::throw_stage_error(f, action.label() + " (merge)");
     }
-  } catch (const detail::op_failure& f) {
-    detail::throw_stage_error(f, action.label() + " (merge)");
-  }
-  return std::move(total.acc);
+    return std::move(total.acc);
+  };
+  auto ranks = action.gather([&] {
+    std::vector<std::optional<stored_type>> parts;
+    for (auto& s : sinks) parts.push_back(std::move(s.acc));
+    return merge(parts);
+  });
+  return ranks.size() == 1 ? std::move(ranks.front()) : merge(ranks);
 }
 
 template <class T, class Stack>
@@ -108,19 +118,28 @@ Acc dataset<T, Stack>::fold(Acc init, FoldFn fold_fn, MergeFn merge_fn) const {
   static_assert(detail::const_callable_r<MergeFn, Acc, Acc&&, Acc&&>,
                 "dataflow::fold: the merge function must be callable as merge_fn(Acc, Acc) -> Acc, "
                 "on a const object");
-  detail::action_run<dataset> action(*this, "fold");
+  detail::action_run<dataset> action(*this, "fold", true);
   using sink = detail::fold_sink<T, Acc, FoldFn>;
   std::vector<sink> sinks(action.partitions(), sink{init, &fold_fn, &action.label()});
   action.run([&](std::size_t p) -> sink& { return sinks[p]; });
-  Acc total = std::move(init);
-  try {
-    for (auto& s : sinks) {
-      total = detail::invoke_user(action.label(), merge_fn, std::move(total), std::move(s.acc));
+  auto merge = [&](Acc total, auto& parts) {
+    try {
+      for (auto& acc : parts) total = detail::invoke_user(action.label(), merge_fn, std::move(total), std::move(acc));
+    } catch (const detail::op_failure& f) {
+      detail::throw_stage_error(f, action.label() + " (merge)");
     }
-  } catch (const detail::op_failure& f) {
-    detail::throw_stage_error(f, action.label() + " (merge)");
-  }
-  return total;
+    return total;
+  };
+  auto ranks = action.gather([&] {
+    std::vector<Acc> parts;
+    for (auto& s : sinks) parts.push_back(std::move(s.acc));
+    return merge(std::move(init), parts);
+  });
+  if (ranks.size() == 1) return std::move(ranks.front());
+  // Every rank's total already holds init: rank 0's starts the merge of the others.
+  Acc first = std::move(ranks.front());
+  std::vector<Acc> rest(std::make_move_iterator(ranks.begin() + 1), std::make_move_iterator(ranks.end()));
+  return merge(std::move(first), rest);
 }
 
 }  // namespace dataflow

@@ -41,22 +41,20 @@
 #include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/hash.hpp>
+#include <dataflow/ops/exchange.hpp>
 #include <dataflow/ops/reduce_rules.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
-#include <dataflow/detail/format.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
-#include <cstring>
+#include <new>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
-#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -381,6 +379,9 @@ class reduce_core : public node<T> {
     merged_charges_.clear();
   }
 
+  const Rules& rules() const noexcept { return rules_; }  // for the reduction across ranks
+  const shuffle_options& options() const noexcept { return options_; }
+
   void release_partition(std::size_t p) noexcept override {
     if (p >= merged_.size()) return;  // spilled: the segments are on disk
     if (!dense_.empty()) dense_[p] = {};
@@ -629,8 +630,7 @@ class reduce_core : public node<T> {
   shuffle_options options_;
   std::size_t parts_ = 0;
   std::optional<per_thread<local_tables>> locals_;
-  // When the keys may turn out not to repeat; the input stage's threads fold into them.
-  mutable std::optional<shared_tables<entry>> shared_;
+  mutable std::optional<shared_tables<entry>> shared_;  // for keys that turn out not to repeat
   mutable std::atomic<bool> go_shared_{false};  // set by the first thread to see that they do not
   mutable std::atomic<std::size_t> shared_bytes_{0};  // the shared tables' slot arrays
   std::vector<table> merged_;
@@ -672,7 +672,7 @@ auto dataset<T, Stack>::reduce_by_key(ReduceFn op, shuffle_options options) cons
   using Rules = detail::pair_reduce<Out, ReduceFn>;
   auto node = std::make_shared<detail::reduce_node<Out, Rules, Stack>>(
       node_, stack_, Rules{std::move(op)}, "reduce_by_key", options);
-  return dataset<Out>(std::move(node));
+  return dataset<Out>(detail::reduce_across_ranks<detail::reduce_core<Out, Rules>>(std::move(node), "reduce_by_key"));
 }
 
 template <class T, class Stack>
@@ -694,7 +694,7 @@ auto dataset<T, Stack>::reduce_by(KeyFn key_fn, ReduceFn op, shuffle_options opt
   using Rules = detail::item_reduce<T, KeyFn, ReduceFn>;
   auto node = std::make_shared<detail::reduce_node<T, Rules, Stack>>(
       node_, stack_, Rules{std::move(key_fn), std::move(op)}, "reduce_by", options);
-  return dataset<T>(std::move(node));
+  return dataset<T>(detail::reduce_across_ranks<detail::reduce_core<T, Rules>>(std::move(node), "reduce_by"));
 }
 
 }  // namespace dataflow

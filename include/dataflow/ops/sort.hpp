@@ -27,6 +27,7 @@
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/sort_across_ranks.hpp>
 #include <dataflow/ops/sort_distribute.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/item_buffer.hpp>
@@ -545,9 +546,10 @@ auto dataset<T, Stack>::sort(Compare comp) const {
   static_assert(detail::const_callable_r<Compare, bool, const T&, const T&>,
                 "dataflow::sort: the comparator must be callable as comp(const T&, const T&) -> "
                 "bool, on a const object");
-  auto node = std::make_shared<detail::sort_node<T, Compare, Stack>>(node_, stack_,
-                                                                     std::move(comp), "sort");
-  return dataset<T>(std::move(node));
+  auto node = std::make_shared<detail::sort_node<T, Compare, Stack>>(node_, stack_, comp, "sort");
+  return dataset<T>(detail::sort_across_ranks<T>(std::move(node), comp, [&](auto received) {
+    return std::make_shared<detail::sort_node<T, Compare, detail::op_stack<T>>>(received, detail::op_stack<T>{}, comp, "sort");
+  }));
 }
 
 template <class T, class Stack>
@@ -557,9 +559,11 @@ auto dataset<T, Stack>::sort_by(KeyFn key_fn) const {
                 "dataflow::sort_by: the key function must be callable as key_fn(const T&) -> K, "
                 "on a const object");
   using Less = detail::by_key_less<KeyFn>;
-  auto node = std::make_shared<detail::sort_node<T, Less, Stack>>(
-      node_, stack_, Less{std::move(key_fn)}, "sort_by");
-  return dataset<T>(std::move(node));
+  Less less{std::move(key_fn)};
+  auto node = std::make_shared<detail::sort_node<T, Less, Stack>>(node_, stack_, less, "sort_by");
+  return dataset<T>(detail::sort_across_ranks<T>(std::move(node), less, [&](auto received) {
+    return std::make_shared<detail::sort_node<T, Less, detail::op_stack<T>>>(received, detail::op_stack<T>{}, less, "sort_by");
+  }));
 }
 
 }  // namespace dataflow

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,25 +75,34 @@ std::vector<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::top_k(
     static_assert(detail::const_callable_r<Compare, bool, const T&, const T&>,
                   "dataflow::top_k: the comparator must be callable as comp(const T&, const T&) -> "
                   "bool, true when the first item ranks before the second");
-    detail::action_run<dataset> action(*this, "top_k");
+    detail::action_run<dataset> action(*this, "top_k", true);
     using sink = detail::top_k_sink<T, Compare>;
     action.partitions();
     detail::per_thread<sink> heaps(action.threads());
     action.run([&](std::size_t) -> sink& {
       return heaps.local([&] { return sink{{}, k, &comp, &action.label()}; });
     });
-    std::vector<stored_type> all;
-    heaps.for_each([&](sink& s) {
-      for (auto& x : s.heap) all.push_back(std::move(x));
-    });
     sink order{{}, k, &comp, &action.label()};
-    try {
-      detail::safe_sort(all.data(), all.data() + all.size(), order.heap_order());  // any comparator
-    } catch (const detail::op_failure& f) {
-      detail::throw_stage_error(f, action.label() + " (merge)");
-    }
-    if (all.size() > k) all.erase(all.begin() + static_cast<std::ptrdiff_t>(k), all.end());
-    return all;
+    auto best = [&](std::vector<stored_type>& all) {
+      try {
+        detail::safe_sort(all.data(), all.data() + all.size(), order.heap_order());  // any comparator
+      } catch (const detail::op_failure& f) {
+        detail::throw_stage_error(f, action.label() + " (merge)");
+      }
+      if (all.size() > k) all.erase(all.begin() + static_cast<std::ptrdiff_t>(k), all.end());
+      return std::move(all);
+    };
+    auto ranks = action.gather([&] {
+      std::vector<stored_type> all;
+      heaps.for_each([&](sink& s) {
+        for (auto& x : s.heap) all.push_back(std::move(x));
+      });
+      return best(all);
+    });
+    if (ranks.size() == 1) return std::move(ranks.front());
+    std::vector<stored_type> all;  // every rank's best k, in rank order
+    for (auto& r : ranks) std::move(r.begin(), r.end(), std::back_inserter(all));
+    return best(all);
   }
 }
 

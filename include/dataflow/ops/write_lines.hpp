@@ -140,20 +140,34 @@ class part_writer {
   bool committed_ = false;
 };
 
+/// On a job of several ranks, once each rank has written its partitions in order to `file` (on
+/// rank 0 the output, not yet committed; on the others a temporary file): appends every other
+/// rank's text to rank 0's file in rank order and commits it. Collective: each step is settled
+/// with every rank, so that a failure on one (a read, a full disk) fails them all.
+void append_ranks_to_first(context_state& ctx, output_file& file);
+
 /// Writes a dataset with `format`: to one file in partition order, or with `parts` to a
-/// directory of part files.
+/// directory of part files. On a job of several ranks, rank 0 writes the file: its partitions,
+/// then every other rank's in rank order, which each wrote to a temporary file of its own.
 template <class Dataset, class Format>
 void write_formatted(const Dataset& ds, const std::string& path, const write_options& options,
                      const Format& format) {
   using T = typename Dataset::value_type;
-  action_run<Dataset> action(ds, Format::op);
+  context_state& ctx = ds.node()->ctx();
+  if (options.part_files && multi_rank(ctx)) {
+    throw usage_error(std::string("dataflow: ") + Format::op + " to part files does not run on a job of several ranks yet; write one file");
+  }
+  action_run<Dataset> action(ds, Format::op, true);
+  const bool first_rank = rank_of(ctx) == 0;
   // The output is opened (a missing directory, no permission) before the run reads anything.
   std::optional<part_writer> parts_out;
   std::optional<output_file> file;
   if (options.part_files) {
     parts_out.emplace(path, 0, options.extension, Format::op);
-  } else {
+  } else if (first_rank) {
     file.emplace(path, Format::op);
+  } else {
+    file.emplace(ctx.spill_dir(action.label())->path() + "/rank-" + std::to_string(rank_of(ctx)) + ".txt", Format::op);
   }
   const std::size_t parts = action.partitions();
   fmt::memory_buffer head;
@@ -177,17 +191,20 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
     writer.commit();
     return;
   }
-  if (head.size()) file->write(head.data(), head.size());
+  if (head.size() && first_rank) file->write(head.data(), head.size());
   head.clear();
   // Under a budget, partitions that finish before their turn keep a quarter of a thread's
   // share in memory at most.
-  context_state& ctx = ds.node()->ctx();
   const spill_policy policy = spill_policy::for_context(ctx);
   ordered_writer writer = policy.limited() ? ordered_writer(*file, parts, ctx.spill_dir(action.label()),
                                                             std::max<std::size_t>(policy.thread_share / 4, 1 << 20), action.label())
                                            : ordered_writer(*file, parts);
   run(writer);
-  file->commit();
+  if (!multi_rank(ctx)) {
+    file->commit();
+    return;
+  }
+  append_ranks_to_first(ctx, *file);
 }
 
 }  // namespace detail
@@ -203,16 +220,56 @@ void dataset<T, Stack>::write_lines(const std::string& path, write_options optio
 }  // namespace dataflow
 
 #if DATAFLOW_HEADER_DEFINITIONS
+
 #include <dataflow/errors.hpp>
 #include <dataflow/storage/files.hpp>
 #include <dataflow/storage/spill_directory.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 namespace dataflow::detail {
+
+DATAFLOW_INLINE void append_ranks_to_first(context_state& ctx, output_file& file) {
+  const std::size_t me = rank_of(ctx), ranks = rank_count(ctx);
+  std::uint64_t mine = 0;
+  settle(ctx, [&] {
+    if (me == 0) return;
+    struct stat st {};
+    if (::fstat(file.fd(), &st) != 0) throw io_error(file.path(), "cannot read back a rank's text: " + errno_text(errno));
+    mine = static_cast<std::uint64_t>(st.st_size);
+  });
+  const std::vector<std::uint64_t> sizes = all_gather<std::uint64_t>(ctx, mine);
+  // Rank by rank, a piece at a time: rank r reads a piece and sends it, rank 0 writes it during
+  // the next step (whose settling then covers the write).
+  constexpr std::size_t piece = std::size_t{16} << 20;
+  std::vector<char> pending;
+  for (std::size_t r = 1; r < ranks; ++r) {
+    for (std::uint64_t at = 0; at < sizes[r]; at += piece) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(piece, sizes[r] - at));
+      std::vector<std::vector<char>> to(ranks);
+      settle(ctx, [&] {
+        if (me == 0 && !pending.empty()) file.write(pending.data(), pending.size());
+        if (me == r) {
+          to[0].resize(n);
+          if (read_at(file.fd(), to[0].data(), n, at, file.path(), "write_lines") != n) {
+            throw io_error(file.path(), "a rank's text ended early");
+          }
+        }
+      });
+      auto from = ctx.ranks->exchange(std::move(to));
+      if (me == 0) pending = std::move(from[r]);
+    }
+  }
+  settle(ctx, [&] {
+    if (me != 0) return;
+    if (!pending.empty()) file.write(pending.data(), pending.size());
+    file.commit();
+  });
+}
 
 DATAFLOW_INLINE ordered_writer::ordered_writer(output_file& file, std::size_t parts,
                                                std::shared_ptr<spill_directory> dir, std::size_t hold_bytes,

@@ -22,14 +22,18 @@ template <class T, class F>
 class generate_node final : public node<T> {
  public:
   generate_node(std::shared_ptr<context_state> ctx, std::size_t n, F fn)
-      : node<T>(std::move(ctx), "generate", node_kind::source, {}, {}), n_(n), fn_(std::move(fn)) {}
+      : node<T>(std::move(ctx), "generate", node_kind::source, {}, {}), n_(n), fn_(std::move(fn)) {
+    this->set_runs_across_ranks();  // each rank makes a slice of the indexes
+  }
 
   std::string describe() const override { return std::to_string(n_) + " items"; }
   std::size_t partition_count() const override { return parts_; }
-  std::optional<std::uint64_t> known_items() const override { return n_; }
+  std::optional<std::uint64_t> known_items() const override { return count_; }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
-    auto [begin, end] = partition_range(n_, parts_, p);
+    auto [begin, end] = partition_range(count_, parts_, p);
+    begin += first_;
+    end += first_;
     item_buffer<T> batch;
     batch.reserve(std::min(batch_items<T>, end - begin));
     for (std::size_t i = begin; i < end && !stop_requested();) {
@@ -52,12 +56,18 @@ class generate_node final : public node<T> {
   }
 
  protected:
-  void execute(run_state& run) override { parts_ = source_partitions(n_, run.ctx().threads()); }
+  void execute(run_state& run) override {
+    auto [first, end] = rank_slice(n_, run.ctx());
+    first_ = first;
+    count_ = end - first;
+    parts_ = source_partitions(count_, run.ctx().threads());
+  }
 
  private:
   std::size_t n_;
   F fn_;
   std::size_t parts_ = 0;
+  std::size_t first_ = 0, count_ = 0;  // this rank's slice of the indexes
 };
 
 }  // namespace detail

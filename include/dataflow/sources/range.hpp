@@ -28,17 +28,20 @@ class range_node final : public node<std::ranges::range_value_t<R>> {
 
  public:
   range_node(std::shared_ptr<context_state> ctx, R range)
-      : node<T>(std::move(ctx), "from", node_kind::source, {}, {}), range_(std::move(range)) {}
+      : node<T>(std::move(ctx), "from", node_kind::source, {}, {}), range_(std::move(range)) {
+    this->set_runs_across_ranks();  // each rank reads a slice of the range
+  }
 
   std::string describe() const override {
     return std::to_string(std::ranges::size(range_)) + " items";
   }
   std::size_t partition_count() const override { return parts_; }
-  std::optional<std::uint64_t> known_items() const override { return std::ranges::size(range_); }
+  std::optional<std::uint64_t> known_items() const override { return count_; }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
-    const std::size_t n = std::ranges::size(range_);
-    auto [begin, end] = partition_range(n, parts_, p);
+    auto [begin, end] = partition_range(count_, parts_, p);
+    begin += first_;
+    end += first_;
     constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
     auto push = [&](std::span<const T> batch, std::size_t first) {
       try {
@@ -70,13 +73,17 @@ class range_node final : public node<std::ranges::range_value_t<R>> {
 
  protected:
   void execute(run_state& run) override {
-    parts_ = source_partitions(std::ranges::size(range_), run.ctx().threads());
+    auto [first, end] = rank_slice(std::ranges::size(range_), run.ctx());
+    first_ = first;
+    count_ = end - first;
+    parts_ = source_partitions(count_, run.ctx().threads());
   }
   bool recompute_is_costly() const noexcept override { return false; }
 
  private:
   R range_;
   std::size_t parts_ = 0;
+  std::size_t first_ = 0, count_ = 0;  // this rank's slice of the range
 };
 
 template <class R>

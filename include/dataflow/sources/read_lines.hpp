@@ -36,6 +36,15 @@ struct file_chunk {
 std::vector<file_chunk> plan_chunks(const std::vector<file_entry>& files, std::size_t chunk_bytes,
                                     std::size_t threads, std::uint64_t unit = 1);
 
+/// Standard input and pipes reach one rank only (mpirun gives the others nothing): on a job of
+/// several ranks, a source of them is a usage_error.
+void refuse_streams_across_ranks(const input_files& inputs, const context_state& ctx, const char* op);
+
+/// This rank's chunks: the files are split for the threads of every rank of the job, and each
+/// rank reads a contiguous slice of the chunks (all of them on a process of its own).
+std::vector<file_chunk> plan_rank_chunks(const std::vector<file_entry>& files, std::size_t chunk_bytes,
+                                         const context_state& ctx, std::uint64_t unit = 1);
+
 std::string describe_files(const std::vector<file_entry>& files);
 
 class line_source final : public node<std::string_view> {
@@ -102,6 +111,23 @@ DATAFLOW_INLINE std::vector<file_chunk> plan_chunks(const std::vector<file_entry
   return chunks;
 }
 
+DATAFLOW_INLINE void refuse_streams_across_ranks(const input_files& inputs, const context_state& ctx,
+                                                 const char* op) {
+  if (multi_rank(ctx) && inputs.has_streams()) {
+    throw usage_error(std::string("dataflow::") + op + ": standard input and pipes cannot be split across "
+                      "the ranks of a job (only one rank would read them); name regular files");
+  }
+}
+
+DATAFLOW_INLINE std::vector<file_chunk> plan_rank_chunks(const std::vector<file_entry>& files,
+                                                         std::size_t chunk_bytes, const context_state& ctx,
+                                                         std::uint64_t unit) {
+  std::vector<file_chunk> all = plan_chunks(files, chunk_bytes, ctx.threads() * rank_count(ctx), unit);
+  auto [begin, end] = rank_slice(all.size(), ctx);
+  return std::vector<file_chunk>(all.begin() + static_cast<std::ptrdiff_t>(begin),
+                                 all.begin() + static_cast<std::ptrdiff_t>(end));
+}
+
 DATAFLOW_INLINE std::string describe_files(const std::vector<file_entry>& files) {
   std::uint64_t total = 0;
   for (const auto& f : files) total += f.size;
@@ -114,7 +140,9 @@ DATAFLOW_INLINE line_source::line_source(std::shared_ptr<context_state> ctx,
                                          std::vector<std::string> patterns, read_options options)
     : node(std::move(ctx), "read_lines", node_kind::source, {}, {}),
       options_(options),
-      inputs_(std::move(patterns), "read_lines") {}
+      inputs_(std::move(patterns), "read_lines") {
+  set_runs_across_ranks();  // each rank reads a slice of the chunks
+}
 
 DATAFLOW_INLINE std::string line_source::describe() const {
   return describe_files(inputs_.files());
@@ -220,9 +248,10 @@ DATAFLOW_INLINE void line_source::grow_for_long_line(byte_buffer& buf, std::size
 }
 
 DATAFLOW_INLINE void line_source::execute(run_state& run) {
+  refuse_streams_across_ranks(inputs_, run.ctx(), "read_lines");
   inputs_.refresh(*run.ctx().spill_dir("read_lines"));  // the files may have changed since
   if (!options_.up_to.empty()) inputs_.limit(options_.up_to);
-  chunks_ = plan_chunks(inputs_.files(), options_.chunk_bytes, run.ctx().threads());
+  chunks_ = plan_rank_chunks(inputs_.files(), options_.chunk_bytes, run.ctx());
   buffers_.emplace(run.ctx().threads(), buffer_bytes);
 }
 

@@ -34,6 +34,7 @@ class record_source final : public node<T> {
         options_(options),
         inputs_(std::move(patterns), "read_records") {
     check_sizes();
+    this->set_runs_across_ranks();  // each rank reads a slice of the chunks
   }
 
   std::string describe() const override {
@@ -42,7 +43,7 @@ class record_source final : public node<T> {
   std::size_t partition_count() const override { return chunks_.size(); }
   std::optional<std::uint64_t> known_items() const override {
     std::uint64_t n = 0;
-    for (const auto& f : inputs_.files()) n += f.size / sizeof(T);
+    for (const auto& c : chunks_) n += (c.end - c.begin) / sizeof(T);
     return n;
   }
 
@@ -77,9 +78,10 @@ class record_source final : public node<T> {
 
  protected:
   void execute(run_state& run) override {
+    refuse_streams_across_ranks(inputs_, run.ctx(), "read_records");
     inputs_.refresh(*run.ctx().spill_dir("read_records"));  // the files may have changed since
     check_sizes();
-    chunks_ = plan_chunks(inputs_.files(), options_.chunk_bytes, run.ctx().threads(), sizeof(T));
+    chunks_ = plan_rank_chunks(inputs_.files(), options_.chunk_bytes, run.ctx(), sizeof(T));
     buffers_.emplace(run.ctx().threads(), std::max(buffer_bytes, sizeof(T)));
   }
   void dispose() noexcept override {

@@ -60,6 +60,10 @@ class output_file {
 
   void write(const char* data, std::size_t n);
 
+  /// The descriptor of the file being written, before finish(): what was written to a staged
+  /// file (opened for reading too) can be read back from it (a rank's text on its way to rank 0, ops/write_lines.hpp).
+  int fd() const noexcept { return fd_.get(); }
+
   /// Ends writing; the file still does not replace its target until commit().
   void finish();
 
@@ -242,10 +246,10 @@ DATAFLOW_INLINE void output_file::open_staged(const struct stat* existing) {
   int fd = -1;
   // Linking an unnamed file into place goes through /proc/self/fd; without /proc (a chroot),
   // the temporary has a name from the start.
-  if (::access("/proc/self/fd", X_OK) == 0) fd = open_unnamed(dir_, O_WRONLY, 0666, unsupported);
+  if (::access("/proc/self/fd", X_OK) == 0) fd = open_unnamed(dir_, O_RDWR, 0666, unsupported);
   mode_ = kind::unnamed;
   if (fd < 0 && unsupported) {
-    fd = create_exclusive(dir_, "." + base_ + ".tmp-", O_WRONLY, 0666, temp_);
+    fd = create_exclusive(dir_, "." + base_ + ".tmp-", O_RDWR, 0666, temp_);
     mode_ = kind::named;
     if (fd >= 0) registered_ = temp_registry::instance().add(temp_);
   }

@@ -1,0 +1,175 @@
+// One job on many processes: the ranks a runtime such as MPI starts (<dataflow/mpi.hpp>), each
+// running the same program. The core knows only this interface, so it needs no MPI itself.
+//
+// Every rank builds the same pipelines. Sources read a slice of their input by rank, a shuffle
+// sends each item to the rank that owns its key (ops/exchange.hpp), and an action combines every
+// rank's part. Every collective step first settles whether each rank's part succeeded: a rank
+// whose part threw makes every rank throw at that step (it its own error, the others a
+// job_error naming it), so that no rank waits for one that has given up.
+#pragma once
+
+#include <dataflow/codec.hpp>
+#include <dataflow/detail/config.hpp>
+#include <dataflow/detail/int128.hpp>
+#include <dataflow/errors.hpp>
+#include <dataflow/graph/context_state.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace dataflow {
+
+/// Thrown on every rank of a job but the one that failed: names that rank and repeats its error.
+class job_error : public error {
+ public:
+  job_error(std::size_t rank, const std::string& what);
+  /// Returns the rank whose part failed.
+  std::size_t failed_rank() const noexcept { return rank_; }
+
+ private:
+  std::size_t rank_;
+};
+
+/// The processes of one job. Every call is collective: each rank makes the same calls in the
+/// same order, from the thread that runs its actions.
+class cluster {
+ public:
+  virtual ~cluster() = default;
+  /// This process's number, 0 to size() - 1.
+  virtual std::size_t rank() const noexcept = 0;
+  /// How many processes the job has.
+  virtual std::size_t size() const noexcept = 0;
+  /// Sends `to[r]` to rank r (to.size() == size()) and returns what each rank sent this one,
+  /// indexed by rank.
+  virtual std::vector<std::vector<char>> exchange(std::vector<std::vector<char>> to) = 0;
+};
+
+namespace detail {
+
+/// True when the context runs one job on more than one process.
+inline bool multi_rank(const context_state& s) noexcept { return s.ranks && s.ranks->size() > 1; }
+inline std::size_t rank_of(const context_state& s) noexcept { return s.ranks ? s.ranks->rank() : 0; }
+inline std::size_t rank_count(const context_state& s) noexcept { return s.ranks ? s.ranks->size() : 1; }
+
+/// This rank's share [begin, end) of n things (items, chunks) split into contiguous slices in
+/// rank order, so that reading the ranks' outputs in rank order reads the input in order.
+std::pair<std::size_t, std::size_t> rank_slice(std::size_t n, const context_state& s);
+
+/// Tells every rank whether this rank's part of a step failed (`failed` set, with `message`) and
+/// learns the same of theirs. If any did: the failing rank rethrows its error, every other one
+/// throws job_error. Once a run has settled a failure, later steps of that run rethrow at once:
+/// every rank knows already.
+void settle_failure(context_state& s, std::exception_ptr failed, const std::string& message);
+
+/// Runs this rank's part of a collective step, then settles it with every rank (see above).
+template <class F>
+void settle(context_state& s, F&& part) {
+  if (!multi_rank(s)) {
+    part();
+    return;
+  }
+  std::exception_ptr failed;
+  std::string message;
+  try {
+    part();
+  } catch (const std::exception& e) {
+    failed = std::current_exception();
+    message = e.what();
+  } catch (...) {
+    failed = std::current_exception();
+    message = "an exception of a type that is not std::exception";
+  }
+  settle_failure(s, failed, message);
+}
+
+/// Settles the exception being handled (call from a catch block, then rethrow).
+[[noreturn]] void settle_current(context_state& s);
+
+/// Every rank's `mine`, in rank order, on every rank (after `mine` has been settled). Values
+/// travel through their codec (codec.hpp); a type without one is a usage_error on a job of
+/// several ranks.
+template <class V>
+std::vector<V> all_gather(context_state& s, V mine) {
+  std::vector<V> all;
+  if (!multi_rank(s)) {
+    all.push_back(std::move(mine));
+    return all;
+  }
+  if constexpr (encodable<V>) {
+    std::vector<char> bytes;
+    byte_writer w(bytes);
+    encode(w, mine);
+    std::vector<std::vector<char>> to(s.ranks->size(), bytes);
+    auto from = s.ranks->exchange(std::move(to));
+    arena scratch;
+    for (const auto& b : from) {
+      byte_reader r(b.data(), b.data() + b.size(), scratch);
+      all.push_back(decode<V>(r));
+    }
+    return all;
+  } else {
+    throw usage_error("dataflow: an action's result cannot be sent between the ranks of a job: "
+                      "give its item type a codec (see <dataflow/codec.hpp>)");
+  }
+}
+
+}  // namespace detail
+}  // namespace dataflow
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <algorithm>
+#include <cstring>
+
+namespace dataflow {
+
+DATAFLOW_INLINE job_error::job_error(std::size_t rank, const std::string& what)
+    : error("dataflow: rank " + std::to_string(rank) + " of the job failed: " + what), rank_(rank) {}
+
+namespace detail {
+
+DATAFLOW_INLINE std::pair<std::size_t, std::size_t> rank_slice(std::size_t n, const context_state& s) {
+  const std::size_t ranks = rank_count(s), r = rank_of(s);
+  auto at = [&](std::size_t i) { return static_cast<std::size_t>(static_cast<uint128>(n) * i / ranks); };
+  return {at(r), at(r + 1)};
+}
+
+DATAFLOW_INLINE void settle_failure(context_state& s, std::exception_ptr failed, const std::string& message) {
+  if (s.job_failure_settled) {
+    if (failed) std::rethrow_exception(failed);
+    return;
+  }
+  // A status: one byte (0 ok, 1 failed) and the message, cut to what a reader needs.
+  std::vector<char> status(1, failed ? 1 : 0);
+  if (failed) status.insert(status.end(), message.begin(), message.begin() + std::min<std::size_t>(message.size(), 2000));
+  std::vector<std::vector<char>> to(s.ranks->size(), status);
+  const auto from = s.ranks->exchange(std::move(to));
+  for (std::size_t r = 0; r < from.size(); ++r) {
+    if (from[r].empty() || from[r][0] == 0) continue;
+    s.job_failure_settled = true;
+    if (failed) std::rethrow_exception(failed);
+    throw job_error(r, std::string(from[r].begin() + 1, from[r].end()));
+  }
+}
+
+[[noreturn]] DATAFLOW_INLINE void settle_current(context_state& s) {
+  if (!multi_rank(s)) throw;
+  std::exception_ptr failed = std::current_exception();
+  std::string message = "an exception of a type that is not std::exception";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    message = e.what();
+  } catch (...) {
+  }
+  settle_failure(s, failed, message);
+  std::rethrow_exception(failed);
+}
+
+}  // namespace detail
+}  // namespace dataflow
+#endif
