@@ -73,6 +73,7 @@ class context {
   explicit context(const World& world, std::size_t threads = 0) : context(threads) {
     state_->ranks = world.processes();
     if (rank() != 0) progress(progress_mode::off);  // one progress line for the job
+    detail::warn_if_bound(*state_);
   }
 
   /// This process's rank in its job (0 on its own).

@@ -11,7 +11,7 @@ mkdir -p "$work"
 export DATAFLOW_KILL_TEST_OUTPUT="$work/out.txt"
 start=$(date +%s)
 set +e
-timeout 120 "$mpirun" --oversubscribe -np "$ranks" "$program" "[.kill]" > "$work/log" 2>&1
+timeout 120 "$mpirun" --oversubscribe --bind-to none -np "$ranks" "$program" "[.kill]" > "$work/log" 2>&1
 status=$?
 set -e
 elapsed=$(($(date +%s) - start))

@@ -56,6 +56,10 @@ inline bool multi_rank(const context_state& s) noexcept { return s.ranks && s.ra
 inline std::size_t rank_of(const context_state& s) noexcept { return s.ranks ? s.ranks->rank() : 0; }
 inline std::size_t rank_count(const context_state& s) noexcept { return s.ranks ? s.ranks->size() : 1; }
 
+/// Warns when this rank runs more threads than the cores it is bound to: mpirun binds each rank
+/// to one core by default, where a rank's threads would take turns on it.
+void warn_if_bound(context_state& s);
+
 /// This rank's share [begin, end) of n things (items, chunks) split into contiguous slices in
 /// rank order, so that reading the ranks' outputs in rank order reads the input in order.
 std::pair<std::size_t, std::size_t> rank_slice(std::size_t n, const context_state& s);
@@ -122,6 +126,8 @@ std::vector<V> all_gather(context_state& s, V mine) {
 }  // namespace dataflow
 
 #if DATAFLOW_HEADER_DEFINITIONS
+#include <sched.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -131,6 +137,18 @@ DATAFLOW_INLINE job_error::job_error(std::size_t rank, const std::string& what)
     : error("dataflow: rank " + std::to_string(rank) + " of the job failed: " + what), rank_(rank) {}
 
 namespace detail {
+
+DATAFLOW_INLINE void warn_if_bound(context_state& s) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return;
+  const auto cores = static_cast<std::size_t>(CPU_COUNT(&set));
+  if (cores >= s.threads()) return;
+  s.warn("dataflow: rank " + std::to_string(rank_of(s)) + " runs " + std::to_string(s.threads()) +
+         " threads on the " + std::to_string(cores) + " core" + (cores == 1 ? "" : "s") +
+         " it is bound to; start mpirun with --bind-to none, or --map-by slot:PE=" + std::to_string(s.threads()) +
+         ", so that they run at once");
+}
 
 DATAFLOW_INLINE std::pair<std::size_t, std::size_t> rank_slice(std::size_t n, const context_state& s) {
   const std::size_t ranks = rank_count(s), r = rank_of(s);
