@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
       // Which side this split is: the file Hadoop says it comes from, by name.
       namespace fs = std::filesystem;
       const std::string from = fs::path(dataflow::hadoop::split_file()).filename().string();
+      if (fs::path(files[0]).filename() == fs::path(files[1]).filename()) {
+        throw examples::usage_error("--mapper: LEFT and RIGHT have the same file name, which cannot tell a split's side");
+      }
       const bool left = from == fs::path(files[0]).filename().string();
       if (!left && from != fs::path(files[1]).filename().string()) {
         throw examples::usage_error("--mapper: mapreduce_map_input_file ('" + from + "') names neither " + files[0] +

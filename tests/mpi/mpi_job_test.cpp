@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -94,6 +95,30 @@ TEST_CASE("read_lines splits files across ranks at line boundaries") {
   }
   ctx.from(std::vector<int>{1}).count();  // every rank has read it before rank 0 removes it
   if (ctx.rank() == 0) std::remove(path.c_str());
+}
+
+TEST_CASE("ranks with different thread counts cut a file the same way") {
+  // Chunk sizes taken from each rank's own thread count would differ, and ranks would read some
+  // lines twice and miss others.
+  dataflow::context sync(world(), 1);
+  // Lines of 8 bytes, 48 MiB + 40 in all: with 1 and 3 threads, chunk sizes of total/16 and
+  // total/48 put the two ranks' boundary 16 bytes (two lines) apart.
+  const std::uint64_t lines = ((std::uint64_t{48} << 20) + 40) / 8;
+  std::string text;
+  text.reserve(lines * 8);
+  char line[16];
+  for (std::uint64_t i = 0; i < lines; ++i) {
+    std::snprintf(line, sizeof line, "%07llu\n", static_cast<unsigned long long>(i % 10'000'000));
+    text += line;
+  }
+  const std::string path = shared_file(sync, "big.txt", text);
+  dataflow::context ctx(world(), 1 + 2 * sync.rank());
+  CHECK(ctx.read_lines(path).count() == lines);
+  auto bytes = ctx.read_lines(path).fold(
+      std::uint64_t{0}, [](std::uint64_t acc, std::string_view l) { return acc + l.size(); }, std::plus<>{});
+  CHECK(bytes == text.size() - lines);
+  sync.from(std::vector<int>{1}).count();
+  if (sync.rank() == 0) std::remove(path.c_str());
 }
 
 TEST_CASE("reduce_by_key across ranks equals a sequential reference") {

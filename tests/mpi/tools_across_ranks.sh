@@ -70,3 +70,17 @@ for np in "$@"; do
   grep -q "bad.csv:60002" bad.err || { echo "FAIL: the error does not name bad.csv:60002" >&2; cat bad.err >&2; exit 1; }
 done
 echo "a bad line on one rank fails the job at every -np"
+
+# An output that only rank 0 opens, in a directory that does not exist: every rank ends, none waits.
+for np in "$@"; do
+  set +e
+  timeout 120 "$mpirun" --oversubscribe --bind-to none -np "$np" "$tools/sort_lines" --threads 2 -o "$work/no-such-dir/out.txt" words.txt 2> open.err
+  status=$?
+  set -e
+  if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then
+    echo "FAIL: an output rank 0 cannot open at -np $np exited $status" >&2
+    exit 1
+  fi
+  grep -q "no-such-dir/out.txt" open.err || { echo "FAIL: the error does not name the output" >&2; cat open.err >&2; exit 1; }
+done
+echo "an output rank 0 cannot open fails the job at every -np"

@@ -160,15 +160,26 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
   action_run<Dataset> action(ds, Format::op, true);
   const bool first_rank = rank_of(ctx) == 0;
   // The output is opened (a missing directory, no permission) before the run reads anything.
+  // What fails on this rank alone (an output it cannot open, a full disk) is settled with every
+  // rank before it is rethrown, as a failure inside the run is: the others must not wait for it.
+  auto on_this_rank = [&](auto&& step) {
+    try {
+      step();
+    } catch (...) {
+      settle_current(ctx);
+    }
+  };
   std::optional<part_writer> parts_out;
   std::optional<output_file> file;
-  if (options.part_files) {
-    parts_out.emplace(path, 0, options.extension, Format::op);
-  } else if (first_rank) {
-    file.emplace(path, Format::op);
-  } else {
-    file.emplace(ctx.spill_dir(action.label())->path() + "/rank-" + std::to_string(rank_of(ctx)) + ".txt", Format::op);
-  }
+  on_this_rank([&] {
+    if (options.part_files) {
+      parts_out.emplace(path, 0, options.extension, Format::op);
+    } else if (first_rank) {
+      file.emplace(path, Format::op);
+    } else {
+      file.emplace(ctx.spill_dir(action.label())->path() + "/rank-" + std::to_string(rank_of(ctx)) + ".txt", Format::op);
+    }
+  });
   const std::size_t parts = action.partitions();
   fmt::memory_buffer head;
   format.header(head);
@@ -191,15 +202,21 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
     writer.commit();
     return;
   }
-  if (head.size() && first_rank) file->write(head.data(), head.size());
-  head.clear();
   // Under a budget, partitions that finish before their turn keep a quarter of a thread's
   // share in memory at most.
   const spill_policy policy = spill_policy::for_context(ctx);
-  ordered_writer writer = policy.limited() ? ordered_writer(*file, parts, ctx.spill_dir(action.label()),
-                                                            std::max<std::size_t>(policy.thread_share / 4, 1 << 20), action.label())
-                                           : ordered_writer(*file, parts);
-  run(writer);
+  std::optional<ordered_writer> writer;
+  on_this_rank([&] {
+    if (head.size() && first_rank) file->write(head.data(), head.size());
+    head.clear();
+    if (policy.limited()) {
+      writer.emplace(*file, parts, ctx.spill_dir(action.label()),
+                     std::max<std::size_t>(policy.thread_share / 4, 1 << 20), action.label());
+    } else {
+      writer.emplace(*file, parts);
+    }
+  });
+  run(*writer);
   if (!multi_rank(ctx)) {
     file->commit();
     return;

@@ -122,7 +122,10 @@ DATAFLOW_INLINE void refuse_streams_across_ranks(const input_files& inputs, cons
 DATAFLOW_INLINE std::vector<file_chunk> plan_rank_chunks(const std::vector<file_entry>& files,
                                                          std::size_t chunk_bytes, const context_state& ctx,
                                                          std::uint64_t unit) {
-  std::vector<file_chunk> all = plan_chunks(files, chunk_bytes, ctx.threads() * rank_count(ctx), unit);
+  // Every rank must cut the same chunks, whatever its own thread count (which follows its
+  // cores and binding): across ranks, the size comes from the rank count alone.
+  const std::size_t threads = multi_rank(ctx) ? 16 * rank_count(ctx) : ctx.threads();
+  std::vector<file_chunk> all = plan_chunks(files, chunk_bytes, threads, unit);
   auto [begin, end] = rank_slice(all.size(), ctx);
   return std::vector<file_chunk>(all.begin() + static_cast<std::ptrdiff_t>(begin),
                                  all.begin() + static_cast<std::ptrdiff_t>(end));
