@@ -167,8 +167,11 @@ int tool_main(const char* name, const char* usage, Body&& body) {
   } catch (const dataflow::usage_error& e) {
     std::fprintf(stderr, "%s: %s\n%s", name, e.what(), usage);
     return 2;
-  } catch (const dataflow::job_error&) {
-    return 1;  // another rank failed, and that rank has said why
+  } catch (const dataflow::job_error& e) {
+    // Another rank failed. Every rank says so: mpirun ends the job as soon as one rank exits
+    // non-zero, maybe before the failing rank has printed its own error.
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());
     return 1;
