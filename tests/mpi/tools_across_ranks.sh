@@ -54,33 +54,30 @@ for np in "$@"; do
   echo "-np $np: every tool's output is byte-identical to one process's"
 done
 
-# A malformed line that only the last rank reads: every rank exits non-zero, within seconds,
-# and the error names the line.
+# fails_everywhere WHAT EXPECTED TOOL ARGS...: at every -np, the job exits non-zero within
+# seconds (no rank waits for ever) and its stderr holds EXPECTED.
+fails_everywhere() {
+  local what=$1 expected=$2 np status
+  shift 2
+  for np in "${ranks[@]}"; do
+    set +e
+    timeout 120 "$mpirun" --oversubscribe --bind-to none -np "$np" "$@" > fail.out 2> fail.err
+    status=$?
+    set -e
+    if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then
+      echo "FAIL: $what at -np $np exited $status" >&2
+      exit 1
+    fi
+    grep -qF "$expected" fail.err || { echo "FAIL: $what: the error does not name $expected" >&2; cat fail.err >&2; exit 1; }
+  done
+  echo "$what fails the job at every -np"
+}
+ranks=("$@")
+
+# A malformed line that only the last rank reads, and an output that only rank 0 opens, in a
+# directory that does not exist.
 cp sums.csv bad.csv
 echo "12,not-a-number" >> bad.csv
-for np in "$@"; do
-  set +e
-  timeout 120 "$mpirun" --oversubscribe --bind-to none -np "$np" "$tools/group_sum" --threads 2 bad.csv > bad.out 2> bad.err
-  status=$?
-  set -e
-  if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then
-    echo "FAIL: a bad line at -np $np exited $status" >&2
-    exit 1
-  fi
-  grep -q "bad.csv:60002" bad.err || { echo "FAIL: the error does not name bad.csv:60002" >&2; cat bad.err >&2; exit 1; }
-done
-echo "a bad line on one rank fails the job at every -np"
-
-# An output that only rank 0 opens, in a directory that does not exist: every rank ends, none waits.
-for np in "$@"; do
-  set +e
-  timeout 120 "$mpirun" --oversubscribe --bind-to none -np "$np" "$tools/sort_lines" --threads 2 -o "$work/no-such-dir/out.txt" words.txt 2> open.err
-  status=$?
-  set -e
-  if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then
-    echo "FAIL: an output rank 0 cannot open at -np $np exited $status" >&2
-    exit 1
-  fi
-  grep -q "no-such-dir/out.txt" open.err || { echo "FAIL: the error does not name the output" >&2; cat open.err >&2; exit 1; }
-done
-echo "an output rank 0 cannot open fails the job at every -np"
+fails_everywhere "a bad line on one rank" "bad.csv:60002" "$tools/group_sum" --threads 2 bad.csv
+fails_everywhere "an output rank 0 cannot open" "no-such-dir/out.txt" \
+  "$tools/sort_lines" --threads 2 -o "$work/no-such-dir/out.txt" words.txt
