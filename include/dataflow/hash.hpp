@@ -61,37 +61,65 @@ inline std::uint64_t load32(const char* p) noexcept {
   return v;
 }
 
-/// Hashes a byte string; short strings (most keys) take two loads and two multiplies.
-inline std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
-  constexpr std::uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
-                          k2 = 0x8ebc6af09c88c6e3ull;
-  std::uint64_t a, b, seed = k0;
-  if (n <= 16) {
-    if (n >= 8) {
-      a = load64(p);
-      b = load64(p + n - 8);
-    } else if (n >= 4) {
-      a = load32(p);
-      b = load32(p + n - 4);
-    } else if (n > 0) {
-      a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
-          (std::uint64_t{static_cast<unsigned char>(p[n >> 1])} << 8) |
-          std::uint64_t{static_cast<unsigned char>(p[n - 1])};
-      b = 0;
-    } else {
-      a = b = 0;
-    }
-  } else {
-    std::size_t i = n;
-    while (i > 16) {
-      seed = fold_mul(load64(p) ^ k1, load64(p + 8) ^ seed);
-      p += 16;
-      i -= 16;
-    }
-    a = load64(p + i - 16);
-    b = load64(p + i - 8);
+inline constexpr std::uint64_t hash_k0 = 0xa0761d6478bd642full, hash_k1 = 0xe7037ed1a0b428dbull,
+                                 hash_k2 = 0x8ebc6af09c88c6e3ull;
+
+/// hash_bytes of a string of more than 16 bytes: out of line, so that the short path inlines.
+[[gnu::noinline]] inline std::uint64_t hash_long_bytes(const char* p, std::size_t n) noexcept {
+  std::uint64_t seed = hash_k0;
+  std::size_t i = n;
+  while (i > 16) {
+    seed = fold_mul(load64(p) ^ hash_k1, load64(p + 8) ^ seed);
+    p += 16;
+    i -= 16;
   }
-  return fold_mul(k1 ^ n, fold_mul(a ^ k1, b ^ seed ^ k2));
+  const std::uint64_t a = load64(p + i - 16), b = load64(p + i - 8);
+  return fold_mul(hash_k1 ^ n, fold_mul(a ^ hash_k1, b ^ seed ^ hash_k2));
+}
+
+/// A string of at most 12 bytes as two words: its size in the low half of `head` and its first
+/// four bytes in the high half, the other bytes in `tail`, zero-padded (little-endian). Made in
+/// registers from at most two overlapping loads, never reading outside the string.
+struct short_words {
+  std::uint64_t head, tail;
+};
+[[gnu::always_inline]] inline short_words pack_short(const char* d, std::size_t n) noexcept {
+  std::uint64_t first = 0, rest = 0;
+  if (n >= 8) {
+    const std::uint64_t a = load64(d);
+    first = a & 0xffffffffu;
+    // Bytes 8..n-1 are the top n-8 bytes of the last eight.
+    const std::uint64_t over = n == 8 ? 0 : load64(d + n - 8) >> (8 * (16 - n));
+    rest = (a >> 32) | (over << 32);
+  } else if (n >= 4) {
+    first = load32(d);
+    rest = load32(d + n - 4) >> (8 * (8 - n));  // bytes 4..n-1
+  } else if (n > 0) {
+    auto byte = [](char c) { return std::uint64_t{static_cast<unsigned char>(c)}; };
+    first = byte(d[0]) | byte(d[n >> 1]) << (8 * (n >> 1)) | byte(d[n - 1]) << (8 * (n - 1));
+  }
+  return {n | (first << 32), rest};
+}
+
+/// Hashes a byte string; short strings (most keys) take two loads and two multiplies, inline.
+[[gnu::always_inline]] inline std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
+  if (n > 16) return hash_long_bytes(p, n);
+  std::uint64_t a, b;
+  if (n >= 8) {
+    a = load64(p);
+    b = load64(p + n - 8);
+  } else if (n >= 4) {
+    a = load32(p);
+    b = load32(p + n - 4);
+  } else if (n > 0) {
+    a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+        (std::uint64_t{static_cast<unsigned char>(p[n >> 1])} << 8) |
+        std::uint64_t{static_cast<unsigned char>(p[n - 1])};
+    b = 0;
+  } else {
+    a = b = 0;
+  }
+  return fold_mul(hash_k1 ^ n, fold_mul(a ^ hash_k1, b ^ hash_k0 ^ hash_k2));
 }
 
 inline std::uint64_t hash_combine(std::uint64_t h, std::uint64_t v) noexcept {

@@ -4,6 +4,9 @@
 #include <dataflow/detail/hash_table.hpp>
 #include <dataflow/detail/packed_string.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <map>
 #include <string>
 
@@ -90,4 +93,39 @@ TEST_CASE("packed_string keeps short keys inline and long keys in the arena", "[
     }
     CHECK_FALSE(p == std::string_view(s + "x"));
   }
+}
+
+TEST_CASE("short keys are packed and hashed without reading outside them", "[detail][packed_string]") {
+  // A key ends where an unreadable page begins, or begins where one ends: a read past either
+  // edge faults. Bytes include zeros, which also pad an inline key.
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* mem = ::mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(mem != MAP_FAILED);
+  char* middle = static_cast<char*>(mem) + page;
+  REQUIRE(::mprotect(mem, page, PROT_NONE) == 0);
+  REQUIRE(::mprotect(middle + page, page, PROT_NONE) == 0);
+  std::mt19937_64 rng(13);
+  dataflow::detail::arena a;
+  for (std::size_t len = 0; len <= 20; ++len) {
+    for (char* at : {middle + page - len, middle}) {
+      for (int rep = 0; rep < 50; ++rep) {
+        for (std::size_t i = 0; i < len; ++i) at[i] = static_cast<char>(rng() % 3 == 0 ? 0 : rng());
+        const std::string_view key(at, len);
+        const std::string copy(key);
+        INFO("length " << len);
+        const auto packed = len <= dataflow::detail::packed_string::inline_max
+                                ? dataflow::detail::packed_string::inline_copy(key)
+                                : dataflow::detail::packed_string(key, a);
+        CHECK(packed.view() == copy);
+        CHECK(packed == key);
+        CHECK(packed == dataflow::detail::packed_string(copy, a));
+        CHECK(dataflow::detail::table_hash(key) == dataflow::detail::table_hash(std::string_view(copy)));
+        if (len > 0) {  // the same bytes one shorter: never equal, though the padding is zero
+          CHECK_FALSE(packed == key.substr(0, len - 1));
+          CHECK_FALSE(packed == dataflow::detail::packed_string(copy.substr(0, len - 1), a));
+        }
+      }
+    }
+  }
+  ::munmap(mem, 3 * page);
 }

@@ -117,13 +117,13 @@ DATAFLOW_INLINE void arena::next_block(std::size_t need) {
     }
     full += blocks_[i].size;
   }
-  // Blocks double from 4 KiB to 1 MiB so that small arenas stay small, then jump to huge
-  // pages (4 MiB) once an arena holds 16 MiB, where faulting memory in costs far less.
+  // Blocks double from 4 KiB to 1 MiB so that small arenas stay small, then jump to 4 MiB
+  // once an arena holds 16 MiB. Ordinary pages: see big_alloc.hpp.
   std::size_t next = std::min<std::size_t>(next_size_ * 2, std::size_t{1} << 20);
   if (reserved_ >= (std::size_t{16} << 20)) next = std::size_t{4} << 20;
   const std::size_t size = std::max(need, next);
   blocks_.reserve(blocks_.size() + 1);
-  auto* p = static_cast<char*>(big_allocate_uninit(size));
+  auto* p = static_cast<char*>(big_allocate_uninit(size, page_kind::ordinary));
   blocks_.push_back(block{p, size});
   next_size_ = next;
   full_ = full;

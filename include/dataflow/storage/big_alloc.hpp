@@ -1,8 +1,14 @@
-// Zeroed memory for large buffers (hash tables, block lists), backed by transparent huge pages.
+// Memory for large buffers: arrays accessed out of order (hash tables, item buffers that are
+// sorted) backed by transparent huge pages, and arenas (bytes written once in order and read
+// back through pointers) by ordinary pages.
 //
-// On this class of machine a fresh 4 KiB page costs far more to fault in than a 2 MiB huge page
-// (about 3.5 s against 0.5 s per GiB), so buffers of 2 MiB and more come from mmap, aligned to
-// 2 MiB and marked MADV_HUGEPAGE. Smaller ones come from the heap.
+// On this class of machine (a VM) the two kinds fault in at very different costs, measured on
+// 2026-12-03: a fresh huge page costs about 2.2-2.6 s per GiB when the kernel must assemble it
+// (0.12 s when it reuses one just freed), a fresh 4 KiB page 0.35-0.55 s per GiB. Hash tables
+// are probed at random, and without huge pages each probe also misses the TLB: group_sum with
+// 50M keys took 37.9 s instead of 16.8 s. Buffers written and read in order miss the TLB once
+// per page at most, so arenas take ordinary pages: sort_lines of 2 GB in memory, whose arenas
+// hold every line, went from 4.5-6.1 s to 2.8 s.
 #pragma once
 
 #include <dataflow/detail/config.hpp>
@@ -14,7 +20,6 @@ namespace dataflow::detail {
 
 inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
 
-/// Returns `bytes` of zeroed memory aligned to at least 64 bytes; throws std::bad_alloc.
 inline constexpr std::size_t page_size_floor = 4096;
 
 /// Rounds a mapping's length up to whole pages, so that munmap of the tail and of the whole
@@ -23,10 +28,17 @@ constexpr std::size_t mapped_length(std::size_t bytes) noexcept {
   return (bytes + page_size_floor - 1) & ~(page_size_floor - 1);
 }
 
+/// Returns `bytes` of zeroed memory aligned to at least 64 bytes, in huge pages from 2 MiB on
+/// (for arrays probed at random); throws std::bad_alloc.
 void* big_allocate(std::size_t bytes);
 
-/// Returns `bytes` of memory aligned to at least 64 bytes, zeroed only when it comes from mmap.
-void* big_allocate_uninit(std::size_t bytes);
+/// Which pages a large buffer takes: huge for arrays accessed out of order (sorted, probed),
+/// ordinary for bytes written once in order and read back through pointers (arenas).
+enum class page_kind { huge, ordinary };
+
+/// Returns `bytes` of memory aligned to at least 64 bytes, zeroed only when it comes from mmap;
+/// throws std::bad_alloc.
+void* big_allocate_uninit(std::size_t bytes, page_kind pages = page_kind::huge);
 
 /// Releases memory from big_allocate or big_allocate_uninit; `bytes` must be the size it was allocated with.
 void big_deallocate(void* p, std::size_t bytes) noexcept;
@@ -97,9 +109,13 @@ DATAFLOW_INLINE void* big_allocate(std::size_t bytes) {
   return reinterpret_cast<void*>(aligned);
 }
 
-DATAFLOW_INLINE void* big_allocate_uninit(std::size_t bytes) {
+DATAFLOW_INLINE void* big_allocate_uninit(std::size_t bytes, page_kind pages) {
   if (bytes < huge_page_size) return ::operator new(bytes, std::align_val_t{64});
-  return big_allocate(bytes);
+  if (pages == page_kind::huge) return big_allocate(bytes);
+  // mmap aligns to a page, more than the 64 bytes promised.
+  void* p = ::mmap(nullptr, mapped_length(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return p;
 }
 
 DATAFLOW_INLINE void big_deallocate(void* p, std::size_t bytes) noexcept {
