@@ -3,6 +3,7 @@
 
 #include <dataflow/detail/hash_table.hpp>
 #include <dataflow/detail/packed_string.hpp>
+#include <dataflow/detail/shared_tables.hpp>
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -128,4 +129,52 @@ TEST_CASE("short keys are packed and hashed without reading outside them", "[det
     }
   }
   ::munmap(mem, 3 * page);
+}
+
+TEST_CASE("a table stage defers items behind a busy table and gives back every one", "[detail][shared_tables]") {
+  using entry = std::pair<std::uint64_t, std::uint64_t>;
+  using stage = dataflow::detail::table_stage<entry>;
+  const std::size_t parts = 3;
+  stage s(parts);
+  std::mt19937_64 rng(17);
+  std::vector<std::vector<std::uint64_t>> want(parts);  // hashes per partition, in stage order
+  const std::size_t base = s.bytes();
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t p = rng() % parts;
+    const std::uint64_t h = rng() | 1;
+    ::new (static_cast<void*>(s.next(p).raw)) entry(h, h * 3);
+    want[p].push_back(h);
+    if (s.commit(p, h) || rng() % 7 == 0) {
+      // A full stage, or a random moment: defer (the table is busy) or take (it is free).
+      if (rng() % 3 != 0) {
+        CHECK(s.defer(p) == want[p].size());
+        CHECK(s.bytes() > base);
+      } else {
+        auto got = s.take(p);
+        REQUIRE(got.size() == want[p].size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          CHECK(got[i].hash == want[p][i]);
+          CHECK(got[i].get() == entry(want[p][i], want[p][i] * 3));
+        }
+        want[p].clear();
+      }
+    }
+  }
+  for (std::size_t p = 0; p < parts; ++p) {
+    auto got = s.take(p);
+    REQUIRE(got.size() == want[p].size());
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].hash == want[p][i]);
+    CHECK(s.take(p).empty());
+  }
+}
+
+TEST_CASE("a shared table's try_with_table does not wait for a holder", "[detail][shared_tables]") {
+  dataflow::detail::shared_tables<std::pair<std::uint64_t, std::uint64_t>> tables(2);
+  bool ran = false;
+  tables.with_table(0, [&](auto&) {
+    CHECK_FALSE(tables.try_with_table(0, [&](auto&) { ran = true; }));  // held: refused at once
+    CHECK(tables.try_with_table(1, [&](auto&) { ran = true; }));         // another partition
+  });
+  CHECK(ran);
+  CHECK(tables.try_with_table(0, [](auto&) {}));  // released
 }

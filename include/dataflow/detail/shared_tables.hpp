@@ -19,6 +19,7 @@
 #include <span>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 namespace dataflow::detail {
 
@@ -42,6 +43,21 @@ class shared_tables {
       ~unlock() { busy.store(false, std::memory_order_release); }
     } guard{x.busy};
     f(x.t);
+  }
+
+  /// Runs f(table&) holding partition p's lock if it is free now; returns whether it ran.
+  template <class F>
+  bool try_with_table(std::size_t p, F&& f) {
+    part& x = parts_[p];
+    if (x.busy.load(std::memory_order_relaxed) || x.busy.exchange(true, std::memory_order_acquire)) {
+      return false;
+    }
+    struct unlock {
+      std::atomic<bool>& busy;
+      ~unlock() { busy.store(false, std::memory_order_release); }
+    } guard{x.busy};
+    f(x.t);
+    return true;
   }
 
   /// Partition p's table, for a single thread once the input stage has ended.
@@ -72,7 +88,10 @@ class shared_tables {
 };
 
 /// One thread's staged items: per partition, up to `per_part` entries with their hashes,
-/// constructed in place. Only for entries that copy as bytes: a stage destroys nothing.
+/// constructed in place, and behind them the items deferred while the partition's table was
+/// busy (another thread was folding into it, or growing it: a growth faults in fresh memory for
+/// tens of milliseconds, and waiting for it cost a fifth of the run with 50M keys). Only for
+/// entries that copy as bytes: a stage destroys nothing.
 template <class Entry>
 class table_stage {
  public:
@@ -86,7 +105,7 @@ class table_stage {
 
   explicit table_stage(std::size_t parts)
       : items_(std::make_unique<waiting[]>(parts * per_part)), counts_(std::make_unique<std::uint32_t[]>(parts)),
-        parts_(parts) {}
+        deferred_(parts), parts_(parts) {}
 
   /// The place for partition p's next entry; commit(p, hash) keeps what was constructed there.
   waiting& next(std::size_t p) noexcept { return items_[p * per_part + counts_[p]]; }
@@ -96,19 +115,44 @@ class table_stage {
     return ++counts_[p] == per_part;
   }
 
-  /// Empties partition p's stage and returns what it held (valid until the next commit to p).
-  std::span<waiting> take(std::size_t p) noexcept {
-    const std::size_t n = counts_[p];
+  /// Moves partition p's stage behind its deferred items; returns how many are deferred now.
+  std::size_t defer(std::size_t p) {
+    std::vector<waiting>& d = deferred_[p];
+    const std::size_t before = d.capacity();
+    d.insert(d.end(), items_.get() + p * per_part, items_.get() + p * per_part + counts_[p]);
     counts_[p] = 0;
-    return {items_.get() + p * per_part, n};
+    deferred_bytes_ += (d.capacity() - before) * sizeof(waiting);
+    return d.size();
+  }
+
+  /// Empties partition p and returns what it held, deferred items first (valid until the next
+  /// commit to p, or the next take of a partition with deferred items).
+  std::span<waiting> take(std::size_t p) {
+    const std::size_t n = counts_[p];
+    if (deferred_[p].empty()) {
+      counts_[p] = 0;
+      return {items_.get() + p * per_part, n};
+    }
+    defer(p);
+    const std::size_t held = deferred_[p].capacity();
+    taken_.swap(deferred_[p]);  // p keeps the last taken vector's memory for what comes next
+    deferred_[p].clear();
+    deferred_bytes_ = deferred_bytes_ - held * sizeof(waiting) + deferred_[p].capacity() * sizeof(waiting);
+    return taken_;
   }
 
   std::size_t parts() const noexcept { return parts_; }
-  std::size_t bytes() const noexcept { return parts_ * (per_part * sizeof(waiting) + sizeof(std::uint32_t)); }
+  std::size_t bytes() const noexcept {
+    return parts_ * (per_part * sizeof(waiting) + sizeof(std::uint32_t)) + deferred_bytes_ +
+           taken_.capacity() * sizeof(waiting);
+  }
 
  private:
   std::unique_ptr<waiting[]> items_;
   std::unique_ptr<std::uint32_t[]> counts_;
+  std::vector<std::vector<waiting>> deferred_;  // per partition
+  std::vector<waiting> taken_;                  // what the last take() of deferred items returned
+  std::size_t deferred_bytes_ = 0;              // the capacity of deferred_'s vectors
   std::size_t parts_;
 };
 

@@ -91,6 +91,10 @@ class reduce_core : public node<T> {
   static constexpr std::size_t shared_from_bytes = std::size_t{8} << 20;
   static constexpr std::size_t shared_from_ratio = 8;
   static constexpr bool shareable = pipelined;
+  // Items a thread defers for a shared table another thread holds, before it waits for it:
+  // at most this many for one table, and this many bytes (an eighth of its share) for all.
+  static constexpr std::size_t defer_limit = 16384;
+  static constexpr std::size_t defer_bytes = std::size_t{16} << 20;
 
   // One thread's pre-phase state: a table per output partition and the bytes of its keys.
   struct local_tables {
@@ -259,11 +263,12 @@ class reduce_core : public node<T> {
       }
     }
 
-    /// Folds partition `part`'s staged items into its shared table, under its lock.
+    /// Folds partition `part`'s staged items into its shared table, under its lock. When another
+    /// thread holds the lock, the items wait behind the stage instead, up to defer_limit.
     void fold_staged(std::size_t part) {
       if constexpr (shareable) {
-        auto items = staged->take(part);
-        self->shared_->with_table(part, [&](table& t) {
+        auto fold = [&](table& t) {
+          auto items = staged->take(part);
           // A growth takes the new array beside the old one: spill instead of passing the share.
           if (self->policy_.limited() && !t.fits(items.size()) &&
               self->shared_bytes_.load(std::memory_order_relaxed) + 2 * t.bytes() > self->shared_share()) {
@@ -275,7 +280,12 @@ class reduce_core : public node<T> {
             self->shared_bytes_.fetch_add(t.bytes() - before, std::memory_order_relaxed);
             shared_grown += t.bytes() - before;
           }
-        });
+        };
+        if (self->shared_->try_with_table(part, fold)) return;
+        if (staged->defer(part) < defer_limit && staged->bytes() < std::min(defer_bytes, self->policy_.thread_share / 8)) {
+          return;
+        }
+        self->shared_->with_table(part, fold);
       }
     }
 

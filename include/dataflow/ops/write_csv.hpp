@@ -91,11 +91,11 @@ struct csv_format {
     } else if constexpr (std::is_same_v<F, bool>) {
       text.append(std::string_view(f ? "true" : "false"));
     } else if constexpr (std::is_floating_point_v<F>) {
-      fmt::format_to(std::back_inserter(text), fmt::runtime(options->float_format), f);
+      fmt::format_to(fmt::appender(text), fmt::runtime(options->float_format), f);
     } else if constexpr (std::is_enum_v<F>) {
-      fmt::format_to(std::back_inserter(text), "{}", static_cast<std::underlying_type_t<F>>(f));
+      fmt::format_to(fmt::appender(text), "{}", static_cast<std::underlying_type_t<F>>(f));
     } else if constexpr (std::is_arithmetic_v<F>) {
-      fmt::format_to(std::back_inserter(text), "{}", f);
+      fmt::format_to(fmt::appender(text), "{}", f);
     } else if constexpr (requires { f.has_value(); *f; }) {
       if (f) field(text, *f);
     } else {

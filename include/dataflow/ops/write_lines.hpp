@@ -81,7 +81,7 @@ struct line_format {
       text.append(s.data(), s.data() + s.size());
       text.push_back('\n');
     } else {
-      invoke_user(label, [&] { fmt::format_to(std::back_inserter(text), "{}\n", item); });
+      invoke_user(label, [&] { fmt::format_to(fmt::appender(text), "{}\n", item); });
     }
   }
 };
