@@ -73,7 +73,12 @@ class hash_table {
 
   /// Starts loading the slot where a key with hash `h` would be looked up first.
   void prefetch(std::uint64_t h) const noexcept {
-    __builtin_prefetch(slots_.data() + (h & mask_), 1, 3);  // a cleared table has no slots: null
+    // A cleared table has no slots: a prefetch of null (or near it) is harmless.
+    const char* at = reinterpret_cast<const char*>(slots_.data() + (h & mask_));
+    __builtin_prefetch(at, 1, 3);
+    // A slot whose size does not divide 64 may cross into the next line (a 40-byte slot does
+    // every other time), and then the value it merges into is a second miss: load that too.
+    if constexpr (64 % sizeof(slot) != 0) __builtin_prefetch(at + sizeof(slot) - 1, 1, 3);
   }
 
   /// Finds the entry with hash `h` whose key (by key_of) equals `key`; when there is none,

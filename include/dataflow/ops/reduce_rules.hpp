@@ -37,7 +37,7 @@ std::string key_position(const K& key) {
 /// Runs a merge of values; a failure (an overflow, say) names the key, which `name()` gives
 /// (called only then: the merge itself stays free of it).
 template <class Name, class F>
-void merging_key(Name&& name, F&& f) {
+[[gnu::always_inline]] inline void merging_key(Name&& name, F&& f) {
   try {
     f();
   } catch (op_failure& fail) {
