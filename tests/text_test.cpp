@@ -1,8 +1,6 @@
 // split_words against a byte-at-a-time reference, across the 64-byte windows it scans.
 #include "support/test_support.hpp"
 
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -60,21 +58,14 @@ TEST_CASE("split_words finds every maximal run of non-space bytes", "[text]") {
 TEST_CASE("split_words reads nothing outside the string", "[text]") {
   // The string ends where an unreadable page begins, or begins where one ends: any read past
   // either edge faults. Every length up to 200 covers the short last window's cases.
-  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  void* mem = ::mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  REQUIRE(mem != MAP_FAILED);
-  char* first = static_cast<char*>(mem);
-  char* middle = first + page;
-  REQUIRE(::mprotect(first, page, PROT_NONE) == 0);
-  REQUIRE(::mprotect(middle + page, page, PROT_NONE) == 0);
+  const test::guarded_page page;
   std::mt19937_64 rng(11);
   for (std::size_t len = 1; len <= 200; ++len) {
-    for (char* s : {middle + page - len, middle}) {
+    for (char* s : {page.end() - len, page.begin()}) {
       for (std::size_t i = 0; i < len; ++i) s[i] = rng() % 4 == 0 ? ' ' : static_cast<char>('a' + rng() % 26);
-      INFO("length " << len << (s == middle ? " after" : " before") << " a guard page");
+      INFO("length " << len << (s == page.begin() ? " after" : " before") << " a guard page");
       CHECK(split(std::string_view(s, len)) == reference_words(std::string(s, len)));
     }
   }
-  ::munmap(mem, 3 * page);
 }
 

@@ -5,9 +5,6 @@
 #include <dataflow/detail/packed_string.hpp>
 #include <dataflow/detail/shared_tables.hpp>
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <map>
 #include <string>
 
@@ -99,16 +96,11 @@ TEST_CASE("packed_string keeps short keys inline and long keys in the arena", "[
 TEST_CASE("short keys are packed and hashed without reading outside them", "[detail][packed_string]") {
   // A key ends where an unreadable page begins, or begins where one ends: a read past either
   // edge faults. Bytes include zeros, which also pad an inline key.
-  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  void* mem = ::mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  REQUIRE(mem != MAP_FAILED);
-  char* middle = static_cast<char*>(mem) + page;
-  REQUIRE(::mprotect(mem, page, PROT_NONE) == 0);
-  REQUIRE(::mprotect(middle + page, page, PROT_NONE) == 0);
+  const test::guarded_page page;
   std::mt19937_64 rng(13);
   dataflow::detail::arena a;
   for (std::size_t len = 0; len <= 20; ++len) {
-    for (char* at : {middle + page - len, middle}) {
+    for (char* at : {page.end() - len, page.begin()}) {
       for (int rep = 0; rep < 50; ++rep) {
         for (std::size_t i = 0; i < len; ++i) at[i] = static_cast<char>(rng() % 3 == 0 ? 0 : rng());
         const std::string_view key(at, len);
@@ -128,7 +120,6 @@ TEST_CASE("short keys are packed and hashed without reading outside them", "[det
       }
     }
   }
-  ::munmap(mem, 3 * page);
 }
 
 TEST_CASE("a table stage defers items behind a busy table and gives back every one", "[detail][shared_tables]") {

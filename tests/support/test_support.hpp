@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,6 +65,29 @@ class temp_dir {
 
 /// How many of this process's open descriptors refer to files in `dir` (unnamed ones too: the
 /// kernel shows those as "dir/#inode (deleted)").
+/// One writable page between two unreadable ones: a string placed against either edge faults
+/// on any read past its ends.
+class guarded_page {
+ public:
+  guarded_page() : size_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))) {
+    void* mem = ::mmap(nullptr, 3 * size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(mem != MAP_FAILED);
+    base_ = static_cast<char*>(mem);
+    REQUIRE(::mprotect(base_, size_, PROT_NONE) == 0);
+    REQUIRE(::mprotect(base_ + 2 * size_, size_, PROT_NONE) == 0);
+  }
+  guarded_page(const guarded_page&) = delete;
+  guarded_page& operator=(const guarded_page&) = delete;
+  ~guarded_page() { ::munmap(base_, 3 * size_); }
+
+  char* begin() const noexcept { return base_ + size_; }
+  char* end() const noexcept { return base_ + 2 * size_; }
+
+ private:
+  std::size_t size_;
+  char* base_;
+};
+
 inline std::size_t open_files_in(const fs::path& dir) {
   std::size_t n = 0;
   const std::string prefix = dir.string() + "/";
