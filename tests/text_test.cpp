@@ -1,7 +1,6 @@
 // split_words against a byte-at-a-time reference, across the 64-byte windows it scans.
 #include "support/test_support.hpp"
 
-
 #include <string>
 #include <vector>
 
