@@ -43,7 +43,10 @@ struct default_rank {};
 struct write_options {
   /// False: one file, in partition order. True: `path` is a directory (made if missing) with
   /// one file per partition, part-00000 and on, so that names sort in partition order; they
-  /// replace the part files of an earlier run there, once every new part is written.
+  /// replace the part files of an earlier run there, once every new part is written. On a job
+  /// of several ranks (which must all see the directory) each rank writes its own partitions,
+  /// part-RRRRR-PPPPP: names sort in rank order, then partition order, which is the order of a
+  /// sorted dataset; they replace the earlier run's once every rank has written all of its own.
   bool part_files = false;
   /// Appended to part file names (".csv", ".txt").
   std::string extension = {};

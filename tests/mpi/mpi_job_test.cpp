@@ -18,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -311,6 +312,21 @@ TEST_CASE("an operator that does not run across ranks yet is refused on every ra
   CHECK(ctx.from(v).count() == 3);
 }
 
+namespace {
+
+// 0..19999 through a map that throws on the last rank of the job only, part of the way in.
+auto failing_on_last_rank(dataflow::context& ctx) {
+  std::vector<std::int64_t> v(20000);
+  std::iota(v.begin(), v.end(), 0);
+  const bool fails = ctx.rank() == ctx.ranks() - 1;
+  return ctx.from(std::move(v)).map([fails](std::int64_t x) {
+    if (fails && x % 5000 == 4999) throw std::runtime_error("no");
+    return x;
+  });
+}
+
+}  // namespace
+
 TEST_CASE("write_lines across ranks: one file, rank 0's partitions first, committed once all succeeded") {
   for (const setting& s : settings()) {
     dataflow::context ctx(world(), s.threads);
@@ -335,17 +351,78 @@ TEST_CASE("write_lines across ranks: one file, rank 0's partitions first, commit
     // A failing formatter on one rank: no file at all, on any rank.
     std::remove(path.c_str());
     ctx.from(std::vector<int>{1}).count();
-    const std::size_t failing = ctx.ranks() - 1, me = ctx.rank();
-    std::vector<std::int64_t> v(20000);
-    std::iota(v.begin(), v.end(), 0);
-    CHECK_THROWS(ctx.from(v)
-                     .map([&](std::int64_t x) {
-                       if (me == failing && x % 5000 == 4999) throw std::runtime_error("no");
-                       return x;
-                     })
-                     .write_lines(path));
+    CHECK_THROWS(failing_on_last_rank(ctx).write_lines(path));
     CHECK(!std::filesystem::exists(path));
     ctx.from(std::vector<int>{1}).count();
+  }
+}
+
+namespace {
+
+// The names in `dir` that start with "part-", in name order, and those files' text concatenated.
+std::pair<std::vector<std::string>, std::string> read_parts(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind("part-", 0) == 0) names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  std::string text;
+  for (const auto& n : names) text += test::read_file(dir + "/" + n);
+  return {names, text};
+}
+
+}  // namespace
+
+TEST_CASE("write_lines to part files across ranks: each rank's parts, in the whole order, all or none") {
+  for (const setting& s : settings()) {
+    dataflow::context ctx(world(), s.threads);
+    ctx.memory_budget(s.budget);
+    const std::string dir = "/tmp/dataflow-mpi-test-" + std::to_string(::getppid()) + "-parts";
+    if (ctx.rank() == 0) {
+      std::filesystem::remove_all(dir);
+      std::filesystem::create_directories(dir);
+      test::write_file(dir + "/part-00000", "from an earlier run\n");
+      test::write_file(dir + "/part-00007-00003.txt", "from an earlier job\n");
+      test::write_file(dir + "/notes", "not a part\n");
+    }
+    ctx.from(std::vector<int>{1}).count();  // made before any rank writes
+    for (std::size_t n : lengths()) {
+      std::vector<std::int64_t> v(n);
+      std::iota(v.begin(), v.end(), -3);
+      std::string expected;
+      for (auto x : v) expected += std::to_string(x) + "\n";
+      std::vector<std::int64_t> shuffled(v.rbegin(), v.rend());
+      ctx.from(shuffled).sort().write_lines(dir, {.part_files = true});
+      ctx.from(std::vector<int>{1}).count();  // every rank has committed before anyone reads
+      auto [names, text] = read_parts(dir);
+      CHECK(text == expected);
+      CHECK(std::filesystem::exists(dir + "/notes"));  // kept: not a part file
+      CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) ==
+            static_cast<std::ptrdiff_t>(names.size() + 1));  // no temporary file either
+      // Every rank's parts and nothing else: part-RRRRR-PPPPP, or part-PPPPP on a job of one.
+      std::set<std::size_t> ranks;
+      for (const auto& name : names) {
+        INFO(name);
+        if (ctx.ranks() == 1) {
+          CHECK(name.size() == 10);
+          ranks.insert(0);
+        } else {
+          CHECK(name.size() == 16);
+          ranks.insert(std::stoul(name.substr(5, 5)));
+        }
+      }
+      CHECK(ranks.size() == ctx.ranks());
+      ctx.from(std::vector<int>{1}).count();  // read by all before the next write replaces them
+    }
+    // A failing formatter on one rank: the last run's parts stay as they were, and nothing else.
+    const auto before = read_parts(dir);
+    CHECK_THROWS(failing_on_last_rank(ctx).write_lines(dir, {.part_files = true}));
+    ctx.from(std::vector<int>{1}).count();
+    const auto after = read_parts(dir);
+    CHECK(after.first == before.first);
+    CHECK(after.second == before.second);
+    ctx.from(std::vector<int>{1}).count();
+    if (ctx.rank() == 0) std::filesystem::remove_all(dir);
   }
 }
 

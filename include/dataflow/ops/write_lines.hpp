@@ -117,7 +117,9 @@ struct format_sink {
 /// temporary files, and the directory too if it made it and nothing else is there.
 class part_writer {
  public:
-  part_writer(std::string dir, std::size_t parts, std::string extension, std::string op);
+  /// `rank` names the parts of one rank of a job of several: part-RRRRR-PPPPP (empty: part-PPPPP).
+  part_writer(std::string dir, std::size_t parts, std::string extension, std::string op,
+              std::string rank = {});
   /// The number of parts, once the run knows it (the directory is checked before).
   void set_parts(std::size_t parts);
   ~part_writer();
@@ -126,7 +128,14 @@ class part_writer {
 
   void partial(std::size_t p, fmt::memory_buffer& text);
   void complete(std::size_t p, fmt::memory_buffer&& text);
+  /// Removes the earlier run's part files, then renames the new ones into place.
   void commit();
+  /// The two halves of commit, for a job of several ranks: one rank removes the earlier run's
+  /// parts, then every rank renames its own.
+  void remove_earlier_parts() const;
+  void rename_parts();
+  /// Removes the parts this writer renamed into place (another rank failed to commit its own).
+  void withdraw() noexcept;
 
  private:
   std::string name(std::size_t p) const;
@@ -134,11 +143,18 @@ class part_writer {
   std::string dir_;
   std::string extension_;
   std::string op_;
+  std::string rank_;
   std::vector<std::unique_ptr<output_file>> files_;
   std::size_t digits_ = 5;
   bool created_ = false;
   bool committed_ = false;
 };
+
+/// On a job of several ranks, once every rank has written its part files under temporary names
+/// (settled): rank 0 removes the earlier run's parts, then every rank renames its own into
+/// place; each step is settled with every rank, and a rank that cannot rename makes every rank
+/// withdraw what it renamed.
+void commit_parts_across_ranks(context_state& ctx, part_writer& writer);
 
 /// On a job of several ranks, once each rank has written its partitions in order to `file` (on
 /// rank 0 the output, not yet committed; on the others a temporary file): appends every other
@@ -154,9 +170,6 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
                      const Format& format) {
   using T = typename Dataset::value_type;
   context_state& ctx = ds.node()->ctx();
-  if (options.part_files && multi_rank(ctx)) {
-    throw usage_error(std::string("dataflow: ") + Format::op + " to part files does not run on a job of several ranks yet; write one file");
-  }
   action_run<Dataset> action(ds, Format::op, true);
   const bool first_rank = rank_of(ctx) == 0;
   // The output is opened (a missing directory, no permission) before the run reads anything.
@@ -173,7 +186,12 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
   std::optional<output_file> file;
   on_this_rank([&] {
     if (options.part_files) {
-      parts_out.emplace(path, 0, options.extension, Format::op);
+      std::string rank;  // part-RRRRR-PPPPP on a job of several ranks
+      if (multi_rank(ctx)) {
+        rank = std::to_string(rank_of(ctx));
+        rank.insert(0, std::max<std::size_t>(5, std::to_string(rank_count(ctx)).size()) - rank.size(), '0');
+      }
+      parts_out.emplace(path, 0, options.extension, Format::op, std::move(rank));
     } else if (first_rank) {
       file.emplace(path, Format::op);
     } else {
@@ -199,7 +217,12 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
     writer.set_parts(std::max<std::size_t>(parts, 1));
     if (parts == 0) writer.complete(0, std::move(head));
     run(writer);
-    writer.commit();
+    if (multi_rank(ctx)) {
+      action.finish();  // every rank has written all of its parts
+      commit_parts_across_ranks(ctx, writer);
+    } else {
+      writer.commit();
+    }
     return;
   }
   // Under a budget, partitions that finish before their turn keep a quarter of a thread's
@@ -344,8 +367,8 @@ DATAFLOW_INLINE void ordered_writer::write_aside(std::size_t p) {
 }
 
 DATAFLOW_INLINE part_writer::part_writer(std::string dir, std::size_t parts, std::string extension,
-                                         std::string op)
-    : dir_(std::move(dir)), extension_(std::move(extension)), op_(std::move(op)), files_(parts) {
+                                         std::string op, std::string rank)
+    : dir_(std::move(dir)), extension_(std::move(extension)), op_(std::move(op)), rank_(std::move(rank)), files_(parts) {
   raise_open_file_limit();  // each part holds a descriptor until the commit links it in
   int error = 0;
   created_ = make_directories(dir_, error);
@@ -381,11 +404,19 @@ DATAFLOW_INLINE void part_writer::complete(std::size_t p, fmt::memory_buffer&& t
 }
 
 DATAFLOW_INLINE void part_writer::commit() {
+  remove_earlier_parts();
+  rename_parts();
+}
+
+DATAFLOW_INLINE void part_writer::remove_earlier_parts() const {
   for (const std::string& n : directory_names(dir_)) {
     if (n.rfind("part-", 0) == 0 && n.find(".tmp-") == std::string::npos) {
       ::unlink((dir_ + "/" + n).c_str());
     }
   }
+}
+
+DATAFLOW_INLINE void part_writer::rename_parts() {
   for (std::size_t p = 0; p < files_.size(); ++p) {
     if (!files_[p]) throw io_error(dir_, op_ + ": partition " + std::to_string(p) + " was not written");
     files_[p]->commit();
@@ -393,9 +424,28 @@ DATAFLOW_INLINE void part_writer::commit() {
   committed_ = true;
 }
 
+DATAFLOW_INLINE void part_writer::withdraw() noexcept {
+  for (std::size_t p = 0; p < files_.size(); ++p) {
+    if (files_[p] && files_[p]->committed()) ::unlink((dir_ + "/" + name(p)).c_str());
+  }
+}
+
 DATAFLOW_INLINE std::string part_writer::name(std::size_t p) const {
   std::string n = std::to_string(p);
-  return "part-" + std::string(digits_ - n.size(), '0') + n + extension_;
+  return "part-" + (rank_.empty() ? std::string() : rank_ + "-") + std::string(digits_ - n.size(), '0') + n +
+         extension_;
+}
+
+DATAFLOW_INLINE void commit_parts_across_ranks(context_state& ctx, part_writer& writer) {
+  settle(ctx, [&] {
+    if (rank_of(ctx) == 0) writer.remove_earlier_parts();
+  });
+  try {
+    settle(ctx, [&] { writer.rename_parts(); });
+  } catch (...) {
+    writer.withdraw();  // all or none: the parts of the ranks that could rename go too
+    throw;
+  }
 }
 
 }  // namespace dataflow::detail

@@ -69,6 +69,8 @@ class output_file {
 
   /// Puts the file in place of its target.
   void commit();
+  /// True once commit() has put the file in place.
+  bool committed() const noexcept { return committed_; }
 
  private:
   enum class kind { through, unnamed, named };
