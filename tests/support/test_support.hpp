@@ -63,8 +63,6 @@ class temp_dir {
   fs::path path_;
 };
 
-/// How many of this process's open descriptors refer to files in `dir` (unnamed ones too: the
-/// kernel shows those as "dir/#inode (deleted)").
 /// One writable page between two unreadable ones: a string placed against either edge faults
 /// on any read past its ends.
 class guarded_page {
@@ -88,6 +86,8 @@ class guarded_page {
   char* base_;
 };
 
+/// How many of this process's open descriptors refer to files in `dir` (unnamed ones too: the
+/// kernel shows those as "dir/#inode (deleted)").
 inline std::size_t open_files_in(const fs::path& dir) {
   std::size_t n = 0;
   const std::string prefix = dir.string() + "/";

@@ -73,7 +73,7 @@ class hash_table {
 
   /// Starts loading the slot where a key with hash `h` would be looked up first.
   void prefetch(std::uint64_t h) const noexcept {
-    // A cleared table has no slots: a prefetch of null (or near it) is harmless.
+    if (slots_.data() == nullptr) return;  // a cleared table has no slots
     const char* at = reinterpret_cast<const char*>(slots_.data() + (h & mask_));
     __builtin_prefetch(at, 1, 3);
     // A slot whose size does not divide 64 may cross into the next line (a 40-byte slot does
@@ -122,6 +122,22 @@ class hash_table {
       slot& s = slots_[i];
       if (s.hash != 0) f(s.hash, s.entry());
     }
+  }
+
+  /// Calls f(hash, entry) for every entry, a few entries after prefetching the slot each would
+  /// take in `into`: entries come in slot order, which is at random places of another table.
+  template <class Target, class F>
+  void for_each_prefetching(const Target& into, F&& f) {
+    constexpr std::size_t ahead = 8;
+    std::pair<std::uint64_t, Entry*> ring[ahead];
+    std::size_t n = 0;
+    for_each([&](std::uint64_t h, Entry& e) {
+      into.prefetch(h);
+      auto& waiting = ring[n++ % ahead];
+      if (n > ahead) f(waiting.first, *waiting.second);
+      waiting = {h, &e};
+    });
+    for (std::size_t k = n > ahead ? n - ahead : 0; k < n; ++k) f(ring[k % ahead].first, *ring[k % ahead].second);
   }
 
   /// Calls f(hash, entry) for the entries in slots [begin, end) of the slot array.

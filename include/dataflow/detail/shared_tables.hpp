@@ -11,6 +11,7 @@
 
 #include <dataflow/detail/hash_table.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -106,6 +107,12 @@ class table_stage {
   explicit table_stage(std::size_t parts)
       : items_(std::make_unique<waiting[]>(parts * per_part)), counts_(std::make_unique<std::uint32_t[]>(parts)),
         deferred_(parts), parts_(parts) {}
+  table_stage(table_stage&& o) noexcept
+      : items_(std::move(o.items_)),
+        counts_(std::move(o.counts_)),
+        deferred_(std::move(o.deferred_)),
+        deferred_bytes_(o.deferred_bytes_.load(std::memory_order_relaxed)),
+        parts_(o.parts_) {}
 
   /// The place for partition p's next entry; commit(p, hash) keeps what was constructed there.
   waiting& next(std::size_t p) noexcept { return items_[p * per_part + counts_[p]]; }
@@ -121,39 +128,52 @@ class table_stage {
     const std::size_t before = d.capacity();
     d.insert(d.end(), items_.get() + p * per_part, items_.get() + p * per_part + counts_[p]);
     counts_[p] = 0;
-    deferred_bytes_ += (d.capacity() - before) * sizeof(waiting);
+    deferred_bytes_.fetch_add((d.capacity() - before) * sizeof(waiting), std::memory_order_relaxed);
     return d.size();
   }
 
-  /// Empties partition p and returns what it held, deferred items first (valid until the next
-  /// commit to p, or the next take of a partition with deferred items).
-  std::span<waiting> take(std::size_t p) {
-    const std::size_t n = counts_[p];
+  /// Calls f(std::span<waiting>) with what partition p holds, deferred items first, and empties
+  /// it (the deferred items' memory goes). Touches partition p's state only: threads may take
+  /// different partitions of one stage at once.
+  template <class F>
+  void take(std::size_t p, F&& f) {
     if (deferred_[p].empty()) {
+      const std::size_t n = counts_[p];
       counts_[p] = 0;
-      return {items_.get() + p * per_part, n};
+      f(std::span<waiting>(items_.get() + p * per_part, n));
+      return;
     }
     defer(p);
-    const std::size_t held = deferred_[p].capacity();
-    taken_.swap(deferred_[p]);  // p keeps the last taken vector's memory for what comes next
-    deferred_[p].clear();
-    deferred_bytes_ = deferred_bytes_ - held * sizeof(waiting) + deferred_[p].capacity() * sizeof(waiting);
-    return taken_;
+    std::vector<waiting> d = std::move(deferred_[p]);
+    deferred_[p] = {};
+    deferred_bytes_.fetch_sub(d.capacity() * sizeof(waiting), std::memory_order_relaxed);
+    f(std::span<waiting>(d));
   }
 
   std::size_t parts() const noexcept { return parts_; }
   std::size_t bytes() const noexcept {
-    return parts_ * (per_part * sizeof(waiting) + sizeof(std::uint32_t)) + deferred_bytes_ +
-           taken_.capacity() * sizeof(waiting);
+    return parts_ * (per_part * sizeof(waiting) + sizeof(std::uint32_t)) +
+           deferred_bytes_.load(std::memory_order_relaxed);
   }
 
  private:
   std::unique_ptr<waiting[]> items_;
   std::unique_ptr<std::uint32_t[]> counts_;
   std::vector<std::vector<waiting>> deferred_;  // per partition
-  std::vector<waiting> taken_;                  // what the last take() of deferred items returned
-  std::size_t deferred_bytes_ = 0;              // the capacity of deferred_'s vectors
+  std::atomic<std::size_t> deferred_bytes_{0};  // the capacity of deferred_'s vectors
   std::size_t parts_;
 };
+
+/// Runs fold(table&) on partition p's shared table if no other thread holds it now; if one
+/// does, defers p's stage and goes on, and waits for the table only once p has defer_items
+/// deferred, or the stage holds max_bytes (at most defer_bytes) in all.
+template <class Entry, class F>
+void fold_or_defer(shared_tables<Entry>& tables, table_stage<Entry>& stage, std::size_t p,
+                   std::size_t max_bytes, F&& fold) {
+  constexpr std::size_t defer_items = 16384, defer_bytes = std::size_t{16} << 20;
+  if (tables.try_with_table(p, fold)) return;
+  if (stage.defer(p) < defer_items && stage.bytes() < std::min(defer_bytes, max_bytes)) return;
+  tables.with_table(p, fold);
+}
 
 }  // namespace dataflow::detail

@@ -91,10 +91,6 @@ class reduce_core : public node<T> {
   static constexpr std::size_t shared_from_bytes = std::size_t{8} << 20;
   static constexpr std::size_t shared_from_ratio = 8;
   static constexpr bool shareable = pipelined;
-  // Items a thread defers for a shared table another thread holds, before it waits for it:
-  // at most this many for one table, and this many bytes (an eighth of its share) for all.
-  static constexpr std::size_t defer_limit = 16384;
-  static constexpr std::size_t defer_bytes = std::size_t{16} << 20;
 
   // One thread's pre-phase state: a table per output partition and the bytes of its keys.
   struct local_tables {
@@ -263,29 +259,29 @@ class reduce_core : public node<T> {
       }
     }
 
-    /// Folds partition `part`'s staged items into its shared table, under its lock. When another
-    /// thread holds the lock, the items wait behind the stage instead, up to defer_limit.
+    /// Folds partition `part`'s staged items into its shared table, under its lock, or defers
+    /// them while another thread holds it (fold_or_defer, at most an eighth of the share).
     void fold_staged(std::size_t part) {
       if constexpr (shareable) {
         auto fold = [&](table& t) {
-          auto items = staged->take(part);
-          // A growth takes the new array beside the old one: spill instead of passing the share.
-          if (self->policy_.limited() && !t.fits(items.size()) &&
-              self->shared_bytes_.load(std::memory_order_relaxed) + 2 * t.bytes() > self->shared_share()) {
-            spill_shared(part, t);
-          }
-          const std::size_t before = t.bytes();
-          self->fold_stage(items, t, bytes);
-          if (t.bytes() != before) {
-            self->shared_bytes_.fetch_add(t.bytes() - before, std::memory_order_relaxed);
-            shared_grown += t.bytes() - before;
-          }
+          staged->take(part, [&](auto items) {
+            // A growth takes the new array beside the old one (a fold of deferred items may
+            // double the table more than once): spill instead of passing the share.
+            if (self->policy_.limited() && !t.fits(items.size()) &&
+                self->shared_bytes_.load(std::memory_order_relaxed) +
+                        std::max(2 * t.bytes(), table::bytes_for(t.size() + items.size())) >
+                    self->shared_share()) {
+              spill_shared(part, t);
+            }
+            const std::size_t before = t.bytes();
+            self->fold_stage(items, t, bytes);
+            if (t.bytes() != before) {
+              self->shared_bytes_.fetch_add(t.bytes() - before, std::memory_order_relaxed);
+              shared_grown += t.bytes() - before;
+            }
+          });
         };
-        if (self->shared_->try_with_table(part, fold)) return;
-        if (staged->defer(part) < defer_limit && staged->bytes() < std::min(defer_bytes, self->policy_.thread_share / 8)) {
-          return;
-        }
-        self->shared_->with_table(part, fold);
+        fold_or_defer(*self->shared_, *staged, part, self->policy_.thread_share / 8, fold);
       }
     }
 
@@ -561,7 +557,9 @@ class reduce_core : public node<T> {
         t.for_each([&](std::uint64_t, entry& e) { add(e); });
         locals_->for_each([&](local_tables& l) {
           if (l.staged) {
-            for (auto& x : l.staged->take(p)) add(x.get());
+            l.staged->take(p, [&](auto items) {
+              for (auto& x : items) add(x.get());
+            });
           }
         });
         t.clear();
@@ -600,7 +598,7 @@ class reduce_core : public node<T> {
     locals_->for_each([&](local_tables& l) { tables.push_back(&l.tables[p]); });
     if (shared_ && go_shared_.load()) {
       locals_->for_each([&](local_tables& l) {
-        if (l.staged) fold_stage(l.staged->take(p), shared_->at(p), merge_bytes_[p]);
+        if (l.staged) l.staged->take(p, [&](auto items) { fold_stage(items, shared_->at(p), merge_bytes_[p]); });
       });
       tables.push_back(&shared_->at(p));
     }
@@ -613,24 +611,12 @@ class reduce_core : public node<T> {
     const std::string& label = this->label();
     auto entry_key = [&](const entry& e) -> decltype(auto) { return rules_.entry_key(label, e); };
     for (std::size_t i = 1; i < tables.size(); ++i) {
-      // Entries arrive in slot order, i.e. at random places in `into`: prefetch each target
-      // slot a few entries ahead, as the pre phase does.
-      constexpr std::size_t ahead = 8;
-      std::pair<std::uint64_t, entry*> ring[ahead];
-      std::size_t n = 0;
-      auto fold = [&](std::uint64_t h, entry& e) {
+      tables[i]->for_each_prefetching(into, [&](std::uint64_t h, entry& e) {
         invoke_user(label, [&] {  // a user key's == is called here too
           auto [acc, made] = into.find_or_emplace(h, entry_key(e), entry_key, [&] { return std::move(e); });
           if (!made) rules_.combine(label, *acc, e, merge_bytes_[p]);
         });
-      };
-      tables[i]->for_each([&](std::uint64_t h, entry& e) {
-        into.prefetch(h);
-        auto& slot = ring[n++ % ahead];
-        if (n > ahead) fold(slot.first, *slot.second);
-        slot = {h, &e};
       });
-      for (std::size_t k = n > ahead ? n - ahead : 0; k < n; ++k) fold(ring[k % ahead].first, *ring[k % ahead].second);
       tables[i]->clear();
     }
     if constexpr (dense) dense_[p] = into.compact();

@@ -214,8 +214,10 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
   if (parts_out) {
     // An empty dataset still gets one (empty) part: a directory with no part looks unwritten.
     part_writer& writer = *parts_out;
-    writer.set_parts(std::max<std::size_t>(parts, 1));
-    if (parts == 0) writer.complete(0, std::move(head));
+    on_this_rank([&] {
+      writer.set_parts(std::max<std::size_t>(parts, 1));
+      if (parts == 0) writer.complete(0, std::move(head));  // opens a file: may fail here alone
+    });
     run(writer);
     if (multi_rank(ctx)) {
       action.finish();  // every rank has written all of its parts
