@@ -50,9 +50,14 @@ const std::vector<std::size_t>& lengths() {
   return n;
 }
 
+// A path in /tmp that every rank of this job names alike (mpirun is their common parent).
+std::string job_path(const std::string& name) {
+  return "/tmp/dataflow-mpi-test-" + std::to_string(::getppid()) + "-" + name;
+}
+
 // A file every rank reads: rank 0 writes it, and a count (a collective) makes the others wait.
 std::string shared_file(dataflow::context& ctx, const std::string& name, const std::string& text) {
-  const std::string path = "/tmp/dataflow-mpi-test-" + std::to_string(::getppid()) + "-" + name;
+  const std::string path = job_path(name);
   if (ctx.rank() == 0) {
     std::ofstream(path, std::ios::binary) << text;
   }
@@ -331,7 +336,7 @@ TEST_CASE("write_lines across ranks: one file, rank 0's partitions first, commit
   for (const setting& s : settings()) {
     dataflow::context ctx(world(), s.threads);
     ctx.memory_budget(s.budget);
-    const std::string path = "/tmp/dataflow-mpi-test-" + std::to_string(::getppid()) + "-out.txt";
+    const std::string path = job_path("out.txt");
     for (std::size_t n : lengths()) {
       std::vector<std::int64_t> v(n);
       std::iota(v.begin(), v.end(), -3);
@@ -377,7 +382,7 @@ TEST_CASE("write_lines to part files across ranks: each rank's parts, in the who
   for (const setting& s : settings()) {
     dataflow::context ctx(world(), s.threads);
     ctx.memory_budget(s.budget);
-    const std::string dir = "/tmp/dataflow-mpi-test-" + std::to_string(::getppid()) + "-parts";
+    const std::string dir = job_path("parts");
     if (ctx.rank() == 0) {
       std::filesystem::remove_all(dir);
       std::filesystem::create_directories(dir);

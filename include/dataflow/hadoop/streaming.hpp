@@ -25,6 +25,7 @@
 
 #include <dataflow/context.hpp>
 #include <dataflow/dataset.hpp>
+#include <dataflow/detail/tab_escape.hpp>
 
 #include <charconv>
 #include <cstdint>
@@ -40,17 +41,7 @@
 namespace dataflow::hadoop {
 
 /// Appends `s` to `out` with '\\', TAB, newline and carriage return escaped.
-inline void append_escaped(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
-    }
-  }
-}
+inline void append_escaped(std::string& out, std::string_view s) { detail::append_tab_escaped(out, s); }
 
 /// The string append_escaped wrote; throws std::invalid_argument for a backslash that starts
 /// no escape (and for a bare TAB, which would have been escaped).

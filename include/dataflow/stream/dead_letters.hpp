@@ -3,6 +3,7 @@
 #pragma once
 
 #include <dataflow/detail/config.hpp>
+#include <dataflow/detail/tab_escape.hpp>
 
 #include <string>
 #include <string_view>
@@ -55,22 +56,11 @@ DATAFLOW_INLINE dead_letter_writer::~dead_letter_writer() {
 
 DATAFLOW_INLINE void dead_letter_writer::add(std::string_view position, std::string_view error,
                                              std::string_view text) {
-  auto field = [&](std::string_view f) {
-    for (char c : f) {
-      switch (c) {
-        case '\t': buffer_ += "\\t"; break;
-        case '\n': buffer_ += "\\n"; break;
-        case '\r': buffer_ += "\\r"; break;
-        case '\\': buffer_ += "\\\\"; break;
-        default: buffer_ += c;
-      }
-    }
-  };
-  field(position);
+  append_tab_escaped(buffer_, position);
   buffer_ += '\t';
-  field(error);
+  append_tab_escaped(buffer_, error);
   buffer_ += '\t';
-  field(text);
+  append_tab_escaped(buffer_, text);
   buffer_ += '\n';
 }
 
