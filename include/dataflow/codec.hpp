@@ -75,10 +75,8 @@ class byte_writer {
   explicit byte_writer(std::vector<char>& buffer) : buf_(buffer) {}
 
   void write(const void* p, std::size_t n) {
-    if (n == 0) return;
-    const std::size_t at = buf_.size();
-    buf_.resize(at + n);
-    std::memcpy(buf_.data() + at, p, n);
+    const char* b = static_cast<const char*>(p);
+    buf_.insert(buf_.end(), b, b + n);  // a copy, where resize would zero the bytes first
   }
 
   /// Writes v in 1 to 10 bytes, 7 bits per byte, small values shortest.

@@ -15,6 +15,7 @@
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/spill_directory.hpp>
+#include <dataflow/storage/spill_integers.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -76,14 +77,22 @@ template <class T>
                     "run without a memory budget");
 }
 
+/// Writes an item to a spill block: items made of integers in their short form
+/// (spill_integers.hpp), any other with its codec.
 template <class T>
 void spill_encode(byte_writer& w, const T& x) {
-  if constexpr (encodable<T>) encode(w, x);
+  if constexpr (integer_item<T>) {
+    write_integers(w, x);
+  } else if constexpr (encodable<T>) {
+    encode(w, x);
+  }
 }
 
 template <class T>
 T spill_decode(byte_reader& r) {
-  if constexpr (encodable<T>) {
+  if constexpr (integer_item<T>) {
+    return read_integers<T>(r);
+  } else if constexpr (encodable<T>) {
     return decode<T>(r);
   } else {
     throw_not_spillable<T>("reading a spill file");  // nothing of type T was ever written
