@@ -39,9 +39,19 @@ struct stage_stats {
   /// operator it feeds as it builds (hash tables, lists, sort buffers), tables reading spills
   /// back, and the context's caches. Counted with or without a budget.
   std::uint64_t peak_memory = 0;
+  // On a job of several ranks (graph/cluster.hpp) the figures above are the whole job's: counts,
+  // bytes, CPU time, spills and memory summed over the ranks, wall time and the largest
+  // partition the most of any rank.
+  std::size_t ranks = 1;                  ///< the ranks whose figures these are
+  std::uint64_t largest_rank_items = 0;   ///< items_in of the rank that had the most
+  std::uint64_t bytes_sent = 0;           ///< by the stage's exchange to other ranks
+  std::uint64_t bytes_received = 0;       ///< by the stage's exchange from other ranks
+  double comm_seconds = 0;                ///< in the exchange, the longest of any rank
 
   /// Largest partition over the median one (1 when even; 0 for no items).
   double skew() const noexcept;
+  /// The busiest rank's items over the mean of the ranks (1 when even; 0 for no items).
+  double rank_skew() const noexcept;
 };
 
 /// One action's run.
@@ -56,6 +66,11 @@ struct run_stats {
   std::uint64_t peak_memory = 0;  ///< the most of any stage or merge phase
   bool failed = false;  ///< the action threw; stages lists the ones that finished
   std::vector<stage_stats> stages;
+  /// The ranks of the job whose figures these are: on a job of several ranks, a run that
+  /// succeeds reports the whole job (each stage's figures summed over the ranks, see
+  /// stage_stats; wall time the longest rank's, peak memory the ranks' peaks added). A run that
+  /// fails reports this rank alone.
+  std::size_t ranks = 1;
 
   /// An aligned table, a line per stage and a total.
   std::string table() const;
@@ -66,6 +81,13 @@ struct run_stats {
  private:
   static std::string quoted(const std::string& s);
 };
+
+namespace detail {
+/// The whole job's figures from each rank's (indexed by rank; `me` is this one). A stage is
+/// combined when every rank ran it under the same name at the same place; a stage only some
+/// ranks ran (a cache filled on some of them) keeps this rank's figures (ranks = 1).
+run_stats job_wide(const std::vector<run_stats>& each, std::size_t me);
+}  // namespace detail
 
 }  // namespace dataflow
 
@@ -84,35 +106,46 @@ DATAFLOW_INLINE double stage_stats::skew() const noexcept {
   return static_cast<double>(largest_partition) / static_cast<double>(median_partition);
 }
 
+DATAFLOW_INLINE double stage_stats::rank_skew() const noexcept {
+  if (items_in == 0 || ranks == 0) return 0;
+  return static_cast<double>(largest_rank_items) * static_cast<double>(ranks) / static_cast<double>(items_in);
+}
+
 DATAFLOW_INLINE std::string run_stats::table() const {
   std::size_t width = 5;
   for (const auto& s : stages) width = std::max(width, s.name.size());
   width = std::min<std::size_t>(width, 72);
+  const bool job = ranks > 1;  // three more columns: the exchange's bytes and time, rank skew
   auto out = fmt::memory_buffer();
   auto line = [&](const std::string& name, const std::string& in, const std::string& outs,
                   const std::string& bin, const std::string& bout, const std::string& parts,
                   const std::string& skew, const std::string& wall, const std::string& cpu,
-                  const std::string& spilled, const std::string& peak) {
+                  const std::string& spilled, const std::string& peak, const std::string& sent,
+                  const std::string& comm, const std::string& rank_skew) {
     fmt::format_to(std::back_inserter(out),
-                   "{:<{}}  {:>12}  {:>12}  {:>10}  {:>10}  {:>5}  {:>6}  {:>8}  {:>8}  {:>10}  {:>10}\n",
+                   "{:<{}}  {:>12}  {:>12}  {:>10}  {:>10}  {:>5}  {:>6}  {:>8}  {:>8}  {:>10}  {:>10}",
                    name.size() > width ? name.substr(0, width - 3) + "..." : name, width, in, outs,
                    bin, bout, parts, skew, wall, cpu, spilled, peak);
+    if (job) fmt::format_to(std::back_inserter(out), "  {:>10}  {:>8}  {:>9}", sent, comm, rank_skew);
+    fmt::format_to(std::back_inserter(out), "\n");
   };
-  fmt::format_to(std::back_inserter(out), "{} ({} thread{}{}){}\n", action, threads,
-                 threads == 1 ? "" : "s",
-                 memory_budget ? fmt::format(", budget {}", format_size(memory_budget)) : "",
+  const std::string threads_text = fmt::format("{} thread{}", threads, threads == 1 ? "" : "s");
+  fmt::format_to(std::back_inserter(out), "{} ({}{}){}\n", action,
+                 job ? fmt::format("{} ranks x {}", ranks, threads_text) : threads_text,
+                 memory_budget ? fmt::format(", budget {}{}", format_size(memory_budget), job ? " per rank" : "") : "",
                  failed ? " FAILED" : "");
   line("stage", "items in", "items out", "bytes in", "bytes out", "parts", "skew", "wall s",
-       "cpu s", "spilled", "peak mem");
+       "cpu s", "spilled", "peak mem", "sent", "comm s", "rank skew");
   for (const auto& s : stages) {
     line(s.name, fmt::format("{}", s.items_in), fmt::format("{}", s.items_out),
          format_size(s.bytes_in), format_size(s.bytes_out), fmt::format("{}", s.partitions),
          fmt::format("{:.2f}", s.skew()), fmt::format("{:.3f}", s.wall_seconds),
          fmt::format("{:.3f}", s.cpu_seconds), format_size(s.spilled_bytes),
-         format_size(s.peak_memory));
+         format_size(s.peak_memory), format_size(s.bytes_sent), fmt::format("{:.3f}", s.comm_seconds),
+         fmt::format("{:.2f}", s.rank_skew()));
   }
   line("total", "", "", "", "", "", "", fmt::format("{:.3f}", wall_seconds),
-       fmt::format("{:.3f}", cpu_seconds), format_size(spilled_bytes), format_size(peak_memory));
+       fmt::format("{:.3f}", cpu_seconds), format_size(spilled_bytes), format_size(peak_memory), "", "", "");
   return fmt::to_string(out);
 }
 
@@ -122,9 +155,9 @@ DATAFLOW_INLINE std::string run_stats::json() const {
   fmt::format_to(it,
                  "{{\"action\":{},\"threads\":{},\"memory_budget\":{},\"wall_seconds\":{},"
                  "\"cpu_seconds\":{},\"spilled_bytes\":{},\"spill_files\":{},"
-                 "\"peak_memory\":{},\"failed\":{},\"stages\":[",
+                 "\"peak_memory\":{},\"failed\":{},\"ranks\":{},\"stages\":[",
                  quoted(action), threads, memory_budget, wall_seconds, cpu_seconds, spilled_bytes,
-                 spill_files, peak_memory, failed ? "true" : "false");
+                 spill_files, peak_memory, failed ? "true" : "false", ranks);
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
     fmt::format_to(it,
@@ -132,17 +165,72 @@ DATAFLOW_INLINE std::string run_stats::json() const {
                    "\"bytes_out\":{},\"partitions\":{},\"largest_partition\":{},"
                    "\"median_partition\":{},\"skew\":{},\"wall_seconds\":{},"
                    "\"cpu_seconds\":{},\"spilled_bytes\":{},\"spill_files\":{},"
-                   "\"peak_memory\":{}}}",
+                   "\"peak_memory\":{},\"ranks\":{},\"largest_rank_items\":{},\"rank_skew\":{},"
+                   "\"bytes_sent\":{},\"bytes_received\":{},\"comm_seconds\":{}}}",
                    i ? "," : "", quoted(s.name), s.items_in, s.items_out, s.bytes_in,
                    s.bytes_out, s.partitions, s.largest_partition, s.median_partition, s.skew(),
                    s.wall_seconds, s.cpu_seconds, s.spilled_bytes, s.spill_files,
-                   s.peak_memory);
+                   s.peak_memory, s.ranks, s.largest_rank_items, s.rank_skew(), s.bytes_sent,
+                   s.bytes_received, s.comm_seconds);
   }
   fmt::format_to(it, "]}}");
   return fmt::to_string(out);
 }
 
 DATAFLOW_INLINE std::string run_stats::quoted(const std::string& s) { return detail::json_string(s); }
+
+DATAFLOW_INLINE run_stats detail::job_wide(const std::vector<run_stats>& each, std::size_t me) {
+  run_stats job = each[me];
+  job.ranks = each.size();
+  job.wall_seconds = job.cpu_seconds = 0;
+  job.spilled_bytes = job.spill_files = job.peak_memory = 0;
+  for (const run_stats& r : each) {
+    job.wall_seconds = std::max(job.wall_seconds, r.wall_seconds);
+    job.cpu_seconds += r.cpu_seconds;
+    job.spilled_bytes += r.spilled_bytes;
+    job.spill_files += r.spill_files;
+    job.peak_memory += r.peak_memory;
+    job.failed = job.failed || r.failed;
+  }
+  for (std::size_t i = 0; i < job.stages.size(); ++i) {
+    stage_stats& s = job.stages[i];
+    const bool everywhere = std::all_of(each.begin(), each.end(), [&](const run_stats& r) {
+      return i < r.stages.size() && r.stages[i].name == s.name;
+    });
+    if (!everywhere) continue;
+    stage_stats sum;
+    sum.name = s.name;
+    sum.ranks = each.size();
+    std::vector<std::uint64_t> medians;
+    for (const run_stats& r : each) {
+      const stage_stats& x = r.stages[i];
+      sum.items_in += x.items_in;
+      sum.items_out += x.items_out;
+      sum.bytes_in += x.bytes_in;
+      sum.bytes_out += x.bytes_out;
+      sum.partitions += x.partitions;
+      sum.largest_partition = std::max(sum.largest_partition, x.largest_partition);
+      if (x.median_partition) medians.push_back(x.median_partition);
+      sum.wall_seconds = std::max(sum.wall_seconds, x.wall_seconds);
+      sum.cpu_seconds += x.cpu_seconds;
+      sum.spilled_bytes += x.spilled_bytes;
+      sum.spill_files += x.spill_files;
+      sum.peak_memory += x.peak_memory;
+      sum.largest_rank_items = std::max(sum.largest_rank_items, x.items_in);
+      sum.bytes_sent += x.bytes_sent;
+      sum.bytes_received += x.bytes_received;
+      sum.comm_seconds = std::max(sum.comm_seconds, x.comm_seconds);
+    }
+    // The median of the ranks' medians: the typical partition, so that skew still compares the
+    // fullest partition with it.
+    if (!medians.empty()) {
+      std::sort(medians.begin(), medians.end());
+      sum.median_partition = medians[medians.size() / 2];
+    }
+    s = std::move(sum);
+  }
+  return job;
+}
 
 }  // namespace dataflow
 #endif

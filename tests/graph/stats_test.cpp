@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -303,4 +304,85 @@ TEST_CASE("progress knows a stage's total where its input does", "[stats][progre
   CHECK(ctx.read_lines(dir.file("a.txt")).count() == 2);
   CHECK(last.items_total == 0);
   CHECK(last.line().find("2 items,") != std::string::npos);
+}
+
+TEST_CASE("a job's figures: each stage summed over the ranks that ran it", "[stats]") {
+  // Three ranks' figures of one run, made up so that every sum, maximum and median is distinct.
+  std::mt19937_64 rng(3);
+  std::vector<dataflow::run_stats> each(3);
+  for (std::size_t r = 0; r < each.size(); ++r) {
+    auto& run = each[r];
+    run.action = "count#4";
+    run.threads = 2;
+    run.wall_seconds = 1.0 + static_cast<double>(r);
+    run.cpu_seconds = 0.5 * static_cast<double>(r + 1);
+    run.spilled_bytes = 100 * (r + 1);
+    run.peak_memory = 1000 * (r + 1);
+    for (const char* name : {"generate#1 -> reduce_by_key#2 (this rank)", "exchange#3"}) {
+      dataflow::stage_stats s;
+      s.name = name;
+      s.items_in = rng() % 1000;
+      s.items_out = rng() % 1000;
+      s.partitions = 16;
+      s.largest_partition = rng() % 100 + 50;
+      s.median_partition = rng() % 50 + 1;
+      s.wall_seconds = static_cast<double>(rng() % 100) / 10;
+      s.bytes_sent = rng() % 5000;
+      s.bytes_received = rng() % 5000;
+      s.comm_seconds = static_cast<double>(rng() % 100) / 100;
+      run.stages.push_back(s);
+    }
+  }
+  // A stage only rank 1 ran (a cache filled there alone) is not combined.
+  each[1].stages.push_back(each[1].stages[0]);
+  each[1].stages.back().name = "cache#5";
+
+  for (std::size_t me = 0; me < each.size(); ++me) {
+    const dataflow::run_stats job = dataflow::detail::job_wide(each, me);
+    CHECK(job.ranks == 3);
+    CHECK(job.wall_seconds == 3.0);
+    CHECK(job.cpu_seconds == 3.0);
+    CHECK(job.spilled_bytes == 600);
+    CHECK(job.peak_memory == 6000);
+    REQUIRE(job.stages.size() == each[me].stages.size());
+    for (std::size_t i = 0; i < 2; ++i) {
+      const auto& s = job.stages[i];
+      std::uint64_t in = 0, out = 0, sent = 0, received = 0, largest = 0, most = 0;
+      double wall = 0, comm = 0;
+      std::vector<std::uint64_t> medians;
+      for (const auto& r : each) {
+        const auto& x = r.stages[i];
+        in += x.items_in, out += x.items_out, sent += x.bytes_sent, received += x.bytes_received;
+        largest = std::max(largest, x.largest_partition);
+        most = std::max(most, x.items_in);
+        wall = std::max(wall, x.wall_seconds);
+        comm = std::max(comm, x.comm_seconds);
+        medians.push_back(x.median_partition);
+      }
+      std::sort(medians.begin(), medians.end());
+      CHECK(s.name == each[0].stages[i].name);
+      CHECK(s.ranks == 3);
+      CHECK(s.items_in == in);
+      CHECK(s.items_out == out);
+      CHECK(s.partitions == 48);
+      CHECK(s.largest_partition == largest);
+      CHECK(s.median_partition == medians[1]);
+      CHECK(s.largest_rank_items == most);
+      CHECK(s.rank_skew() == Approx(static_cast<double>(most) * 3 / static_cast<double>(in)));
+      CHECK(s.wall_seconds == wall);
+      CHECK(s.comm_seconds == comm);
+      CHECK(s.bytes_sent == sent);
+      CHECK(s.bytes_received == received);
+    }
+    if (me == 1) {
+      CHECK(job.stages[2].name == "cache#5");
+      CHECK(job.stages[2].ranks == 1);
+      CHECK(job.stages[2].items_in == each[1].stages[0].items_in);
+    }
+    const std::string table = job.table();
+    CHECK_THAT(table, Catch::Contains("3 ranks x 2 threads") && Catch::Contains("rank skew") && Catch::Contains("comm s"));
+    CHECK_THAT(job.json(), Catch::Contains("\"ranks\":3,\"stages\"") && Catch::Contains("\"bytes_sent\":"));
+  }
+  // One process: no rank columns.
+  CHECK_THAT(each[0].table(), !Catch::Contains("rank skew") && Catch::Contains("(2 threads)"));
 }

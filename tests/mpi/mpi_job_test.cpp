@@ -306,6 +306,49 @@ TEST_CASE("sort across ranks: rank order then partition order is the whole order
   }
 }
 
+TEST_CASE("last_run reports the whole job: each stage summed over the ranks, with the exchange's bytes") {
+  for (std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+    dataflow::context ctx(world(), threads);
+    const std::size_t ranks = ctx.ranks();
+    for (std::size_t n : lengths()) {
+      CAPTURE(threads, n, ranks);
+      auto keys = zipf_keys(n, 50, n + 7);
+      const std::set<std::uint64_t> distinct(keys.begin(), keys.end());
+      const std::uint64_t counted = ctx.generate(n, [&keys](std::size_t i) { return std::pair{keys[i], std::uint64_t{1}}; })
+                                        .reduce_by_key(std::plus<>{})
+                                        .count();
+      CHECK(counted == distinct.size());
+      const dataflow::run_stats& run = ctx.last_run();
+      CHECK(run.ranks == ranks);
+      CHECK_FALSE(run.failed);
+      // generate -> reduce (this rank) [-> exchange -> reduce] -> count.
+      CHECK(run.stages.size() == (ranks > 1 ? 4u : 2u));
+      if (run.stages.empty()) continue;
+      CHECK(run.stages.back().items_in == distinct.size());  // each key on one rank
+      // The source's stage: every rank read its slice, and the job read them all.
+      std::uint64_t most = 0;
+      for (std::size_t r = 0; r < ranks; ++r) most = std::max<std::uint64_t>(most, n * (r + 1) / ranks - n * r / ranks);
+      const dataflow::stage_stats& first = run.stages.front();
+      CHECK(first.ranks == ranks);
+      CHECK(first.items_in == n);
+      CHECK(first.largest_rank_items == most);
+      if (n > 0) CHECK(first.rank_skew() >= 1.0);
+      if (ranks > 1 && run.stages.size() == 4) {
+        const dataflow::stage_stats& sent = run.stages[1];  // the local reductions into the exchange
+        const dataflow::stage_stats& received = run.stages[2];
+        CHECK(sent.name.find("exchange#") != std::string::npos);
+        CHECK(received.name.rfind("exchange#", 0) == 0);
+        CHECK(received.items_in == sent.items_in);  // what left the ranks is what arrived
+        CHECK(sent.items_in >= distinct.size());    // each key at least once, from each rank that had it
+        CHECK(sent.bytes_sent == sent.bytes_received);
+        if (n >= 1000) CHECK(sent.bytes_sent > 0);
+        CHECK(sent.comm_seconds >= 0);
+        CHECK_THAT(run.table(), Catch::Contains(std::to_string(ranks) + " ranks x " + std::to_string(threads) + " thread"));
+      }
+    }
+  }
+}
+
 TEST_CASE("an operator that does not run across ranks yet is refused on every rank") {
   dataflow::context ctx(world(), 2);
   std::vector<int> v{3, 1, 2};

@@ -55,12 +55,15 @@ class action_run {
     using V = std::remove_cvref_t<decltype(part())>;
     std::optional<V> mine;
     settle(run_.ctx(), [&] { mine.emplace(part()); });
-    return all_gather<V>(run_.ctx(), std::move(*mine));
+    auto all = all_gather<V>(run_.ctx(), std::move(*mine));
+    run_.gather_job_stats();
+    return all;
   }
 
   /// Settles the end of an action that returns nothing with every rank.
   void finish() {
     settle(run_.ctx(), [] {});
+    run_.gather_job_stats();
   }
 
   const std::string& label() const noexcept { return label_; }

@@ -162,8 +162,10 @@ DATAFLOW_INLINE void settle_failure(context_state& s, std::exception_ptr failed,
     return;
   }
   // A status: one byte (0 ok, 1 failed) and the message, cut to what a reader needs.
-  std::vector<char> status(1, failed ? 1 : 0);
-  if (failed) status.insert(status.end(), message.begin(), message.begin() + std::min<std::size_t>(message.size(), 2000));
+  const std::size_t shown = failed ? std::min<std::size_t>(message.size(), 2000) : 0;
+  std::vector<char> status(1 + shown);
+  status[0] = failed ? 1 : 0;
+  if (shown > 0) std::memcpy(status.data() + 1, message.data(), shown);
   std::vector<std::vector<char>> to(s.ranks->size(), status);
   const auto from = s.ranks->exchange(std::move(to));
   for (std::size_t r = 0; r < from.size(); ++r) {

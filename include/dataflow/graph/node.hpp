@@ -187,6 +187,12 @@ class run_state {
   /// Records a finished stage: its name, the counts of each input partition, and the clock
   /// started with it.
   void record_stage(std::string name, const partition_counts& counts, const stats_clock& clock);
+  /// Adds what the exchange `label` sent and received (other ranks only) and the seconds it
+  /// took to the stage that fed it, the latest one recorded.
+  void record_exchange(const std::string& label, std::uint64_t sent, std::uint64_t received, double seconds);
+  /// On a job of several ranks: learns every rank's figures so far, so that the run reports the
+  /// whole job when it ends (run_stats::ranks). Collective: an action calls it in its last step.
+  void gather_job_stats();
   run_state(const run_state&) = delete;
   run_state& operator=(const run_state&) = delete;
 
@@ -221,6 +227,7 @@ class run_state {
   int exceptions_;
   stats_clock clock_;
   run_stats stats_;
+  std::vector<run_stats> job_;  // every rank's figures, once gathered (this rank's replaced at the end)
   std::uint64_t peak_ = 0;  // of the stages and phases before the current one
   std::unordered_map<node_base*, std::size_t> uses_;
   std::vector<node_base*> executed_;
@@ -305,6 +312,11 @@ DATAFLOW_INLINE run_state::~run_state() {
   stats_.spill_files = clock_.spill_files();
   stats_.peak_memory = std::max(peak_, ctx_.charged.peak());
   stats_.failed = std::uncaught_exceptions() > exceptions_;
+  if (!job_.empty() && !stats_.failed) {
+    const std::size_t me = rank_of(ctx_);
+    job_[me] = std::move(stats_);
+    stats_ = job_wide(job_, me);
+  }
   ctx_.recent_runs.push_back(stats_);
   if (ctx_.recent_runs.size() > context_state::recent_runs_kept) ctx_.recent_runs.pop_front();
   ctx_.last_run = std::move(stats_);
@@ -337,8 +349,30 @@ DATAFLOW_INLINE void run_state::record_stage(std::string name, const partition_c
   s.spilled_bytes = clock.spilled_bytes();
   s.spill_files = clock.spill_files();
   s.peak_memory = ctx_.charged.peak();
+  s.largest_rank_items = s.items_in;  // this rank's, until the job's figures are gathered
   peak_ = std::max(peak_, s.peak_memory);
   stats_.stages.push_back(std::move(s));
+}
+
+DATAFLOW_INLINE void run_state::record_exchange(const std::string& label, std::uint64_t sent, std::uint64_t received,
+                                                double seconds) {
+  if (stats_.stages.empty()) return;
+  stage_stats& s = stats_.stages.back();
+  if (!s.name.ends_with(label)) return;  // not the stage that fed it: nothing to attribute
+  s.bytes_sent += sent;
+  s.bytes_received += received;
+  s.comm_seconds += seconds;
+}
+
+DATAFLOW_INLINE void run_state::gather_job_stats() {
+  if (!multi_rank(ctx_)) return;
+  run_stats now = stats_;
+  now.wall_seconds = clock_.wall();
+  now.cpu_seconds = clock_.cpu();
+  now.spilled_bytes = clock_.spilled_bytes();
+  now.spill_files = clock_.spill_files();
+  now.peak_memory = std::max(peak_, ctx_.charged.peak());
+  job_ = all_gather<run_stats>(ctx_, std::move(now));
 }
 
 DATAFLOW_INLINE void run_state::consumed(node_base& n) noexcept {

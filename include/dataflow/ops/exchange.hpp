@@ -158,7 +158,13 @@ class exchange_node final : public node<T> {
         }
       });
     });
+    const std::size_t me = rank_of(ctx);
+    std::uint64_t sent = 0, received = 0;
+    for (std::size_t r = 0; r < to.size(); ++r) sent += r == me ? 0 : to[r].size();
+    const stats_clock clock;
     received_ = ctx.ranks->exchange(std::move(to));
+    for (std::size_t r = 0; r < received_.size(); ++r) received += r == me ? 0 : received_[r].size();
+    run.record_exchange(this->label(), sent, received, clock.wall());
     std::size_t held = 0;
     for (std::size_t r = 0; r < received_.size(); ++r) {
       const std::vector<char>& bytes = received_[r];

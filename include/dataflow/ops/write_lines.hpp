@@ -247,6 +247,7 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
     return;
   }
   append_ranks_to_first(ctx, *file);
+  action.state().gather_job_stats();
 }
 
 }  // namespace detail
