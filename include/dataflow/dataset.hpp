@@ -289,6 +289,11 @@ class dataset {
   /// Returns every item, in partition order (input order for sources and local operators).
   std::vector<stored_type> collect() const;
 
+  /// On a job of several ranks: returns every item, in the order collect() gives, on `rank`
+  /// alone, and an empty vector on every other rank (the items go straight to that rank, for a
+  /// result too large for every rank to hold). On one process, rank 0: the same as collect().
+  std::vector<stored_type> collect_on(std::size_t rank) const;
+
   /// Returns every item, grouped by partition.
   std::vector<std::vector<stored_type>> collect_partitions() const;
 

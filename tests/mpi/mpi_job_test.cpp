@@ -349,6 +349,34 @@ TEST_CASE("last_run reports the whole job: each stage summed over the ranks, wit
   }
 }
 
+TEST_CASE("collect_on gives the whole result to one rank and nothing to the others") {
+  dataflow::context ctx(world(), 2);
+  const std::size_t ranks = ctx.ranks();
+  for (std::size_t n : lengths()) {
+    std::vector<std::string> words;
+    std::mt19937_64 rng(n + 3);
+    for (std::size_t i = 0; i < n; ++i) words.push_back(random_word(rng, 12));
+    std::vector<std::string> sorted = words;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t root = 0; root < ranks; ++root) {
+      CAPTURE(n, root);
+      const auto got = ctx.from(words).map([](const std::string& w) { return std::string_view(w); }).sort().collect_on(root);
+      if (ctx.rank() == root) {
+        CHECK(got == sorted);
+      } else {
+        CHECK(got.empty());
+      }
+      // The run's figures are the whole job's on every rank, the receiving one or not.
+      CHECK(ctx.last_run().ranks == ranks);
+      if (!ctx.last_run().stages.empty()) CHECK(ctx.last_run().stages.front().items_in == n);
+    }
+  }
+  // A rank the job does not have: refused on every rank before anything runs, which stay in step.
+  CHECK_THROWS_WITH(ctx.from(std::vector<int>{1, 2}).collect_on(ranks),
+                    Catch::Contains("collect_on(" + std::to_string(ranks) + "): the job has"));
+  CHECK(ctx.from(std::vector<int>{1, 2, 3}).count() == 3);
+}
+
 TEST_CASE("an operator that does not run across ranks yet is refused on every rank") {
   dataflow::context ctx(world(), 2);
   std::vector<int> v{3, 1, 2};

@@ -59,6 +59,18 @@ TEST_CASE("count, for_each and collect_partitions see every item once", "[ops][a
   CHECK(flat == ds.collect());
 }
 
+TEST_CASE("collect_on(0) on one process is collect; another rank is refused", "[ops][actions]") {
+  dataflow::context ctx(DATAFLOW_THREADS());
+  for (std::size_t n : test::sizes()) {
+    std::vector<std::string> v;
+    for (std::size_t i = 0; i < n; ++i) v.push_back("item " + std::to_string(i * 7 % 101));
+    auto ds = ctx.from(v).map([](const std::string& s) { return std::string_view(s); }).sort();
+    CHECK(ds.collect_on(0) == ds.collect());
+  }
+  CHECK_THROWS_WITH(ctx.from(std::vector<int>{1}).collect_on(1),
+                    Catch::Contains("collect_on(1): the job has 1 rank (0)"));
+}
+
 TEST_CASE("top_k returns the first k in the comparator's order", "[ops][top_k]") {
   const std::size_t threads = DATAFLOW_THREADS();
   const std::size_t n = GENERATE(from_range(test::sizes()));

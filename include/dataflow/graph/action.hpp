@@ -49,13 +49,14 @@ class action_run {
   }
 
   /// Runs part() (this rank's result, from the sinks), settles it with every rank, and returns
-  /// every rank's result in rank order (on one process: this one's alone).
+  /// every rank's result in rank order (on one process: this one's alone); with `root`, on that
+  /// rank only (the others get none).
   template <class Part>
-  auto gather(Part&& part) {
+  auto gather(Part&& part, std::optional<std::size_t> root = std::nullopt) {
     using V = std::remove_cvref_t<decltype(part())>;
     std::optional<V> mine;
     settle(run_.ctx(), [&] { mine.emplace(part()); });
-    auto all = all_gather<V>(run_.ctx(), std::move(*mine));
+    auto all = gather_parts<V>(run_.ctx(), std::move(*mine), root);
     run_.gather_job_stats();
     return all;
   }

@@ -14,6 +14,7 @@
 #include <dataflow/errors.hpp>
 #include <dataflow/graph/context_state.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <exception>
 #include <optional>
@@ -94,11 +95,12 @@ void settle(context_state& s, F&& part) {
 /// Settles the exception being handled (call from a catch block, then rethrow).
 [[noreturn]] void settle_current(context_state& s);
 
-/// Every rank's `mine`, in rank order, on every rank (after `mine` has been settled). Values
-/// travel through their codec (codec.hpp); a type without one is a usage_error on a job of
-/// several ranks.
+/// Every rank's `mine`, in rank order: on every rank, or with `root` on that rank alone (the
+/// others get an empty vector; nothing passes through them). Call after `mine` has been
+/// settled. Values travel through their codec (codec.hpp); a type without one is a usage_error
+/// on a job of several ranks.
 template <class V>
-std::vector<V> all_gather(context_state& s, V mine) {
+std::vector<V> gather_parts(context_state& s, V mine, std::optional<std::size_t> root) {
   std::vector<V> all;
   if (!multi_rank(s)) {
     all.push_back(std::move(mine));
@@ -108,8 +110,14 @@ std::vector<V> all_gather(context_state& s, V mine) {
     std::vector<char> bytes;
     byte_writer w(bytes);
     encode(w, mine);
-    std::vector<std::vector<char>> to(s.ranks->size(), bytes);
+    std::vector<std::vector<char>> to(s.ranks->size());
+    if (root) {
+      to[*root] = std::move(bytes);
+    } else {
+      std::fill(to.begin(), to.end(), bytes);
+    }
     auto from = s.ranks->exchange(std::move(to));
+    if (root && *root != rank_of(s)) return all;
     arena scratch;
     for (const auto& b : from) {
       byte_reader r(b.data(), b.data() + b.size(), scratch);
@@ -120,6 +128,12 @@ std::vector<V> all_gather(context_state& s, V mine) {
     throw usage_error("dataflow: an action's result cannot be sent between the ranks of a job: "
                       "give its item type a codec (see <dataflow/codec.hpp>)");
   }
+}
+
+/// Every rank's `mine`, in rank order, on every rank.
+template <class V>
+std::vector<V> all_gather(context_state& s, V mine) {
+  return gather_parts<V>(s, std::move(mine), std::nullopt);
 }
 
 }  // namespace detail
