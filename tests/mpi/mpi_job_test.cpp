@@ -498,6 +498,28 @@ TEST_CASE("write_lines to part files across ranks: each rank's parts, in the who
     CHECK(after.first == before.first);
     CHECK(after.second == before.second);
     ctx.from(std::vector<int>{1}).count();
+    // The last rank cannot put its second part in place after the earlier parts went: every
+    // rank takes back what it renamed (the last one its first part), so no part is left at all,
+    // and the job goes on.
+    const bool refuses = ctx.rank() == ctx.ranks() - 1;
+    if (refuses) dataflow::detail::output_rename_failure_countdown = 2;
+    std::vector<std::int64_t> many(5000);
+    std::iota(many.begin(), many.end(), 0);
+    try {
+      ctx.from(many).sort().write_lines(dir, {.part_files = true});
+      CHECK(false);  // every rank must throw
+    } catch (const dataflow::job_error& e) {
+      CHECK_FALSE(refuses);
+      CHECK(e.failed_rank() == ctx.ranks() - 1);
+    } catch (const dataflow::error& e) {
+      CHECK(refuses);
+      CHECK_THAT(e.what(), Catch::Contains("cannot rename"));
+    }
+    dataflow::detail::output_rename_failure_countdown = 0;
+    ctx.from(std::vector<int>{1}).count();  // every rank has withdrawn before anyone looks
+    CHECK(read_parts(dir).first.empty());
+    CHECK(std::filesystem::exists(dir + "/notes"));
+    CHECK(ctx.from(many).count() == many.size());
     if (ctx.rank() == 0) std::filesystem::remove_all(dir);
   }
 }

@@ -408,7 +408,12 @@ DATAFLOW_INLINE void part_writer::complete(std::size_t p, fmt::memory_buffer&& t
 
 DATAFLOW_INLINE void part_writer::commit() {
   remove_earlier_parts();
-  rename_parts();
+  try {
+    rename_parts();
+  } catch (...) {
+    withdraw();  // all or none: the parts already in place go too
+    throw;
+  }
 }
 
 DATAFLOW_INLINE void part_writer::remove_earlier_parts() const {

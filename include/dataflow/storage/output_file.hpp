@@ -23,6 +23,10 @@
 
 namespace dataflow::detail {
 
+/// For tests: when set to n > 0, the n-th rename of a finished output into place from now
+/// fails as if the file system refused it.
+inline std::atomic<long> output_rename_failure_countdown{0};
+
 /// Names of temporary files that exist for a moment (a named fallback temporary, an unnamed one
 /// linked in just before its rename), for a signal handler to remove: unlink is
 /// async-signal-safe, and the slots are plain memory with an atomic state each.
@@ -189,7 +193,10 @@ DATAFLOW_INLINE void output_file::commit() {
   if (committed_) return;
   if (mode_ == kind::unnamed) link_temp();
   if (mode_ == kind::unnamed || mode_ == kind::named) {
-    if (::rename(temp_.c_str(), target_.c_str()) != 0) {
+    const bool refused = output_rename_failure_countdown.load(std::memory_order_relaxed) > 0 &&
+                         output_rename_failure_countdown.fetch_sub(1) == 1;
+    if (refused) errno = EIO;
+    if (refused || ::rename(temp_.c_str(), target_.c_str()) != 0) {
       int e = errno;
       throw io_error(path_, op_ + ": cannot rename '" + temp_ + "' to '" + target_ + "': " + errno_text(e));
     }
