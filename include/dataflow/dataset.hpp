@@ -47,6 +47,8 @@ struct write_options {
   /// of several ranks (which must all see the directory) each rank writes its own partitions,
   /// part-RRRRR-PPPPP: names sort in rank order, then partition order, which is the order of a
   /// sorted dataset; they replace the earlier run's once every rank has written all of its own.
+  /// All or none: if a part cannot be put in place (renamed) once the earlier parts are gone,
+  /// the new parts already in place are taken out too, and the directory holds no part.
   bool part_files = false;
   /// Appended to part file names (".csv", ".txt").
   std::string extension = {};

@@ -2,6 +2,8 @@
 // directory, and no finished-looking file after a failure.
 #include "../support/test_support.hpp"
 
+#include <dataflow/storage/output_file.hpp>
+
 #include <optional>
 #include <string>
 #include <tuple>
@@ -114,6 +116,16 @@ TEST_CASE("part files of lines hold the partitions; a failing run leaves none", 
       .write_lines(dir.file("lines"), {.part_files = true, .extension = ".txt"});
   CHECK(part_files(dir, "lines") ==
         std::vector<std::string>{"part-00000.txt", "part-00001.txt", "part-00002.txt"});
+
+  // A part that cannot be put in place once others are: those go back out, so no part is left
+  // (all or none), and no temporary either.
+  dataflow::detail::output_rename_failure_countdown = 3;
+  CHECK_THROWS_WITH(ctx.from(in).partition_by([](int x) { return static_cast<std::size_t>(x); }, 5)
+                        .write_lines(dir.file("lines"), {.part_files = true, .extension = ".txt"}),
+                    Catch::Contains("cannot rename"));
+  dataflow::detail::output_rename_failure_countdown = 0;
+  CHECK(part_files(dir, "lines").empty());
+  CHECK(test::fs::is_empty(dir.file("lines")));
 
   auto failing = ctx.from(in).map([](int x) {
     if (x == 77777) throw std::runtime_error("no 77777");

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -60,6 +61,13 @@ static_assert(integer_leaves<double>() == 0);
 static_assert(integer_leaves<with_double>() == 0);  // floating point keeps its bytes
 static_assert(integer_leaves<std::pair<std::string_view, std::int64_t>>() == 0);
 static_assert(integer_leaves<own_codec>() == 0);  // a codec of the user's is kept
+static_assert(integer_leaves<dataflow::detail::int128>() == 0);  // wider than a word: its bytes
+static_assert(integer_leaves<std::pair<std::uint64_t, dataflow::detail::uint128>>() == 0);
+struct nested {
+  std::int64_t id;
+  std::pair<std::int32_t, std::uint16_t> range;  // a struct with a pair: seen through both
+};
+static_assert(integer_leaves<nested>() == 3);
 static_assert(integer_leaves<std::pair<own_codec, std::int64_t>>() == 0);
 
 /// Values of every magnitude: zero, small either side, byte boundaries, and the extremes.
@@ -75,7 +83,11 @@ I any_integer(std::mt19937_64& rng) {
       // A value of a random bit length, either sign where the type has one.
       const unsigned bits = static_cast<unsigned>(rng() % (8 * sizeof(I)));
       const std::uint64_t mask = bits == 0 ? 0 : (~std::uint64_t{0} >> (64 - bits));
-      return static_cast<I>(rng() & mask);
+      const auto v = static_cast<I>(rng() & mask);
+      if constexpr (std::is_signed_v<I>) {
+        if (rng() % 2) return static_cast<I>(-v);
+      }
+      return v;
     }
   }
 }
@@ -121,6 +133,24 @@ TEST_CASE("items made of integers come back from a spill as they were", "[spill]
   CHECK(round_trip(pairs, block) == pairs);
   CHECK(round_trip(tuples, block) == tuples);
   CHECK(round_trip(structs, block) == structs);
+
+  // 128-bit integers keep their bytes, whole; a struct holding a pair is seen through.
+  std::vector<std::pair<dataflow::detail::int128, std::int64_t>> wide;
+  std::vector<std::pair<nested, std::uint8_t>> nests;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto high = static_cast<dataflow::detail::int128>(any_integer<std::int64_t>(rng));
+    wide.emplace_back(high * (dataflow::detail::int128{1} << 64) + any_integer<std::uint64_t>(rng), any_integer<std::int64_t>(rng));
+    nests.push_back({nested{any_integer<std::int64_t>(rng), {any_integer<std::int32_t>(rng), any_integer<std::uint16_t>(rng)}},
+                     any_integer<std::uint8_t>(rng)});
+  }
+  CHECK(round_trip(wide, block) == wide);
+  const auto back = round_trip(nests, block);
+  REQUIRE(back.size() == nests.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    CHECK(back[i].first.id == nests[i].first.id);
+    CHECK(back[i].first.range == nests[i].first.range);
+    CHECK(back[i].second == nests[i].second);
+  }
 }
 
 TEST_CASE("small numbers spill in fewer bytes than the items take", "[spill][storage]") {

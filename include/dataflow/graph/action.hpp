@@ -56,9 +56,10 @@ class action_run {
     using V = std::remove_cvref_t<decltype(part())>;
     std::optional<V> mine;
     settle(run_.ctx(), [&] { mine.emplace(part()); });
-    auto all = gather_parts<V>(run_.ctx(), std::move(*mine), root);
+    // The figures first: with a root, only the root decodes the parts, and if that fails
+    // (no memory for a large result) no other rank may be left waiting in a later exchange.
     run_.gather_job_stats();
-    return all;
+    return gather_parts<V>(run_.ctx(), std::move(*mine), root);
   }
 
   /// Settles the end of an action that returns nothing with every rank.

@@ -111,6 +111,7 @@ std::vector<V> gather_parts(context_state& s, V mine, std::optional<std::size_t>
     byte_writer w(bytes);
     encode(w, mine);
     std::vector<std::vector<char>> to(s.ranks->size());
+    if (root && *root >= to.size()) throw usage_error("dataflow: rank " + std::to_string(*root) + " is not in the job");
     if (root) {
       to[*root] = std::move(bytes);
     } else {

@@ -191,7 +191,8 @@ class run_state {
   /// took to the stage that fed it, the latest one recorded.
   void record_exchange(const std::string& label, std::uint64_t sent, std::uint64_t received, double seconds);
   /// On a job of several ranks: learns every rank's figures so far, so that the run reports the
-  /// whole job when it ends (run_stats::ranks). Collective: an action calls it in its last step.
+  /// whole job when it ends (run_stats::ranks). Collective (one small exchange): an action calls
+  /// it once its part has been settled with every rank.
   void gather_job_stats();
   run_state(const run_state&) = delete;
   run_state& operator=(const run_state&) = delete;

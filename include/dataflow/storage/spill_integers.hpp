@@ -26,6 +26,8 @@
 
 namespace dataflow::detail {
 
+static_assert(std::endian::native == std::endian::little, "dataflow: a spilled integer's low bytes are its first");
+
 template <class T>
 struct is_std_pair : std::false_type {};
 template <class A, class B>
@@ -35,9 +37,14 @@ struct is_std_tuple : std::false_type {};
 template <class... Ts>
 struct is_std_tuple<std::tuple<Ts...>> : std::true_type {};
 
+/// An integer of at most 64 bits (a 128-bit one would not fit a word: it keeps its bytes).
+template <class U>
+concept word_integer = (std::is_integral_v<U> || std::is_enum_v<U>) && sizeof(U) <= 8;
+
 /// A class written as its bytes whose members cannot be seen (it has constructors, or private
 /// members): taken as 64-bit words, which are often integers too (a fixed-point decimal's two
-/// halves). Floating point is left out: its words are seldom short.
+/// halves). Whatever it holds comes back bit for bit; words that are not small integers (a
+/// double's) just take their full eight bytes and a length.
 template <class U>
 concept opaque_words = std::is_class_v<U> && !reflectable<U> && byte_copyable<U>() && sizeof(U) % 8 == 0;
 
@@ -50,8 +57,10 @@ consteval std::size_t integer_leaves() {
   auto all = [](auto... n) -> std::size_t { return ((n != 0) && ...) ? (std::size_t{0} + ... + n) : 0; };
   if constexpr (user_codec<U> || member_codec<U>) {
     return 0;
-  } else if constexpr (std::is_integral_v<U> || std::is_enum_v<U>) {
+  } else if constexpr (word_integer<U>) {
     return 1;
+  } else if constexpr (std::is_integral_v<U> || std::is_enum_v<U>) {
+    return 0;
   } else if constexpr (opaque_words<U>) {
     return sizeof(U) / 8;
   } else if constexpr (is_std_pair<U>::value) {
@@ -64,7 +73,7 @@ consteval std::size_t integer_leaves() {
         return all_of(integer_leaves<Ts>()...);
       }
     }(std::type_identity<U>{}, all);
-  } else if constexpr (reflectable<U> && byte_copyable<U>()) {
+  } else if constexpr (reflectable<U>) {  // every member is looked at below
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
       if constexpr (sizeof...(I) == 0) {
         return std::size_t{0};
@@ -99,7 +108,8 @@ void put_integers(const T& x, std::uint64_t*& out) noexcept {
       *out++ = static_cast<std::uint64_t>(x);
     }
   } else if constexpr (opaque_words<U>) {
-    const auto words = std::bit_cast<std::array<std::uint64_t, sizeof(U) / 8>>(x);
+    std::array<std::uint64_t, sizeof(U) / 8> words;
+    std::memcpy(words.data(), &x, sizeof(U));  // padding included: a copy of the bytes
     for (std::uint64_t w : words) *out++ = zigzag(static_cast<std::int64_t>(w));  // -1 is short too
   } else if constexpr (is_std_pair<U>::value) {
     put_integers(x.first, out);
@@ -126,7 +136,7 @@ T take_integers(const std::uint64_t*& in) noexcept {
   } else if constexpr (opaque_words<U>) {
     std::array<std::uint64_t, sizeof(U) / 8> words;
     for (std::uint64_t& w : words) w = static_cast<std::uint64_t>(unzigzag(*in++));
-    return std::bit_cast<U>(words);
+    return std::bit_cast<U>(words);  // a value representation for every byte, padding or not
   } else if constexpr (is_std_pair<U>::value) {
     return U{take_integers<typename U::first_type>(in), take_integers<typename U::second_type>(in)};
   } else if constexpr (is_std_tuple<U>::value) {
