@@ -11,6 +11,7 @@
 
 #include <dataflow/codec.hpp>
 #include <dataflow/detail/fields.hpp>
+#include <dataflow/detail/requirements.hpp>
 #include <dataflow/errors.hpp>
 
 #include <array>
@@ -28,15 +29,6 @@ namespace dataflow::detail {
 
 static_assert(std::endian::native == std::endian::little, "dataflow: a spilled integer's low bytes are its first");
 
-template <class T>
-struct is_std_pair : std::false_type {};
-template <class A, class B>
-struct is_std_pair<std::pair<A, B>> : std::true_type {};
-template <class T>
-struct is_std_tuple : std::false_type {};
-template <class... Ts>
-struct is_std_tuple<std::tuple<Ts...>> : std::true_type {};
-
 /// An integer of at most 64 bits (a 128-bit one would not fit a word: it keeps its bytes).
 template <class U>
 concept word_integer = (std::is_integral_v<U> || std::is_enum_v<U>) && sizeof(U) <= 8;
@@ -49,8 +41,7 @@ template <class U>
 concept opaque_words = std::is_class_v<U> && !reflectable<U> && byte_copyable<U>() && sizeof(U) % 8 == 0;
 
 /// How many integers an item of type T is made of, when it is made of integers only (seen
-/// through pairs, tuples and structs written as their bytes, none with a codec of the user's);
-/// else 0.
+/// through pairs, tuples and plain structs, none with a codec of the user's); else 0.
 template <class T>
 consteval std::size_t integer_leaves() {
   using U = std::remove_cv_t<T>;
@@ -63,9 +54,9 @@ consteval std::size_t integer_leaves() {
     return 0;
   } else if constexpr (opaque_words<U>) {
     return sizeof(U) / 8;
-  } else if constexpr (is_std_pair<U>::value) {
+  } else if constexpr (is_pair_v<U>) {
     return all(integer_leaves<typename U::first_type>(), integer_leaves<typename U::second_type>());
-  } else if constexpr (is_std_tuple<U>::value) {
+  } else if constexpr (is_tuple<U>::value) {
     return []<class... Ts>(std::type_identity<std::tuple<Ts...>>, auto all_of) {
       if constexpr (sizeof...(Ts) == 0) {
         return std::size_t{0};
@@ -111,10 +102,10 @@ void put_integers(const T& x, std::uint64_t*& out) noexcept {
     std::array<std::uint64_t, sizeof(U) / 8> words;
     std::memcpy(words.data(), &x, sizeof(U));  // padding included: a copy of the bytes
     for (std::uint64_t w : words) *out++ = zigzag(static_cast<std::int64_t>(w));  // -1 is short too
-  } else if constexpr (is_std_pair<U>::value) {
+  } else if constexpr (is_pair_v<U>) {
     put_integers(x.first, out);
     put_integers(x.second, out);
-  } else if constexpr (is_std_tuple<U>::value) {
+  } else if constexpr (is_tuple<U>::value) {
     std::apply([&](const auto&... e) { (put_integers(e, out), ...); }, x);
   } else {
     std::apply([&](const auto&... m) { (put_integers(m, out), ...); }, tie_fields(x));
@@ -137,9 +128,9 @@ T take_integers(const std::uint64_t*& in) noexcept {
     std::array<std::uint64_t, sizeof(U) / 8> words;
     for (std::uint64_t& w : words) w = static_cast<std::uint64_t>(unzigzag(*in++));
     return std::bit_cast<U>(words);  // a value representation for every byte, padding or not
-  } else if constexpr (is_std_pair<U>::value) {
+  } else if constexpr (is_pair_v<U>) {
     return U{take_integers<typename U::first_type>(in), take_integers<typename U::second_type>(in)};
-  } else if constexpr (is_std_tuple<U>::value) {
+  } else if constexpr (is_tuple<U>::value) {
     return []<class... Ts>(std::type_identity<std::tuple<Ts...>>, const std::uint64_t*& at) {
       return U{take_integers<Ts>(at)...};  // braces: evaluated in order
     }(std::type_identity<U>{}, in);
