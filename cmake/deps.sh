@@ -4,9 +4,10 @@ set -euo pipefail
 
 # librdkafka-dev: the optional Kafka source (dataflow::kafka) and its tests; libcpp-httplib-dev,
 # pkg-config and curl: the optional query server (dataflow::http) and its tests; libopenmpi-dev and
-# openmpi-bin: the optional MPI layer (dataflow::mpi) and its tests, which start mpirun.
+# openmpi-bin: the optional MPI layer (dataflow::mpi) and its tests, which start mpirun; libmrmpi-dev:
+# MR-MPI, the MPI peer in the benchmarks.
 packages=(cmake g++ make ninja-build time libtbb-dev libfmt-dev catch2 libbenchmark-dev gnuplot-nox graphviz
-          librdkafka-dev libcpp-httplib-dev pkg-config curl libopenmpi-dev openmpi-bin)
+          librdkafka-dev libcpp-httplib-dev pkg-config curl libopenmpi-dev openmpi-bin libmrmpi-dev)
 
 if ! command -v dpkg >/dev/null 2>&1; then
   echo "deps: not a Debian system; make sure these are installed: ${packages[*]}" >&2

@@ -108,3 +108,7 @@ bash benchmarks/stream_peer.sh "$build"
 echo
 echo "== the tools against DuckDB (npm's @duckdb/node-api) and GNU sort, whole processes"
 bash benchmarks/tools_peer.sh $quick "$build"
+
+echo
+echo "== the tools under mpirun against MR-MPI, and the cost of the MPI layer"
+bash benchmarks/mpi_peer.sh $quick "$build"

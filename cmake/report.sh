@@ -6,7 +6,8 @@
 #        bash cmake/report.sh --charts-only DIR   (charts from the summaries already in DIR)
 # DIR defaults to build/report. --peers also runs the example tools against DuckDB (installed
 # from the npm registry) and GNU sort on the same files (benchmarks/tools_peer.sh) and charts
-# the ratios: peers.png.
+# the ratios: peers.png; and the tools under mpirun against MR-MPI (benchmarks/mpi_peer.sh,
+# mpi_peer.txt).
 # Charts: <workload>.png (wall time against threads, each variant; the sequential baseline as a
 # line), speedup.png (every parallel variant's speedup over its sequential baseline against
 # threads), memory.png (peak RSS of every variant against the memory budget).
@@ -48,6 +49,8 @@ if [ -z "$charts_only" ]; then
   if [ -n "$peers" ]; then
     echo "== tools_peer" >&2
     DATAFLOW_PEER_SUMMARY="$out/peers.tsv" bash benchmarks/tools_peer.sh $quick build/main
+    echo "== mpi_peer" >&2
+    bash benchmarks/mpi_peer.sh $quick build/main | tee "$out/mpi_peer.txt"
   fi
 fi
 

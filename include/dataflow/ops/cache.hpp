@@ -244,8 +244,9 @@ dataset<T> dataset<T, Stack>::checkpoint() const {
   auto node = std::make_shared<detail::cache_node<T, Stack>>(node_, stack_, true, "checkpoint");
   dataset<T> kept(node);
   {
-    detail::action_run<dataset<T>> action(kept, "checkpoint");
+    detail::action_run<dataset<T>> action(kept, "checkpoint", true);  // each rank keeps its own
     action.partitions();  // fills the cache: its stage is the run
+    action.finish();
   }
   node->make_checkpoint();
   return kept;

@@ -3,7 +3,8 @@
 // The same shuffle as group_by_key; the action then visits the groups of each partition in
 // parallel. A group that fits is a span over memory; under a memory budget, a group too large
 // for a thread's share (a single hot key) is read from its spill files block by block while
-// the function iterates, so it finishes in bounded memory.
+// the function iterates, so it finishes in bounded memory. On a job of several ranks the items
+// go to the rank of their key first (ops/exchange.hpp), and each rank visits its own groups.
 //
 // @code
 // clicks.for_each_group([](std::string_view user, dataflow::group_values<click>& cs) {
@@ -16,6 +17,8 @@
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/graph/action.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/exchange.hpp>
+#include <dataflow/ops/handle.hpp>
 #include <dataflow/group_values.hpp>
 #include <dataflow/ops/group_by_key.hpp>
 
@@ -42,14 +45,37 @@ void dataset<T, Stack>::for_each_group(F fn, shuffle_options options) const {
                 "dataflow::for_each_group: the function must be callable as fn(const K&, "
                 "dataflow::group_values<V>&), on a const object");
   using Rules = detail::pair_grouping<T>;
-  using Node = detail::group_node<T, Rules, Stack>;
-  auto node = std::make_shared<Node>(node_, stack_, Rules{}, "group_by_key", options);
-  using Out = typename Node::value_type;
-  dataset<Out> grouped(node);
-  detail::action_run<dataset<Out>> action(grouped, "for_each_group");
-  const std::size_t parts = action.partitions();
-  detail::parallel_partitions(action.state(), parts, node->label() + " -> " + action.label(),
-                              [&](std::size_t p) { node->visit_partition(p, fn); });
+  auto visit_groups = [&](auto node) {
+    using Out = typename decltype(node)::element_type::value_type;
+    dataset<Out> grouped(node);
+    detail::action_run<dataset<Out>> action(grouped, "for_each_group", true);
+    const std::size_t parts = action.partitions();
+    try {
+      detail::parallel_partitions(action.state(), parts, node->label() + " -> " + action.label(),
+                                  [&](std::size_t p) { node->visit_partition(p, fn); });
+    } catch (...) {
+      detail::settle_current(node_->ctx());
+    }
+    action.finish();
+  };
+  if constexpr (detail::across_ranks_built) {
+    if (detail::multi_rank(node_->ctx())) {
+      if constexpr (encodable<T>) {
+        const std::size_t ranks = detail::rank_count(node_->ctx());
+        auto route = [ranks](const T& x) { return detail::rank_of_hash(detail::table_hash(x.first), ranks); };
+        auto received = std::make_shared<detail::exchange_node<T, decltype(route)>>(
+            detail::erase_stack<T>(node_, stack_), std::move(route));
+        auto node = std::make_shared<detail::group_node<T, Rules, detail::op_stack<T>>>(
+            received, detail::op_stack<T>{}, Rules{}, "group_by_key", options);
+        node->set_runs_across_ranks();
+        visit_groups(std::move(node));
+        return;
+      } else {
+        detail::no_codec_across_ranks("for_each_group");
+      }
+    }
+  }
+  visit_groups(std::make_shared<detail::group_node<T, Rules, Stack>>(node_, stack_, Rules{}, "group_by_key", options));
 }
 
 }  // namespace dataflow

@@ -4,16 +4,25 @@
 // auto by_region = orders.partition_by([](const order& o) { return o.region; }, 8);
 // auto parts = by_region.collect_partitions();  // parts[r]: the orders of region r % 8
 // @endcode
+//
+// On a job of several ranks (graph/cluster.hpp) rank r owns a contiguous slice of the
+// partitions, in rank order (as rank_slice cuts them), and every item is sent to the rank that
+// owns its partition: reading the ranks' partitions in rank order (collect_partitions, part
+// files) reads partitions 0, 1, ... in order.
 #pragma once
 
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/int128.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
 #include <dataflow/errors.hpp>
+#include <dataflow/graph/cluster.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/exchange.hpp>
+#include <dataflow/ops/handle.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/block_list.hpp>
 
@@ -28,6 +37,17 @@
 
 namespace dataflow {
 namespace detail {
+
+/// The partition of n that a partitioner's result r names: r modulo n, where -1 is the last.
+template <class R>
+std::size_t partition_number(R r, std::size_t n) noexcept {
+  if constexpr (std::is_signed_v<R>) {
+    auto m = static_cast<long long>(r) % static_cast<long long>(n);
+    return static_cast<std::size_t>(m < 0 ? m + static_cast<long long>(n) : m);
+  } else {
+    return static_cast<std::size_t>(r) % n;
+  }
+}
 
 template <class T, class F, class Stack>
 class partition_node final : public node<T> {
@@ -48,15 +68,7 @@ class partition_node final : public node<T> {
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
-      auto r = invoke_user(self->label(), self->fn_, item);
-      const auto n = lists.size();
-      std::size_t p;
-      if constexpr (std::is_signed_v<decltype(r)>) {  // -1 goes to the last partition
-        auto m = static_cast<long long>(r) % static_cast<long long>(n);
-        p = static_cast<std::size_t>(m < 0 ? m + static_cast<long long>(n) : m);
-      } else {
-        p = static_cast<std::size_t>(r) % n;
-      }
+      const std::size_t p = partition_number(invoke_user(self->label(), self->fn_, item), lists.size());
       lists[p].emplace_back(intern(bytes, item));
     }
   };
@@ -112,6 +124,32 @@ class partition_node final : public node<T> {
   std::optional<per_thread<local_lists>> locals_;
 };
 
+/// partition_by on a job of several ranks: every item goes to the rank that owns its partition,
+/// which puts it in its own slice of the partitions.
+template <class T, class In, class Stack, class F>
+std::shared_ptr<node<T>> partition_across_ranks(const std::shared_ptr<node<In>>& parent, const Stack& stack, F fn,
+                                                std::size_t parts) {
+  context_state& ctx = parent->ctx();
+  if constexpr (encodable<T>) {
+    const std::size_t ranks = rank_count(ctx);
+    const auto [first, end] = partition_range(parts, ranks, rank_of(ctx));
+    auto owner = [fn, parts, ranks](const T& x) {
+      const std::size_t p = partition_number(fn(x), parts);
+      // The rank r whose slice [parts * r / ranks, parts * (r + 1) / ranks) holds p.
+      return static_cast<std::size_t>((static_cast<uint128>(p + 1) * ranks - 1) / parts);
+    };
+    auto received = std::make_shared<exchange_node<T, decltype(owner)>>(erase_stack<T>(parent, stack), std::move(owner));
+    received->rename(ctx.label("partition_by") + " (exchange)");
+    auto mine = [fn, parts, first](const T& x) { return partition_number(fn(x), parts) - first; };
+    std::shared_ptr<node<T>> made =
+        std::make_shared<partition_node<T, decltype(mine), op_stack<T>>>(received, op_stack<T>{}, mine, end - first);
+    made->set_runs_across_ranks();
+    return made;
+  } else {
+    no_codec_across_ranks("partition_by");
+  }
+}
+
 }  // namespace detail
 
 template <class T, class Stack>
@@ -121,6 +159,11 @@ auto dataset<T, Stack>::partition_by(PartitionFn fn, std::size_t partitions) con
                 "dataflow::partition_by: the function must be callable as fn(const T&) -> an "
                 "integer partition number, on a const object");
   if (partitions == 0) throw usage_error("dataflow::partition_by: partitions must be at least 1");
+  if constexpr (detail::across_ranks_built) {
+    if (detail::multi_rank(node_->ctx())) {
+      return dataset<T>(detail::partition_across_ranks<T>(node_, stack_, std::move(fn), partitions));
+    }
+  }
   auto node = std::make_shared<detail::partition_node<T, PartitionFn, Stack>>(
       node_, stack_, std::move(fn), partitions);
   return dataset<T>(std::move(node));

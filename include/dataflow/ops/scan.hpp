@@ -2,13 +2,18 @@
 //
 // The input is held for the run; each partition is folded in parallel, the partitions' totals
 // are combined in order, and each partition is then scanned from the total before it, in
-// parallel again when it is read.
+// parallel again when it is read. On a job of several ranks, each rank's total travels to the
+// ranks after it (in rank order, the dataset's order there), and a rank's partitions start from
+// the earlier ranks' totals combined.
 #pragma once
 
+#include <dataflow/codec.hpp>
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/requirements.hpp>
+#include <dataflow/errors.hpp>
+#include <dataflow/graph/cluster.hpp>
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/ops/zip_with_index.hpp>
 
@@ -29,7 +34,9 @@ class scan_node final : public ordered_node<T, Stack, T> {
 
  public:
   scan_node(std::shared_ptr<typename base::input_node> input, Op op)
-      : base(std::move(input), "scan"), op_(std::move(op)) {}
+      : base(std::move(input), "scan"), op_(std::move(op)) {
+    if constexpr (encodable<T>) this->set_runs_across_ranks();  // the totals travel
+  }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     std::optional<T> acc = before_[p];
@@ -63,16 +70,43 @@ class scan_node final : public ordered_node<T, Stack, T> {
     try {
       for (std::size_t p = 0; p < parts; ++p) {
         before_[p] = acc;
-        if (totals[p]) acc = acc ? T(invoke_user(this->label(), op_, std::as_const(*acc), *totals[p])) : totals[p];
+        if (totals[p]) acc = combined(acc, totals[p]);
       }
     } catch (const op_failure& f) {
       throw_stage_error(f, this->label() + " (combine)");
     }
+    rank_total_ = std::move(acc);
+  }
+
+  void after_earlier_ranks(run_state& run) override {
+    if constexpr (encodable<T>) {
+      context_state& ctx = run.ctx();
+      std::vector<std::optional<T>> totals = all_gather<std::optional<T>>(ctx, std::move(rank_total_));
+      settle(ctx, [&] {
+        std::optional<T> earlier;
+        try {
+          for (std::size_t r = 0; r < rank_of(ctx); ++r) earlier = combined(earlier, totals[r]);
+          if (earlier) {
+            for (auto& b : before_) b = combined(earlier, b);
+          }
+        } catch (const op_failure& f) {
+          throw_stage_error(f, this->label() + " (combine across ranks)");
+        }
+      });
+    }
   }
 
  private:
+  /// a then b, where either may be empty.
+  std::optional<T> combined(const std::optional<T>& a, const std::optional<T>& b) const {
+    if (!a) return b;
+    if (!b) return a;
+    return T(invoke_user(this->label(), op_, *a, *b));
+  }
+
   Op op_;
   std::vector<std::optional<T>> before_;  // per partition: everything before it, combined
+  std::optional<T> rank_total_;           // this rank's items, combined
 };
 
 }  // namespace detail
@@ -85,6 +119,12 @@ auto dataset<T, Stack>::scan(Op op) const {
                 "first)");
   static_assert(detail::const_callable_r<Op, T, const T&, const T&>,
                 "dataflow::scan: op must be callable as op(const T&, const T&) -> T");
+  if constexpr (!encodable<T>) {
+    if (detail::multi_rank(node_->ctx())) {
+      throw usage_error("dataflow: scan: its items cannot be sent between the ranks of a job: give "
+                        "their type a codec (see <dataflow/codec.hpp>)");
+    }
+  }
   auto input = detail::hold_for_run<T>(node_, stack_, "hold");
   using Node = detail::scan_node<T, Stack, Op>;
   return dataset<T>(std::make_shared<Node>(std::move(input), std::move(op)));

@@ -1,7 +1,9 @@
 // take / first / show: a look at the first items, in the dataset's order, without keeping the
 // rest. Partitions are read in order; once the partitions read so far hold n items, the run
 // starts no further partition, so take(10) of a large file reads its first chunks, not all of
-// it (the shuffles upstream, if any, still run whole).
+// it (the shuffles upstream, if any, still run whole). On a job of several ranks each rank takes
+// its own first n, and every rank gets the first n of those in rank order (the dataset's order
+// there).
 //
 // @code
 // for (const auto& line : ctx.read_lines("big.log").take(5)) std::cout << line << '\n';
@@ -89,12 +91,20 @@ class take_state {
 template <class Dataset>
 auto take_items(const Dataset& ds, std::size_t n, const char* name) {
   using T = typename Dataset::value_type;
-  action_run<Dataset> action(ds, name);
+  action_run<Dataset> action(ds, name, true);
   const std::size_t parts = action.partitions();
   take_state<T> state(parts, n, action.state());
   if (n == 0) action.state().enough();  // reads nothing
   action.run([&](std::size_t p) -> auto& { return state.at(p); });
-  return state.first_items();
+  if (!multi_rank(ds.node()->ctx())) return state.first_items();
+  std::vector<stored_t<T>> out;
+  for (auto& rank : action.gather([&] { return state.first_items(); })) {
+    for (auto& x : rank) {
+      if (out.size() == n) return out;
+      out.push_back(std::move(x));
+    }
+  }
+  return out;
 }
 
 }  // namespace detail

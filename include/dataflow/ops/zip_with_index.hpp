@@ -3,9 +3,14 @@
 // The input is held for the run (in memory, or spilled under a budget, like a cache) so that
 // each partition's first index is known before any partition is read; then every partition is
 // read in parallel from its offset.
+//
+// On a job of several ranks (graph/cluster.hpp) the dataset's order is rank 0's partitions, then
+// rank 1's, and so on (as collect and the part files read it): each rank learns how many items
+// the ranks before it hold, and its indexes start there.
 #pragma once
 
 #include <dataflow/dataset.hpp>
+#include <dataflow/graph/cluster.hpp>
 #include <dataflow/ops/name.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/stage.hpp>
@@ -39,19 +44,40 @@ class ordered_node : public node<Out> {
 
  protected:
   void execute(run_state& run) override {
-    input_->ensure_executed(run);
-    const std::size_t parts = input_->partition_count();
-    offsets_.assign(parts + 1, 0);
-    for (std::size_t p = 0; p < parts; ++p) offsets_[p + 1] = offsets_[p] + input_->partition_size(p);
-    prepare(run);
+    context_state& ctx = run.ctx();
+    settle(ctx, [&] {
+      input_->ensure_executed(run);
+      const std::size_t parts = input_->partition_count();
+      offsets_.assign(parts + 1, 0);
+      for (std::size_t p = 0; p < parts; ++p) offsets_[p + 1] = offsets_[p] + input_->partition_size(p);
+      prepare(run);
+    });
+    job_total_ = total();
+    if (!multi_rank(ctx)) return;
+    // Every rank's count, in rank order: this rank's items follow the earlier ranks'.
+    rank_counts_ = all_gather<std::uint64_t>(ctx, total());
+    std::uint64_t before = 0;
+    for (std::size_t r = 0; r < rank_of(ctx); ++r) before += rank_counts_[r];
+    for (auto& o : offsets_) o += before;
+    job_total_ = 0;
+    for (std::uint64_t c : rank_counts_) job_total_ += c;
+    after_earlier_ranks(run);
   }
   /// Work after the input is held, before any partition is read (scan's partition totals).
+  /// A subclass that runs on a job of several ranks says so (set_runs_across_ranks) once
+  /// after_earlier_ranks() does its part.
   virtual void prepare(run_state&) {}
+  /// On a job of several ranks, after prepare() succeeded on every rank: what this rank needs
+  /// of the ranks before it (scan's totals).
+  virtual void after_earlier_ranks(run_state&) {}
 
+  /// The index one past this rank's last item.
   std::uint64_t total() const noexcept { return offsets_.empty() ? 0 : offsets_.back(); }
 
   std::shared_ptr<input_node> input_;
-  std::vector<std::uint64_t> offsets_;  // offsets_[p]: index of partition p's first item
+  std::vector<std::uint64_t> offsets_;      // offsets_[p]: index of partition p's first item
+  std::vector<std::uint64_t> rank_counts_;  // on a job of several ranks: each rank's items
+  std::uint64_t job_total_ = 0;             // the items of every rank
 };
 
 template <class T, class Stack>
@@ -61,7 +87,9 @@ class zip_node final : public ordered_node<T, Stack, std::pair<T, std::uint64_t>
 
  public:
   explicit zip_node(std::shared_ptr<typename base::input_node> input)
-      : base(std::move(input), "zip_with_index") {}
+      : base(std::move(input), "zip_with_index") {
+    this->set_runs_across_ranks();  // the offsets are the whole job's
+  }
 
   void push_partition(std::size_t p, batch_consumer<Out>& out) override {
     std::uint64_t i = this->offsets_[p];

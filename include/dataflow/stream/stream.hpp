@@ -376,6 +376,12 @@ class stream {
 
 template <class Source>
 auto context::stream(Source source) const {
+  if (detail::multi_rank(*state_)) {
+    // Every rank would read the same source and emit every result once per rank.
+    throw usage_error("dataflow::stream: streams do not run on a job of several ranks yet (rank " +
+                      std::to_string(detail::rank_of(*state_)) + " of " + std::to_string(detail::rank_count(*state_)) +
+                      "): run the stream in one process");
+  }
   return dataflow::stream<Source>(state_, std::move(source));
 }
 
