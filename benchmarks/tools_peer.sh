@@ -4,6 +4,8 @@
 # (@duckdb/node-api from the npm registry, benchmarks/peers/duckdb_tools.mjs) for every
 # workload, GNU sort for the sorts; the rounds interleave ours and theirs. Prints each
 # workload's median time and peak RSS, and our ratio against each peer (above 1: we are faster).
+# The sorts also run as `sort_lines --direct -o FILE` (ours_direct: the output written with
+# O_DIRECT, past the page cache), printed beside the default.
 # At 2 threads on a 2-core machine, 2x is the ceiling of any parallel speedup.
 #
 # Usage: bash benchmarks/tools_peer.sh [--quick] [BUILD_DIR]   (default build/main)
@@ -52,19 +54,19 @@ out="$data/peer-out" tmp="$data/peer-tmp"
 mkdir -p "$out" "$tmp"
 tools="$build/examples"
 
-# The workloads: name, input, then our command, DuckDB's (workload, memory limit) and GNU sort's.
-# A command's output goes to $out/NAME.RUNNER.
-names=() inputs=() ours=() duck=() gnu=()
-add() { names+=("$1") inputs+=("$2") ours+=("$3") duck+=("$4") gnu+=("$5"); }
+# The workloads: name, input, then our command, DuckDB's (workload, memory limit), GNU sort's and
+# whether ours also runs with --direct. A command's output goes to $out/NAME.RUNNER.
+names=() inputs=() ours=() duck=() gnu=() direct=()
+add() { names+=("$1") inputs+=("$2") ours+=("$3") duck+=("$4") gnu+=("$5") direct+=("${6:-}"); }
 add "word_count" "$text" "$tools/word_count --threads $threads --top 10 $text" "word_count $text -" ""
 add "group_sum ${few_keys} keys" "$few" "$tools/group_sum --threads $threads $few" "group_sum $few -" ""
 add "group_sum ${many_keys} keys" "$many" "$tools/group_sum --threads $threads $many" "group_sum $many -" ""
 add "group_sum ${many_keys} keys, 512M" "$many" "$tools/group_sum --threads $threads --budget 512M $many" \
   "group_sum $many 512MB" ""
 add "sort_lines" "$lines" "$tools/sort_lines --threads $threads $lines" "sort_lines $lines -" \
-  "sort --parallel=$threads -S 75% $lines"
+  "sort --parallel=$threads -S 75% $lines" direct
 add "sort_lines, 256M" "$lines" "$tools/sort_lines --threads $threads --budget 256M --tmp $tmp $lines" \
-  "sort_lines $lines 512MB" "sort --parallel=$threads -S 256M -T $tmp $lines"
+  "sort_lines $lines 512MB" "sort --parallel=$threads -S 256M -T $tmp $lines" direct
 
 # run NAME RUNNER COMMAND...: times the command, its output to a file; appends "seconds KiB".
 run() {
@@ -85,6 +87,10 @@ for ((round = 1; round <= rounds; round++)); do
     cat "${inputs[$i]}" > /dev/null  # warm
     # shellcheck disable=SC2086
     run "$name" ours ${ours[$i]}
+    if [ -n "${direct[$i]}" ]; then
+      # shellcheck disable=SC2086
+      run "$name" ours_direct ${ours[$i]} --direct -o "$out/${name//[ ,]/_}.ours_direct"
+    fi
     if [ -n "$duckdb" ]; then
       read -r w input limit <<< "${duck[$i]}"
       [ "$limit" = "-" ] && limit=""
@@ -104,17 +110,17 @@ printf '\n%-32s %-10s %9s %9s %9s\n' "workload ($threads threads, 2 cores)" runn
 for name in "${names[@]}"; do
   base="$out/${name//[ ,]/_}"
   ours_s=$(cut -d' ' -f1 "$base.ours.times" | median)
-  for runner in ours duckdb gnu_sort; do
+  for runner in ours ours_direct duckdb gnu_sort; do
     [ -f "$base.$runner.times" ] || continue
     s=$(cut -d' ' -f1 "$base.$runner.times" | median)
     kib=$(cut -d' ' -f2 "$base.$runner.times" | median)
     ratio="-"
-    [ "$runner" != ours ] && ratio=$(awk -v a="$s" -v b="$ours_s" 'BEGIN { printf "%.2fx", a / b }')
+    [ "$runner" != ours ] && [ "$runner" != ours_direct ] && ratio=$(awk -v a="$s" -v b="$ours_s" 'BEGIN { printf "%.2fx", a / b }')
     printf '%-32s %-10s %9.2f %9d %9s\n' "$name" "$runner" "$s" $((kib / 1024)) "$ratio"
     printf '%s\t%s\t%s\t%d\t%s\n' "$name" "$runner" "$s" $((kib / 1024)) "${ratio%x}" >> "$summary"
   done
   # The same rows from every runner (DuckDB prints its decimals with every digit: counted only).
-  counts=$(for f in "$base".ours "$base".duckdb "$base".gnu_sort; do if [ -f "$f" ]; then wc -l < "$f"; fi; done | sort -u | wc -l)
+  counts=$(for f in "$base".ours "$base".ours_direct "$base".duckdb "$base".gnu_sort; do if [ -f "$f" ]; then wc -l < "$f"; fi; done | sort -u | wc -l)
   [ "$counts" -le 1 ] || echo "tools_peer: $name: the runners wrote different numbers of lines" >&2
 done
-rm -rf "$tmp" "$out"/*.ours "$out"/*.duckdb "$out"/*.gnu_sort
+rm -rf "$tmp" "$out"/*.ours "$out"/*.ours_direct "$out"/*.duckdb "$out"/*.gnu_sort

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -40,6 +41,10 @@ class cli {
       }
       if (a == "--mapper" || a == "--combiner" || a == "--reducer") {  // switches, no value
         switches_.push_back(a);
+        continue;
+      }
+      if (a == "--direct") {  // a flag, no value
+        flags_.insert(a);
         continue;
       }
       // "--name value", or a one-letter "-o value".
@@ -90,6 +95,9 @@ class cli {
     return v;
   }
 
+  /// Whether the flag `name` (a switch with no value) was given.
+  bool flag(const std::string& name) { return flags_.erase(name) > 0; }
+
   /// The Hadoop Streaming role given (--mapper, --combiner or --reducer), or "" for none; two
   /// roles at once are a usage error.
   std::string role() {
@@ -102,6 +110,7 @@ class cli {
   /// Returns the positional arguments, requiring at least `min`; call after the options.
   std::vector<std::string> positional(std::size_t min) const {
     if (!options_.empty()) throw usage_error("unknown option " + options_.begin()->first);
+    if (!flags_.empty()) throw usage_error("unknown option " + *flags_.begin());
     if (!switches_.empty()) throw usage_error(switches_.front() + " is not a role of this tool");
     if (positional_.size() < min) throw usage_error("missing FILE argument");
     return positional_;
@@ -109,6 +118,7 @@ class cli {
 
  private:
   std::vector<std::string> switches_;
+  std::set<std::string> flags_;
   std::map<std::string, std::string> options_;
   std::vector<std::string> positional_;
 };

@@ -11,8 +11,8 @@
 namespace examples {
 
 inline void sort_lines(dataflow::context& ctx, const std::vector<std::string>& files,
-                       const std::string& out) {
-  ctx.read_lines(files).sort().write_lines(out);
+                       const std::string& out, dataflow::write_options options = {}) {
+  ctx.read_lines(files).sort().write_lines(out, options);
 }
 
 }  // namespace examples

@@ -52,6 +52,12 @@ struct write_options {
   bool part_files = false;
   /// Appended to part file names (".csv", ".txt").
   std::string extension = {};
+  /// One regular file (not part files, not a device or standard output) written with O_DIRECT
+  /// through reused aligned buffers, past the page cache (storage/direct_writer.hpp): faster
+  /// where filling page-cache pages is dear (virtual machines) and the disk is fast; slower on
+  /// a slow disk, where buffered writes return before the data reaches it. A file system that
+  /// refuses O_DIRECT is written without it.
+  bool direct = false;
 };
 
 /// Settings of write_csv.

@@ -526,6 +526,40 @@ TEST_CASE("zip_with_index, sample, scan and take across ranks follow the whole d
   }
 }
 
+TEST_CASE("windows across ranks reach past empty ranks; a window of any size, one per job") {
+  dataflow::context ctx(world(), 2);
+  const std::size_t ranks = ctx.ranks();
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{1000}}) {
+    // Rank r's slice of generate(n) is [n * r / ranks, n * (r + 1) / ranks): rank 1 keeps
+    // nothing and rank 2 a few items (at -np 4), so that windows reach over them.
+    auto kept = [n, ranks](std::uint64_t i) {
+      const std::uint64_t r = ((i + 1) * ranks - 1) / n;
+      return r == 0 || r + 1 >= ranks || (r == 2 && i % 97 == 0);
+    };
+    std::vector<std::uint64_t> v;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (kept(i)) v.push_back(i);
+    }
+    auto input = ctx.generate(n, [](std::size_t i) { return static_cast<std::uint64_t>(i); }).filter(kept);
+    auto sum = [](std::span<const std::uint64_t> x) {
+      std::uint64_t t = 0;
+      for (std::uint64_t y : x) t = t * 31 + y;
+      return std::pair{t, x.size()};
+    };
+    for (std::size_t w : {std::size_t{2}, std::size_t{5}, v.size() / 2 + 1, v.size() + 1}) {
+      std::vector<std::pair<std::uint64_t, std::size_t>> sliding, tumbling;
+      for (std::size_t i = 0; i + w <= v.size(); ++i) sliding.push_back(sum(std::span(v).subspan(i, w)));
+      for (std::size_t i = 0; i < v.size(); i += w) tumbling.push_back(sum(std::span(v).subspan(i, std::min(w, v.size() - i))));
+      CHECK(input.sliding(w, sum).collect() == sliding);
+      CHECK(input.tumbling(w, sum).collect() == tumbling);
+    }
+    // A window as large as a size can be: the whole job in one, however the ranks hold it.
+    auto whole = input.tumbling(SIZE_MAX, sum).collect();
+    CHECK(whole.size() == (v.empty() ? 0u : 1u));
+    if (!v.empty() && !whole.empty()) CHECK(whole.front() == sum(v));
+  }
+}
+
 TEST_CASE("an ordered operator over a function that throws on one rank fails every rank, which go on in step") {
   dataflow::context ctx(world(), 2);
   const std::size_t failing = ctx.ranks() - 1;

@@ -8,7 +8,9 @@
 // On a job of several ranks (graph/cluster.hpp) rank r owns a contiguous slice of the
 // partitions, in rank order (as rank_slice cuts them), and every item is sent to the rank that
 // owns its partition: reading the ranks' partitions in rank order (collect_partitions, part
-// files) reads partitions 0, 1, ... in order.
+// files) reads partitions 0, 1, ... in order. There the function runs twice per item (on the
+// rank that sends it and on the one that places it), so it must be a function of the item
+// alone, as a partitioner is.
 #pragma once
 
 #include <dataflow/dataset.hpp>

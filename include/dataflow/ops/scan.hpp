@@ -75,13 +75,14 @@ class scan_node final : public ordered_node<T, Stack, T> {
     } catch (const op_failure& f) {
       throw_stage_error(f, this->label() + " (combine)");
     }
-    rank_total_ = std::move(acc);
+    if (multi_rank(run.ctx())) rank_total_ = std::move(acc);  // for the ranks after this one
   }
 
   void after_earlier_ranks(run_state& run) override {
     if constexpr (encodable<T>) {
       context_state& ctx = run.ctx();
       std::vector<std::optional<T>> totals = all_gather<std::optional<T>>(ctx, std::move(rank_total_));
+      rank_total_.reset();
       settle(ctx, [&] {
         std::optional<T> earlier;
         try {
@@ -94,6 +95,12 @@ class scan_node final : public ordered_node<T, Stack, T> {
         }
       });
     }
+  }
+
+ public:
+  void dispose() noexcept override {
+    before_ = {};
+    rank_total_.reset();
   }
 
  private:

@@ -2,8 +2,9 @@
 // rest. Partitions are read in order; once the partitions read so far hold n items, the run
 // starts no further partition, so take(10) of a large file reads its first chunks, not all of
 // it (the shuffles upstream, if any, still run whole). On a job of several ranks each rank takes
-// its own first n, and every rank gets the first n of those in rank order (the dataset's order
-// there).
+// its own first n; the ranks learn each other's counts, each sends only what the first n of the
+// job holds of its own, and every rank gets the job's first n in rank order (the dataset's order
+// there). show prints on rank 0 only.
 //
 // @code
 // for (const auto& line : ctx.read_lines("big.log").take(5)) std::cout << line << '\n';
@@ -11,13 +12,18 @@
 // @endcode
 #pragma once
 
+#include <dataflow/codec.hpp>
 #include <dataflow/dataset.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/table_format.hpp>
+#include <dataflow/errors.hpp>
 #include <dataflow/graph/action.hpp>
+#include <dataflow/graph/cluster.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <iterator>
 #include <memory>
@@ -91,18 +97,31 @@ class take_state {
 template <class Dataset>
 auto take_items(const Dataset& ds, std::size_t n, const char* name) {
   using T = typename Dataset::value_type;
+  if constexpr (!encodable<stored_t<T>>) {
+    if (multi_rank(ds.node()->ctx())) {
+      throw usage_error(std::string("dataflow: ") + name + ": its items cannot be sent between the ranks of a job: "
+                        "give their type a codec (see <dataflow/codec.hpp>)");
+    }
+  }
   action_run<Dataset> action(ds, name, true);
   const std::size_t parts = action.partitions();
   take_state<T> state(parts, n, action.state());
   if (n == 0) action.state().enough();  // reads nothing
   action.run([&](std::size_t p) -> auto& { return state.at(p); });
-  if (!multi_rank(ds.node()->ctx())) return state.first_items();
+  context_state& ctx = ds.node()->ctx();
+  if (!multi_rank(ctx)) return state.first_items();
+  std::vector<stored_t<T>> mine;
+  const std::vector<std::uint64_t> counts = action.gather([&] {
+    mine = state.first_items();
+    return static_cast<std::uint64_t>(mine.size());
+  });
+  std::uint64_t before = 0;
+  for (std::size_t r = 0; r < rank_of(ctx); ++r) before += counts[r];
+  const std::uint64_t keep = std::min<std::uint64_t>(mine.size(), n - std::min<std::uint64_t>(n, before));
+  mine.erase(mine.begin() + static_cast<std::ptrdiff_t>(keep), mine.end());
   std::vector<stored_t<T>> out;
-  for (auto& rank : action.gather([&] { return state.first_items(); })) {
-    for (auto& x : rank) {
-      if (out.size() == n) return out;
-      out.push_back(std::move(x));
-    }
+  for (auto& rank : gather_parts(ctx, std::move(mine), std::nullopt)) {
+    std::move(rank.begin(), rank.end(), std::back_inserter(out));
   }
   return out;
 }
@@ -124,6 +143,7 @@ std::optional<typename dataset<T, Stack>::stored_type> dataset<T, Stack>::first(
 template <class T, class Stack>
 void dataset<T, Stack>::show(std::size_t n, std::FILE* out) const {
   auto items = detail::take_items(*this, n + 1, "show");  // one more tells whether there are more
+  if (detail::rank_of(node_->ctx()) != 0) return;  // a job prints once
   const bool more = items.size() > n;
   if (more) items.pop_back();
   std::string text = detail::format_table<stored_type>(items);

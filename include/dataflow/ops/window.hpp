@@ -130,6 +130,9 @@ class window_node final
     flush();
   }
 
+ public:
+  void dispose() noexcept override { later_ = {}; }
+
  protected:
   void after_earlier_ranks(run_state& run) override {
     if constexpr (encodable<S>) {
@@ -140,10 +143,17 @@ class window_node final
       std::vector<std::uint64_t> start(ranks + 1, 0);
       for (std::size_t r = 0; r < ranks; ++r) start[r + 1] = start[r] + counts[r];
       const std::uint64_t want = n_ - 1;  // what a window starting on an earlier rank may need
+      // Of this rank's first items, rank r < me needs those within `want` of its own end.
+      auto needed_by = [&](std::size_t r) -> std::uint64_t {
+        const std::uint64_t gap = start[me] - start[r + 1];  // the items of the ranks between
+        if (counts[r] == 0 || gap >= want) return 0;
+        return std::min<std::uint64_t>(counts[me], want - gap);
+      };
       std::vector<std::vector<char>> to(ranks);
       settle(ctx, [&] {
+        std::uint64_t sending = 0;
+        for (std::size_t r = 0; r < me; ++r) sending = std::max(sending, needed_by(r));
         std::vector<S> first;
-        const std::uint64_t sending = std::min<std::uint64_t>(counts[me], want);
         for (std::size_t q = 0; q < this->partition_count() && first.size() < sending; ++q) {
           this->input_->visit_blocks(q, [&](std::span<const T> block) {
             for (const T& x : block) {
@@ -153,12 +163,12 @@ class window_node final
             return first.size() < sending;
           });
         }
-        if (first.empty()) return;
-        std::vector<char> bytes;
-        byte_writer w(bytes);
-        encode(w, first);
         for (std::size_t r = 0; r < me; ++r) {
-          if (counts[r] > 0 && start[r + 1] + want > start[me]) to[r] = bytes;
+          const std::uint64_t k = needed_by(r);
+          if (k == 0) continue;
+          byte_writer w(to[r]);  // as a std::vector<S> of the first k
+          w.write_varint(k);
+          for (std::uint64_t i = 0; i < k; ++i) encode(w, first[i]);
         }
       });
       std::vector<std::vector<char>> from = ctx.ranks->exchange(std::move(to));

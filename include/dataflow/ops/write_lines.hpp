@@ -194,6 +194,7 @@ void write_formatted(const Dataset& ds, const std::string& path, const write_opt
       parts_out.emplace(path, 0, options.extension, Format::op, std::move(rank));
     } else if (first_rank) {
       file.emplace(path, Format::op);
+      if (options.direct) file->use_direct_writes();
     } else {
       file.emplace(ctx.spill_dir(action.label())->path() + "/rank-" + std::to_string(rank_of(ctx)) + ".txt", Format::op);
     }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <dataflow/detail/config.hpp>
+#include <dataflow/storage/direct_writer.hpp>
 #include <dataflow/storage/files.hpp>
 
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace dataflow::detail {
@@ -64,6 +66,13 @@ class output_file {
 
   void write(const char* data, std::size_t n);
 
+  /// Writes the rest with O_DIRECT (storage/direct_writer.hpp), if the output is a regular file
+  /// (a device, a FIFO or standard output is written as before). Call before the first write;
+  /// fd() must not be read back from then on.
+  void use_direct_writes();
+  /// Whether writes bypass the page cache (use_direct_writes() and a file system that takes it).
+  bool direct() const noexcept { return direct_ && direct_->took_direct(); }
+
   /// The descriptor of the file being written, before finish(): what was written to a staged
   /// file (opened for reading too) can be read back from it (a rank's text on its way to rank 0, ops/write_lines.hpp).
   int fd() const noexcept { return fd_.get(); }
@@ -106,6 +115,7 @@ class output_file {
   std::string dir_, base_;
   std::string temp_;    // the temporary's name, once it has one
   file_handle fd_;
+  std::unique_ptr<direct_writer> direct_;
   kind mode_ = kind::through;
   int registered_ = -1;
   bool finished_ = false;
@@ -169,7 +179,15 @@ DATAFLOW_INLINE output_file::output_file(std::string path, std::string op)
   }
 }
 
+DATAFLOW_INLINE void output_file::use_direct_writes() {
+  if (mode_ != kind::through && !direct_) direct_ = std::make_unique<direct_writer>(fd_.get());
+}
+
 DATAFLOW_INLINE void output_file::write(const char* data, std::size_t n) {
+  if (direct_) {
+    if (const int e = direct_->write(data, n)) fail("cannot write", e);
+    return;
+  }
   while (n > 0) {
     ssize_t w = ::write(fd_.get(), data, n);
     if (w < 0) {
@@ -184,6 +202,10 @@ DATAFLOW_INLINE void output_file::write(const char* data, std::size_t n) {
 DATAFLOW_INLINE void output_file::finish() {
   if (finished_) return;
   finished_ = true;
+  if (direct_) {
+    const int e = direct_->finish();
+    if (e != 0) fail("cannot write", e);
+  }
   if (mode_ == kind::unnamed) return;  // closing it would lose it: commit links it first
   if (::close(fd_.release()) != 0) fail("cannot close", errno);  // delayed write errors (NFS, quota)
 }
@@ -324,6 +346,7 @@ DATAFLOW_INLINE void output_file::link_temp() {
 
 DATAFLOW_INLINE void output_file::abandon() noexcept {
   if (committed_) return;
+  direct_.reset();  // stops its thread before the file goes
   fd_.close();
   if (mode_ == kind::named && !temp_.empty()) ::unlink(temp_.c_str());
   temp_registry::instance().remove(registered_);
