@@ -72,8 +72,11 @@ add "sort_lines, 256M" "$lines" "$tools/sort_lines --threads $threads --budget 2
 run() {
   local name=$1 runner=$2
   shift 2
-  local file="$out/${name//[ ,]/_}.$runner"
-  if ! /usr/bin/time -f "%e %M" -o "$out/time" "$@" > "$file" 2> "$out/stderr"; then
+  local file="$out/${name//[ ,]/_}.$runner" sink
+  sink=$file
+  # ours_direct names the file with -o: standard output elsewhere, or it would write through it.
+  [ "$runner" = ours_direct ] && sink=/dev/null
+  if ! /usr/bin/time -f "%e %M" -o "$out/time" "$@" > "$sink" 2> "$out/stderr"; then
     echo "tools_peer: $runner failed on $name: $(tail -3 "$out/stderr")" >&2
     exit 1
   fi

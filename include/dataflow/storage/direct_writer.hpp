@@ -15,6 +15,7 @@
 
 #include <dataflow/detail/config.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -27,9 +28,9 @@
 
 namespace dataflow::detail {
 
-/// For tests: while n > 0, the next n writes made with O_DIRECT fail with EINVAL, as on a file
-/// system that refuses it.
-inline std::atomic<int> direct_write_refusals{0};
+/// For tests: when set to n > 0, the n-th write made with O_DIRECT from now fails with EINVAL,
+/// as on a file system that refuses it.
+inline std::atomic<int> direct_write_failure_countdown{0};
 
 class direct_writer {
  public:
@@ -68,6 +69,8 @@ class direct_writer {
   int hand_over();
   /// pwrite of a whole job; retries without O_DIRECT when the file system refuses it.
   int write_job(const job& j) noexcept;
+  /// Turns O_DIRECT off on the descriptor; false (errno set) if it cannot.
+  bool clear_direct() noexcept;
 
   int fd_;
   std::atomic<bool> direct_{false};  // O_DIRECT is set on fd_ now
@@ -110,8 +113,10 @@ DATAFLOW_INLINE direct_writer::direct_writer(int fd) : fd_(fd) {
   }
   current_ = blocks_[0].get();
   for (std::size_t i = 1; i < buffers; ++i) free_.push_back(blocks_[i].get());
+#ifdef O_DIRECT
   const int flags = ::fcntl(fd_, F_GETFL);
-  direct_ = flags >= 0 && ::fcntl(fd_, F_SETFL, flags | O_DIRECT) == 0;  // tmpfs refuses it here
+  direct_ = flags >= 0 && ::fcntl(fd_, F_SETFL, flags | O_DIRECT) == 0;  // old tmpfs refuses it here
+#endif
   took_ = direct_.load();
   thread_ = std::thread([this] { run(); });
 }
@@ -169,13 +174,21 @@ DATAFLOW_INLINE int direct_writer::finish() {
   if (error_ != 0 || used_ == 0 || current_ == nullptr) return error_;
   // The tail: not a whole block, so not with O_DIRECT.
   if (direct_.load(std::memory_order_relaxed)) {
-    const int flags = ::fcntl(fd_, F_GETFL);
-    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) return errno;
+    if (!clear_direct()) return errno;
     direct_.store(false, std::memory_order_relaxed);
   }
   error_ = write_job(job{current_, used_, offset_});
   used_ = 0;
   return error_;
+}
+
+DATAFLOW_INLINE bool direct_writer::clear_direct() noexcept {
+#ifdef O_DIRECT
+  const int flags = ::fcntl(fd_, F_GETFL);
+  return flags >= 0 && ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) == 0;
+#else
+  return true;
+#endif
 }
 
 DATAFLOW_INLINE void direct_writer::run() noexcept {
@@ -205,22 +218,22 @@ DATAFLOW_INLINE int direct_writer::write_job(const job& j) noexcept {
   std::size_t done = 0;
   while (done < j.bytes) {
     const bool refused = direct_.load(std::memory_order_relaxed) &&
-                         direct_write_refusals.load(std::memory_order_relaxed) > 0 &&
-                         direct_write_refusals.fetch_sub(1) > 0;
+                         direct_write_failure_countdown.load(std::memory_order_relaxed) > 0 &&
+                         direct_write_failure_countdown.fetch_sub(1) == 1;
     if (refused) errno = EINVAL;
     const ssize_t w = refused ? -1 : ::pwrite(fd_, j.data + done, j.bytes - done, static_cast<off_t>(j.offset + done));
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EINVAL && direct_.load(std::memory_order_relaxed)) {
         // The file system does not take O_DIRECT (or not at this alignment): go on without it.
-        const int flags = ::fcntl(fd_, F_GETFL);
-        if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) return EINVAL;
+        if (!clear_direct()) return EINVAL;
         direct_.store(false, std::memory_order_relaxed);
         took_.store(false, std::memory_order_relaxed);
         continue;
       }
       return errno;
     }
+    if (w == 0) return EIO;  // no progress: never loop on it
     done += static_cast<std::size_t>(w);
   }
   return 0;
