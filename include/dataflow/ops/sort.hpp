@@ -27,6 +27,7 @@
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/cache.hpp>
 #include <dataflow/ops/sort_across_ranks.hpp>
 #include <dataflow/ops/sort_distribute.hpp>
 #include <dataflow/storage/arena.hpp>
@@ -538,6 +539,18 @@ class sort_core : public node<T> {
 template <class T, class Compare, class Stack>
 using sort_node = fed_node<sort_core<T, Compare>, Stack>;
 
+/// What a sort starts from: on one process, make_sort() (the whole sort); on a job of several
+/// ranks, this rank's items held as they come, for the splitters' samples and the exchange by
+/// range: only what a rank receives needs sorting (ops/sort_across_ranks.hpp).
+template <class T, class Stack, class MakeSort>
+std::shared_ptr<node<T>> sort_or_hold(const std::shared_ptr<node<typename Stack::input_type>>& parent,
+                                      const Stack& stack, MakeSort&& make_sort) {
+  if (across_ranks_built && multi_rank(parent->ctx())) {
+    return std::make_shared<cache_node<T, Stack>>(parent, stack, false, "hold");
+  }
+  return make_sort();
+}
+
 }  // namespace detail
 
 template <class T, class Stack>
@@ -546,8 +559,10 @@ auto dataset<T, Stack>::sort(Compare comp) const {
   static_assert(detail::const_callable_r<Compare, bool, const T&, const T&>,
                 "dataflow::sort: the comparator must be callable as comp(const T&, const T&) -> "
                 "bool, on a const object");
-  auto node = std::make_shared<detail::sort_node<T, Compare, Stack>>(node_, stack_, comp, "sort");
-  return dataset<T>(detail::sort_across_ranks<T>(std::move(node), comp, [&](auto received) {
+  auto local = detail::sort_or_hold<T>(node_, stack_, [&] {
+    return std::make_shared<detail::sort_node<T, Compare, Stack>>(node_, stack_, comp, "sort");
+  });
+  return dataset<T>(detail::sort_across_ranks<T>(std::move(local), comp, [&](auto received) {
     return std::make_shared<detail::sort_node<T, Compare, detail::op_stack<T>>>(received, detail::op_stack<T>{}, comp, "sort");
   }));
 }
@@ -560,8 +575,10 @@ auto dataset<T, Stack>::sort_by(KeyFn key_fn) const {
                 "on a const object");
   using Less = detail::by_key_less<KeyFn>;
   Less less{std::move(key_fn)};
-  auto node = std::make_shared<detail::sort_node<T, Less, Stack>>(node_, stack_, less, "sort_by");
-  return dataset<T>(detail::sort_across_ranks<T>(std::move(node), less, [&](auto received) {
+  auto local = detail::sort_or_hold<T>(node_, stack_, [&] {
+    return std::make_shared<detail::sort_node<T, Less, Stack>>(node_, stack_, less, "sort_by");
+  });
+  return dataset<T>(detail::sort_across_ranks<T>(std::move(local), less, [&](auto received) {
     return std::make_shared<detail::sort_node<T, Less, detail::op_stack<T>>>(received, detail::op_stack<T>{}, less, "sort_by");
   }));
 }

@@ -1,9 +1,10 @@
-// sort on a job of several ranks (graph/cluster.hpp): each rank sorts its items, samples them,
-// and the ranks agree on splitters from every rank's samples; rank r then receives the r-th
-// range of the whole order (ops/exchange.hpp) and sorts what it received. Reading the ranks'
-// outputs in rank order reads the whole dataset in order.
+// sort on a job of several ranks (graph/cluster.hpp): each rank holds its items as they come
+// (not sorted: only what a rank receives needs sorting), samples them, and the ranks agree on
+// splitters from every rank's samples; rank r then receives the r-th range of the whole order
+// (ops/exchange.hpp) and sorts what it received. Reading the ranks' outputs in rank order reads
+// the whole dataset in order.
 //
-// Samples are weighted: each partition of a rank's sorted output gives up to `per_partition`
+// Samples are weighted: each partition of a rank's held items gives up to `per_partition`
 // items picked at random, each standing for its partition's size over their number, and the
 // splitters are the samples where the cumulative weight crosses each rank's share. With heavy
 // duplicates one rank may get more than its share: an item equal to a splitter goes to the
@@ -55,7 +56,7 @@ class range_router {
     return lo;
   }
 
-  /// Samples this rank's sorted items, partition by partition.
+  /// Samples this rank's items, partition by partition.
   void learn(run_state& run, node<T>& sorted) {
     sorted.ensure_executed(run);
     const std::size_t parts = sorted.partition_count();
@@ -117,7 +118,7 @@ class range_router {
   std::vector<stored> splitters_;  // ranks - 1 of them, in order (fewer with few items)
 };
 
-/// On a job of several ranks: `local` (this rank's items sorted), an exchange by range, and
+/// On a job of several ranks: `local` (this rank's items), an exchange by range, and
 /// make_final(received), the sort of what arrived; on one process, `local` itself.
 template <class T, class Compare, class MakeFinal>
 std::shared_ptr<node<T>> sort_across_ranks(std::shared_ptr<node<T>> local, Compare comp, MakeFinal&& make_final) {
