@@ -15,6 +15,7 @@
 #include <dataflow/errors.hpp>
 #include <dataflow/graph/cluster.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/exchange.hpp>
 #include <dataflow/ops/zip_with_index.hpp>
 
 #include <cstddef>
@@ -128,8 +129,7 @@ auto dataset<T, Stack>::scan(Op op) const {
                 "dataflow::scan: op must be callable as op(const T&, const T&) -> T");
   if constexpr (!encodable<T>) {
     if (detail::multi_rank(node_->ctx())) {
-      throw usage_error("dataflow: scan: its items cannot be sent between the ranks of a job: give "
-                        "their type a codec (see <dataflow/codec.hpp>)");
+      detail::no_codec_across_ranks("scan");
     }
   }
   auto input = detail::hold_for_run<T>(node_, stack_, "hold");

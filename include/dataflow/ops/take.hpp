@@ -19,6 +19,7 @@
 #include <dataflow/errors.hpp>
 #include <dataflow/graph/action.hpp>
 #include <dataflow/graph/cluster.hpp>
+#include <dataflow/ops/exchange.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -99,8 +100,7 @@ auto take_items(const Dataset& ds, std::size_t n, const char* name) {
   using T = typename Dataset::value_type;
   if constexpr (!encodable<stored_t<T>>) {
     if (multi_rank(ds.node()->ctx())) {
-      throw usage_error(std::string("dataflow: ") + name + ": its items cannot be sent between the ranks of a job: "
-                        "give their type a codec (see <dataflow/codec.hpp>)");
+      no_codec_across_ranks(name);
     }
   }
   action_run<Dataset> action(ds, name, true);

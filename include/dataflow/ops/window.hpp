@@ -25,6 +25,7 @@
 #include <dataflow/errors.hpp>
 #include <dataflow/graph/cluster.hpp>
 #include <dataflow/graph/stage.hpp>
+#include <dataflow/ops/exchange.hpp>
 #include <dataflow/ops/zip_with_index.hpp>
 
 #include <algorithm>
@@ -212,8 +213,7 @@ auto make_window(const dataset<T, Stack>& ds, const char* op, std::size_t n, std
                 "data (the window's items go away once it returns)");
   if constexpr (!encodable<S>) {
     if (multi_rank(ds.node()->ctx())) {
-      throw usage_error(std::string("dataflow: ") + op + ": its items cannot be sent between the ranks of a job: "
-                        "give their type a codec (see <dataflow/codec.hpp>)");
+      no_codec_across_ranks(op);
     }
   }
   auto input = hold_for_run<T>(ds.node(), ds.stack(), "hold");
