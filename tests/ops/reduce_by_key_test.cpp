@@ -1,7 +1,9 @@
 // reduce_by_key and reduce_by against a std::map reference, across key distributions.
 #include "../support/test_support.hpp"
 
+#include <atomic>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -171,4 +173,54 @@ TEST_CASE("two shuffles in a row", "[ops][reduce_by_key]") {
   std::map<int, int> want;
   for (const auto& [k, c] : per_key) ++want[c];
   CHECK(test::sorted(got) == std::vector<std::pair<int, int>>(want.begin(), want.end()));
+}
+
+TEST_CASE("reduce_by_key keys that outgrow one small table part way through", "[ops][reduce_by_key]") {
+  using namespace dataflow::literals;
+  const std::size_t threads = DATAFLOW_THREADS();
+  const std::size_t budget = GENERATE(std::size_t{0}, std::size_t{4_MiB});
+  test::temp_dir dir;
+  dataflow::context ctx(threads);
+  if (budget) ctx.memory_budget(budget).spill_directory(dir.path().string());
+  // A few hot keys, then a run of distinct ones (some too long to sit in a slot), then the few
+  // again: each thread starts with one table and splits it by partition part way through.
+  std::vector<std::pair<std::string, std::int64_t>> input;
+  std::map<std::string, std::int64_t> want;
+  for (std::size_t i = 0; i < 150001; ++i) {
+    std::string k = i < 60000 || i >= 110000 ? "hot" + std::to_string(i % 5)
+                    : i % 3 ? "k" + std::to_string(i)
+                            : "a key too long to keep inline in a slot " + std::to_string(i);
+    const auto v = static_cast<std::int64_t>(i % 11) - 5;
+    want[k] += v;
+    input.emplace_back(std::move(k), v);
+  }
+  for (int round = 0; round < 2; ++round) {  // the tables start over on the next run
+    auto got = ctx.from(input)
+                   .map([](const auto& p) { return std::pair{std::string_view(p.first), p.second}; })
+                   .reduce_by_key(std::plus<>{})
+                   .collect();
+    CHECK(got.size() == want.size());
+    CHECK(std::map<std::string, std::int64_t>(got.begin(), got.end()) == want);
+  }
+  CHECK(test::nothing_left_in(dir));
+}
+
+TEST_CASE("reduce_by_key over a few keys fails cleanly and runs again", "[ops][reduce_by_key][errors]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  dataflow::context ctx(threads);
+  std::vector<std::pair<std::uint64_t, std::int64_t>> input(100003);
+  std::map<std::uint64_t, std::int64_t> want;
+  for (std::size_t i = 0; i < input.size(); ++i) {
+    input[i] = {i % 4, static_cast<std::int64_t>(i)};
+    want[i % 4] += static_cast<std::int64_t>(i);
+  }
+  std::atomic<bool> fail{true};
+  auto sums = ctx.from(input).reduce_by_key([&](std::int64_t a, std::int64_t b) {
+    if (fail.load() && a + b > 3'000'000) throw std::runtime_error("sum too big");
+    return a + b;
+  });
+  CHECK_THROWS_WITH(sums.collect(), Catch::Contains("sum too big") && Catch::Contains("reduce_by_key"));
+  fail = false;
+  auto got = sums.collect();
+  CHECK(test::sorted(got) == std::vector<std::pair<std::uint64_t, std::int64_t>>(want.begin(), want.end()));
 }

@@ -4,8 +4,10 @@
 // output partition, so that a key seen a million times costs one entry and hot keys stay in
 // cache. Lookups are software-pipelined: an item's slot is prefetched when it arrives and the
 // item is folded in sixteen items later, so that cache misses on cold keys overlap instead of
-// queueing. Post phase: partition p merges the threads' tables for p into the largest of them,
-// in parallel over partitions; the next stage reads the merged tables.
+// queueing. A thread whose keys all fit one table in cache keeps them in that one table, as a
+// sequential loop would, and splits it by partition once it outgrows the cache. Post phase:
+// partition p merges the threads' tables for p into the largest of them, in parallel over
+// partitions; the next stage reads the merged tables.
 //
 // Keys that barely repeat: once a thread's tables pass shared_from_bytes and hold more than one
 // entry per eight items seen, the threads stop keeping a table each per partition and fold
@@ -98,6 +100,11 @@ class reduce_core : public node<T> {
         : tables(parts), spilled(parts), self(node), charge(node->ctx().charged) {}
 
     std::vector<table> tables;
+    // Until the thread's keys outgrow one small table, they are kept in `whole`, folded as a
+    // sequential loop would (no partition to pick, the table's fields in registers), and
+    // split by partition when it outgrows pipeline_from_slots, before a spill, or at the end.
+    table whole;
+    bool in_whole = true;
     arena bytes;
     std::vector<std::vector<spill_segment>> spilled;  // per partition
     std::optional<spill_writer> writer;               // made at the first spill
@@ -160,8 +167,66 @@ class reduce_core : public node<T> {
       fold_in(h, part, item);
     }
 
+    /// The sink a batch's items go to while the keys fit in `whole`: it holds the table as a
+    /// local of the batch loop (see stack_consumer::run).
+    struct whole_sink {
+      local_tables* l;
+      table t;
+      const std::string& label = l->self->label();
+      const Rules& rules = l->self->rules_;
+      std::uint64_t seen = 0;
+
+      template <class X>
+      void operator()(X&& x) {
+        const T& item = x;
+        const std::uint64_t h = invoke_user(label, [&] { return table_hash(rules.key_of(label, item)); });
+        ++seen;
+        invoke_user(label, [&] {
+          auto entry_key = [&](const entry& e) -> decltype(auto) { return rules.entry_key(label, e); };
+          auto [e, made] = t.find_or_emplace(h, rules.key_of(label, item), entry_key,
+                                             [&] { return entry(rules.make(l->bytes, item)); });
+          if (!made) rules.absorb(label, *e, item, l->bytes);
+          if constexpr (may_own_heap<entry>) {
+            if (made) l->heap += heap_bytes(*e);
+          }
+        });
+      }
+    };
+    bool primed() const noexcept { return in_whole; }
+    whole_sink prime() { return {this, std::move(whole)}; }
+    void absorb(whole_sink&& s) noexcept {
+      whole = std::move(s.t);
+      seen += s.seen;
+    }
+
+    /// Moves the entries of `whole` into the tables of their partitions, for good.
+    void split_whole() {
+      if (!in_whole) return;
+      in_whole = false;
+      const std::string& label = self->label();
+      const Rules& rules = self->rules_;
+      auto entry_key = [&](const entry& e) -> decltype(auto) { return rules.entry_key(label, e); };
+      invoke_user(label, [&] {  // a user key's == is called here too
+        whole.for_each([&](std::uint64_t h, entry& e) {
+          tables[partition_of(h, tables.size())].find_or_emplace(h, entry_key(e), entry_key,
+                                                                 [&] { return std::move(e); });
+        });
+      });
+      table gone = std::move(whole);  // and its slots with it
+    }
+
     /// Folds in the waiting items (at the end of every batch, so that nothing waits long).
     void end_batch() {
+      if (in_whole) {
+        if (whole.capacity() >= pipeline_from_slots || self->go_shared_.load(std::memory_order_relaxed) ||
+            (self->policy_.limited() && 2 * held_bytes() > self->policy_.thread_share)) {
+          split_whole();
+        }
+      }
+      if (in_whole) {
+        charge.set(held_bytes());
+        return;
+      }
       if constexpr (pipelined) {
         for (; count > 0; --count, head = (head + 1) % lookahead) fold_in(ring[head]);
         head = 0;
@@ -214,7 +279,7 @@ class reduce_core : public node<T> {
 
     /// What this thread holds (the shared tables it grew are charged beside it).
     std::size_t held_bytes() const noexcept {
-      std::size_t n = bytes.bytes_used() + heap;
+      std::size_t n = bytes.bytes_used() + heap + whole.bytes();
       if constexpr (shareable) n += staged ? staged->bytes() : 0;
       for (const table& t : tables) n += t.bytes();
       return n;
@@ -222,6 +287,7 @@ class reduce_core : public node<T> {
 
     /// Writes every table to the thread's spill file, a segment per partition, and frees them.
     void spill() {
+      split_whole();
       bool any = false;
       for (const table& t : tables) any = any || !t.empty();
       if (!any) return;
@@ -421,6 +487,10 @@ class reduce_core : public node<T> {
   /// Merges the threads' tables by partition, or spills them all.
   void finish(run_state& run) {
     const std::size_t parts = parts_;
+    std::vector<local_tables*> locals;
+    locals_->for_each([&](local_tables& l) { locals.push_back(&l); });
+    parallel_partitions(run, locals.size(), this->label() + " (merge)",
+                        [&](std::size_t i) { locals[i]->split_whole(); });
     if (spilled_any_.load()) {
       segments_ = spill_everything(run, *locals_, parts, this->label());
       if (shared_ && go_shared_.load()) spill_shared_tables(run);
