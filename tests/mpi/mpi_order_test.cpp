@@ -218,3 +218,31 @@ TEST_CASE("an ordered operator over a function that throws on one rank fails eve
     CHECK(ctx.from(v).zip_with_index().count() == v.size());  // the job goes on, in step
   }
 }
+
+TEST_CASE("a cache that one rank filled before another failed is computed again on every rank") {
+  dataflow::context ctx(world(), 2);
+  ctx.on_recompute(dataflow::recompute_policy::error);  // a failed run computed nothing to repeat
+  const std::size_t failing = ctx.ranks() - 1;
+  const std::size_t me = ctx.rank();
+  std::vector<std::int64_t> v(20'000);
+  std::iota(v.begin(), v.end(), 0);
+  std::map<std::int64_t, std::int64_t> want;
+  for (auto x : v) want[x % 101] += x;
+  bool fail = true;
+  // The cache's lineage has an exchange: a rank that computed it again while another read its
+  // kept items would send into an exchange that no other rank takes part in.
+  auto kept = ctx.from(v)
+                  .map([](std::int64_t x) { return std::pair{x % 101, x}; })
+                  .reduce_by_key(std::plus<>{})
+                  .map([&](const std::pair<std::int64_t, std::int64_t>& p) {
+                    if (fail && me == failing) throw std::runtime_error("bad item " + std::to_string(p.first));
+                    return p;
+                  })
+                  .cache();
+  check_failed_on(failing, me, [&] { kept.count(); });
+  fail = false;
+  auto got = kept.collect();
+  std::sort(got.begin(), got.end());
+  CHECK(got == std::vector<std::pair<std::int64_t, std::int64_t>>(want.begin(), want.end()));
+  CHECK(kept.count() == want.size());  // from the kept items now
+}

@@ -2,6 +2,7 @@
 #include "../support/test_support.hpp"
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,19 @@ TEST_CASE("recomputing without cache follows the context's policy", "[ops][cache
     ctx.on_recompute(dataflow::recompute_policy::error);
     CHECK(sums.count() == 4);
     CHECK_THROWS_AS(sums.count(), dataflow::usage_error);
+  }
+  SECTION("a run that failed inside a node computed nothing to warn about") {
+    ctx.on_recompute(dataflow::recompute_policy::error);
+    std::atomic<bool> fail{true};
+    auto checked = ctx.generate(1000, [&fail](std::size_t i) {
+                         if (fail && i == 999) throw std::runtime_error("bad item");
+                         return std::pair{i % 4, i};
+                       })
+                       .reduce_by_key(std::plus<>{});
+    CHECK_THROWS_WITH(checked.count(), Catch::Contains("bad item"));
+    fail = false;
+    CHECK(checked.count() == 4);  // the first complete computation
+    CHECK_THROWS_AS(checked.count(), dataflow::usage_error);
   }
   SECTION("in-memory sources are read again without a warning") {
     std::vector<int> v{1, 2, 3};

@@ -101,6 +101,11 @@ class node_base {
   virtual bool release_when_read() const noexcept { return false; }
   /// Drops a kept output now (dataset::unpersist).
   virtual void unpersist() noexcept {}
+  /// Forgets one execution: that of a run that failed, which computed nothing for a later
+  /// run to repeat (see ensure_executed's warning).
+  void forget_execution() noexcept {
+    if (executions_ > 0) --executions_;
+  }
 
   /// True for a node that runs as it is on a job of several ranks (graph/cluster.hpp): a
   /// source that reads a slice by rank, an exchange, a shuffle fed by one. A run on such a job
@@ -304,15 +309,20 @@ DATAFLOW_INLINE run_state::run_state(context_state& ctx, std::string action, nod
 }
 
 DATAFLOW_INLINE run_state::~run_state() {
+  const bool failed = std::uncaught_exceptions() > exceptions_;
   for (node_base* n : executed_) {
-    if (!n->keeps_result() || n->release_when_read()) n->dispose();
+    // On a job, the failure may have stopped another rank before it filled a cache that this
+    // one filled: every rank drops it, so that the next action computes it on each, with the
+    // same exchanges.
+    if (!n->keeps_result() || n->release_when_read() || (failed && multi_rank(ctx_))) n->dispose();
+    if (failed) n->forget_execution();
   }
   stats_.wall_seconds = clock_.wall();
   stats_.cpu_seconds = clock_.cpu();
   stats_.spilled_bytes = clock_.spilled_bytes();
   stats_.spill_files = clock_.spill_files();
   stats_.peak_memory = std::max(peak_, ctx_.charged.peak());
-  stats_.failed = std::uncaught_exceptions() > exceptions_;
+  stats_.failed = failed;
   if (!job_.empty() && !stats_.failed) {
     const std::size_t me = rank_of(ctx_);
     job_[me] = std::move(stats_);
