@@ -10,8 +10,10 @@
 
 #include <dataflow/codec.hpp>
 #include <dataflow/detail/config.hpp>
+#include <dataflow/detail/function_ref.hpp>
 #include <dataflow/detail/int128.hpp>
 #include <dataflow/errors.hpp>
+#include <dataflow/graph/block_outbox.hpp>
 #include <dataflow/graph/context_state.hpp>
 
 #include <algorithm>
@@ -48,6 +50,15 @@ class cluster {
   /// Sends `to[r]` to rank r (to.size() == size()) and returns what each rank sent this one,
   /// indexed by rank.
   virtual std::vector<std::vector<char>> exchange(std::vector<std::vector<char>> to) = 0;
+  /// Runs `part` on a thread of its own while the calling thread sends the blocks it posts to
+  /// `out` to their ranks and hands each block another rank sends to `deliver(from, bytes)`, on
+  /// the calling thread, as it arrives. Returns once `part` has returned and every rank has
+  /// sent all its blocks, with what `part` or `deliver` threw first (null if nothing): the
+  /// caller settles it with every rank. A rank whose part failed tells the others as soon as it
+  /// stops, and their outboxes stop (block_outbox::stopped, which is no failure of theirs).
+  virtual std::exception_ptr stream(detail::block_outbox& out,
+                                    detail::function_ref<void(std::size_t, std::vector<char>&&)> deliver,
+                                    detail::function_ref<void()> part) = 0;
 };
 
 namespace detail {
@@ -64,6 +75,9 @@ void warn_if_bound(context_state& s);
 /// This rank's share [begin, end) of n things (items, chunks) split into contiguous slices in
 /// rank order, so that reading the ranks' outputs in rank order reads the input in order.
 std::pair<std::size_t, std::size_t> rank_slice(std::size_t n, const context_state& s);
+
+/// The message of an exception, for the other ranks of a job.
+std::string failure_message(std::exception_ptr failed);
 
 /// Tells every rank whether this rank's part of a step failed (`failed` set, with `message`) and
 /// learns the same of theirs. If any did: the failing rank rethrows its error, every other one
@@ -98,7 +112,8 @@ void settle(context_state& s, F&& part) {
 /// Every rank's `mine`, in rank order: on every rank, or with `root` on that rank alone (the
 /// others get an empty vector; nothing passes through them). Call after `mine` has been
 /// settled. Values travel through their codec (codec.hpp); a type without one is a usage_error
-/// on a job of several ranks.
+/// on a job of several ranks. A codec that throws on one rank fails the gather on every rank,
+/// in the same exchange: that rank's message goes to every rank in place of its part.
 template <class V>
 std::vector<V> gather_parts(context_state& s, V mine, std::optional<std::size_t> root) {
   std::vector<V> all;
@@ -107,21 +122,35 @@ std::vector<V> gather_parts(context_state& s, V mine, std::optional<std::size_t>
     return all;
   }
   if constexpr (encodable<V>) {
-    std::vector<char> bytes;
-    byte_writer w(bytes);
-    encode(w, mine);
+    if (root && *root >= s.ranks->size()) throw usage_error("dataflow: rank " + std::to_string(*root) + " is not in the job");
+    // A part: a byte 0 and the value, or a byte 1 and the error of this rank's codec.
+    std::vector<char> bytes(1, 0);
+    std::exception_ptr failed;
+    try {
+      byte_writer w(bytes);
+      encode(w, mine);
+    } catch (...) {
+      failed = std::current_exception();
+      const std::string message = "\1" + failure_message(failed).substr(0, 2000);
+      bytes = std::vector<char>(message.begin(), message.end());
+    }
     std::vector<std::vector<char>> to(s.ranks->size());
-    if (root && *root >= to.size()) throw usage_error("dataflow: rank " + std::to_string(*root) + " is not in the job");
-    if (root) {
+    if (root && !failed) {
       to[*root] = std::move(bytes);
     } else {
       std::fill(to.begin(), to.end(), bytes);
     }
     auto from = s.ranks->exchange(std::move(to));
+    for (std::size_t r = 0; r < from.size(); ++r) {
+      if (from[r].empty() || from[r][0] == 0) continue;
+      s.job_failure_settled = true;
+      if (failed) std::rethrow_exception(failed);
+      throw job_error(r, std::string(from[r].begin() + 1, from[r].end()));
+    }
     if (root && *root != rank_of(s)) return all;
     arena scratch;
     for (const auto& b : from) {
-      byte_reader r(b.data(), b.data() + b.size(), scratch);
+      byte_reader r(b.data() + 1, b.data() + b.size(), scratch);
       all.push_back(decode<V>(r));
     }
     return all;
@@ -171,6 +200,16 @@ DATAFLOW_INLINE std::pair<std::size_t, std::size_t> rank_slice(std::size_t n, co
   return {at(r), at(r + 1)};
 }
 
+DATAFLOW_INLINE std::string failure_message(std::exception_ptr failed) {
+  try {
+    std::rethrow_exception(failed);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception of a type that is not std::exception";
+  }
+}
+
 DATAFLOW_INLINE void settle_failure(context_state& s, std::exception_ptr failed, const std::string& message) {
   if (s.job_failure_settled) {
     if (failed) std::rethrow_exception(failed);
@@ -194,14 +233,7 @@ DATAFLOW_INLINE void settle_failure(context_state& s, std::exception_ptr failed,
 [[noreturn]] DATAFLOW_INLINE void settle_current(context_state& s) {
   if (!multi_rank(s)) throw;
   std::exception_ptr failed = std::current_exception();
-  std::string message = "an exception of a type that is not std::exception";
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    message = e.what();
-  } catch (...) {
-  }
-  settle_failure(s, failed, message);
+  settle_failure(s, failed, failure_message(failed));
   std::rethrow_exception(failed);
 }
 

@@ -22,10 +22,14 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace dataflow {
@@ -70,12 +74,7 @@ class mpi_cluster final : public cluster {
   std::size_t size() const noexcept override { return size_; }
 
   std::vector<std::vector<char>> exchange(std::vector<std::vector<char>> to) override {
-    int main_thread = 0;
-    MPI_Is_thread_main(&main_thread);
-    if (!main_thread) {
-      throw usage_error("dataflow::mpi_world: an action of a job of several ranks runs on a thread "
-                        "other than the one that made the first mpi_world (MPI_THREAD_FUNNELED)");
-    }
+    require_main_thread();
     const int n = static_cast<int>(size_);
     std::vector<std::uint64_t> send(size_), recv(size_);
     for (std::size_t r = 0; r < size_; ++r) send[r] = to[r].size();
@@ -110,8 +109,137 @@ class mpi_cluster final : public cluster {
     return from;
   }
 
+  std::exception_ptr stream(block_outbox& out, function_ref<void(std::size_t, std::vector<char>&&)> deliver,
+                            function_ref<void()> part) override {
+    require_main_thread();
+    // A tag of each stream's own: every rank makes the same streams in the same order.
+    const int tag = stream_tag + static_cast<int>(streams_++ % 16384);
+    std::exception_ptr failed;  // this rank's: from part, or from deliver
+    std::atomic<bool> part_done{false};
+    std::exception_ptr part_failed;
+    std::thread runner;
+    try {
+      runner = std::thread([&] {
+        try {
+          part();
+        } catch (const block_outbox::stopped&) {  // another rank failed: it says why
+        } catch (...) {
+          part_failed = std::current_exception();
+        }
+        part_done.store(true, std::memory_order_release);
+      });
+    } catch (...) {  // no thread to run the part on: this rank fails, the protocol goes on
+      part_failed = std::current_exception();
+      part_done.store(true, std::memory_order_release);
+    }
+    // Sends in flight, with the bytes each frees in the outbox once done (0 for an end).
+    std::vector<MPI_Request> requests;
+    std::vector<std::vector<char>> in_flight;
+    std::vector<int> finished;
+    std::size_t ends = 0;
+    bool ended = false;
+    char status = 0;  // what this rank's end says: 1 when it failed
+    const std::size_t peers = size_ - 1;
+    int idle = 0;
+    for (;;) {
+      bool moved = false;
+      if (!failed && part_done.load(std::memory_order_acquire) && part_failed) failed = part_failed;
+      std::size_t to = 0;
+      std::vector<char> bytes;
+      while (out.take(to, bytes)) {
+        moved = true;
+        if (failed || out.stopping()) {  // the job fails: nothing more need travel
+          out.sent(bytes.size());
+          continue;
+        }
+        MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, static_cast<int>(to), tag, comm_,
+                  &requests.emplace_back());
+        in_flight.push_back(std::move(bytes));
+      }
+      if (!requests.empty()) {
+        int done = 0;
+        finished.resize(requests.size());
+        MPI_Testsome(static_cast<int>(requests.size()), requests.data(), &done, finished.data(), MPI_STATUSES_IGNORE);
+        if (done > 0 && done != MPI_UNDEFINED) {
+          moved = true;
+          for (int i = 0; i < done; ++i) {
+            auto& b = in_flight[static_cast<std::size_t>(finished[static_cast<std::size_t>(i)])];
+            if (!b.empty()) out.sent(b.size());
+            b = std::vector<char>();
+          }
+          std::size_t kept = 0;
+          for (std::size_t i = 0; i < requests.size(); ++i) {
+            if (requests[i] == MPI_REQUEST_NULL) continue;
+            if (kept != i) {  // a vector moved onto itself would lose the bytes still being sent
+              requests[kept] = requests[i];
+              in_flight[kept] = std::move(in_flight[i]);
+            }
+            ++kept;
+          }
+          requests.resize(kept);
+          in_flight.resize(kept);
+        }
+      }
+      for (;;) {
+        int flag = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, tag, comm_, &flag, &st);
+        if (!flag) break;
+        moved = true;
+        int count = 0;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        std::vector<char> got(static_cast<std::size_t>(count));
+        MPI_Recv(got.data(), count, MPI_BYTE, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE);
+        // Blocks have a header; a rank's end is a message of 0 bytes, or 1 when that rank failed
+        // (its blocks always come before it: messages of one sender and tag keep their order).
+        if (count <= 1) {
+          ++ends;
+          if (count == 1 && got[0] != 0) out.stop();
+          continue;
+        }
+        if (failed || out.stopping()) continue;
+        try {
+          deliver(static_cast<std::size_t>(st.MPI_SOURCE), std::move(got));
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      }
+      if (failed) out.stop();  // this rank's stage stops too
+      // Once the part is done nothing more is posted: the end follows the last block.
+      if (!ended && part_done.load(std::memory_order_acquire) && out.empty()) {
+        if (!failed && part_failed) failed = part_failed;
+        status = failed ? 1 : 0;
+        for (std::size_t r = 0; r < size_; ++r) {
+          if (r == rank_) continue;
+          MPI_Isend(&status, failed ? 1 : 0, MPI_BYTE, static_cast<int>(r), tag, comm_, &requests.emplace_back());
+          in_flight.emplace_back();
+        }
+        ended = true;
+        moved = true;
+      }
+      if (ended && requests.empty() && ends == peers) break;
+      // Polls: MPI has no wait that a condition variable could also end. Idle, it backs off
+      // from 20 us to 1 ms, so that a long stage that sends little costs next to no CPU.
+      idle = moved ? 0 : std::min(idle + 1, 6);
+      if (idle > 0) std::this_thread::sleep_for(std::chrono::microseconds(std::min(20 << (idle - 1), 1000)));
+    }
+    if (runner.joinable()) runner.join();
+    return failed;
+  }
+
  private:
+  static void require_main_thread() {
+    int main_thread = 0;
+    MPI_Is_thread_main(&main_thread);
+    if (!main_thread) {
+      throw usage_error("dataflow::mpi_world: an action of a job of several ranks runs on a thread "
+                        "other than the one that made the first mpi_world (MPI_THREAD_FUNNELED)");
+    }
+  }
+
   static constexpr int tag = 7401;
+  static constexpr int stream_tag = 8000;
+  std::uint64_t streams_ = 0;
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::size_t rank_ = 0;
   std::size_t size_ = 1;

@@ -5,30 +5,40 @@
 // The router is a function of the item, or a class that also learns from the items before the
 // stage (learn(run, parent), then the collective agree(ctx)): a sort's splitters.
 //
-// The input stage encodes each item (codec.hpp) into its thread's buffer for the item's rank, in
-// blocks of a count and the items' bytes. When the stage ends, the settled ranks send each other
-// their blocks in one exchange; the output is what this rank received, one block per partition,
-// decoded as it is read (a decoded view points into the received bytes, which live until the
-// node is disposed).
+// The input stage encodes each item (codec.hpp) into its thread's open block for the item's rank
+// (a count and the items' bytes: 256 KiB, less under a small budget). A full block goes at once,
+// while the stage runs: the thread that talks to the job sends it (cluster::stream; a bounded
+// outbox holds those not yet sent) and stores what arrives, in memory up to a share of the
+// budget and on disk beyond it (storage/received_blocks.hpp). The output is what this rank
+// received, one block per partition, decoded as it is read (a decoded view points into the
+// block, which lives until the partition is read for the last time or the node is disposed).
 #pragma once
 
 #include <dataflow/codec.hpp>
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/item_traits.hpp>
+#include <dataflow/graph/block_outbox.hpp>
 #include <dataflow/graph/cluster.hpp>
 #include <dataflow/graph/memory_gauge.hpp>
 #include <dataflow/graph/node.hpp>
 #include <dataflow/graph/partitioning.hpp>
+#include <dataflow/graph/spill_policy.hpp>
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/ops/handle.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/item_buffer.hpp>
+#include <dataflow/storage/received_blocks.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,16 +54,13 @@ inline std::size_t rank_of_hash(std::uint64_t hash, std::size_t ranks) noexcept 
 
 template <class T, class Router>
 class exchange_node final : public node<T> {
-  // A block: its item count and byte count, then the encoded items.
-  struct block_header {
-    std::uint32_t items;
-    std::uint32_t bytes;
-  };
-  static constexpr std::size_t block_bytes = std::size_t{256} << 10;
+  using block_header = exchange_block_header;
+  static constexpr std::size_t largest_block = std::size_t{256} << 10;
 
+  // One thread's open block per rank. A full block goes at once: to the outbox for another
+  // rank, to the received blocks for this one.
   struct local_buffers {
-    std::vector<std::vector<char>> to;    // per rank, whole blocks and the open one
-    std::vector<std::size_t> open_at;     // per rank, where the open block's header is
+    std::vector<std::vector<char>> to;  // per rank, the open block (its header first)
     std::vector<std::uint32_t> open_items;
     exchange_node* self;
     gauge_charge charge;
@@ -64,30 +71,29 @@ class exchange_node final : public node<T> {
       const std::size_t r = invoke_user(self->label(), [&] { return self->router_(item); });
       std::vector<char>& buf = to[r];
       if (open_items[r] == 0) {
-        open_at[r] = buf.size();
-        buf.resize(buf.size() + sizeof(block_header));
+        buf.reserve(self->block_bytes_ + self->block_bytes_ / 8);
+        buf.resize(sizeof(block_header));
       }
       byte_writer w(buf);
       invoke_user(self->label(), [&] { encode(w, item); });  // a codec of the user's may throw
-      if (++open_items[r] == UINT32_MAX || buf.size() - open_at[r] >= block_bytes) close(r);
+      if (++open_items[r] == UINT32_MAX || buf.size() >= self->block_bytes_) ship(r);
     }
-    void close(std::size_t r) noexcept {
+    void ship(std::size_t r) {
       if (open_items[r] == 0) return;
-      block_header h{open_items[r], static_cast<std::uint32_t>(to[r].size() - open_at[r] - sizeof(block_header))};
-      std::memcpy(to[r].data() + open_at[r], &h, sizeof h);
+      std::vector<char>& buf = to[r];
+      block_header h{open_items[r], static_cast<std::uint32_t>(buf.size() - sizeof(block_header))};
+      std::memcpy(buf.data(), &h, sizeof h);
       open_items[r] = 0;
+      self->ship(r, std::move(buf));
+      buf = std::vector<char>();
     }
-    void end_batch() noexcept {
+    void end_batch() {
       std::size_t held = 0;
       for (const auto& b : to) held += b.capacity();
       charge.set(held);
+      // Another rank failed: this stage stops within a batch.
+      if (self->outbox_->stopping()) throw block_outbox::stopped{};
     }
-  };
-
-  struct block {
-    std::size_t from;    // the rank that sent it
-    std::size_t offset;  // of its items in received_[from]
-    block_header header;
   };
 
  public:
@@ -99,95 +105,107 @@ class exchange_node final : public node<T> {
   }
 
   std::string describe_input() const override { return "send each item to the rank of its key"; }
-  std::size_t partition_count() const override { return blocks_.size(); }
+  std::size_t partition_count() const override { return received_ ? received_->size() : 0; }
   std::optional<std::uint64_t> known_items() const override {
-    std::uint64_t n = 0;
-    for (const auto& b : blocks_) n += b.header.items;
-    return n;
+    return received_ ? received_->items() : 0;
   }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
-    const block& b = blocks_[p];
-    const char* at = received_[b.from].data() + b.offset;
+    std::vector<char> buf;
+    const std::span<const char> bytes = received_->payload(p, buf);
+    const std::uint32_t items = received_->items(p);
     arena scratch;
-    byte_reader reader(at, at + b.header.bytes, scratch);
+    byte_reader reader(bytes.data(), bytes.data() + bytes.size(), scratch);
     item_buffer<T> batch;
-    batch.reserve(std::min<std::size_t>(batch_items<T>, b.header.items));
-    for (std::uint32_t i = 0; i < b.header.items && !stop_requested();) {
+    batch.reserve(std::min<std::size_t>(batch_items<T>, items));
+    for (std::uint32_t i = 0; i < items && !stop_requested();) {
       batch.clear();
-      for (; i < b.header.items && batch.size() < batch_items<T>; ++i) batch.emplace_back(decode<T>(reader));
+      for (; i < items && batch.size() < batch_items<T>; ++i) batch.emplace_back(decode<T>(reader));
       out.consume(batch.span());
     }
   }
 
-  void dispose() noexcept override {
-    blocks_.clear();
-    received_.clear();
-    received_charge_.set(0);
+  void release_partition(std::size_t p) noexcept override {
+    if (received_) received_->release(p);
   }
+
+  void dispose() noexcept override { received_.reset(); }
 
  protected:
   void execute(run_state& run) override {
     context_state& ctx = run.ctx();
     const std::size_t ranks = rank_count(ctx);
-    std::vector<std::vector<char>> to(ranks);
     // A router that learns from the items first (a sort's splitters) looks at this rank's, then
     // agrees with every rank on where each item goes.
     if constexpr (requires(Router& r) { r.learn(run, *parent_); }) {
       settle(ctx, [&] { router_.learn(run, *parent_); });
       router_.agree(ctx);
     }
-    settle(ctx, [&] {
-      per_thread<local_buffers> locals(ctx.threads());
-      run_stage(run, *parent_, op_stack<T>{}, this->label(), [&](std::size_t) -> local_buffers& {
-        return locals.local([&] {
-          return local_buffers{std::vector<std::vector<char>>(ranks), std::vector<std::size_t>(ranks),
-                               std::vector<std::uint32_t>(ranks), this, gauge_charge(ctx.charged)};
-        });
-      });
-      // One message per rank: every thread's blocks for it, one after another.
-      locals.for_each([&](local_buffers& l) {
-        for (std::size_t r = 0; r < ranks; ++r) {
-          l.close(r);
-          if (to[r].empty()) {
-            to[r] = std::move(l.to[r]);
-          } else {
-            to[r].insert(to[r].end(), l.to[r].begin(), l.to[r].end());
-          }
-          l.to[r] = {};
-        }
-      });
-    });
-    const std::size_t me = rank_of(ctx);
-    std::uint64_t sent = 0, received = 0;
-    for (std::size_t r = 0; r < to.size(); ++r) sent += r == me ? 0 : to[r].size();
+    // The stages before this one run here, on the thread that talks to the job: they may
+    // exchange too. Only this stage runs beside the sending and receiving.
+    settle(ctx, [&] { parent_->ensure_executed(run); });
+    // Under a budget, what is in flight and what is received in memory each take a share of
+    // what a barrier's threads may hold; the rest of what arrives waits on disk.
+    const spill_policy policy = spill_policy::for_context(ctx);
+    const std::size_t share = policy.limited() ? policy.thread_share * ctx.threads() : std::size_t{256} << 20;
+    // Blocks as large as a spill's under a small budget: a thread holds one per rank.
+    block_bytes_ = policy.limited() ? std::clamp<std::size_t>(policy.block_bytes, 16 << 10, largest_block) : largest_block;
+    block_outbox out(std::max(share / 4, 4 * block_bytes_));
+    received_.emplace(ctx.spill_dir(this->label()), this->label(),
+                      policy.limited() ? share / 2 : std::numeric_limits<std::size_t>::max(), ctx.charged);
+    me_ = rank_of(ctx);
+    outbox_ = &out;
+    sent_ = 0;
+    std::atomic<std::uint64_t> received{0};
     const stats_clock clock;
-    received_ = ctx.ranks->exchange(std::move(to));
-    for (std::size_t r = 0; r < received_.size(); ++r) received += r == me ? 0 : received_[r].size();
-    run.record_exchange(this->label(), sent, received, clock.wall());
-    std::size_t held = 0;
-    for (std::size_t r = 0; r < received_.size(); ++r) {
-      const std::vector<char>& bytes = received_[r];
-      held += bytes.size();
-      for (std::size_t at = 0; at < bytes.size();) {
-        block b{r, at + sizeof(block_header), {}};
-        if (bytes.size() - at < sizeof(block_header)) throw error("dataflow: " + this->label() + ": a message from rank " + std::to_string(r) + " ends inside a block header");
-        std::memcpy(&b.header, bytes.data() + at, sizeof(block_header));
-        at = b.offset + b.header.bytes;
-        if (at > bytes.size()) throw error("dataflow: " + this->label() + ": a message from rank " + std::to_string(r) + " ends inside a block");
-        blocks_.push_back(b);
-      }
-    }
-    received_charge_ = gauge_charge(ctx.charged);
-    received_charge_.set(held);
+    tail_from_ = 0;
+    std::exception_ptr failed = ctx.ranks->stream(
+        out,
+        [&](std::size_t from, std::vector<char>&& bytes) {
+          received.fetch_add(bytes.size(), std::memory_order_relaxed);
+          received_->add(from, std::move(bytes));
+        },
+        [&] {
+          per_thread<local_buffers> locals(ctx.threads());
+          run_stage(run, *parent_, op_stack<T>{}, this->label(), [&](std::size_t) -> local_buffers& {
+            return locals.local([&] {
+              return local_buffers{std::vector<std::vector<char>>(ranks), std::vector<std::uint32_t>(ranks), this,
+                                   gauge_charge(ctx.charged)};
+            });
+          });
+          locals.for_each([&](local_buffers& l) {
+            for (std::size_t r = 0; r < ranks; ++r) l.ship(r);
+          });
+          tail_from_ = clock.wall();
+        });
+    outbox_ = nullptr;
+    const double tail = clock.wall() - tail_from_;
+    settle_failure(ctx, failed, failed ? failure_message(failed) : std::string());
+    received_->seal();
+    // Time in communication: waiting for room to send, and for the other ranks at the end.
+    run.record_exchange(this->label(), sent_.load(), received.load(), tail + out.waited_seconds());
   }
 
  private:
+  /// Sends a full block on its way: to the outbox for another rank, kept for this one.
+  void ship(std::size_t r, std::vector<char>&& block) {
+    if (outbox_->stopping()) throw block_outbox::stopped{};  // another rank failed
+    if (r == me_) {
+      received_->add(r, std::move(block));
+    } else {
+      sent_.fetch_add(block.size(), std::memory_order_relaxed);
+      outbox_->post(r, std::move(block));
+    }
+  }
+
   std::shared_ptr<node<T>> parent_;
   Router router_;
-  std::vector<std::vector<char>> received_;  // by sending rank
-  std::vector<block> blocks_;
-  gauge_charge received_charge_;
+  std::optional<received_blocks> received_;
+  block_outbox* outbox_ = nullptr;  // while the stage runs
+  std::size_t me_ = 0;
+  std::size_t block_bytes_ = largest_block;
+  std::atomic<std::uint64_t> sent_{0};
+  double tail_from_ = 0;  // when this rank's part ended, on the stage's clock
 };
 
 // The shuffles' ways across ranks. Only a program built with DATAFLOW_ACROSS_RANKS (the CMake

@@ -1,0 +1,205 @@
+// The exchange between ranks as it streams: blocks travel while the stage runs, what arrives
+// beyond a rank's share of the budget waits on disk, and a rank that fails stops the others'
+// stage within a batch.
+#include <dataflow/dataflow.hpp>
+#include <dataflow/mpi.hpp>
+
+#include "../support/test_support.hpp"
+#include "mpi_support.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+// A value whose codec fails on one rank, as a user's codec may for a value it cannot write.
+struct fragile {
+  std::uint64_t v = 0;
+};
+std::size_t fragile_fails_on = SIZE_MAX;
+}  // namespace
+
+template <>
+struct dataflow::codec<fragile> {
+  static void write(dataflow::byte_writer& w, const fragile& f) {
+    if (mpi_test::world().rank() == fragile_fails_on) throw std::runtime_error("bad item: cannot write " + std::to_string(f.v));
+    dataflow::encode(w, f.v);
+  }
+  static fragile read(dataflow::byte_reader& r) { return fragile{dataflow::decode<std::uint64_t>(r)}; }
+};
+
+namespace {
+
+using mpi_test::check_failed_on;
+using mpi_test::world;
+using test::zipf_keys;
+
+// The stage that feeds the exchange: its name ends with the exchange's.
+const dataflow::stage_stats* stage_into_exchange(const dataflow::run_stats& run) {
+  for (const auto& s : run.stages) {
+    if (s.name.find("-> exchange#") != std::string::npos) return &s;
+  }
+  return nullptr;
+}
+
+TEST_CASE("an exchange keeps what it receives within its share of the budget, the rest on disk") {
+  const std::size_t ranks = world().size();
+  for (std::size_t budget : {std::size_t{0}, std::size_t{1} << 20}) {
+    for (std::size_t threads : {std::size_t{1}, std::size_t{3}}) {
+      dataflow::context ctx(world(), threads);
+      ctx.memory_budget(budget);
+      // Several MiB of items, most keys seen a few times: the grouping exchanges them all.
+      for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{300'007}}) {
+        CAPTURE(budget, threads, n, ranks);
+        auto keys = zipf_keys(n, n / 3 + 1, n + 11);
+        std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> expected;  // count, sum of values
+        for (std::size_t i = 0; i < n; ++i) {
+          auto& e = expected[keys[i]];
+          ++e.first;
+          e.second += i * 7 + 1;
+        }
+        auto got = ctx.generate(n, [&keys](std::size_t i) { return std::pair{keys[i], std::uint64_t{i * 7 + 1}}; })
+                       .group_by_key()
+                       .map([](const auto& g) {
+                         std::uint64_t count = 0, sum = 0;
+                         for (std::uint64_t v : g.second) ++count, sum += v;
+                         return std::pair{g.first, std::pair{count, sum}};
+                       })
+                       .collect();
+        std::sort(got.begin(), got.end());
+        CHECK(got == std::vector<std::pair<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>>>(expected.begin(),
+                                                                                                     expected.end()));
+        const dataflow::stage_stats* into = stage_into_exchange(ctx.last_run());
+        REQUIRE((into != nullptr) == (ranks > 1));
+        if (into == nullptr) continue;
+        // Only what a rank received can spill in this stage: the source and the sending keep
+        // nothing on disk. Without a budget nothing does; under 1 MiB, 300K items (about 5 MiB
+        // on the wire) pass every rank's share of it.
+        if (budget == 0 || n < 1000) {
+          CHECK(into->spilled_bytes == 0);
+        } else {
+          CHECK(into->spilled_bytes > 0);
+        }
+        CHECK(into->bytes_sent == into->bytes_received);
+      }
+    }
+  }
+}
+
+TEST_CASE("a rank that fails stops the other ranks' exchange stage within a batch") {
+  dataflow::context ctx(world(), 2);
+  const std::size_t ranks = ctx.ranks();
+  const std::size_t me = ctx.rank();
+  const std::size_t failing = 0;
+  // Every rank but the failing one spends about 20 us an item: a minute and more for its share
+  // if it went on to the end. The failing rank throws at its first item.
+  const std::size_t n = 4'000'000;
+  std::atomic<std::size_t> done{0};
+  auto pairs = ctx.generate(n, [&](std::size_t i) {
+    if (me == failing) throw std::runtime_error("bad item " + std::to_string(i));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    done.fetch_add(1, std::memory_order_relaxed);
+    return std::pair{std::uint64_t{i % 1009}, std::uint64_t{i}};
+  });
+  check_failed_on(failing, me, [&] { pairs.group_by_key().count(); });
+  if (ranks > 1 && me != failing) {
+    CAPTURE(done.load());
+    CHECK(done.load() < n / ranks / 10);
+  }
+  // The job goes on in step.
+  CHECK(ctx.generate(1000, [](std::size_t i) { return i; }).count() == 1000);
+}
+
+TEST_CASE("an exchange's blocks wait for room in a bounded outbox, and a stop wakes them") {
+  dataflow::detail::block_outbox out(1000);
+  std::atomic<bool> taken_all{false};
+  std::atomic<std::size_t> out_of_order{0};  // Catch2 asserts on the test's thread only
+  std::thread sender([&] {
+    std::size_t got = 0, to = 0;
+    std::vector<char> bytes;
+    while (got < 40) {
+      if (!out.take(to, bytes)) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        continue;
+      }
+      if (to != got % 3) ++out_of_order;
+      ++got;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      out.sent(bytes.size());
+    }
+    taken_all = true;
+  });
+  for (std::size_t i = 0; i < 40; ++i) out.post(i % 3, std::vector<char>(300, static_cast<char>(i)));
+  sender.join();
+  const std::size_t most = out.peak();
+  CHECK(taken_all.load());
+  CHECK(out_of_order.load() == 0);
+  CHECK(most <= 1000);  // three blocks of 300 at most, never a fourth
+  CHECK(most >= 300);
+  // A block larger than the limit passes alone.
+  out.post(0, std::vector<char>(5000));
+  // Now full: a post waits, and a stop wakes it with `stopped`.
+  std::atomic<bool> threw{false};
+  std::thread waiter([&] {
+    try {
+      out.post(1, std::vector<char>(10));
+    } catch (const dataflow::detail::block_outbox::stopped&) {
+      threw = true;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_FALSE(threw.load());
+  out.stop();
+  waiter.join();
+  CHECK(threw.load());
+  CHECK_THROWS_AS(out.post(0, std::vector<char>(1)), dataflow::detail::block_outbox::stopped);
+}
+
+TEST_CASE("a codec that throws on one rank while an action gathers fails it on every rank, in step") {
+  dataflow::context ctx(world(), 2);
+  const std::size_t ranks = ctx.ranks();
+  const std::size_t me = ctx.rank();
+  const std::size_t failing = ranks - 1;
+  auto values = ctx.generate(1000, [](std::size_t i) { return fragile{i}; });
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    fragile_fails_on = failing;
+    std::string message;
+    bool job = false;
+    try {
+      if (round == 0) values.collect();
+      if (round == 1) values.collect_on(0);
+      if (round == 2) values.reduce([](const fragile& a, const fragile& b) { return fragile{a.v + b.v}; });
+    } catch (const dataflow::job_error& e) {
+      job = true;
+      message = e.what();
+      CHECK(e.failed_rank() == failing);
+    } catch (const std::runtime_error& e) {
+      message = e.what();
+    }
+    fragile_fails_on = SIZE_MAX;
+    if (ranks == 1) {
+      CHECK(message.empty());  // one process: nothing is encoded
+    } else {
+      CHECK(message.find("bad item: cannot write") != std::string::npos);
+      CHECK(job == (me != failing));
+    }
+    // The ranks are in step: the same values, gathered again, arrive whole.
+    auto all = values.collect();
+    REQUIRE(all.size() == 1000);
+    std::uint64_t sum = 0;
+    for (const auto& f : all) sum += f.v;
+    CHECK(sum == 999u * 1000u / 2);
+  }
+}
+
+}  // namespace
