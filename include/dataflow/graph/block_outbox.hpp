@@ -42,9 +42,9 @@ class block_outbox {
           std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
     }
     if (stopped_) throw stopped{};
+    queue_.emplace_back(to, std::move(bytes));  // first: if it throws, nothing is counted
     held_ += n;
     peak_ = std::max(peak_, held_);
-    queue_.emplace_back(to, std::move(bytes));
   }
 
   /// Takes the oldest queued block, if any (the sending thread). Its bytes stay counted until

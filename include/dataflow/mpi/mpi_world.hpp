@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <memory>
 #include <string>
@@ -141,87 +142,104 @@ class mpi_cluster final : public cluster {
     char status = 0;  // what this rank's end says: 1 when it failed
     const std::size_t peers = size_ - 1;
     int idle = 0;
+    int faults = 0;
     for (;;) {
-      bool moved = false;
-      if (!failed && part_done.load(std::memory_order_acquire) && part_failed) failed = part_failed;
-      std::size_t to = 0;
-      std::vector<char> bytes;
-      while (out.take(to, bytes)) {
-        moved = true;
-        if (failed || out.stopping()) {  // the job fails: nothing more need travel
-          out.sent(bytes.size());
-          continue;
-        }
-        MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, static_cast<int>(to), tag, comm_,
-                  &requests.emplace_back());
-        in_flight.push_back(std::move(bytes));
-      }
-      if (!requests.empty()) {
-        int done = 0;
-        finished.resize(requests.size());
-        MPI_Testsome(static_cast<int>(requests.size()), requests.data(), &done, finished.data(), MPI_STATUSES_IGNORE);
-        if (done > 0 && done != MPI_UNDEFINED) {
+      try {
+        bool moved = false;
+        if (!failed && part_done.load(std::memory_order_acquire) && part_failed) failed = part_failed;
+        std::size_t to = 0;
+        std::vector<char> bytes;
+        while (out.take(to, bytes)) {
           moved = true;
-          for (int i = 0; i < done; ++i) {
-            auto& b = in_flight[static_cast<std::size_t>(finished[static_cast<std::size_t>(i)])];
-            if (!b.empty()) out.sent(b.size());
-            b = std::vector<char>();
+          if (failed || out.stopping()) {  // the job fails: nothing more need travel
+            out.sent(bytes.size());
+            continue;
           }
-          std::size_t kept = 0;
-          for (std::size_t i = 0; i < requests.size(); ++i) {
-            if (requests[i] == MPI_REQUEST_NULL) continue;
-            if (kept != i) {  // a vector moved onto itself would lose the bytes still being sent
-              requests[kept] = requests[i];
-              in_flight[kept] = std::move(in_flight[i]);
+          // Room first: once posted, a send's buffer must stay where it is until it completes.
+          requests.reserve(requests.size() + 1);
+          in_flight.reserve(in_flight.size() + 1);
+          in_flight.push_back(std::move(bytes));
+          MPI_Isend(in_flight.back().data(), static_cast<int>(in_flight.back().size()), MPI_BYTE,
+                    static_cast<int>(to), tag, comm_, &requests.emplace_back());
+        }
+        if (!requests.empty()) {
+          int done = 0;
+          finished.resize(requests.size());
+          MPI_Testsome(static_cast<int>(requests.size()), requests.data(), &done, finished.data(), MPI_STATUSES_IGNORE);
+          if (done > 0 && done != MPI_UNDEFINED) {
+            moved = true;
+            for (int i = 0; i < done; ++i) {
+              auto& b = in_flight[static_cast<std::size_t>(finished[static_cast<std::size_t>(i)])];
+              if (!b.empty()) out.sent(b.size());
+              b = std::vector<char>();
             }
-            ++kept;
+            std::size_t kept = 0;
+            for (std::size_t i = 0; i < requests.size(); ++i) {
+              if (requests[i] == MPI_REQUEST_NULL) continue;
+              if (kept != i) {  // a vector moved onto itself would lose the bytes still being sent
+                requests[kept] = requests[i];
+                in_flight[kept] = std::move(in_flight[i]);
+              }
+              ++kept;
+            }
+            requests.resize(kept);
+            in_flight.resize(kept);
           }
-          requests.resize(kept);
-          in_flight.resize(kept);
+        }
+        for (;;) {
+          int flag = 0;
+          MPI_Status st;
+          MPI_Iprobe(MPI_ANY_SOURCE, tag, comm_, &flag, &st);
+          if (!flag) break;
+          moved = true;
+          int count = 0;
+          MPI_Get_count(&st, MPI_BYTE, &count);
+          std::vector<char> got(static_cast<std::size_t>(count));
+          MPI_Recv(got.data(), count, MPI_BYTE, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE);
+          // Blocks have a header; a rank's end is a message of 0 bytes, or 1 when that rank failed
+          // (its blocks always come before it: messages of one sender and tag keep their order).
+          if (count <= 1) {
+            ++ends;
+            if (count == 1 && got[0] != 0) out.stop();
+            continue;
+          }
+          if (failed || out.stopping()) continue;
+          try {
+            deliver(static_cast<std::size_t>(st.MPI_SOURCE), std::move(got));
+          } catch (...) {
+            failed = std::current_exception();
+          }
+        }
+        if (failed) out.stop();  // this rank's stage stops too
+        // Once the part is done nothing more is posted: the end follows the last block.
+        if (!ended && part_done.load(std::memory_order_acquire) && out.empty()) {
+          if (!failed && part_failed) failed = part_failed;
+          status = failed ? 1 : 0;
+          requests.reserve(requests.size() + peers);
+          in_flight.reserve(in_flight.size() + peers);
+          for (std::size_t r = 0; r < size_; ++r) {
+            if (r == rank_) continue;
+            in_flight.emplace_back();
+            MPI_Isend(&status, failed ? 1 : 0, MPI_BYTE, static_cast<int>(r), tag, comm_, &requests.emplace_back());
+          }
+          ended = true;
+          moved = true;
+        }
+        if (ended && requests.empty() && ends == peers) break;
+        // Polls: MPI has no wait that a condition variable could also end. Idle, it backs off
+        // from 20 us to 1 ms, so that a long stage that sends little costs next to no CPU.
+        idle = moved ? 0 : std::min(idle + 1, 7);
+        if (idle > 0) std::this_thread::sleep_for(std::chrono::microseconds(std::min(20 << (idle - 1), 1000)));
+      } catch (...) {
+        // Out of memory, most likely, while this rank must still see the stream to its end: it
+        // fails, stops its stage and goes on; if the loop cannot go on at all, the job ends.
+        if (!failed) failed = std::current_exception();
+        out.stop();
+        if (++faults > 1000) {
+          std::fprintf(stderr, "dataflow: rank %zu cannot go on exchanging: %s\n", rank_, failure_message(failed).c_str());
+          MPI_Abort(comm_, 1);
         }
       }
-      for (;;) {
-        int flag = 0;
-        MPI_Status st;
-        MPI_Iprobe(MPI_ANY_SOURCE, tag, comm_, &flag, &st);
-        if (!flag) break;
-        moved = true;
-        int count = 0;
-        MPI_Get_count(&st, MPI_BYTE, &count);
-        std::vector<char> got(static_cast<std::size_t>(count));
-        MPI_Recv(got.data(), count, MPI_BYTE, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE);
-        // Blocks have a header; a rank's end is a message of 0 bytes, or 1 when that rank failed
-        // (its blocks always come before it: messages of one sender and tag keep their order).
-        if (count <= 1) {
-          ++ends;
-          if (count == 1 && got[0] != 0) out.stop();
-          continue;
-        }
-        if (failed || out.stopping()) continue;
-        try {
-          deliver(static_cast<std::size_t>(st.MPI_SOURCE), std::move(got));
-        } catch (...) {
-          failed = std::current_exception();
-        }
-      }
-      if (failed) out.stop();  // this rank's stage stops too
-      // Once the part is done nothing more is posted: the end follows the last block.
-      if (!ended && part_done.load(std::memory_order_acquire) && out.empty()) {
-        if (!failed && part_failed) failed = part_failed;
-        status = failed ? 1 : 0;
-        for (std::size_t r = 0; r < size_; ++r) {
-          if (r == rank_) continue;
-          MPI_Isend(&status, failed ? 1 : 0, MPI_BYTE, static_cast<int>(r), tag, comm_, &requests.emplace_back());
-          in_flight.emplace_back();
-        }
-        ended = true;
-        moved = true;
-      }
-      if (ended && requests.empty() && ends == peers) break;
-      // Polls: MPI has no wait that a condition variable could also end. Idle, it backs off
-      // from 20 us to 1 ms, so that a long stage that sends little costs next to no CPU.
-      idle = moved ? 0 : std::min(idle + 1, 6);
-      if (idle > 0) std::this_thread::sleep_for(std::chrono::microseconds(std::min(20 << (idle - 1), 1000)));
     }
     if (runner.joinable()) runner.join();
     return failed;

@@ -11,7 +11,7 @@
 // outbox holds those not yet sent) and stores what arrives, in memory up to a share of the
 // budget and on disk beyond it (storage/received_blocks.hpp). The output is what this rank
 // received, one block per partition, decoded as it is read (a decoded view points into the
-// block, which lives until the partition is read for the last time or the node is disposed).
+// block, in memory or read back from disk, and is valid while the consumer's call lasts).
 #pragma once
 
 #include <dataflow/codec.hpp>
@@ -70,10 +70,7 @@ class exchange_node final : public node<T> {
       const T& item = x;
       const std::size_t r = invoke_user(self->label(), [&] { return self->router_(item); });
       std::vector<char>& buf = to[r];
-      if (open_items[r] == 0) {
-        buf.reserve(self->block_bytes_ + self->block_bytes_ / 8);
-        buf.resize(sizeof(block_header));
-      }
+      if (open_items[r] == 0) buf.resize(sizeof(block_header));  // grows with its items
       byte_writer w(buf);
       invoke_user(self->label(), [&] { encode(w, item); });  // a codec of the user's may throw
       if (++open_items[r] == UINT32_MAX || buf.size() >= self->block_bytes_) ship(r);
@@ -143,16 +140,19 @@ class exchange_node final : public node<T> {
     }
     // The stages before this one run here, on the thread that talks to the job: they may
     // exchange too. Only this stage runs beside the sending and receiving.
-    settle(ctx, [&] { parent_->ensure_executed(run); });
     // Under a budget, what is in flight and what is received in memory each take a share of
     // what a barrier's threads may hold; the rest of what arrives waits on disk.
-    const spill_policy policy = spill_policy::for_context(ctx);
-    const std::size_t share = policy.limited() ? policy.thread_share * ctx.threads() : std::size_t{256} << 20;
-    // Blocks as large as a spill's under a small budget: a thread holds one per rank.
-    block_bytes_ = policy.limited() ? std::clamp<std::size_t>(policy.block_bytes, 16 << 10, largest_block) : largest_block;
+    std::size_t share = 0;
+    settle(ctx, [&] {  // whatever fails here, on any rank, fails every rank before the stream
+      parent_->ensure_executed(run);
+      const spill_policy policy = spill_policy::for_context(ctx);
+      share = policy.limited() ? policy.thread_share * ctx.threads() : std::size_t{256} << 20;
+      // Blocks as large as a spill's under a small budget: a thread holds one per rank.
+      block_bytes_ = policy.limited() ? std::clamp<std::size_t>(policy.block_bytes, 16 << 10, largest_block) : largest_block;
+      received_.emplace(ctx.spill_dir(this->label()), this->label(),
+                        policy.limited() ? share / 2 : std::numeric_limits<std::size_t>::max(), ctx.charged);
+    });
     block_outbox out(std::max(share / 4, 4 * block_bytes_));
-    received_.emplace(ctx.spill_dir(this->label()), this->label(),
-                      policy.limited() ? share / 2 : std::numeric_limits<std::size_t>::max(), ctx.charged);
     me_ = rank_of(ctx);
     outbox_ = &out;
     sent_ = 0;
@@ -182,14 +182,19 @@ class exchange_node final : public node<T> {
     const double tail = clock.wall() - tail_from_;
     settle_failure(ctx, failed, failed ? failure_message(failed) : std::string());
     received_->seal();
-    // Time in communication: waiting for room to send, and for the other ranks at the end.
-    run.record_exchange(this->label(), sent_.load(), received.load(), tail + out.waited_seconds());
+    // Time in communication: a thread's wait for room to send (on average), and the wait for
+    // the other ranks at the end.
+    run.record_exchange(this->label(), sent_.load(), received.load(),
+                        tail + out.waited_seconds() / static_cast<double>(ctx.threads()));
   }
 
  private:
   /// Sends a full block on its way: to the outbox for another rank, kept for this one.
   void ship(std::size_t r, std::vector<char>&& block) {
     if (outbox_->stopping()) throw block_outbox::stopped{};  // another rank failed
+    if (block.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+      throw error("dataflow: " + this->label() + ": an item of more than 2 GiB, encoded, cannot be sent between ranks");
+    }
     if (r == me_) {
       received_->add(r, std::move(block));
     } else {
