@@ -76,9 +76,10 @@ class hash_table {
     if (slots_.data() == nullptr) return;  // a cleared table has no slots
     const char* at = reinterpret_cast<const char*>(slots_.data() + (h & mask_));
     __builtin_prefetch(at, 1, 3);
-    // A slot whose size does not divide 64 may cross into the next line (a 40-byte slot does
-    // every other time), and then the value it merges into is a second miss: load that too.
-    if constexpr (64 % sizeof(slot) != 0) __builtin_prefetch(at + sizeof(slot) - 1, 1, 3);
+    // A slot whose size does not divide 64 crosses into the next line every so often (a 40-byte
+    // slot every other time), and then the value it merges into is a second miss; the next line
+    // also holds the slots a probe goes on to: load it too.
+    if constexpr (64 % sizeof(slot) != 0) __builtin_prefetch(at + 64, 1, 3);
   }
 
   /// Finds the entry with hash `h` whose key (by key_of) equals `key`; when there is none,

@@ -82,6 +82,7 @@ class line_source final : public node<std::string_view> {
 
 #if DATAFLOW_HEADER_DEFINITIONS
 #include <dataflow/detail/failure.hpp>
+#include <dataflow/detail/newline_scan.hpp>
 #include <dataflow/graph/partitioning.hpp>
 #include <dataflow/graph/stage.hpp>
 
@@ -188,11 +189,11 @@ DATAFLOW_INLINE void line_source::push_partition(std::size_t p,
     batch.clear();
   };
 
+  detail::newline_scan newlines;  // of buf[cur, len), set again after every read
   for (;;) {
     const char* b = buf.data();
-    auto* nl = len > cur ? static_cast<const char*>(std::memchr(b + cur, '\n', len - cur)) : nullptr;
-    if (nl != nullptr) {
-      std::size_t e = static_cast<std::size_t>(nl - b);
+    const std::size_t e = newlines.next();
+    if (e != detail::newline_scan::none) {
       if (skip) {
         skip = false;
       } else {
@@ -222,6 +223,7 @@ DATAFLOW_INLINE void line_source::push_partition(std::size_t p,
     std::size_t got = read_at(fd.fd(), buf.data() + len, want, fd.start() + base + len, path, "read_lines");
     eof = got < want;
     len += got;
+    newlines = detail::newline_scan(buf.data(), len - got, len);  // the partial line before has none
     // Short of the planned end: the file shrank, unless it never had the size it reported
     // (sysfs files report 4096 bytes whatever they hold).
     if (eof && base + len < c.end && fd.shrank(inputs_.files()[c.file].size)) {
