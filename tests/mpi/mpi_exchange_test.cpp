@@ -120,7 +120,8 @@ TEST_CASE("a rank that fails stops the other ranks' exchange stage within a batc
 }
 
 TEST_CASE("an exchange's blocks wait for room in a bounded outbox, and a stop wakes them") {
-  dataflow::detail::block_outbox out(1000);
+  dataflow::detail::memory_gauge gauge;  // what is queued and unsent is charged to the budget
+  dataflow::detail::block_outbox out(1000, &gauge);
   std::atomic<bool> taken_all{false};
   std::atomic<std::size_t> out_of_order{0};  // Catch2 asserts on the test's thread only
   std::thread sender([&] {
@@ -145,8 +146,11 @@ TEST_CASE("an exchange's blocks wait for room in a bounded outbox, and a stop wa
   CHECK(out_of_order.load() == 0);
   CHECK(most <= 1000);  // three blocks of 300 at most, never a fourth
   CHECK(most >= 300);
+  CHECK(gauge.peak() == most);
+  CHECK(gauge.now() == 0);  // all sent
   // A block larger than the limit passes alone.
   out.post(0, std::vector<char>(5000));
+  CHECK(gauge.now() == 5000);
   // Now full: a post waits, and a stop wakes it with `stopped`.
   std::atomic<bool> threw{false};
   std::thread waiter([&] {

@@ -66,7 +66,7 @@ DATAFLOW_INLINE std::string what_of(const std::exception_ptr& e) {
   } catch (const std::exception& x) {
     return x.what();
   } catch (...) {
-    return "a non-standard exception";
+    return "a non-standard exception (of a type not derived from std::exception)";
   }
 }
 

@@ -8,6 +8,8 @@
 // ever. Once the stream stops (a rank failed), waiters and later posts throw `stopped`.
 #pragma once
 
+#include <dataflow/graph/memory_gauge.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -26,7 +28,10 @@ class block_outbox {
   /// Thrown by post() once the stream has stopped: not a failure of the posting thread's own.
   struct stopped {};
 
-  explicit block_outbox(std::size_t limit_bytes) : limit_(limit_bytes) {}
+  /// What is queued and unsent is charged to `gauge` when one is given (a run's budget gauge).
+  explicit block_outbox(std::size_t limit_bytes, memory_gauge* gauge = nullptr) : limit_(limit_bytes) {
+    if (gauge != nullptr) charge_ = gauge_charge(*gauge);
+  }
   block_outbox(const block_outbox&) = delete;
   block_outbox& operator=(const block_outbox&) = delete;
 
@@ -45,6 +50,7 @@ class block_outbox {
     queue_.emplace_back(to, std::move(bytes));  // first: if it throws, nothing is counted
     held_ += n;
     peak_ = std::max(peak_, held_);
+    charge_.set(held_);
   }
 
   /// Takes the oldest queued block, if any (the sending thread). Its bytes stay counted until
@@ -69,6 +75,7 @@ class block_outbox {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       held_ -= n;
+      charge_.set(held_);
     }
     room_.notify_all();
   }
@@ -107,6 +114,7 @@ class block_outbox {
   std::uint64_t waited_ns_ = 0;
   bool stopped_ = false;
   std::atomic<bool> stopping_{false};
+  gauge_charge charge_;  // held_, under mutex_
 };
 
 }  // namespace dataflow::detail

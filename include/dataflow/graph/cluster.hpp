@@ -10,6 +10,7 @@
 
 #include <dataflow/codec.hpp>
 #include <dataflow/detail/config.hpp>
+#include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/function_ref.hpp>
 #include <dataflow/detail/int128.hpp>
 #include <dataflow/errors.hpp>
@@ -76,9 +77,6 @@ void warn_if_bound(context_state& s);
 /// rank order, so that reading the ranks' outputs in rank order reads the input in order.
 std::pair<std::size_t, std::size_t> rank_slice(std::size_t n, const context_state& s);
 
-/// The message of an exception, for the other ranks of a job.
-std::string failure_message(std::exception_ptr failed);
-
 /// Tells every rank whether this rank's part of a step failed (`failed` set, with `message`) and
 /// learns the same of theirs. If any did: the failing rank rethrows its error, every other one
 /// throws job_error. Once a run has settled a failure, later steps of that run rethrow at once:
@@ -96,12 +94,9 @@ void settle(context_state& s, F&& part) {
   std::string message;
   try {
     part();
-  } catch (const std::exception& e) {
-    failed = std::current_exception();
-    message = e.what();
   } catch (...) {
     failed = std::current_exception();
-    message = "an exception of a type that is not std::exception";
+    message = what_of(failed);
   }
   settle_failure(s, failed, message);
 }
@@ -131,7 +126,7 @@ std::vector<V> gather_parts(context_state& s, V mine, std::optional<std::size_t>
       encode(w, mine);
     } catch (...) {
       failed = std::current_exception();
-      const std::string message = "\1" + failure_message(failed).substr(0, 2000);
+      const std::string message = "\1" + what_of(failed).substr(0, 2000);
       bytes = std::vector<char>(message.begin(), message.end());
     }
     std::vector<std::vector<char>> to(s.ranks->size());
@@ -200,16 +195,6 @@ DATAFLOW_INLINE std::pair<std::size_t, std::size_t> rank_slice(std::size_t n, co
   return {at(r), at(r + 1)};
 }
 
-DATAFLOW_INLINE std::string failure_message(std::exception_ptr failed) {
-  try {
-    std::rethrow_exception(failed);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception of a type that is not std::exception";
-  }
-}
-
 DATAFLOW_INLINE void settle_failure(context_state& s, std::exception_ptr failed, const std::string& message) {
   if (s.job_failure_settled) {
     if (failed) std::rethrow_exception(failed);
@@ -233,7 +218,7 @@ DATAFLOW_INLINE void settle_failure(context_state& s, std::exception_ptr failed,
 [[noreturn]] DATAFLOW_INLINE void settle_current(context_state& s) {
   if (!multi_rank(s)) throw;
   std::exception_ptr failed = std::current_exception();
-  settle_failure(s, failed, failure_message(failed));
+  settle_failure(s, failed, what_of(failed));
   std::rethrow_exception(failed);
 }
 

@@ -236,7 +236,7 @@ class mpi_cluster final : public cluster {
         if (!failed) failed = std::current_exception();
         out.stop();
         if (++faults > 1000) {
-          std::fprintf(stderr, "dataflow: rank %zu cannot go on exchanging: %s\n", rank_, failure_message(failed).c_str());
+          std::fprintf(stderr, "dataflow: rank %zu cannot go on exchanging: %s\n", rank_, what_of(failed).c_str());
           MPI_Abort(comm_, 1);
         }
       }

@@ -152,7 +152,7 @@ class exchange_node final : public node<T> {
       received_.emplace(ctx.spill_dir(this->label()), this->label(),
                         policy.limited() ? share / 2 : std::numeric_limits<std::size_t>::max(), ctx.charged);
     });
-    block_outbox out(std::max(share / 4, 4 * block_bytes_));
+    block_outbox out(std::max(share / 4, 4 * block_bytes_), &ctx.charged);
     me_ = rank_of(ctx);
     outbox_ = &out;
     sent_ = 0;
@@ -180,7 +180,7 @@ class exchange_node final : public node<T> {
         });
     outbox_ = nullptr;
     const double tail = clock.wall() - tail_from_;
-    settle_failure(ctx, failed, failed ? failure_message(failed) : std::string());
+    settle_failure(ctx, failed, failed ? what_of(failed) : std::string());
     received_->seal();
     // Time in communication: a thread's wait for room to send (on average), and the wait for
     // the other ranks at the end.
