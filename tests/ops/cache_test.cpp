@@ -72,9 +72,13 @@ std::size_t rss_anon_kib() {
 
 TEST_CASE("a cache that spills under a budget keeps no memory for the partitions it spilled",
           "[ops][cache][spill]") {
-  // 48 MiB of lines in 192 partitions of 256 KiB, cached under an 8 MiB budget: the caches hold
-  // 2 MiB in memory and the rest goes to disk. A partition that spilled once kept the blocks of
-  // its string bytes, uncharged: about 48 MiB all told here, 400 MB for a 2 GB sort.
+  // 48 MB of lines in about 184 partitions of 256 KiB, cached under an 8 MiB budget: the caches
+  // hold 2 MiB in memory and the rest goes to disk. A partition that spilled once kept the
+  // blocks of its string bytes, uncharged: 38 MiB all told here, 400 MB for a 2 GB sort.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  SUCCEED("a sanitizer's quarantine and shadow memory make resident memory no measure here");
+  return;
+#endif
   test::temp_dir dir;
   const std::size_t lines = 480000;
   {
@@ -92,6 +96,7 @@ TEST_CASE("a cache that spills under a budget keeps no memory for the partitions
   ctx.memory_budget(std::size_t{8} << 20).spill_directory(dir.path().string());
   auto cached = ctx.read_lines(dir.file("lines.txt"), {.chunk_bytes = 256 << 10}).cache();
   const std::size_t before = rss_anon_kib();
+  REQUIRE(before > 0);  // the kernel reports it
   CHECK(cached.count() == lines);
   const std::size_t after = rss_anon_kib();
   CHECK(ctx.last_run().spilled_bytes > (std::size_t{32} << 20));

@@ -78,8 +78,13 @@ class hash_table {
     __builtin_prefetch(at, 1, 3);
     // A slot whose size does not divide 64 crosses into the next line every so often (a 40-byte
     // slot every other time), and then the value it merges into is a second miss; the next line
-    // also holds the slots a probe goes on to: load it too.
-    if constexpr (64 % sizeof(slot) != 0) __builtin_prefetch(at + 64, 1, 3);
+    // also holds the slots a probe goes on to: load it too (a larger slot: its last line). The
+    // address may lie past the array: a prefetch does not fault, and it is computed as an
+    // integer, not as a pointer past the end.
+    if constexpr (64 % sizeof(slot) != 0) {
+      constexpr std::size_t next = sizeof(slot) < 64 ? 64 : sizeof(slot) - 1;
+      __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(at) + next), 1, 3);
+    }
   }
 
   /// Finds the entry with hash `h` whose key (by key_of) equals `key`; when there is none,
