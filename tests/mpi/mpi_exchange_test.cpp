@@ -37,6 +37,8 @@ struct dataflow::codec<fragile> {
 
 namespace {
 
+using mpi_test::failure;
+using mpi_test::failure_of;
 using mpi_test::check_failed_on;
 using mpi_test::world;
 using test::zipf_keys;
@@ -177,25 +179,17 @@ TEST_CASE("a codec that throws on one rank while an action gathers fails it on e
   for (int round = 0; round < 3; ++round) {
     CAPTURE(round);
     fragile_fails_on = failing;
-    std::string message;
-    bool job = false;
-    try {
+    const failure f = failure_of<std::runtime_error>(failing, [&] {
       if (round == 0) values.collect();
       if (round == 1) values.collect_on(0);
       if (round == 2) values.reduce([](const fragile& a, const fragile& b) { return fragile{a.v + b.v}; });
-    } catch (const dataflow::job_error& e) {
-      job = true;
-      message = e.what();
-      CHECK(e.failed_rank() == failing);
-    } catch (const std::runtime_error& e) {
-      message = e.what();
-    }
+    });
     fragile_fails_on = SIZE_MAX;
     if (ranks == 1) {
-      CHECK(message.empty());  // one process: nothing is encoded
+      CHECK(f.message.empty());  // one process: nothing is encoded
     } else {
-      CHECK(message.find("bad item: cannot write") != std::string::npos);
-      CHECK(job == (me != failing));
+      CHECK(f.message.find("bad item: cannot write") != std::string::npos);
+      CHECK(f.job == (me != failing));
     }
     // The ranks are in step: the same values, gathered again, arrive whole.
     auto all = values.collect();

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mpi_test {
@@ -32,23 +33,34 @@ inline const std::vector<std::size_t>& lengths() {
   return n;
 }
 
+// How an action failed on this rank: with a job_error naming rank `failing` (`job`), or with an
+// `Own` error of this rank's; an empty message when it did not fail.
+struct failure {
+  std::string message;
+  bool job = false;
+};
+template <class Own, class Action>
+failure failure_of(std::size_t failing, Action&& action) {
+  failure f;
+  try {
+    action();
+  } catch (const dataflow::job_error& e) {
+    f.job = true;
+    f.message = e.what();
+    CHECK(e.failed_rank() == failing);
+  } catch (const Own& e) {
+    f.message = e.what();
+  }
+  return f;
+}
+
 // Runs an action that a function fails on rank `failing` with "bad item ...": that rank gets its
 // own stage_error, every other one a job_error naming that rank, both with the message.
 template <class Action>
 void check_failed_on(std::size_t failing, std::size_t me, Action&& action) {
-  std::string message;
-  bool job = false;
-  try {
-    action();
-  } catch (const dataflow::job_error& e) {
-    job = true;
-    message = e.what();
-    CHECK(e.failed_rank() == failing);
-  } catch (const dataflow::stage_error& e) {
-    message = e.what();
-  }
-  CHECK(message.find("bad item") != std::string::npos);
-  CHECK(job == (me != failing));
+  const failure f = failure_of<dataflow::stage_error>(failing, std::forward<Action>(action));
+  CHECK(f.message.find("bad item") != std::string::npos);
+  CHECK(f.job == (me != failing));
 }
 
 }  // namespace mpi_test
