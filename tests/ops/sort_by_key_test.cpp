@@ -1,7 +1,8 @@
 // sort_by with an integral key, which distributes items by key ranges before sorting each range
-// (sort_distribute.hpp): the same order as a sequential sort for every key type and shape (full
-// ranges, few keys, one hot key, one key), every item kept, and a key function that throws or
-// changes its mind stopping the run with an error rather than a wrong or a crashed sort.
+// (sort_distribute.hpp), in memory and in the runs it spills under a budget: the same order as a
+// sequential sort for every key type and shape (full ranges, few keys, one hot key, one key),
+// every item kept, and a key function that throws or changes its mind stopping the run with an
+// error rather than a wrong or a crashed sort.
 #include "../support/test_support.hpp"
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <random>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -45,19 +47,24 @@ std::vector<keyed_row<K>> rows(std::size_t n, shape s, std::uint64_t seed) {
   return out;
 }
 
+/// `got` holds the rows of `input` ordered by key; rows of equal keys may come in any order, so
+/// both are compared with their ids sorted too.
 template <class K>
-void check_sorted_by_key(std::size_t threads, std::size_t n, shape s) {
-  const auto input = rows<K>(n, s, n * 31 + static_cast<std::uint64_t>(s));
-  dataflow::context ctx(threads);
-  auto got = ctx.from(input).sort_by([](const keyed_row<K>& r) { return r.key; }).collect();
+void check_ordered_by_key(const std::vector<keyed_row<K>>& input, std::vector<keyed_row<K>> got) {
   REQUIRE(got.size() == input.size());
-  // Ordered by key; items of equal keys in any order, so compare with the ids sorted too.
   CHECK(std::is_sorted(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.key < b.key; }));
   auto by_key_then_id = [](const auto& a, const auto& b) { return std::tie(a.key, a.id) < std::tie(b.key, b.id); };
   auto want = input;
   std::sort(want.begin(), want.end(), by_key_then_id);
   std::sort(got.begin(), got.end(), by_key_then_id);
   CHECK(got == want);
+}
+
+template <class K>
+void check_sorted_by_key(std::size_t threads, std::size_t n, shape s) {
+  const auto input = rows<K>(n, s, n * 31 + static_cast<std::uint64_t>(s));
+  dataflow::context ctx(threads);
+  check_ordered_by_key(input, ctx.from(input).sort_by([](const keyed_row<K>& r) { return r.key; }).collect());
 }
 
 }  // namespace
@@ -137,4 +144,57 @@ TEST_CASE("sort of string views distributes by their first bytes and orders ties
   std::size_t differ = 0;
   for (std::size_t i = 0; i < got.size(); ++i) differ += got[i] != want[i];
   CHECK(differ == 0);
+}
+
+TEST_CASE("sort_by an integral key under a budget sorts its runs by distribution, in pieces", "[ops][sort][spill]") {
+  using namespace dataflow::literals;
+  const std::size_t threads = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{3});
+  const shape s = GENERATE(shape::full_range, shape::few_keys, shape::hot_key, shape::one_key);
+  CAPTURE(threads, static_cast<int>(s));
+  // 16-byte rows: a budget of 8 MiB gives each thread a buffer of a few hundred thousand, so
+  // that 700001 rows make several runs, and the scratch is cut into pieces beside the buffer.
+  const auto input = rows<std::int64_t>(700001, s, 77 + static_cast<std::uint64_t>(s));
+  test::temp_dir dir;
+  dataflow::context ctx(threads);
+  ctx.memory_budget(8_MiB).spill_directory(dir.path().string());
+  const auto before = dataflow::detail::spilled_bytes_total.load();
+  auto got = ctx.from(input).sort_by([](const keyed_row<std::int64_t>& r) { return r.key; }).collect();
+  CHECK(dataflow::detail::spilled_bytes_total.load() > before);
+  check_ordered_by_key(input, std::move(got));
+
+  // A key that changes between calls fails the spilling sort with the error that says so.
+  std::atomic<std::int64_t> calls{0};
+  auto changing = ctx.from(input).sort_by([&calls](const keyed_row<std::int64_t>&) { return calls.fetch_add(1); });
+  CHECK_THROWS_WITH(changing.count(), Catch::Contains("two different keys"));
+  CHECK(test::nothing_left_in(dir));
+}
+
+TEST_CASE("a run sorted by distribution matches a sequential sort, and refuses keys that change",
+          "[ops][sort]") {
+  using row = keyed_row<std::int64_t>;
+  const std::size_t n = GENERATE(std::size_t{0}, std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{1000},
+                                 std::size_t{16385}, std::size_t{300007});
+  const shape s = GENERATE(shape::full_range, shape::few_keys, shape::hot_key, shape::one_key);
+  CAPTURE(n, static_cast<int>(s));
+  const auto input = rows<std::int64_t>(n, s, n + 3);
+  auto key_of = [](const row& r) { return dataflow::detail::ordered_bits(r.key); };
+  auto less = [](const row& a, const row& b) { return a.key < b.key; };
+  struct changed {};
+  auto changed_key = [] { return changed{}; };
+  std::vector<row> out(n);
+  dataflow::detail::distribute_sort_run(input.data(), n, out.data(), key_of, less, changed_key);
+  CHECK(std::is_sorted(out.begin(), out.end(), less));
+  auto by_key_then_id = [](const row& a, const row& b) { return std::tie(a.key, a.id) < std::tie(b.key, b.id); };
+  auto want = input;
+  std::sort(want.begin(), want.end(), by_key_then_id);
+  std::sort(out.begin(), out.end(), by_key_then_id);
+  CHECK(out == want);
+
+  if (n >= 64) {
+    // Every call a new key: the count or the move pass finds a key outside what it counted.
+    std::int64_t calls = 0;
+    auto changing = [&calls](const row&) { return dataflow::detail::ordered_bits(calls++); };
+    CHECK_THROWS_AS(dataflow::detail::distribute_sort_run(input.data(), n, out.data(), changing, less, changed_key),
+                    changed);
+  }
 }

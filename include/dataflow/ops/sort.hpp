@@ -165,8 +165,11 @@ class sort_core : public node<T> {
     sort_core* self;
     std::size_t heap = 0;  // heap memory the items own (long strings, vectors)
     gauge_charge charge;   // the buffer's bytes as of the last batch, for the run's statistics
+    // Where a sort by an integral key puts a run in order (sort_run): kept from run to run,
+    // since fresh memory is dear, and counted in held().
+    item_buffer<T> scratch;
 
-    std::size_t held() const noexcept { return bytes.bytes_used() + heap; }
+    std::size_t held() const noexcept { return bytes.bytes_used() + heap + scratch.capacity() * sizeof(T); }
 
     template <class X>
     void operator()(X&& x) {
@@ -189,17 +192,9 @@ class sort_core : public node<T> {
       }
     }
 
-    /// Sorts the buffer and writes it as a run.
+    /// Sorts the buffer and writes it as a run (or a few: see sort_runs).
     void spill() {
       if (items.empty()) return;
-      try {
-        self->sort_items(items.data(), items.data() + items.size());
-      } catch (op_failure& f) {
-        // The comparator failed on two buffered items, not on the item being added now.
-        f.item = op_failure::unknown_item;
-        if (f.where.empty()) f.where = "sorting a run of " + std::to_string(items.size()) + " buffered items";
-        throw;
-      }
       const std::string& label = self->label();
       // Every run of the thread goes to one file (a spill file holds a descriptor while it
       // lives); merging punches the space of merged runs out of it.
@@ -207,8 +202,10 @@ class sort_core : public node<T> {
         writer.emplace(self->ctx().spill_dir(label), label, self->run_block_bytes());
         writer->keep_fences();  // the final merge splits runs at their blocks
       }
-      for (std::size_t i = 0; i < items.size(); ++i) writer->add(items[i]);
-      runs.push_back(writer->end_segment());
+      self->sort_runs(*this, [&](const T* sorted, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) writer->add(sorted[i]);
+        runs.push_back(writer->end_segment());
+      });
       items.clear();  // the buffer and the arena's blocks are reused for the next run
       bytes.reset();
       heap = 0;
@@ -266,7 +263,7 @@ class sort_core : public node<T> {
 
   /// The calling thread's buffer.
   local_buffer& local() {
-    return locals_->local([&] { return local_buffer{{}, {}, {}, {}, this, 0, gauge_charge(this->ctx().charged)}; });
+    return locals_->local([&] { return local_buffer{{}, {}, {}, {}, this, 0, gauge_charge(this->ctx().charged), {}}; });
   }
 
   /// Sorts what the buffers hold: in memory, or as runs merged on disk.
@@ -317,6 +314,53 @@ class sort_core : public node<T> {
     } else {
       safe_sort(begin, end, less());  // any comparator: `<=` must not crash the run
     }
+  }
+
+  /// Sorts a thread's buffered items and calls emit(sorted, n) for each run they make. With an
+  /// integral key they sort by distribution into the thread's scratch (sort_distribute.hpp),
+  /// a piece at a time, each its own run: as many pieces (up to four) as it takes for the
+  /// scratch to fit in the thread's share beside the buffer. Otherwise one run sorted in place.
+  template <class Emit>
+  void sort_runs(local_buffer& l, Emit&& emit) const {
+    T* items = l.items.data();
+    const std::size_t n = l.items.size();
+    auto failed = [&](op_failure& f, std::size_t m) {
+      // The comparator failed on two buffered items, not on the item being added now.
+      f.item = op_failure::unknown_item;
+      if (f.where.empty()) f.where = "sorting a run of " + std::to_string(m) + " buffered items";
+    };
+    if constexpr (by_integral_key) {
+      const std::size_t room = policy_.limited() ? policy_.thread_share : ~std::size_t{0};
+      const std::size_t others = l.items.capacity() * sizeof(T) + l.held() - l.scratch.capacity() * sizeof(T);
+      for (std::size_t pieces = 1; n >= 64 && pieces <= 4; ++pieces) {
+        const std::size_t piece = (n + pieces - 1) / pieces;
+        if (others + std::max(piece, l.scratch.capacity()) * sizeof(T) > room) continue;
+        if (l.scratch.capacity() < piece) {
+          l.scratch = item_buffer<T>();  // the old one goes first
+          l.scratch.reserve(piece);
+        }
+        const std::string& label = this->label();
+        auto key_of = [&](const T& x) { return ordered_bits(invoke_user(label, comp_.key_fn, x)); };
+        for (std::size_t at = 0; at < n; at += piece) {
+          const std::size_t m = std::min(piece, n - at);
+          try {
+            distribute_sort_run(items + at, m, l.scratch.data(), key_of, less(), [&] { return changed_key_failure(label); });
+          } catch (op_failure& f) {
+            failed(f, m);
+            throw;
+          }
+          emit(static_cast<const T*>(l.scratch.data()), m);
+        }
+        return;
+      }
+    }
+    try {
+      sort_items(items, items + n);
+    } catch (op_failure& f) {
+      failed(f, n);
+      throw;
+    }
+    emit(static_cast<const T*>(items), n);
   }
 
   /// Whether sort_by's key is an integer (or char or enum-like integral type) and items copy as

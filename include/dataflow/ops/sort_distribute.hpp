@@ -93,6 +93,69 @@ void sort_bucket(T* a, std::size_t m, std::uint64_t base, int shift, const KeyOf
   }
 }
 
+/// The error of a sort whose key function gave an item two different keys.
+inline op_failure changed_key_failure(const std::string& label) {
+  return op_failure(&label, std::make_exception_ptr(std::logic_error(
+                                "the key function gave one item two different keys; sort_by needs the "
+                                "same key for an item every time")));
+}
+
+/// The buckets of n keys in [lo, hi]: equal ranges of keys, about 16K items a bucket (half a
+/// MiB of 32-byte items: an L2 cache) and 2048 buckets at most (a move pass writes to that many
+/// places at once).
+struct key_buckets {
+  std::uint64_t lo, hi;
+  int shift;          // a bucket's keys share their bits above this one
+  std::size_t count;  // buckets
+
+  key_buckets(std::uint64_t lo_key, std::uint64_t hi_key, std::size_t n) noexcept : lo(lo_key), hi(hi_key) {
+    const int bucket_bits = std::clamp(static_cast<int>(std::bit_width(n >> 14)), 1, 11);
+    shift = std::max(0, static_cast<int>(std::bit_width(hi - lo)) - bucket_bits);
+    count = static_cast<std::size_t>((hi - lo) >> shift) + 1;
+  }
+
+  /// The bucket of key k; a key outside [lo, hi] was not there when they were counted.
+  template <class Changed>
+  std::size_t of(std::uint64_t k, const Changed& changed_key) const {
+    if (k < lo || k > hi) throw changed_key();
+    return static_cast<std::size_t>((k - lo) >> shift);
+  }
+  std::uint64_t base(std::size_t b) const noexcept { return lo + (static_cast<std::uint64_t>(b) << shift); }
+};
+
+/// Sorts the n items at `a` by key_of (ordered_bits values) into `out` (room for n items,
+/// uninitialized) on the calling thread: one pass finds the keys' range, one counts the items
+/// of each bucket, one moves them to their bucket's place in `out`, and the buckets sort in
+/// cache (sort_bucket). A sort of a run before it spills, with `out` its thread's scratch: a
+/// quicksort partitions a run of a million items some twenty times, mispredicting half its
+/// compares. changed_key() makes the error for a key function that gives an item two keys.
+template <class T, class KeyOf, class Less, class Changed>
+void distribute_sort_run(const T* a, std::size_t n, T* out, const KeyOf& key_of, const Less& less,
+                         const Changed& changed_key) {
+  static_assert(std::is_trivially_copyable_v<T>, "items are copied as bytes and never destroyed");
+  if (n == 0) return;
+  std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t k = key_of(a[i]);
+    lo = std::min(lo, k);
+    hi = std::max(hi, k);
+  }
+  const key_buckets plan(lo, hi, n);
+  std::vector<std::size_t> ends(plan.count + 1, 0);
+  for (std::size_t i = 0; i < n; ++i) ++ends[plan.of(key_of(a[i]), changed_key) + 1];
+  for (std::size_t b = 1; b <= plan.count; ++b) ends[b] += ends[b - 1];
+  std::vector<std::size_t> at(ends.begin(), ends.end() - 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t b = plan.of(key_of(a[i]), changed_key);
+    if (at[b] == ends[b + 1]) throw changed_key();  // more items in b than counted
+    std::memcpy(static_cast<void*>(out + at[b]++), static_cast<const void*>(a + i), sizeof(T));
+  }
+  for (std::size_t b = 0; b < plan.count; ++b) {
+    const std::size_t size = ends[b + 1] - ends[b];
+    if (size > 1) sort_bucket(out + ends[b], size, plan.base(b), plan.shift, key_of, less, changed_key, true);
+  }
+}
+
 /// As distribute_sort, with the output items made from the sources' by make(item) (a view and
 /// its key side by side, say): key_of reads a source item's key, out_key an output item's, and
 /// with `key_decides` false, `less` orders the items of equal keys too.
@@ -111,11 +174,7 @@ bool distribute_sort_into(run_state& run, const std::vector<std::span<T>>& sourc
   }
   if (n == 0) return true;
   auto stopped = [&] { return run.has_enough() || stop_requested(); };
-  auto changed_key = [&label]() {
-    return op_failure(&label, std::make_exception_ptr(std::logic_error(
-                                  "the key function gave one item two different keys; sort_by needs the "
-                                  "same key for an item every time")));
-  };
+  auto changed_key = [&label]() { return changed_key_failure(label); };
 
   // The range of the keys, so that the buckets split it evenly.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges(chunks.size(), {~std::uint64_t{0}, 0});
@@ -132,16 +191,10 @@ bool distribute_sort_into(run_state& run, const std::vector<std::span<T>>& sourc
   for (auto [l, h] : ranges) lo = std::min(lo, l), hi = std::max(hi, h);
   if (stopped()) return false;
 
-  // About 16K items a bucket (half a MiB of 32-byte items: an L2 cache), 2048 buckets at most
-  // (the move pass writes to that many places at once).
-  const int bucket_bits = std::clamp(static_cast<int>(std::bit_width(n >> 14)), 1, 11);
-  const int range_bits = static_cast<int>(std::bit_width(hi - lo));
-  const int shift = std::max(0, range_bits - bucket_bits);
-  const std::size_t buckets = static_cast<std::size_t>((hi - lo) >> shift) + 1;
-  auto bucket_of = [&](std::uint64_t k) -> std::size_t {
-    if (k < lo || k > hi) throw changed_key();
-    return static_cast<std::size_t>((k - lo) >> shift);
-  };
+  const key_buckets plan(lo, hi, n);
+  const int shift = plan.shift;
+  const std::size_t buckets = plan.count;
+  auto bucket_of = [&](std::uint64_t k) -> std::size_t { return plan.of(k, changed_key); };
 
   // Counts per chunk and bucket, then each chunk's place in each bucket.
   std::vector<std::size_t> at(chunks.size() * buckets, 0);
@@ -184,7 +237,7 @@ bool distribute_sort_into(run_state& run, const std::vector<std::span<T>>& sourc
   for_each_partition(run, buckets, [&](std::size_t b) {
     const std::size_t size = bucket_begin[b + 1] - bucket_begin[b];
     if (size > 1 && size <= large) {
-      sort_bucket(out + bucket_begin[b], size, lo + (static_cast<std::uint64_t>(b) << shift), shift, out_key, less,
+      sort_bucket(out + bucket_begin[b], size, plan.base(b), shift, out_key, less,
                   changed_key, key_decides);
     }
   });
