@@ -149,6 +149,23 @@ inline dataflow::context context_from(cli& args) {
   return ctx;
 }
 
+/// The run figures a tool prints to stderr after its output: --stats text (a table) or
+/// --stats json; "" when not asked for.
+inline std::string stats_format(cli& args) {
+  std::string stats = args.text("--stats", "");
+  if (!stats.empty() && stats != "text" && stats != "json") {
+    throw usage_error("--stats takes text or json, got '" + stats + "'");
+  }
+  return stats;
+}
+
+/// Prints the last run's per-stage figures to stderr in `format` (from stats_format), on rank 0.
+inline void print_stats(const dataflow::context& ctx, const std::string& format) {
+  if (format.empty() || ctx.rank() != 0) return;
+  if (format == "text") std::fputs(ctx.last_run().table().c_str(), stderr);
+  if (format == "json") std::fprintf(stderr, "%s\n", ctx.last_run().json().c_str());
+}
+
 /// Writes `text` to standard output and flushes it; throws naming standard output when that
 /// fails (a full disk, /dev/full), so that a tool never exits 0 with its output cut short.
 inline void write_stdout(std::string_view text) {

@@ -2,7 +2,8 @@
 //
 //   group_sum [--threads N] [--budget SIZE] [-o OUT] [--direct] FILE.csv   (FILE.csv may be -
 //   for standard input; OUT, default standard output, is replaced once complete; --direct
-//   writes a regular OUT with O_DIRECT, past the page cache: write_options::direct)
+//   writes a regular OUT with O_DIRECT, past the page cache: write_options::direct; --stats
+//   prints the run's per-stage figures to stderr)
 //   group_sum --mapper|--combiner|--reducer [--threads N] [--budget SIZE]   (Hadoop Streaming
 //   roles: standard input to `key TAB count,sum` records; the reducer prints what the tool prints)
 #include "cli.hpp"
@@ -10,7 +11,7 @@
 
 int main(int argc, char** argv) {
   const char* usage =
-      "usage: group_sum [--threads N] [--budget SIZE] [-o OUT] [--direct] FILE.csv\n"
+      "usage: group_sum [--threads N] [--budget SIZE] [-o OUT] [--direct] [--stats text|json] FILE.csv\n"
       "       group_sum --mapper|--combiner|--reducer [--threads N] [--budget SIZE]\n";
   return examples::tool_main("group_sum", usage, [&] {
     examples::cli args(argc, argv);
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
     std::size_t budget = args.size("--budget", 0);
     const std::string out = args.text("-o", "-");
     const bool direct = args.flag("--direct");
+    const std::string stats = examples::stats_format(args);
     const std::string role = args.role();
     auto files = args.positional(role.empty() ? 1 : 0);
     if (role.empty() && files.size() != 1) throw examples::usage_error("expected one FILE.csv");
@@ -39,5 +41,6 @@ int main(int argc, char** argv) {
       // Streamed: sorted runs merge straight into standard output, a buffer at a time.
       examples::group_sum_rows(ctx, files[0]).write_lines(out, {.direct = direct});
     }
+    examples::print_stats(ctx, stats);
   });
 }

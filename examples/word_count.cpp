@@ -23,10 +23,7 @@ int main(int argc, char** argv) {
     std::size_t threads = args.number("--threads", 0);
     std::size_t budget = args.size("--budget", 0);
     std::size_t top = args.number("--top", 10);
-    const std::string stats = args.text("--stats", "");
-    if (!stats.empty() && stats != "text" && stats != "json") {
-      throw examples::usage_error("--stats must be text or json, got '" + stats + "'");
-    }
+    const std::string stats = examples::stats_format(args);
     const std::string role = args.role();
     std::vector<std::string> files = args.positional(role.empty() ? 1 : 0);
     if (!role.empty() && !files.empty()) throw examples::usage_error("--" + role + " reads standard input, not files");
@@ -54,8 +51,6 @@ int main(int argc, char** argv) {
       if (ctx.rank() == 0) examples::write_stdout({out.data(), out.size()});  // every rank has it
     }
     examples::write_stdout({});  // the words before the figures
-    if (ctx.rank() != 0) return;
-    if (stats == "text") std::fputs(ctx.last_run().table().c_str(), stderr);
-    if (stats == "json") std::fprintf(stderr, "%s\n", ctx.last_run().json().c_str());
+    examples::print_stats(ctx, stats);
   });
 }

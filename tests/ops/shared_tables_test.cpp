@@ -1,7 +1,7 @@
 // reduce_by_key over keys that barely repeat, where the threads go over from a table each to
 // one shared table per partition (and, under a budget, spill those tables partition by
-// partition): the same answers as a sequential map, exceptions that reach the caller, and no
-// spill file left behind.
+// partition, or scatter items unfolded once folding merges next to nothing): the same answers
+// as a sequential map, exceptions that reach the caller, and no spill file left behind.
 #include "../support/test_support.hpp"
 
 #include <atomic>
@@ -55,6 +55,48 @@ TEST_CASE("reduce_by_key over keys that barely repeat matches a sequential map",
   for (const auto& [k, v] : got) wrong += want.count(k) == 0 || want.at(k) != v;
   CHECK(wrong == 0);
   if (budget == 6_MiB) CHECK(dataflow::detail::spilled_bytes_total.load() > spilled_before);
+  CHECK(test::nothing_left_in(s.dir));
+}
+
+TEST_CASE("under a budget, keys that barely repeat are scattered unfolded and reduced when read", "[ops][reduce_by_key][shared][spill]") {
+  const std::size_t threads = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{3});
+  // Uniform keys, each about twice over all: what a 12 MiB budget holds merges almost nothing.
+  // Repeating keys (20 items a key): the tables' spills merge most items, and nothing scatters.
+  const bool repeating = GENERATE(false, true);
+  CAPTURE(threads, repeating);
+  budgeted_context s(threads, 12_MiB);
+  const std::size_t n = 1500007;
+  auto input = rare_keys(n, 41 + threads);
+  if (repeating) {
+    for (std::size_t i = 0; i < n; ++i) input[i].first = input[i].first % (n / 20);
+  }
+  std::unordered_map<std::uint64_t, std::int64_t> want;
+  for (const auto& [k, v] : input) want[k] += v;
+
+  const auto scattered_before = dataflow::detail::scattered_items_total.load();
+  auto got = s.ctx.from(input).reduce_by_key(std::plus<>{}).collect();
+  const auto scattered = dataflow::detail::scattered_items_total.load() - scattered_before;
+  if (repeating) {
+    CHECK(scattered == 0);
+  } else {
+    CHECK(scattered > n / 2);  // from the first spills of every table on
+  }
+  REQUIRE(got.size() == want.size());
+  std::size_t wrong = 0;
+  for (const auto& [k, v] : got) wrong += want.count(k) == 0 || want.at(k) != v;
+  CHECK(wrong == 0);
+  CHECK(test::nothing_left_in(s.dir));
+
+  // A merge that throws while the scattered items are reduced reaches the caller, and the
+  // context runs again.
+  std::atomic<std::uint64_t> calls{0};
+  auto failing = [&](std::int64_t a, std::int64_t b) {
+    if (++calls == n / 3) throw std::runtime_error("merge gave up");
+    return a + b;
+  };
+  CHECK_THROWS_WITH(s.ctx.from(input).reduce_by_key(failing).count(), Catch::Contains("merge gave up"));
+  CHECK(test::nothing_left_in(s.dir));
+  CHECK(s.ctx.from(input).reduce_by_key(std::plus<>{}).count() == want.size());
   CHECK(test::nothing_left_in(s.dir));
 }
 

@@ -34,6 +34,8 @@ struct spill_policy {
   std::size_t block_bytes = 256 * 1024;
   /// Sorted runs merged at once (each open run holds a block).
   std::size_t fan_in = 64;
+  /// Spill files one stage may hold open at once (half the process's descriptors).
+  std::size_t open_files = std::numeric_limits<std::size_t>::max();
 
   static constexpr std::size_t fan_out = 16;
   static constexpr unsigned max_level = 8;
@@ -147,8 +149,8 @@ DATAFLOW_INLINE spill_policy spill_policy::for_context(const context_state& ctx)
   // Every open run holds a file descriptor: stay well inside the process's limit.
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
-    const auto usable = static_cast<std::size_t>(files.rlim_cur) / 2;
-    p.fan_in = std::max<std::size_t>(2, std::min(p.fan_in, usable));
+    p.open_files = static_cast<std::size_t>(files.rlim_cur) / 2;
+    p.fan_in = std::max<std::size_t>(2, std::min(p.fan_in, p.open_files));
   }
   return p;
 }

@@ -109,7 +109,7 @@ class reduce_core : public node<T> {
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
     if (!segments_.empty()) {
-      reduce_segments(segments_[p], 0, out);
+      reduce_segments(segments_[p], 0, out, scattered_.empty() ? 0 : scattered_[p]);
     } else if constexpr (dense) {
       // Entries are the items: push the compacted table as it is.
       std::span<const T> items = dense_[p];
@@ -128,6 +128,8 @@ class reduce_core : public node<T> {
     merged_.clear();
     locals_.reset();
     shared_.reset();
+    scatter_files_.clear();
+    scattered_.clear();
     merge_bytes_.clear();
     merged_charges_.clear();
   }
@@ -154,9 +156,19 @@ class reduce_core : public node<T> {
     go_shared_.store(false);
     shared_.reset();
     shared_bytes_.store(0);
+    scatter_.store(false);
+    scatter_files_.clear();
+    scattered_.clear();
     // Shared tables need partitions enough that threads seldom wait for one another's locks.
     if constexpr (shareable) {
       if (parts_ >= 4 * run.ctx().threads()) shared_.emplace(parts_);
+      // Scattering holds a file per partition open, and its block buffer, until the stage
+      // ends: not with few descriptors, nor where the buffers would crowd out the tables.
+      if (shared_ && policy_.limited() && parts_ <= policy_.open_files / 4 &&
+          parts_ * scatter_block_bytes() <= shared_share() / 4) {
+        scatter_files_.resize(parts_);
+        folded_.assign(parts_, 0);
+      }
     }
   }
 
@@ -175,6 +187,7 @@ class reduce_core : public node<T> {
     if (spilled_any_.load()) {
       segments_ = spill_everything(run, *locals_, parts, this->label());
       if (shared_ && go_shared_.load()) spill_shared_tables(run);
+      end_scatter();
       locals_.reset();
       shared_.reset();
       return;
@@ -216,9 +229,10 @@ class reduce_core : public node<T> {
 
   /// Reduces the items of spilled segments (one partition) and pushes the result. When the
   /// table outgrows the thread's share, everything is split into sub-partitions on disk by a
-  /// hash of another seed, and each is reduced in turn.
+  /// hash of another seed, and each is reduced in turn. The last `repeating` segments hold
+  /// items scattered unfolded, whose keys repeat.
   void reduce_segments(const std::vector<spill_segment>& segments, unsigned level,
-                       batch_consumer<T>& out) {
+                       batch_consumer<T>& out, std::size_t repeating = 0) {
     const std::string& label = this->label();
     const std::size_t share = policy_.thread_share;
     table t;
@@ -229,7 +243,7 @@ class reduce_core : public node<T> {
     // the result. When even that does not fit, split at once instead of folding first. (Segments
     // of a split repeat keys, so deeper levels fold and split only when the table outgrows.)
     std::uint64_t largest = 0;
-    for (const auto& seg : segments) largest = std::max(largest, seg.items);
+    for (std::size_t i = 0; i + repeating < segments.size(); ++i) largest = std::max(largest, segments[i].items);
     if (level == 0 && table::bytes_for(largest) > share) {
       router.emplace(this->ctx(), label, policy_, level + 1);
     } else if (level == 0) {
@@ -287,6 +301,48 @@ class reduce_core : public node<T> {
 
   /// The bytes the shared tables may hold together: what the threads' shares add up to.
   std::size_t shared_share() const noexcept { return policy_.thread_share * this->ctx().threads(); }
+
+  /// Whether the run may go over to scattering (under a budget, with descriptors to spare).
+  bool scatterable() const noexcept { return !scatter_files_.empty(); }
+
+  /// The block each partition's scatter file buffers: all of them together an eighth of what
+  /// the shared tables may hold.
+  std::size_t scatter_block_bytes() const noexcept {
+    return std::clamp<std::size_t>(shared_share() / 8 / std::max<std::size_t>(parts_, 1), 16 * 1024,
+                                   std::max<std::size_t>(policy_.block_bytes, 16 * 1024));
+  }
+
+  /// Appends partition p's staged items to p's scatter file, unfolded; called holding p's
+  /// lock. Returns the bytes of the block buffer it made for the file, if it made it now.
+  template <class Stage>
+  std::size_t scatter(std::size_t p, Stage& stage) const {
+    std::size_t made = 0;
+    std::optional<spill_writer>& w = scatter_files_[p];
+    stage.take(p, [&](auto items) {
+      if (items.empty()) return;
+      if (!w) {
+        w.emplace(this->ctx().spill_dir(this->label()), this->label(), scatter_block_bytes());
+        made = scatter_block_bytes();
+      }
+      for (auto& x : items) w->add(Rules::item(x.get()));
+    });
+    return made;
+  }
+
+  /// Ends each partition's scatter file as the last segment of the partition.
+  void end_scatter() {
+    scattered_.assign(parts_, 0);
+    for (std::size_t p = 0; p < scatter_files_.size(); ++p) {
+      if (!scatter_files_[p]) continue;
+      spill_segment seg = scatter_files_[p]->end_segment();
+      scatter_files_[p].reset();  // the file stays while its segment refers to it
+      if (seg.items == 0) continue;
+      scattered_items_total.fetch_add(seg.items, std::memory_order_relaxed);
+      segments_[p].push_back(std::move(seg));
+      scattered_[p] = 1;
+    }
+    scatter_files_.clear();
+  }
 
   /// Ends an input stage that spilled with shared tables: writes each partition's shared table
   /// and the items still staged for it as one more segment, in parallel over groups of
@@ -380,6 +436,16 @@ class reduce_core : public node<T> {
   mutable std::optional<shared_tables<entry>> shared_;  // for keys that turn out not to repeat
   mutable std::atomic<bool> go_shared_{false};  // set by the first thread to see that they do not
   mutable std::atomic<std::size_t> shared_bytes_{0};  // the shared tables' slot arrays
+  // Keys may not repeat even within what the budget holds: then folding into the shared tables
+  // costs a random access an item for nothing, and their spills write nearly every item anyway.
+  // Once a thread sees that (reduce_thread_tables::note_spill), scatter_ is set and staged items
+  // go unfolded to a file per partition (written under the partition's lock), reduced when the
+  // partition is read. folded_ counts the items folded into each shared table since it last
+  // spilled (under the same lock); scattered_ marks the partitions whose last segment came so.
+  mutable std::atomic<bool> scatter_{false};
+  mutable std::vector<std::optional<spill_writer>> scatter_files_;
+  mutable std::vector<std::uint64_t> folded_;
+  std::vector<std::size_t> scattered_;
   std::vector<table> merged_;
   std::vector<std::span<T>> dense_;  // when entries are items: each merged table, compacted
   std::vector<arena> merge_bytes_;

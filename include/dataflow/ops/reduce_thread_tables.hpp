@@ -97,6 +97,10 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
   // then keep only what was folded before, and items that cannot be detached.
   std::optional<table_stage<entry>> staged;
   std::size_t shared_grown = 0;  // bytes the shared tables grew by in this thread's folds
+  // The shared tables' spills this thread made: how many, the items folded into those tables
+  // and the entries written (see note_spill).
+  std::size_t shared_spills = 0;
+  std::uint64_t spilled_folded = 0, spilled_entries = 0;
 
   template <class X>
   void operator()(X&& x) {
@@ -300,6 +304,15 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
   /// them while another thread holds it (fold_or_defer, at most an eighth of the share).
   void fold_staged(std::size_t part) {
     if constexpr (shareable) {
+      if (self->scatter_.load(std::memory_order_relaxed)) {
+        fold_or_defer(*self->shared_, *staged, part, self->policy_.thread_share / 8, [&](table&) {
+          if (const std::size_t made = self->scatter(part, *staged)) {
+            self->shared_bytes_.fetch_add(made, std::memory_order_relaxed);
+            shared_grown += made;
+          }
+        });
+        return;
+      }
       auto fold = [&](table& t) {
         staged->take(part, [&](auto items) {
           // A growth takes the new array beside the old one (a fold of deferred items may
@@ -311,6 +324,7 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
             spill_shared(part, t);
           }
           const std::size_t before = t.bytes();
+          if (self->scatterable()) self->folded_[part] += items.size();
           self->fold_stage(items, t, bytes);
           if (t.bytes() != before) {
             self->shared_bytes_.fetch_add(t.bytes() - before, std::memory_order_relaxed);
@@ -330,8 +344,22 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
     if (!writer) writer.emplace(self->ctx().spill_dir(label), label, self->policy_.block_bytes);
     t.for_each([&](std::uint64_t, entry& e) { writer->add(Rules::item(e)); });
     spilled[part].push_back(writer->end_segment());
+    note_spill(part, t.size());
     t.clear_entries();
     self->spilled_any_.store(true, std::memory_order_relaxed);
+  }
+
+  /// Counts a shared table's spill (holding its lock) toward the choice to scatter: once this
+  /// thread has spilled as many tables as there are partitions, if folding merged fewer than
+  /// one item in five, keys barely repeat within what the budget holds and the run scatters
+  /// from then on (reduce_core::scatter_).
+  void note_spill(std::size_t part, std::size_t entries) {
+    if (!self->scatterable()) return;
+    spilled_folded += std::exchange(self->folded_[part], 0);
+    spilled_entries += entries;
+    if (++shared_spills >= tables.size() && 5 * spilled_entries >= 4 * spilled_folded) {
+      self->scatter_.store(true, std::memory_order_relaxed);
+    }
   }
 
   void fold_in(waiting& w) {

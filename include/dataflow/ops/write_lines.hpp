@@ -81,7 +81,9 @@ struct line_format {
       text.append(s.data(), s.data() + s.size());
       text.push_back('\n');
     } else {
-      invoke_user(label, [&] { fmt::format_to(fmt::appender(text), "{}\n", item); });
+      // "{}" alone goes straight to the item's formatter; "{}\n" would be parsed an item.
+      invoke_user(label, [&] { fmt::format_to(fmt::appender(text), "{}", item); });
+      text.push_back('\n');
     }
   }
 };

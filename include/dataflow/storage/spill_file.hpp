@@ -51,6 +51,8 @@ spill_segment fenced_blocks(const spill_segment& s, std::size_t from, std::size_
 inline std::atomic<std::uint64_t> spilled_bytes_total{0};
 /// Counts spill files made, for statistics.
 inline std::atomic<std::uint64_t> spill_files_total{0};
+/// Counts items a keyed reduction spilled unfolded (keys that barely repeat), for tests.
+inline std::atomic<std::uint64_t> scattered_items_total{0};
 
 /// For tests: when set to n > 0, the n-th spill write from now fails as if the disk were full.
 inline std::atomic<long> spill_write_failure_countdown{0};
