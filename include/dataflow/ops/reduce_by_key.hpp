@@ -162,8 +162,9 @@ class reduce_core : public node<T> {
     // Shared tables need partitions enough that threads seldom wait for one another's locks.
     if constexpr (shareable) {
       if (parts_ >= 4 * run.ctx().threads()) shared_.emplace(parts_);
-      // Scattering holds a file per partition open, and its block buffer, until the stage
-      // ends: not with few descriptors, nor where the buffers would crowd out the tables.
+      // Scattering holds a file per partition open (a descriptor each, until the partitions
+      // have been read) and its block buffer until the stage ends: not with few descriptors,
+      // nor where the buffers would crowd out the tables.
       if (shared_ && policy_.limited() && parts_ <= policy_.open_files / 4 &&
           parts_ * scatter_block_bytes() <= shared_share() / 4) {
         scatter_files_.resize(parts_);
@@ -306,27 +307,37 @@ class reduce_core : public node<T> {
   bool scatterable() const noexcept { return !scatter_files_.empty(); }
 
   /// The block each partition's scatter file buffers: all of them together an eighth of what
-  /// the shared tables may hold.
+  /// the shared tables may hold, but at least 16 KiB each (begin() scatters only where they
+  /// come to a quarter at most).
   std::size_t scatter_block_bytes() const noexcept {
     return std::clamp<std::size_t>(shared_share() / 8 / std::max<std::size_t>(parts_, 1), 16 * 1024,
                                    std::max<std::size_t>(policy_.block_bytes, 16 * 1024));
   }
 
   /// Appends partition p's staged items to p's scatter file, unfolded; called holding p's
-  /// lock. Returns the bytes of the block buffer it made for the file, if it made it now.
+  /// lock, with p's shared table `t`. Nothing folds into `t` any more: the first call writes
+  /// its entries to the file too and frees it. Returns the bytes held now less those held
+  /// before (the file's block buffer made, the table's slots freed).
   template <class Stage>
-  std::size_t scatter(std::size_t p, Stage& stage) const {
-    std::size_t made = 0;
+  std::ptrdiff_t scatter(std::size_t p, table& t, Stage& stage) const {
+    std::ptrdiff_t change = 0;
     std::optional<spill_writer>& w = scatter_files_[p];
-    stage.take(p, [&](auto items) {
-      if (items.empty()) return;
+    auto file = [&]() -> spill_writer& {
       if (!w) {
         w.emplace(this->ctx().spill_dir(this->label()), this->label(), scatter_block_bytes());
-        made = scatter_block_bytes();
+        change += static_cast<std::ptrdiff_t>(scatter_block_bytes());
       }
-      for (auto& x : items) w->add(Rules::item(x.get()));
+      return *w;
+    };
+    if (t.capacity() > 0) {
+      t.for_each([&](std::uint64_t, entry& e) { file().add(Rules::item(e)); });
+      change -= static_cast<std::ptrdiff_t>(t.bytes());
+      t = table(0);
+    }
+    stage.take(p, [&](auto items) {
+      for (auto& x : items) file().add(Rules::item(x.get()));
     });
-    return made;
+    return change;
   }
 
   /// Ends each partition's scatter file as the last segment of the partition.

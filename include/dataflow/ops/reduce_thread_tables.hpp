@@ -305,10 +305,16 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
   void fold_staged(std::size_t part) {
     if constexpr (shareable) {
       if (self->scatter_.load(std::memory_order_relaxed)) {
-        fold_or_defer(*self->shared_, *staged, part, self->policy_.thread_share / 8, [&](table&) {
-          if (const std::size_t made = self->scatter(part, *staged)) {
-            self->shared_bytes_.fetch_add(made, std::memory_order_relaxed);
-            shared_grown += made;
+        fold_or_defer(*self->shared_, *staged, part, self->policy_.thread_share / 8, [&](table& t) {
+          const std::ptrdiff_t change = self->scatter(part, t, *staged);
+          if (change >= 0) {
+            self->shared_bytes_.fetch_add(static_cast<std::size_t>(change), std::memory_order_relaxed);
+            shared_grown += static_cast<std::size_t>(change);
+          } else {
+            // Another thread may have grown the table: what this thread charges stays >= 0.
+            const auto freed = static_cast<std::size_t>(-change);
+            self->shared_bytes_.fetch_sub(freed, std::memory_order_relaxed);
+            shared_grown -= std::min(shared_grown, freed);
           }
         });
         return;
@@ -350,8 +356,8 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
   }
 
   /// Counts a shared table's spill (holding its lock) toward the choice to scatter: once this
-  /// thread has spilled as many tables as there are partitions, if folding merged fewer than
-  /// one item in five, keys barely repeat within what the budget holds and the run scatters
+  /// thread has spilled as many tables as there are partitions, if folding merged one item in
+  /// five or fewer, keys barely repeat within what the budget holds and the run scatters
   /// from then on (reduce_core::scatter_).
   void note_spill(std::size_t part, std::size_t entries) {
     if (!self->scatterable()) return;
