@@ -7,6 +7,10 @@
 // a terminal, a plain line every few seconds otherwise. context::progress(progress_mode::off)
 // (or DATAFLOW_PROGRESS=off in the environment) silences it; context::on_progress(fn) hands
 // each sample to fn instead (and a last one with `finished` set when the run ends).
+//
+// On a job of several ranks only rank 0 shows progress, and while a stage exchanges items
+// between ranks its samples are the whole job's: every other rank sends its stage's figures to
+// rank 0 every 100 ms (mpi/mpi_world.hpp), and a sample adds the latest of each.
 #pragma once
 
 #include <dataflow/detail/config.hpp>
@@ -38,6 +42,9 @@ struct progress_info {
   double stage_seconds = 0;
   double elapsed_seconds = 0;  ///< since the action started
   bool finished = false;       ///< the run ended (the last sample of it)
+  /// The ranks whose figures these are: on a job of several, rank 0's samples of a stage that
+  /// exchanges add those of the ranks it has heard from in the stage (1 otherwise).
+  std::size_t ranks = 1;
 
   /// Items per second over the stage so far.
   double rate() const noexcept { return stage_seconds > 0 ? static_cast<double>(items) / stage_seconds : 0; }
@@ -54,6 +61,16 @@ enum class progress_mode {
 };
 
 namespace detail {
+
+/// A stage's figures on one rank, as ranks send them to rank 0.
+struct stage_progress {
+  std::uint64_t stage = 0;  // its number in the run
+  std::uint64_t items = 0;
+  std::uint64_t items_total = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t partitions_done = 0;
+  std::uint64_t partitions_total = 0;
+};
 
 /// The counters of the running action and the thread that reports them.
 class progress_reporter {
@@ -81,6 +98,13 @@ class progress_reporter {
 
   void begin_stage(const std::string& name, std::size_t partitions, std::uint64_t items_total);
 
+  /// This rank's figures for the current stage.
+  stage_progress figures();
+  /// Sets what the other ranks heard from (`ranks` of them) report for the current stage, added
+  /// to this rank's in every sample until the next stage begins (sum.items_total: 0 unless
+  /// every other rank reported its total).
+  void set_others(const stage_progress& sum, std::size_t ranks);
+
   void end_run() noexcept;
 
  private:
@@ -105,6 +129,8 @@ class progress_reporter {
   std::size_t stage_number_ = 0;
   std::size_t partitions_total_ = 0;
   std::uint64_t items_total_ = 0;
+  stage_progress others_{};  // the other ranks' figures (see set_others)
+  std::size_t other_ranks_ = 0;
   clock::time_point run_start_{};
   clock::time_point stage_start_{};
   clock::time_point last_line_{};
@@ -144,8 +170,9 @@ DATAFLOW_INLINE std::string progress_info::line() const {
   } else {
     done += " items";
   }
-  return fmt::format("[{:.1f} s] {} stage {} {}: {}/{} partitions, {}, {} ({}/s, {}/s)",
-                     elapsed_seconds, action, stage_number, stage, partitions_done,
+  return fmt::format("[{:.1f} s] {} stage {} {}{}: {}/{} partitions, {}, {} ({}/s, {}/s)",
+                     elapsed_seconds, action, stage_number, stage,
+                     ranks > 1 ? fmt::format(" on {} ranks", ranks) : std::string(), partitions_done,
                      partitions_total, done, format_size(bytes), count(rate()),
                      format_size(static_cast<std::uint64_t>(byte_rate)));
 }
@@ -184,11 +211,12 @@ DATAFLOW_INLINE void progress_reporter::set_handler(std::function<void(const pro
 DATAFLOW_INLINE void progress_reporter::begin_run(const std::string& action) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    // Stages count from 1 in every run, shown or not: ranks match their figures by it.
+    stage_.clear();
+    stage_number_ = 0;
     if (!handler && mode != progress_mode::automatic) return;
     terminal_ = ::isatty(STDERR_FILENO) == 1;
     action_ = action;
-    stage_.clear();
-    stage_number_ = 0;
     run_start_ = stage_start_ = clock::now();
     running_ = true;
     shown_ = false;
@@ -209,6 +237,20 @@ DATAFLOW_INLINE void progress_reporter::begin_stage(const std::string& name, std
   items.store(0, std::memory_order_relaxed);
   bytes.store(0, std::memory_order_relaxed);
   partitions_done.store(0, std::memory_order_relaxed);
+  others_ = {};
+  other_ranks_ = 0;
+}
+
+DATAFLOW_INLINE stage_progress progress_reporter::figures() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {stage_number_, items.load(std::memory_order_relaxed), items_total_,
+          bytes.load(std::memory_order_relaxed), partitions_done.load(std::memory_order_relaxed), partitions_total_};
+}
+
+DATAFLOW_INLINE void progress_reporter::set_others(const stage_progress& sum, std::size_t ranks) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  others_ = sum;
+  other_ranks_ = ranks;
 }
 
 DATAFLOW_INLINE void progress_reporter::end_run() noexcept {
@@ -242,6 +284,15 @@ DATAFLOW_INLINE progress_info progress_reporter::sample(clock::time_point now) c
   info.bytes = bytes.load(std::memory_order_relaxed);
   info.stage_seconds = std::chrono::duration<double>(now - stage_start_).count();
   info.elapsed_seconds = std::chrono::duration<double>(now - run_start_).count();
+  if (other_ranks_ > 0) {
+    info.ranks = 1 + other_ranks_;
+    info.items += others_.items;
+    info.bytes += others_.bytes;
+    info.partitions_done += static_cast<std::size_t>(others_.partitions_done);
+    info.partitions_total += static_cast<std::size_t>(others_.partitions_total);
+    // A total only where every rank knows its own.
+    info.items_total = items_total_ > 0 && others_.items_total > 0 ? items_total_ + others_.items_total : 0;
+  }
   return info;
 }
 

@@ -11,7 +11,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -201,3 +203,57 @@ TEST_CASE("a codec that throws on one rank while an action gathers fails it on e
 }
 
 }  // namespace
+
+TEST_CASE("rank 0's progress covers the whole job while a stage exchanges") {
+  const std::size_t ranks = world().size();
+  dataflow::context ctx(world(), 1);
+  // Samples on rank 0 only: the others send their figures and show nothing.
+  std::mutex m;
+  std::size_t most_ranks = 0;
+  std::uint64_t most_items = 0, most_total = 0;
+  std::string line;
+  if (ctx.rank() == 0) {
+    ctx.on_progress(
+        [&](const dataflow::progress_info& p) {
+          // The stage that feeds the exchange (a job of one rank has no exchange: its first).
+          if (p.stage.find(ranks > 1 ? "-> exchange#" : "generate#") == std::string::npos) return;
+          std::lock_guard<std::mutex> lock(m);  // not Catch's CHECK: this is the reporter's thread
+          if (p.ranks >= most_ranks) line = p.line();
+          most_ranks = std::max(most_ranks, p.ranks);
+          most_items = std::max(most_items, p.items);
+          most_total = std::max(most_total, p.items_total);
+        },
+        std::chrono::milliseconds(10), std::chrono::milliseconds(0));
+  }
+  // Every rank reads its slice of the items slowly (about 1.2 s), so that rank 0 hears from
+  // each of the others while the stage runs.
+  // (Stages count what they read a batch at a time.)
+  const std::size_t per_rank = 60'000;
+  const std::size_t n = per_rank * ranks;
+  auto sums = ctx.generate(n, [](std::size_t i) { return i; })
+                  .map([](std::size_t i) {
+                    if (i % 100 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                    return std::pair{std::uint64_t{i % 97}, std::uint64_t{i}};
+                  })
+                  .group_by_key()
+                  .map([](const auto& g) {
+                    std::uint64_t sum = 0;
+                    for (std::uint64_t v : g.second) sum += v;
+                    return sum;
+                  })
+                  .reduce(std::plus<>{})
+                  .value_or(0);
+  CHECK(sums == std::uint64_t{n} * (n - 1) / 2);
+  if (ctx.rank() == 0) {
+    std::lock_guard<std::mutex> lock(m);
+    CAPTURE(ranks, most_ranks, most_items, most_total, line);
+    CHECK(most_ranks == ranks);
+    CHECK(line.find(ranks > 1 ? "on " + std::to_string(ranks) + " ranks:" : "generate#") != std::string::npos);
+    CHECK(most_items <= n);  // the job's items, never more
+    if (ranks > 1) {
+      CHECK(most_items > per_rank);  // more than this rank reads: the others' too
+      // A total only where every rank knows its own, and then the job's.
+      CHECK((most_total == 0 || most_total == n));
+    }
+  }
+}

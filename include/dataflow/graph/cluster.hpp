@@ -57,9 +57,10 @@ class cluster {
   /// sent all its blocks, with what `part` or `deliver` threw first (null if nothing): the
   /// caller settles it with every rank. A rank whose part failed tells the others as soon as it
   /// stops, and their outboxes stop (block_outbox::stopped, which is no failure of theirs).
+  /// Meanwhile rank 0's `progress` shows the whole job's figures for the stage (progress.hpp).
   virtual std::exception_ptr stream(detail::block_outbox& out,
                                     detail::function_ref<void(std::size_t, std::vector<char>&&)> deliver,
-                                    detail::function_ref<void()> part) = 0;
+                                    detail::function_ref<void()> part, detail::progress_reporter& progress) = 0;
 };
 
 namespace detail {

@@ -11,15 +11,8 @@
 
 #include <dataflow/errors.hpp>
 #include <dataflow/graph/cluster.hpp>
-
-// The C interface only: MPI's C++ bindings are deprecated and do not compile cleanly.
-#ifndef OMPI_SKIP_MPICXX
-#define OMPI_SKIP_MPICXX 1
-#endif
-#ifndef MPICH_SKIP_MPICXX
-#define MPICH_SKIP_MPICXX 1
-#endif
-#include <mpi.h>
+#include <dataflow/mpi/mpi_c.hpp>
+#include <dataflow/mpi/progress_relay.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -111,10 +104,12 @@ class mpi_cluster final : public cluster {
   }
 
   std::exception_ptr stream(block_outbox& out, function_ref<void(std::size_t, std::vector<char>&&)> deliver,
-                            function_ref<void()> part) override {
+                            function_ref<void()> part, progress_reporter& progress) override {
     require_main_thread();
     // A tag of each stream's own: every rank makes the same streams in the same order.
-    const int tag = stream_tag + static_cast<int>(streams_++ % 16384);
+    const std::uint64_t number = streams_++;
+    const int tag = stream_tag + static_cast<int>(number % 16384);
+    progress_relay relay(progress, comm_, rank_, size_, number);
     std::exception_ptr failed;  // this rank's: from part, or from deliver
     std::atomic<bool> part_done{false};
     std::exception_ptr part_failed;
@@ -211,6 +206,7 @@ class mpi_cluster final : public cluster {
           }
         }
         if (failed) out.stop();  // this rank's stage stops too
+        relay.poll();
         // Once the part is done nothing more is posted: the end follows the last block.
         if (!ended && part_done.load(std::memory_order_acquire) && out.empty()) {
           if (!failed && part_failed) failed = part_failed;
@@ -241,6 +237,7 @@ class mpi_cluster final : public cluster {
         }
       }
     }
+    relay.finish();
     if (runner.joinable()) runner.join();
     return failed;
   }

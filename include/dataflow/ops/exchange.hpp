@@ -177,7 +177,8 @@ class exchange_node final : public node<T> {
             for (std::size_t r = 0; r < ranks; ++r) l.ship(r);
           });
           tail_from_ = clock.wall();
-        });
+        },
+        ctx.progress);
     outbox_ = nullptr;
     const double tail = clock.wall() - tail_from_;
     settle_failure(ctx, failed, failed ? what_of(failed) : std::string());

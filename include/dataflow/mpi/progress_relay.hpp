@@ -1,0 +1,117 @@
+// Progress of the whole job while a stage exchanges items between ranks (progress.hpp): every
+// rank but 0 sends its stage's figures to rank 0 every 100 ms, and rank 0 adds the latest of
+// each to its own samples. Driven by the loop of mpi_cluster::stream, on the thread that talks
+// to the job.
+//
+// The figures travel on a tag of their own, so that they never wait behind blocks; each carries
+// the number of its stream and of its stage, and rank 0 takes only those of the stream and
+// stage it is in (a figure of an earlier stream, received late, is dropped). A rank has at most
+// one figure in flight: 56 bytes, which MPI sends eagerly, so that the last one completes
+// whether or not rank 0 still listens.
+#pragma once
+
+#include <dataflow/mpi/mpi_c.hpp>
+#include <dataflow/progress.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace dataflow::detail {
+
+class progress_relay {
+  using clock = std::chrono::steady_clock;
+  using message = std::array<std::uint64_t, 7>;  // stream, stage, then the stage_progress
+
+ public:
+  static constexpr int tag = 7402;
+  static constexpr std::chrono::milliseconds every{100};
+
+  progress_relay(progress_reporter& progress, MPI_Comm comm, std::size_t rank, std::size_t size,
+                 std::uint64_t stream)
+      : progress_(progress), comm_(comm), rank_(rank), stream_(stream), heard_(rank == 0 ? size : 0) {}
+  progress_relay(const progress_relay&) = delete;
+  progress_relay& operator=(const progress_relay&) = delete;
+
+  /// Sends this rank's figures when their time has come (ranks but 0), or takes in what the
+  /// others sent (rank 0).
+  void poll() {
+    if (rank_ == 0) {
+      receive();
+    } else {
+      send();
+    }
+  }
+
+  /// Ends the stream: a rank's last figure completes; rank 0 drops what is still waiting.
+  void finish() noexcept {
+    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+    if (rank_ == 0) receive();
+  }
+
+ private:
+  void send() {
+    const auto now = clock::now();
+    if (now < next_) return;
+    if (request_ != MPI_REQUEST_NULL) {
+      int done = 0;
+      MPI_Test(&request_, &done, MPI_STATUS_IGNORE);
+      if (!done) return;
+    }
+    const stage_progress f = progress_.figures();
+    out_ = {stream_, f.stage, f.items, f.items_total, f.bytes, f.partitions_done, f.partitions_total};
+    MPI_Isend(out_.data(), static_cast<int>(out_.size()), MPI_UINT64_T, 0, tag, comm_, &request_);
+    next_ = now + every;
+  }
+
+  void receive() {
+    bool changed = false;
+    for (;;) {
+      int flag = 0;
+      MPI_Status st;
+      MPI_Iprobe(MPI_ANY_SOURCE, tag, comm_, &flag, &st);
+      if (!flag) break;
+      message in{};
+      MPI_Recv(in.data(), static_cast<int>(in.size()), MPI_UINT64_T, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE);
+      const auto from = static_cast<std::size_t>(st.MPI_SOURCE);
+      if (in[0] != stream_ || from >= heard_.size()) continue;
+      heard_[from] = in;
+      changed = true;
+    }
+    if (!changed) return;
+    const std::uint64_t stage = progress_.figures().stage;
+    stage_progress sum;
+    std::size_t ranks = 0;
+    bool totals = true;  // every other rank knows its total
+    for (std::size_t r = 1; r < heard_.size(); ++r) {
+      if (!heard_[r] || (*heard_[r])[1] != stage) {
+        totals = false;
+        continue;
+      }
+      const message& m = *heard_[r];
+      ++ranks;
+      sum.items += m[2];
+      totals = totals && m[3] > 0;
+      sum.items_total += m[3];
+      sum.bytes += m[4];
+      sum.partitions_done += m[5];
+      sum.partitions_total += m[6];
+    }
+    if (!totals) sum.items_total = 0;
+    if (ranks > 0) progress_.set_others(sum, ranks);
+  }
+
+  progress_reporter& progress_;
+  MPI_Comm comm_;
+  std::size_t rank_;
+  std::uint64_t stream_;
+  std::vector<std::optional<message>> heard_;  // rank 0: the latest figure of each rank
+  message out_{};                              // a rank's figure in flight
+  MPI_Request request_ = MPI_REQUEST_NULL;
+  clock::time_point next_{};
+};
+
+}  // namespace dataflow::detail
