@@ -31,6 +31,9 @@ struct stage_stats {
   std::size_t partitions = 0;
   std::uint64_t largest_partition = 0;  ///< items in the fullest input partition
   std::uint64_t median_partition = 0;   ///< items in the median partition of those not empty
+  // The figures below include the end of the node the stage feeds (a reduction's merge, its
+  // last spills), and on a job of several ranks all that its exchange spilled: every byte a
+  // run spills counts in one of its stages.
   double wall_seconds = 0;
   double cpu_seconds = 0;  ///< of the whole process while the stage ran
   std::uint64_t spilled_bytes = 0;  ///< written to spill files while the stage ran

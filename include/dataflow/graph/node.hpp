@@ -192,9 +192,14 @@ class run_state {
   /// Records a finished stage: its name, the counts of each input partition, and the clock
   /// started with it.
   void record_stage(std::string name, const partition_counts& counts, const stats_clock& clock);
+  /// Adds the wall and CPU time, spills and peak memory since `clock` started to the stage that
+  /// fed `label`, the latest one recorded: a barrier's end (its merge, its last spills).
+  void extend_stage(const std::string& label, const stats_clock& clock);
   /// Adds what the exchange `label` sent and received (other ranks only) and the seconds it
-  /// took to the stage that fed it, the latest one recorded.
-  void record_exchange(const std::string& label, std::uint64_t sent, std::uint64_t received, double seconds);
+  /// took to the stage that fed it, the latest one recorded, whose spills become all that the
+  /// exchange's stream spilled (`stream`: its clock).
+  void record_exchange(const std::string& label, std::uint64_t sent, std::uint64_t received, double seconds,
+                       const stats_clock& stream);
   /// On a job of several ranks: learns every rank's figures so far, so that the run reports the
   /// whole job when it ends (run_stats::ranks). Collective (one small exchange): an action calls
   /// it once its part has been settled with every rank.
@@ -365,11 +370,25 @@ DATAFLOW_INLINE void run_state::record_stage(std::string name, const partition_c
   stats_.stages.push_back(std::move(s));
 }
 
+DATAFLOW_INLINE void run_state::extend_stage(const std::string& label, const stats_clock& clock) {
+  if (stats_.stages.empty()) return;
+  stage_stats& s = stats_.stages.back();
+  if (!s.name.ends_with(label)) return;
+  s.wall_seconds += clock.wall();
+  s.cpu_seconds += clock.cpu();
+  s.spilled_bytes += clock.spilled_bytes();
+  s.spill_files += clock.spill_files();
+  s.peak_memory = std::max(s.peak_memory, ctx_.charged.peak());
+  peak_ = std::max(peak_, s.peak_memory);
+}
+
 DATAFLOW_INLINE void run_state::record_exchange(const std::string& label, std::uint64_t sent, std::uint64_t received,
-                                                double seconds) {
+                                                double seconds, const stats_clock& stream) {
   if (stats_.stages.empty()) return;
   stage_stats& s = stats_.stages.back();
   if (!s.name.ends_with(label)) return;  // not the stage that fed it: nothing to attribute
+  s.spilled_bytes = std::max(s.spilled_bytes, stream.spilled_bytes());
+  s.spill_files = std::max(s.spill_files, stream.spill_files());
   s.bytes_sent += sent;
   s.bytes_received += received;
   s.comm_seconds += seconds;

@@ -302,7 +302,9 @@ class fed_node final : public Core {
   void execute(run_state& run) override {
     this->begin(run);
     run_stage(run, *parent_, stack_, this->label(), [&](std::size_t) -> auto& { return this->local(); });
+    const stats_clock clock;
     this->finish(run);
+    run.extend_stage(this->label(), clock);  // the merge and the last spills are the stage's too
   }
 
  private:

@@ -81,8 +81,12 @@ class exchange_node final : public node<T> {
       block_header h{open_items[r], static_cast<std::uint32_t>(buf.size() - sizeof(block_header))};
       std::memcpy(buf.data(), &h, sizeof h);
       open_items[r] = 0;
+      const std::size_t bytes = buf.capacity();
       self->ship(r, std::move(buf));
       buf = std::vector<char>();
+      // The outbox (or the received blocks) charges the block from now on: this thread no
+      // longer does, up to what it charged at its last batch's end.
+      charge.set(charge.held() - std::min(charge.held(), bytes));
     }
     void end_batch() {
       std::size_t held = 0;
@@ -185,8 +189,10 @@ class exchange_node final : public node<T> {
     received_->seal();
     // Time in communication: a thread's wait for room to send (on average), and the wait for
     // the other ranks at the end.
+    // Blocks received before this rank's part began or after it ended that went to disk were
+    // written outside the stage's own figures: all the stream spilled is the stage's.
     run.record_exchange(this->label(), sent_.load(), received.load(),
-                        tail + out.waited_seconds() / static_cast<double>(ctx.threads()));
+                        tail + out.waited_seconds() / static_cast<double>(ctx.threads()), clock);
   }
 
  private:

@@ -127,10 +127,12 @@ class join_inputs {
         // consumer reads the join, partition by partition of the left input. The left side is
         // never held, and its order within each partition is kept.
         left_->ensure_executed(run);
+        const stats_clock clock;
         tables_ = std::vector<join_table<R>>(parts_);
         parallel_partitions(run, parts_, label + " (build)", [&](std::size_t p) {
           tables_[p].build(label, gather(*right_locals_, p), false);
         });
+        run.extend_stage(label + " (right)", clock);  // unless the left side ran stages since
         left_parts_ = left_->partition_count();
         streaming_ = true;
         return;
@@ -141,11 +143,13 @@ class join_inputs {
       return left_locals_->local([&] { return side_local<L>(parts_, this); });
     });
     if (spilled_any_.load()) {
+      const stats_clock clock;
       left_segments_ = spill_everything(run, *left_locals_, parts_, label);
       right_segments_ = spill_everything(run, *right_locals_, parts_, label);
       left_locals_.reset();
       right_locals_.reset();
       spilled_ = true;
+      run.extend_stage(label + " (left)", clock);
     }
   }
 
