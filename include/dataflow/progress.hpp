@@ -8,9 +8,9 @@
 // (or DATAFLOW_PROGRESS=off in the environment) silences it; context::on_progress(fn) hands
 // each sample to fn instead (and a last one with `finished` set when the run ends).
 //
-// On a job of several ranks only rank 0 shows progress, and while a stage exchanges items
-// between ranks its samples are the whole job's: every other rank sends its stage's figures to
-// rank 0 every 100 ms (mpi/mpi_world.hpp), and a sample adds the latest of each.
+// On a job of several ranks only rank 0 shows progress, and its samples are the whole job's:
+// while a stage runs, every other rank sends its figures to rank 0 every 100 ms
+// (mpi/progress_relay.hpp), and a sample adds the latest of each.
 #pragma once
 
 #include <dataflow/detail/config.hpp>
@@ -42,8 +42,8 @@ struct progress_info {
   double stage_seconds = 0;
   double elapsed_seconds = 0;  ///< since the action started
   bool finished = false;       ///< the run ended (the last sample of it)
-  /// The ranks whose figures these are: on a job of several, rank 0's samples of a stage that
-  /// exchanges add those of the ranks it has heard from in the stage (1 otherwise).
+  /// The ranks whose figures these are: on a job of several, rank 0's samples add those of the
+  /// ranks it has heard from in the stage (1 otherwise).
   std::size_t ranks = 1;
 
   /// Items per second over the stage so far.
@@ -64,6 +64,7 @@ namespace detail {
 
 /// A stage's figures on one rank, as ranks send them to rank 0.
 struct stage_progress {
+  std::uint64_t run = 0;    // the context's runs so far, this one included
   std::uint64_t stage = 0;  // its number in the run
   std::uint64_t items = 0;
   std::uint64_t items_total = 0;
@@ -126,6 +127,7 @@ class progress_reporter {
   bool terminal_ = false;
   std::string action_;
   std::string stage_;
+  std::uint64_t runs_ = 0;
   std::size_t stage_number_ = 0;
   std::size_t partitions_total_ = 0;
   std::uint64_t items_total_ = 0;
@@ -211,7 +213,8 @@ DATAFLOW_INLINE void progress_reporter::set_handler(std::function<void(const pro
 DATAFLOW_INLINE void progress_reporter::begin_run(const std::string& action) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    // Stages count from 1 in every run, shown or not: ranks match their figures by it.
+    // Runs and their stages are counted, shown or not: ranks match their figures by them.
+    ++runs_;
     stage_.clear();
     stage_number_ = 0;
     if (!handler && mode != progress_mode::automatic) return;
@@ -243,7 +246,7 @@ DATAFLOW_INLINE void progress_reporter::begin_stage(const std::string& name, std
 
 DATAFLOW_INLINE stage_progress progress_reporter::figures() {
   std::lock_guard<std::mutex> lock(mutex_);
-  return {stage_number_, items.load(std::memory_order_relaxed), items_total_,
+  return {runs_, stage_number_, items.load(std::memory_order_relaxed), items_total_,
           bytes.load(std::memory_order_relaxed), partitions_done.load(std::memory_order_relaxed), partitions_total_};
 }
 

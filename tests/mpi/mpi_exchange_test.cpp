@@ -209,37 +209,40 @@ TEST_CASE("a codec that throws on one rank while an action gathers fails it on e
 
 }  // namespace
 
-TEST_CASE("rank 0's progress covers the whole job while a stage exchanges") {
+TEST_CASE("rank 0's progress covers the whole job, in a stage that exchanges and in one that does not") {
   const std::size_t ranks = world().size();
   dataflow::context ctx(world(), 1);
-  // Samples on rank 0 only: the others send their figures and show nothing.
+  // Samples on rank 0 only: the others send their figures and show nothing. Per stage watched:
+  // the most ranks, items and known total any sample showed, and a line with the most ranks.
+  struct seen {
+    std::size_t ranks = 0;
+    std::uint64_t items = 0, total = 0;
+    std::string line;
+  };
   std::mutex m;
-  std::size_t most_ranks = 0;
-  std::uint64_t most_items = 0, most_total = 0;
-  std::string line;
+  std::map<std::string, seen> stages;
   if (ctx.rank() == 0) {
     ctx.on_progress(
         [&](const dataflow::progress_info& p) {
-          // The stage that feeds the exchange (a job of one rank has no exchange: its first).
-          if (p.stage.find(ranks > 1 ? "-> exchange#" : "generate#") == std::string::npos) return;
           std::lock_guard<std::mutex> lock(m);  // not Catch's CHECK: this is the reporter's thread
-          if (p.ranks >= most_ranks) line = p.line();
-          most_ranks = std::max(most_ranks, p.ranks);
-          most_items = std::max(most_items, p.items);
-          most_total = std::max(most_total, p.items_total);
+          seen& s = stages[p.stage];
+          if (p.ranks >= s.ranks) s.line = p.line();
+          s.ranks = std::max(s.ranks, p.ranks);
+          s.items = std::max(s.items, p.items);
+          s.total = std::max(s.total, p.items_total);
         },
         std::chrono::milliseconds(10), std::chrono::milliseconds(0));
   }
   // Every rank reads its slice of the items slowly (about 1.2 s), so that rank 0 hears from
-  // each of the others while the stage runs.
-  // (Stages count what they read a batch at a time.)
+  // each of the others while the stage runs. (Stages count what they read a batch at a time.)
   const std::size_t per_rank = 60'000;
   const std::size_t n = per_rank * ranks;
+  auto slow = [](std::size_t i) {
+    if (i % 100 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return std::pair{std::uint64_t{i % 97}, std::uint64_t{i}};
+  };
   auto sums = ctx.generate(n, [](std::size_t i) { return i; })
-                  .map([](std::size_t i) {
-                    if (i % 100 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-                    return std::pair{std::uint64_t{i % 97}, std::uint64_t{i}};
-                  })
+                  .map(slow)
                   .group_by_key()
                   .map([](const auto& g) {
                     std::uint64_t sum = 0;
@@ -249,16 +252,29 @@ TEST_CASE("rank 0's progress covers the whole job while a stage exchanges") {
                   .reduce(std::plus<>{})
                   .value_or(0);
   CHECK(sums == std::uint64_t{n} * (n - 1) / 2);
+  // A stage that exchanges nothing: the count combines the ranks' counts after it.
+  CHECK(ctx.generate(n, [](std::size_t i) { return i; }).map(slow).count() == n);
   if (ctx.rank() == 0) {
     std::lock_guard<std::mutex> lock(m);
-    CAPTURE(ranks, most_ranks, most_items, most_total, line);
-    CHECK(most_ranks == ranks);
-    CHECK(line.find(ranks > 1 ? "on " + std::to_string(ranks) + " ranks:" : "generate#") != std::string::npos);
-    CHECK(most_items <= n);  // the job's items, never more
-    if (ranks > 1) {
-      CHECK(most_items > per_rank);  // more than this rank reads: the others' too
-      // A total only where every rank knows its own, and then the job's.
-      CHECK((most_total == 0 || most_total == n));
+    // The stage into the exchange (a job of one rank has none: its first stage), then the count.
+    std::vector<const seen*> watched;
+    for (const auto& [name, s] : stages) {
+      if (name.find(ranks > 1 ? "-> exchange#" : "-> group_by_key#") != std::string::npos ||
+          name.find("-> count#") != std::string::npos) {
+        watched.push_back(&s);
+      }
+    }
+    CHECK(watched.size() == 2);
+    for (const seen* s : watched) {
+      CAPTURE(ranks, s->ranks, s->items, s->total, s->line);
+      CHECK(s->ranks == ranks);
+      CHECK(s->line.find(ranks > 1 ? " on " + std::to_string(ranks) + " ranks:" : "stage ") != std::string::npos);
+      CHECK(s->items <= n);  // the job's items, never more
+      if (ranks > 1) {
+        CHECK(s->items > per_rank);  // more than this rank reads: the others' too
+        // A total only where every rank knows its own, and then the job's.
+        CHECK((s->total == 0 || s->total == n));
+      }
     }
   }
 }

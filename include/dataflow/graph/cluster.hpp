@@ -61,6 +61,13 @@ class cluster {
   virtual std::exception_ptr stream(detail::block_outbox& out,
                                     detail::function_ref<void(std::size_t, std::vector<char>&&)> deliver,
                                     detail::function_ref<void()> part, detail::progress_reporter& progress) = 0;
+  /// Runs `part`, a stage that exchanges nothing, while rank 0's `progress` shows the whole
+  /// job's figures for it; returns once it has, rethrowing what it threw. Called on the thread
+  /// that runs actions (inside a stream's part it just runs `part`).
+  virtual void watch(detail::function_ref<void()> part, detail::progress_reporter& progress) {
+    (void)progress;
+    part();
+  }
 };
 
 namespace detail {

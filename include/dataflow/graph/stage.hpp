@@ -259,20 +259,28 @@ void run_stage(run_state& run, node<In>& parent, const Stack& stack,
   auto& progress = run.ctx().progress;
   progress.begin_stage(name, parts, parent.known_items().value_or(0));
   try {
-    for_each_partition(run, parts, [&](std::size_t p) {
-      auto& sink = sink_for(p);
-      stack_consumer<In, Stack, std::remove_reference_t<decltype(sink)>> c(stack, sink);
-      c.report_to(&progress.items, &progress.bytes);
-      push_partition_of(parent, p, c, [&] {
-        if constexpr (requires { sink.end_partition(); }) sink.end_partition();
+    auto partitions = [&] {
+      for_each_partition(run, parts, [&](std::size_t p) {
+        auto& sink = sink_for(p);
+        stack_consumer<In, Stack, std::remove_reference_t<decltype(sink)>> c(stack, sink);
+        c.report_to(&progress.items, &progress.bytes);
+        push_partition_of(parent, p, c, [&] {
+          if constexpr (requires { sink.end_partition(); }) sink.end_partition();
+        });
+        if (release) parent.release_partition(p);
+        counts.in[p] = c.items_in();
+        counts.out[p] = c.items_out();
+        counts.bytes_in[p] = c.bytes_in();
+        counts.bytes_out[p] = c.bytes_out();
+        progress.partitions_done.fetch_add(1, std::memory_order_relaxed);
       });
-      if (release) parent.release_partition(p);
-      counts.in[p] = c.items_in();
-      counts.out[p] = c.items_out();
-      counts.bytes_in[p] = c.bytes_in();
-      counts.bytes_out[p] = c.bytes_out();
-      progress.partitions_done.fetch_add(1, std::memory_order_relaxed);
-    });
+    };
+    // On a job of several ranks, rank 0's progress covers every rank's part of the stage.
+    if (multi_rank(run.ctx())) {
+      run.ctx().ranks->watch(partitions, progress);
+    } else {
+      partitions();
+    }
   } catch (const op_failure& f) {
     throw_stage_error(f, name);
   } catch (const std::bad_alloc&) {

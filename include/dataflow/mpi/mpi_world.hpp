@@ -17,12 +17,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -109,7 +112,7 @@ class mpi_cluster final : public cluster {
     // A tag of each stream's own: every rank makes the same streams in the same order.
     const std::uint64_t number = streams_++;
     const int tag = stream_tag + static_cast<int>(number % 16384);
-    progress_relay relay(progress, comm_, rank_, size_, number);
+    progress_relay relay(progress, comm_, rank_, size_);
     std::exception_ptr failed;  // this rank's: from part, or from deliver
     std::atomic<bool> part_done{false};
     std::exception_ptr part_failed;
@@ -240,6 +243,48 @@ class mpi_cluster final : public cluster {
     relay.finish();
     if (runner.joinable()) runner.join();
     return failed;
+  }
+
+  void watch(function_ref<void()> part, progress_reporter& progress) override {
+    int main_thread = 0;
+    MPI_Is_thread_main(&main_thread);
+    if (!main_thread || size_ == 1) {  // a stage inside a stream: the stream's loop relays
+      part();
+      return;
+    }
+    std::mutex m;
+    std::condition_variable ended;
+    bool done = false;
+    std::exception_ptr failed;
+    std::thread runner;
+    try {
+      runner = std::thread([&] {
+        try {
+          part();
+        } catch (...) {
+          failed = std::current_exception();
+        }
+        std::lock_guard<std::mutex> lock(m);
+        done = true;
+        ended.notify_one();
+      });
+    } catch (const std::system_error&) {  // no thread to spare: the stage runs here, unwatched
+      part();
+      return;
+    }
+    progress_relay relay(progress, comm_, rank_, size_);
+    {
+      std::unique_lock<std::mutex> lock(m);
+      while (!done) {
+        lock.unlock();
+        relay.poll();
+        lock.lock();
+        ended.wait_for(lock, std::chrono::milliseconds(20), [&] { return done; });
+      }
+    }
+    runner.join();
+    relay.finish();
+    if (failed) std::rethrow_exception(failed);
   }
 
  private:

@@ -1,11 +1,11 @@
-// Progress of the whole job while a stage exchanges items between ranks (progress.hpp): every
-// rank but 0 sends its stage's figures to rank 0 every 100 ms, and rank 0 adds the latest of
-// each to its own samples. Driven by the loop of mpi_cluster::stream, on the thread that talks
-// to the job.
+// Progress of the whole job while a stage runs (progress.hpp): every rank but 0 sends its
+// stage's figures to rank 0 every 100 ms, and rank 0 adds the latest of each to its own
+// samples. Driven by the thread that talks to the job while a stage runs on another: the loop
+// of mpi_cluster::stream for a stage that exchanges, mpi_cluster::watch for any other.
 //
 // The figures travel on a tag of their own, so that they never wait behind blocks; each carries
-// the number of its stream and of its stage, and rank 0 takes only those of the stream and
-// stage it is in (a figure of an earlier stream, received late, is dropped). A rank has at most
+// the numbers of its run and stage, and rank 0 takes only those of the stage it is in (a figure
+// of an earlier stage, received late, is dropped). A rank has at most
 // one figure in flight: 56 bytes, which MPI sends eagerly, so that the last one completes
 // whether or not rank 0 still listens.
 #pragma once
@@ -24,15 +24,14 @@ namespace dataflow::detail {
 
 class progress_relay {
   using clock = std::chrono::steady_clock;
-  using message = std::array<std::uint64_t, 7>;  // stream, stage, then the stage_progress
+  using message = std::array<std::uint64_t, 7>;  // the stage_progress
 
  public:
   static constexpr int tag = 7402;
   static constexpr std::chrono::milliseconds every{100};
 
-  progress_relay(progress_reporter& progress, MPI_Comm comm, std::size_t rank, std::size_t size,
-                 std::uint64_t stream)
-      : progress_(progress), comm_(comm), rank_(rank), stream_(stream), heard_(rank == 0 ? size : 0) {}
+  progress_relay(progress_reporter& progress, MPI_Comm comm, std::size_t rank, std::size_t size)
+      : progress_(progress), comm_(comm), rank_(rank), heard_(rank == 0 ? size : 0) {}
   progress_relay(const progress_relay&) = delete;
   progress_relay& operator=(const progress_relay&) = delete;
 
@@ -46,7 +45,7 @@ class progress_relay {
     }
   }
 
-  /// Ends the stream: a rank's last figure completes; rank 0 drops what is still waiting.
+  /// Ends the stage: a rank's last figure completes; rank 0 takes what is still waiting.
   void finish() noexcept {
     if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
     if (rank_ == 0) receive();
@@ -62,7 +61,7 @@ class progress_relay {
       if (!done) return;
     }
     const stage_progress f = progress_.figures();
-    out_ = {stream_, f.stage, f.items, f.items_total, f.bytes, f.partitions_done, f.partitions_total};
+    out_ = {f.run, f.stage, f.items, f.items_total, f.bytes, f.partitions_done, f.partitions_total};
     MPI_Isend(out_.data(), static_cast<int>(out_.size()), MPI_UINT64_T, 0, tag, comm_, &request_);
     next_ = now + every;
   }
@@ -77,17 +76,17 @@ class progress_relay {
       message in{};
       MPI_Recv(in.data(), static_cast<int>(in.size()), MPI_UINT64_T, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE);
       const auto from = static_cast<std::size_t>(st.MPI_SOURCE);
-      if (in[0] != stream_ || from >= heard_.size()) continue;
+      if (from >= heard_.size()) continue;
       heard_[from] = in;
       changed = true;
     }
     if (!changed) return;
-    const std::uint64_t stage = progress_.figures().stage;
+    const stage_progress mine = progress_.figures();
     stage_progress sum;
     std::size_t ranks = 0;
     bool totals = true;  // every other rank knows its total
     for (std::size_t r = 1; r < heard_.size(); ++r) {
-      if (!heard_[r] || (*heard_[r])[1] != stage) {
+      if (!heard_[r] || (*heard_[r])[0] != mine.run || (*heard_[r])[1] != mine.stage) {
         totals = false;
         continue;
       }
@@ -107,7 +106,6 @@ class progress_relay {
   progress_reporter& progress_;
   MPI_Comm comm_;
   std::size_t rank_;
-  std::uint64_t stream_;
   std::vector<std::optional<message>> heard_;  // rank 0: the latest figure of each rank
   message out_{};                              // a rank's figure in flight
   MPI_Request request_ = MPI_REQUEST_NULL;
