@@ -103,8 +103,9 @@ class progress_reporter {
   stage_progress figures();
   /// Sets what the other ranks heard from (`ranks` of them) report for the current stage, added
   /// to this rank's in every sample until the next stage begins (sum.items_total: 0 unless
-  /// every other rank reported its total).
-  void set_others(const stage_progress& sum, std::size_t ranks);
+  /// every other rank reported its total). Ignored unless this rank is still in stage `stage`
+  /// of run `run`: the figures were matched against it.
+  void set_others(const stage_progress& sum, std::size_t ranks, std::uint64_t run, std::uint64_t stage);
 
   void end_run() noexcept;
 
@@ -250,8 +251,10 @@ DATAFLOW_INLINE stage_progress progress_reporter::figures() {
           bytes.load(std::memory_order_relaxed), partitions_done.load(std::memory_order_relaxed), partitions_total_};
 }
 
-DATAFLOW_INLINE void progress_reporter::set_others(const stage_progress& sum, std::size_t ranks) {
+DATAFLOW_INLINE void progress_reporter::set_others(const stage_progress& sum, std::size_t ranks,
+                                                   std::uint64_t run, std::uint64_t stage) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (run != runs_ || stage != stage_number_) return;  // a stage began since
   others_ = sum;
   other_ranks_ = ranks;
 }

@@ -61,6 +61,8 @@ class mpi_cluster final : public cluster {
     size_ = static_cast<std::size_t>(size);
   }
   ~mpi_cluster() override {
+    progress_sending_.drop();
+    if (rank_ == 0) progress_relay::drain(comm_);
     MPI_Comm_free(&comm_);
     if (owns_) MPI_Finalize();
   }
@@ -112,7 +114,7 @@ class mpi_cluster final : public cluster {
     // A tag of each stream's own: every rank makes the same streams in the same order.
     const std::uint64_t number = streams_++;
     const int tag = stream_tag + static_cast<int>(number % 16384);
-    progress_relay relay(progress, comm_, rank_, size_);
+    progress_relay relay(progress, progress_sending_, comm_, rank_, size_);
     std::exception_ptr failed;  // this rank's: from part, or from deliver
     std::atomic<bool> part_done{false};
     std::exception_ptr part_failed;
@@ -240,7 +242,10 @@ class mpi_cluster final : public cluster {
         }
       }
     }
-    relay.finish();
+    try {
+      relay.finish();
+    } catch (...) {  // progress is advice
+    }
     if (runner.joinable()) runner.join();
     return failed;
   }
@@ -252,6 +257,7 @@ class mpi_cluster final : public cluster {
       part();
       return;
     }
+    progress_relay relay(progress, progress_sending_, comm_, rank_, size_);  // before the thread: it may throw
     std::mutex m;
     std::condition_variable ended;
     bool done = false;
@@ -272,18 +278,23 @@ class mpi_cluster final : public cluster {
       part();
       return;
     }
-    progress_relay relay(progress, comm_, rank_, size_);
     {
       std::unique_lock<std::mutex> lock(m);
       while (!done) {
         lock.unlock();
-        relay.poll();
+        try {
+          relay.poll();
+        } catch (...) {  // progress is advice: the stage goes on unwatched
+        }
         lock.lock();
         ended.wait_for(lock, std::chrono::milliseconds(20), [&] { return done; });
       }
     }
     runner.join();
-    relay.finish();
+    try {
+      relay.finish();
+    } catch (...) {
+    }
     if (failed) std::rethrow_exception(failed);
   }
 
@@ -300,6 +311,7 @@ class mpi_cluster final : public cluster {
   static constexpr int tag = 7401;
   static constexpr int stream_tag = 8000;
   std::uint64_t streams_ = 0;
+  progress_send progress_sending_;  // this rank's figure in flight to rank 0, across stages
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::size_t rank_ = 0;
   std::size_t size_ = 1;

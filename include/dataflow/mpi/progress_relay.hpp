@@ -6,8 +6,9 @@
 // The figures travel on a tag of their own, so that they never wait behind blocks; each carries
 // the numbers of its run and stage, and rank 0 takes only those of the stage it is in (a figure
 // of an earlier stage, received late, is dropped). A rank has at most
-// one figure in flight: 56 bytes, which MPI sends eagerly, so that the last one completes
-// whether or not rank 0 still listens.
+// one figure in flight (progress_send, which the cluster keeps across stages): nothing waits
+// for it to complete, since rank 0 may have left the stage already; it completes once rank 0
+// takes it in a later stage, or it is cancelled when the cluster ends.
 #pragma once
 
 #include <dataflow/mpi/mpi_c.hpp>
@@ -22,16 +23,37 @@
 
 namespace dataflow::detail {
 
+/// A rank's figure in flight to rank 0 and its buffer, kept from stage to stage.
+struct progress_send {
+  std::array<std::uint64_t, 7> out{};  // run, stage, then the rest of a stage_progress
+  MPI_Request request = MPI_REQUEST_NULL;
+
+  /// Whether a new figure may go (the last one completed).
+  bool ready() {
+    if (request == MPI_REQUEST_NULL) return true;
+    int done = 0;
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    return done != 0;
+  }
+  /// Cancels a figure rank 0 never took (before the communicator goes).
+  void drop() noexcept {
+    if (ready()) return;
+    MPI_Cancel(&request);
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+  }
+};
+
 class progress_relay {
   using clock = std::chrono::steady_clock;
-  using message = std::array<std::uint64_t, 7>;  // the stage_progress
+  using message = std::array<std::uint64_t, 7>;  // as progress_send::out
 
  public:
   static constexpr int tag = 7402;
   static constexpr std::chrono::milliseconds every{100};
 
-  progress_relay(progress_reporter& progress, MPI_Comm comm, std::size_t rank, std::size_t size)
-      : progress_(progress), comm_(comm), rank_(rank), heard_(rank == 0 ? size : 0) {}
+  progress_relay(progress_reporter& progress, progress_send& sending, MPI_Comm comm, std::size_t rank,
+                 std::size_t size)
+      : progress_(progress), sending_(sending), comm_(comm), rank_(rank), heard_(rank == 0 ? size : 0) {}
   progress_relay(const progress_relay&) = delete;
   progress_relay& operator=(const progress_relay&) = delete;
 
@@ -45,24 +67,32 @@ class progress_relay {
     }
   }
 
-  /// Ends the stage: a rank's last figure completes; rank 0 takes what is still waiting.
-  void finish() noexcept {
-    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+  /// Ends the stage: rank 0 takes what has arrived (a rank's last figure may still travel).
+  void finish() {
     if (rank_ == 0) receive();
+  }
+
+  /// Takes in and drops every figure that has arrived (rank 0, before the communicator goes).
+  static void drain(MPI_Comm comm) noexcept {
+    for (;;) {
+      int flag = 0;
+      MPI_Status st;
+      MPI_Iprobe(MPI_ANY_SOURCE, tag, comm, &flag, &st);
+      if (!flag) return;
+      message in{};
+      MPI_Recv(in.data(), static_cast<int>(in.size()), MPI_UINT64_T, st.MPI_SOURCE, tag, comm, MPI_STATUS_IGNORE);
+    }
   }
 
  private:
   void send() {
     const auto now = clock::now();
     if (now < next_) return;
-    if (request_ != MPI_REQUEST_NULL) {
-      int done = 0;
-      MPI_Test(&request_, &done, MPI_STATUS_IGNORE);
-      if (!done) return;
-    }
+    if (!sending_.ready()) return;
     const stage_progress f = progress_.figures();
-    out_ = {f.run, f.stage, f.items, f.items_total, f.bytes, f.partitions_done, f.partitions_total};
-    MPI_Isend(out_.data(), static_cast<int>(out_.size()), MPI_UINT64_T, 0, tag, comm_, &request_);
+    message& out = sending_.out;
+    out = {f.run, f.stage, f.items, f.items_total, f.bytes, f.partitions_done, f.partitions_total};
+    MPI_Isend(out.data(), static_cast<int>(out.size()), MPI_UINT64_T, 0, tag, comm_, &sending_.request);
     next_ = now + every;
   }
 
@@ -100,15 +130,14 @@ class progress_relay {
       sum.partitions_total += m[6];
     }
     if (!totals) sum.items_total = 0;
-    if (ranks > 0) progress_.set_others(sum, ranks);
+    if (ranks > 0) progress_.set_others(sum, ranks, mine.run, mine.stage);
   }
 
   progress_reporter& progress_;
+  progress_send& sending_;
   MPI_Comm comm_;
   std::size_t rank_;
   std::vector<std::optional<message>> heard_;  // rank 0: the latest figure of each rank
-  message out_{};                              // a rank's figure in flight
-  MPI_Request request_ = MPI_REQUEST_NULL;
   clock::time_point next_{};
 };
 
