@@ -149,3 +149,68 @@ TEST_CASE("the ordered writer puts early partitions' text aside and writes every
   CHECK(test::read_file(path) == want);
   CHECK(test::nothing_left_in(spill));
 }
+
+namespace {
+
+/// Strings of many shapes for a bytewise sort: every byte value (zeros and 0xff included),
+/// lengths around the eight bytes compared as a number, a long shared prefix, and a few far
+/// outliers among keys of a narrow range (outside what a sample of them would see).
+std::vector<std::string> shaped_strings(std::size_t n, int shape, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> v(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string& s = v[i];
+    switch (shape) {
+      case 0:  // any bytes, 0 to 12 of them
+        s.resize(rng() % 13);
+        for (char& c : s) c = static_cast<char>(rng());
+        break;
+      case 1:  // few byte values: many ties of the first eight bytes, and of whole strings
+        s.resize(rng() % 11);
+        for (char& c : s) c = "\0a\xff"[rng() % 3];
+        break;
+      case 2:  // a shared prefix longer than eight bytes
+        s = "https://example.org/" + std::to_string(rng() % 50000);
+        break;
+      case 3:  // a narrow range, and a few (rarer than a sample of the range's) far below or above
+        s = (i % 9973 == 5) ? std::string(1, (i / 9973) % 2 ? '\x01' : '\xfe') + std::to_string(rng())
+                            : "m" + std::to_string(rng() % 100000);
+        break;
+      default:  // printable lines of a hundred bytes, as sort_lines' benchmark has
+        s.resize(100);
+        for (char& c : s) c = static_cast<char>(' ' + rng() % 95);
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("a bytewise sort of strings orders every shape of string as std::sort does", "[sort]") {
+  const int shape = GENERATE(0, 1, 2, 3, 4);
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{4095}, std::size_t{4096}, std::size_t{70001}}) {
+    CAPTURE(shape, n);
+    const auto strings = shaped_strings(n, shape, 100 + static_cast<std::uint64_t>(shape) + n);
+    std::vector<std::string_view> views(strings.begin(), strings.end());
+    std::vector<std::string_view> want = views;
+    std::sort(want.begin(), want.end());
+    dataflow::detail::sort_prefixed(views.data(), views.data() + views.size(), false);
+    check_same(views, want);
+  }
+}
+
+TEST_CASE("a spilled bytewise sort of strings of every shape merges into the sequential order", "[spill][sort]") {
+  const int shape = GENERATE(0, 1, 2, 3, 4);
+  const std::size_t threads = GENERATE(std::size_t{1}, std::size_t{3});
+  CAPTURE(shape, threads);
+  test::temp_dir dir;
+  dataflow::context ctx(threads);
+  ctx.memory_budget(8_MiB).spill_directory(dir.path().string());
+  const auto strings = shaped_strings(300'007, shape, 7 + static_cast<std::uint64_t>(shape));
+  const auto before = dataflow::detail::spilled_bytes_total.load();
+  auto got = ctx.from(strings).map([](const std::string& s) { return std::string_view(s); }).sort().collect();
+  CHECK(dataflow::detail::spilled_bytes_total.load() > before);
+  std::vector<std::string> got_strings(got.begin(), got.end());
+  check_same(got_strings, test::sorted(strings));
+  CHECK(test::nothing_left_in(dir));
+}

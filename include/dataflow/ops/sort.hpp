@@ -36,6 +36,7 @@
 
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +46,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,7 +76,13 @@ inline constexpr bool bytewise_string_sort =
 void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel);
 
 /// Merges sorted runs: the smallest current item of k readers, k at most a few hundred.
-template <class T, class Less>
+///
+/// A tree of losers picks it: each inner node holds the run that lost the match there, so the
+/// run that just gave its item replays only the matches on its way to the root, one compare a
+/// level (a heap compares twice a level). With `Prefixed` (a bytewise sort of strings) the
+/// first eight bytes of each run's current item are kept as a number, and strings are compared
+/// only where the numbers tie.
+template <class T, class Less, bool Prefixed = false>
 class run_merger {
   struct cursor {
     spill_reader in;
@@ -82,6 +90,7 @@ class run_merger {
     std::size_t left = 0;  // items not yet decoded in the current block
     std::optional<T> current;
     std::uint64_t take = ~std::uint64_t{0};  // items still to merge from this run
+    bool done = false;                       // no current item: loses every match
   };
 
  public:
@@ -93,6 +102,7 @@ class run_merger {
     for (const auto& run : runs) {
       cursors_.push_back(cursor{spill_reader(run, stage), std::nullopt, 0, std::nullopt});
     }
+    if constexpr (Prefixed) prefixes_.assign(runs.size(), 0);
     for (std::size_t i = 0; i < cursors_.size(); ++i) {
       cursor& c = cursors_[i];
       if (!limits.empty()) {
@@ -100,37 +110,87 @@ class run_merger {
         }
         c.take = limits[i].second;
       }
-      if (advance(c)) heap_.push_back(i);
+      advance(c);
     }
-    std::make_heap(heap_.begin(), heap_.end(), greater());
+    losers_.assign(std::max<std::size_t>(cursors_.size(), 1), 0);
+    if (!cursors_.empty()) winner_ = play(1);
   }
 
   /// Calls out(item) for every item in order. Before any run loads its next block (which ends
   /// the life of the views of items taken from it), calls flush().
   template <class Out, class Flush>
   void run(Out&& out, Flush&& flush) {
-    while (!heap_.empty()) {
-      if (stop_requested()) return;
-      std::pop_heap(heap_.begin(), heap_.end(), greater());
-      cursor& c = cursors_[heap_.back()];
+    const std::size_t k = cursors_.size();
+    if (k == 0) return;
+    for (std::size_t n = 1;; ++n) {
+      if (n % 1024 == 0 && stop_requested()) return;
+      std::size_t w = winner_;
+      cursor& c = cursors_[w];
+      if (c.done) return;
       out(*c.current);
       if (c.left == 0) flush();
-      if (advance(c)) {
-        std::push_heap(heap_.begin(), heap_.end(), greater());
+      advance(c);
+      if constexpr (Prefixed) {
+        // The numbers of the runs' current items sit together (one cache line for eight runs),
+        // and where they differ the match is decided without a branch.
+        std::uint64_t kw = prefixes_[w];
+        for (std::size_t node = (w + k) / 2; node >= 1; node /= 2) {
+          const std::size_t l = losers_[node];
+          const std::uint64_t kl = prefixes_[l];
+          const bool swap = kl != kw ? kl < kw : wins(l, w);
+          const std::size_t mask = 0 - static_cast<std::size_t>(swap);
+          losers_[node] = l ^ ((l ^ w) & mask);
+          w ^= (l ^ w) & mask;
+          kw ^= (kl ^ kw) & mask;
+        }
       } else {
-        heap_.pop_back();
+        for (std::size_t node = (w + k) / 2; node >= 1; node /= 2) {
+          if (wins(losers_[node], w)) std::swap(losers_[node], w);
+        }
       }
+      winner_ = w;
     }
   }
 
  private:
-  auto greater() {
-    return [this](std::size_t a, std::size_t b) {
-      return less_(*cursors_[b].current, *cursors_[a].current);
-    };
+  /// Whether run a's current item goes before run b's (a run with none goes after all).
+  bool wins(std::size_t a, std::size_t b) {
+    const cursor& x = cursors_[a];
+    const cursor& y = cursors_[b];
+    if (x.done) return false;
+    if (y.done) return true;
+    if constexpr (Prefixed) {
+      if (prefixes_[a] != prefixes_[b]) return prefixes_[a] < prefixes_[b];
+    }
+    return less_(*x.current, *y.current);
+  }
+
+  /// Plays the matches below `node` (leaves are k + run), keeping the losers; returns the winner.
+  std::size_t play(std::size_t node) {
+    const std::size_t k = cursors_.size();
+    if (node >= k) return node - k;
+    const std::size_t a = play(2 * node), b = play(2 * node + 1);
+    if (wins(b, a)) {
+      losers_[node] = a;
+      return b;
+    }
+    losers_[node] = b;
+    return a;
   }
 
   bool advance(cursor& c) {
+    const std::size_t i = static_cast<std::size_t>(&c - cursors_.data());
+    if (!next(c)) {
+      c.done = true;
+      c.current.reset();
+      if constexpr (Prefixed) prefixes_[i] = ~std::uint64_t{0};  // ties with all ones, then loses
+      return false;
+    }
+    if constexpr (Prefixed) prefixes_[i] = string_prefix(*c.current);
+    return true;
+  }
+
+  bool next(cursor& c) {
     if (c.take == 0) return false;
     if (c.left == 0) {
       if (c.r) check_block_end(*c.r, stage_);
@@ -148,7 +208,9 @@ class run_merger {
   Less less_;
   std::string stage_;
   std::vector<cursor> cursors_;
-  std::vector<std::size_t> heap_;
+  std::vector<std::uint64_t> prefixes_;  // with Prefixed: each run's current item's first bytes
+  std::vector<std::size_t> losers_;      // inner nodes 1 .. k-1: the loser of the match there
+  std::size_t winner_ = 0;
 };
 
 /// Everything of a sort but taking its input: buffering, runs, merging, output. It depends on
@@ -522,26 +584,33 @@ class sort_core : public node<T> {
     std::vector<spill_segment> pieces;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> limits;
     for (std::size_t r = 0; r < runs_.size(); ++r) {
-      const std::uint64_t from = cuts_[p][r], to = cuts_[p + 1][r];
-      if (to <= from) continue;
+      const auto blocks = blocks_of(p, r);
+      if (!blocks) continue;
       const auto& fences = *runs_[r].fences;
-      // The blocks holding items [from, to): the last that starts at or before each end.
-      auto block_of = [&](std::uint64_t item) {
-        return static_cast<std::size_t>(std::upper_bound(fences.begin(), fences.end(), item,
-                                                         [](std::uint64_t i, const spill_fence& f) { return i < f.items_before; }) -
-                                        fences.begin()) - 1;
-      };
-      const std::size_t first = block_of(from), last = block_of(to - 1);
-      pieces.push_back(fenced_blocks(runs_[r], first, last + 1));
-      limits.emplace_back(from - fences[first].items_before, to - from);
+      pieces.push_back(fenced_blocks(runs_[r], blocks->first, blocks->second + 1));
+      limits.emplace_back(cuts_[p][r] - fences[blocks->first].items_before, cuts_[p + 1][r] - cuts_[p][r]);
     }
     merge_to(pieces, limits, out);
+  }
+
+  /// The first and last blocks of run r that hold items of output partition p, if any.
+  std::optional<std::pair<std::size_t, std::size_t>> blocks_of(std::size_t p, std::size_t r) const {
+    const std::uint64_t from = cuts_[p][r], to = cuts_[p + 1][r];
+    if (to <= from) return std::nullopt;
+    const auto& fences = *runs_[r].fences;
+    // The last block that starts at or before each end.
+    auto block_of = [&](std::uint64_t item) {
+      return static_cast<std::size_t>(std::upper_bound(fences.begin(), fences.end(), item,
+                                                       [](std::uint64_t i, const spill_fence& f) { return i < f.items_before; }) -
+                                      fences.begin()) - 1;
+    };
+    return std::pair{block_of(from), block_of(to - 1)};
   }
 
   /// Streams the merge of `runs` (limited as run_merger's `limits` say) to a consumer, in batches.
   void merge_to(const std::vector<spill_segment>& runs, const std::vector<std::pair<std::uint64_t, std::uint64_t>>& limits,
                 batch_consumer<T>& out) {
-    run_merger<T, decltype(less())> merger(runs, this->label(), less(), limits);
+    run_merger<T, decltype(less()), bytewise_string_sort<T, Compare>> merger(runs, this->label(), less(), limits);
     item_buffer<T> batch;
     batch.reserve(batch_items<T>);
     auto flush = [&] {
@@ -562,7 +631,7 @@ class sort_core : public node<T> {
     const std::string& label = this->label();
     spill_writer w(this->ctx().spill_dir(label), label, run_block_bytes());
     w.keep_fences();
-    run_merger<T, decltype(less())> merger(runs, label, less());
+    run_merger<T, decltype(less()), bytewise_string_sort<T, Compare>> merger(runs, label, less());
     merger.run([&](const T& x) { w.add(x); }, [] {});
     spill_segment s = w.end_segment();
     w.close();
@@ -634,16 +703,80 @@ auto dataset<T, Stack>::sort_by(KeyFn key_fn) const {
 
 namespace dataflow::detail {
 
+/// Sorts the n string views at `begin` bytewise on the calling thread. Their bytes lie in input
+/// order in memory (an arena), so a pass in input order reads them as a stream. A sample gives
+/// the range of their first eight bytes as numbers; one pass reads the numbers and counts the
+/// views per bucket (equal ranges of the numbers, a number outside the sample's range in the
+/// first or last bucket), one writes each number and view to its bucket's place, and each
+/// bucket, a few hundred views that fit in cache, sorts by its next bits (sort_bucket) or, at
+/// the ends, by comparing. Memory: 24 bytes a view for the sorted numbers and views, and 8
+/// while they are placed (a thread's buffer keeps room for both beside its views).
+DATAFLOW_INLINE void sort_prefixed_run(std::string_view* begin, std::size_t n) {
+  item_buffer<prefixed_view> keys;
+  keys.reserve(n);
+  std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
+  const std::size_t step = std::max<std::size_t>(1, n / 2048);
+  for (std::size_t i = 0; i < n; i += step) {
+    const std::uint64_t p = string_prefix(begin[i]);
+    lo = std::min(lo, p);
+    hi = std::max(hi, p);
+  }
+  if (n < 4096 || lo == hi) {  // few, or most share their first eight bytes
+    for (std::size_t i = 0; i < n; ++i) keys.emplace_back(prefixed_view{string_prefix(begin[i]), begin[i]});
+    std::sort(keys.data(), keys.data() + n, prefixed_less{});
+  } else {
+    const int bits = std::clamp(static_cast<int>(std::bit_width(n >> 8)), 8, 11);
+    const int shift = std::max(0, static_cast<int>(std::bit_width(hi - lo)) - bits);
+    const std::size_t buckets = static_cast<std::size_t>((hi - lo) >> shift) + 1;
+    auto bucket_of = [&](std::uint64_t p) -> std::size_t {
+      if (p < lo) return 0;
+      return std::min<std::size_t>(buckets - 1, static_cast<std::size_t>((p - lo) >> shift));
+    };
+    std::vector<std::size_t> ends(buckets + 1, 0);
+    {
+      item_buffer<std::uint64_t> prefixes;
+      prefixes.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t p = string_prefix(begin[i]);
+        prefixes.emplace_back(p);
+        ++ends[bucket_of(p) + 1];
+      }
+      for (std::size_t b = 1; b <= buckets; ++b) ends[b] += ends[b - 1];
+      std::vector<std::size_t> next(ends.begin(), ends.end() - 1);
+      prefixed_view* out = keys.data();
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t p = prefixes[i];
+        ::new (static_cast<void*>(out + next[bucket_of(p)]++)) prefixed_view{p, begin[i]};
+      }
+      keys.append_written(n);
+    }
+    prefixed_view* out = keys.data();
+    auto key_of = [](const prefixed_view& v) { return v.prefix; };
+    auto changed = [] { return std::logic_error("sort: a string's first bytes changed while it was sorted"); };
+    for (std::size_t b = 0; b < buckets; ++b) {
+      const std::size_t size = ends[b + 1] - ends[b];
+      if (size < 2) continue;
+      if (b == 0 || b == buckets - 1) {  // may hold numbers outside the sample's range
+        std::sort(out + ends[b], out + ends[b + 1], prefixed_less{});
+      } else {
+        sort_bucket(out + ends[b], size, lo + (static_cast<std::uint64_t>(b) << shift), shift, key_of,
+                    prefixed_less{}, changed, false);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
+}
+
 DATAFLOW_INLINE void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel) {
   const std::size_t n = static_cast<std::size_t>(end - begin);
+  if (!parallel) {
+    sort_prefixed_run(begin, n);
+    return;
+  }
   item_buffer<prefixed_view> keys;
   keys.reserve(n);
   for (std::size_t i = 0; i < n; ++i) keys.emplace_back(prefixed_view{string_prefix(begin[i]), begin[i]});
-  if (parallel) {
-    parallel_safe_sort(keys.data(), keys.data() + n, prefixed_less{});
-  } else {
-    std::sort(keys.data(), keys.data() + n, prefixed_less{});
-  }
+  parallel_safe_sort(keys.data(), keys.data() + n, prefixed_less{});
   for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
 }
 

@@ -267,7 +267,11 @@ struct prefixed_view {
 
 inline std::uint64_t string_prefix(std::string_view s) noexcept {
   std::uint64_t p = 0;
-  if (!s.empty()) std::memcpy(&p, s.data(), std::min<std::size_t>(8, s.size()));
+  if (s.size() >= 8) {
+    std::memcpy(&p, s.data(), 8);  // one load, not a copy of a variable length
+  } else if (!s.empty()) {
+    std::memcpy(&p, s.data(), s.size());
+  }
   return __builtin_bswap64(p);
 }
 
