@@ -75,6 +75,22 @@ inline constexpr bool bytewise_string_sort =
 /// `parallel` sorts with every thread of the calling arena.
 void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel);
 
+/// How many items ahead prefetch_item goes.
+inline constexpr std::size_t prefetch_ahead = 16;
+
+/// Starts loading a string item's bytes into the cache ahead of their use: items in sorted
+/// order lie far apart in memory, a cache miss each, and misses in flight together cost little
+/// more than one. Other items load nothing.
+template <class T>
+inline void prefetch_item(const T& x) noexcept {
+  if constexpr (std::is_same_v<T, std::string_view>) {
+    if (x.empty()) return;
+    __builtin_prefetch(x.data());
+    if (x.size() > 64) __builtin_prefetch(x.data() + 64);
+    __builtin_prefetch(x.data() + x.size() - 1);
+  }
+}
+
 /// Merges sorted runs: the smallest current item of k readers, k at most a few hundred.
 ///
 /// A tree of losers picks it: each inner node holds the run that lost the match there, so the
@@ -265,7 +281,10 @@ class sort_core : public node<T> {
         writer->keep_fences();  // the final merge splits runs at their blocks
       }
       self->sort_runs(*this, [&](const T* sorted, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i) writer->add(sorted[i]);
+        for (std::size_t i = 0; i < n; ++i) {
+          if (i + prefetch_ahead < n) prefetch_item(sorted[i + prefetch_ahead]);
+          writer->add(sorted[i]);
+        }
         runs.push_back(writer->end_segment());
       });
       items.clear();  // the buffer and the arena's blocks are reused for the next run
