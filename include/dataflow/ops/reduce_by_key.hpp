@@ -329,10 +329,10 @@ class reduce_core : public node<T> {
       }
       return *w;
     };
-    if (t.capacity() > 0) {
+    if (t.bytes() > 0) {  // the first scatter of the partition: the table goes, slots and all
       t.for_each([&](std::uint64_t, entry& e) { file().add(Rules::item(e)); });
       change -= static_cast<std::ptrdiff_t>(t.bytes());
-      t = table(0);
+      t.clear();
     }
     stage.take(p, [&](auto items) {
       for (auto& x : items) file().add(Rules::item(x.get()));
