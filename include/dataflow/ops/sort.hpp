@@ -91,15 +91,34 @@ inline void prefetch_item(const T& x) noexcept {
   }
 }
 
+/// No number for a merge to compare first: items compare with the sort's comparator alone.
+struct no_merge_key {};
+
+/// A number in the order of a sort's items, f(item): where two numbers differ they order the
+/// items; where they tie, `decides` says the items are equal (an integral sort key) or still
+/// need the comparator (the first bytes of strings).
+template <class F, bool Decides>
+struct merge_key {
+  F f;
+  static constexpr bool decides = Decides;
+};
+
+template <bool Decides, class F>
+merge_key<F, Decides> make_merge_key(F f) {
+  return {std::move(f)};
+}
+
 /// Merges sorted runs: the smallest current item of k readers, k at most a few hundred.
 ///
 /// A tree of losers picks it: each inner node holds the run that lost the match there, so the
 /// run that just gave its item replays only the matches on its way to the root, one compare a
-/// level (a heap compares twice a level). With `Prefixed` (a bytewise sort of strings) the
-/// first eight bytes of each run's current item are kept as a number, and strings are compared
-/// only where the numbers tie.
-template <class T, class Less, bool Prefixed = false>
+/// level (a heap compares twice a level). With a merge_key (a bytewise sort of strings: their
+/// first eight bytes; a sort by an integral key: the key) each run's current item has a number
+/// in its order, kept beside the others', and items are compared only where numbers tie.
+template <class T, class Less, class KeyOf = no_merge_key>
 class run_merger {
+  static constexpr bool keyed = !std::is_same_v<KeyOf, no_merge_key>;
+
   struct cursor {
     spill_reader in;
     std::optional<byte_reader> r;
@@ -112,13 +131,13 @@ class run_merger {
  public:
   /// Merges whole runs, or with `limits`, from each run the `take` items after its first `skip`.
   run_merger(const std::vector<spill_segment>& runs, const std::string& stage, Less less,
-             const std::vector<std::pair<std::uint64_t, std::uint64_t>>& limits = {})
-      : less_(std::move(less)), stage_(stage) {
+             const std::vector<std::pair<std::uint64_t, std::uint64_t>>& limits = {}, KeyOf key_of = {})
+      : less_(std::move(less)), key_of_(std::move(key_of)), stage_(stage) {
     cursors_.reserve(runs.size());
     for (const auto& run : runs) {
       cursors_.push_back(cursor{spill_reader(run, stage), std::nullopt, 0, std::nullopt});
     }
-    if constexpr (Prefixed) prefixes_.assign(runs.size(), 0);
+    if constexpr (keyed) prefixes_.assign(runs.size(), 0);
     for (std::size_t i = 0; i < cursors_.size(); ++i) {
       cursor& c = cursors_[i];
       if (!limits.empty()) {
@@ -146,7 +165,7 @@ class run_merger {
       out(*c.current);
       if (c.left == 0) flush();
       advance(c);
-      if constexpr (Prefixed) {
+      if constexpr (keyed) {
         // The numbers of the runs' current items sit together (one cache line for eight runs),
         // and where they differ the match is decided without a branch.
         std::uint64_t kw = prefixes_[w];
@@ -175,8 +194,9 @@ class run_merger {
     const cursor& y = cursors_[b];
     if (x.done) return false;
     if (y.done) return true;
-    if constexpr (Prefixed) {
+    if constexpr (keyed) {
       if (prefixes_[a] != prefixes_[b]) return prefixes_[a] < prefixes_[b];
+      if constexpr (KeyOf::decides) return false;  // equal keys: either goes first
     }
     return less_(*x.current, *y.current);
   }
@@ -199,10 +219,10 @@ class run_merger {
     if (!next(c)) {
       c.done = true;
       c.current.reset();
-      if constexpr (Prefixed) prefixes_[i] = ~std::uint64_t{0};  // ties with all ones, then loses
+      if constexpr (keyed) prefixes_[i] = ~std::uint64_t{0};  // ties with all ones, then loses
       return false;
     }
-    if constexpr (Prefixed) prefixes_[i] = string_prefix(*c.current);
+    if constexpr (keyed) prefixes_[i] = key_of_.f(*c.current);
     return true;
   }
 
@@ -222,9 +242,10 @@ class run_merger {
   }
 
   Less less_;
+  KeyOf key_of_;
   std::string stage_;
   std::vector<cursor> cursors_;
-  std::vector<std::uint64_t> prefixes_;  // with Prefixed: each run's current item's first bytes
+  std::vector<std::uint64_t> prefixes_;  // with a merge key: each run's current item's number
   std::vector<std::size_t> losers_;      // inner nodes 1 .. k-1: the loser of the match there
   std::size_t winner_ = 0;
 };
@@ -387,6 +408,17 @@ class sort_core : public node<T> {
  private:
   auto less() const {
     return [this](const T& a, const T& b) -> bool { return invoke_user(this->label(), comp_, a, b); };
+  }
+
+  /// The number a merge of runs compares first (run_merger).
+  auto merge_key_of() const {
+    if constexpr (bytewise_string_sort<T, Compare>) {
+      return make_merge_key<false>([](const T& s) { return string_prefix(s); });
+    } else if constexpr (by_integral_key) {
+      return make_merge_key<true>([this](const T& x) { return ordered_bits(invoke_user(this->label(), comp_.key_fn, x)); });
+    } else {
+      return no_merge_key{};
+    }
   }
 
   void sort_items(T* begin, T* end) const {
@@ -629,7 +661,7 @@ class sort_core : public node<T> {
   /// Streams the merge of `runs` (limited as run_merger's `limits` say) to a consumer, in batches.
   void merge_to(const std::vector<spill_segment>& runs, const std::vector<std::pair<std::uint64_t, std::uint64_t>>& limits,
                 batch_consumer<T>& out) {
-    run_merger<T, decltype(less()), bytewise_string_sort<T, Compare>> merger(runs, this->label(), less(), limits);
+    run_merger<T, decltype(less()), decltype(merge_key_of())> merger(runs, this->label(), less(), limits, merge_key_of());
     item_buffer<T> batch;
     batch.reserve(batch_items<T>);
     auto flush = [&] {
@@ -650,7 +682,7 @@ class sort_core : public node<T> {
     const std::string& label = this->label();
     spill_writer w(this->ctx().spill_dir(label), label, run_block_bytes());
     w.keep_fences();
-    run_merger<T, decltype(less()), bytewise_string_sort<T, Compare>> merger(runs, label, less());
+    run_merger<T, decltype(less()), decltype(merge_key_of())> merger(runs, label, less(), {}, merge_key_of());
     merger.run([&](const T& x) { w.add(x); }, [] {});
     spill_segment s = w.end_segment();
     w.close();
