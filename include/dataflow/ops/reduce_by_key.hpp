@@ -315,8 +315,9 @@ class reduce_core : public node<T> {
   }
 
   /// Appends partition p's staged items to p's scatter file, unfolded; called holding p's
-  /// lock, with p's shared table `t`. Nothing folds into `t` any more: the first call writes
-  /// its entries to the file too and frees it. Returns the bytes held now less those held
+  /// lock, with p's shared table `t`. Folds into `t` stop once the run scatters (a thread that
+  /// had not yet seen it may still fold once): a call that finds the table with slots writes
+  /// its entries to the file too and frees them. Returns the bytes held now less those held
   /// before (the file's block buffer made, the table's slots freed).
   template <class Stage>
   std::ptrdiff_t scatter(std::size_t p, table& t, Stage& stage) const {
@@ -329,7 +330,7 @@ class reduce_core : public node<T> {
       }
       return *w;
     };
-    if (t.bytes() > 0) {  // the first scatter of the partition: the table goes, slots and all
+    if (t.bytes() > 0) {  // the first scatter of the partition (or after a late fold): the table goes
       t.for_each([&](std::uint64_t, entry& e) { file().add(Rules::item(e)); });
       change -= static_cast<std::ptrdiff_t>(t.bytes());
       t.clear();

@@ -114,7 +114,8 @@ merge_key<F, Decides> make_merge_key(F f) {
 /// run that just gave its item replays only the matches on its way to the root, one compare a
 /// level (a heap compares twice a level). With a merge_key (a bytewise sort of strings: their
 /// first eight bytes; a sort by an integral key: the key) each run's current item has a number
-/// in its order, kept beside the others', and items are compared only where numbers tie.
+/// in its order, kept beside the others', and items are compared only where numbers tie (and
+/// for an integral key not even there: equal keys may come in either order).
 template <class T, class Less, class KeyOf = no_merge_key>
 class run_merger {
   static constexpr bool keyed = !std::is_same_v<KeyOf, no_merge_key>;
@@ -222,6 +223,7 @@ class run_merger {
       if constexpr (keyed) prefixes_[i] = ~std::uint64_t{0};  // ties with all ones, then loses
       return false;
     }
+    c.done = false;
     if constexpr (keyed) prefixes_[i] = key_of_.f(*c.current);
     return true;
   }
@@ -257,6 +259,11 @@ template <class T, class Compare>
 class sort_core : public node<T> {
  protected:
   struct local_buffer {
+    // What sorting a run takes beside each buffered item: a bytewise sort of strings sorts
+    // their first eight bytes and views (sort_prefixed_run); others sort in place or into
+    // `scratch`, counted in held(). The buffer spills before the sort would pass its share.
+    static constexpr std::size_t sort_bytes = bytewise_string_sort<T, Compare> ? sizeof(prefixed_view) : 0;
+
     item_buffer<T> items;
     arena bytes;
     std::vector<spill_segment> runs;
@@ -275,7 +282,8 @@ class sort_core : public node<T> {
       const T& item = x;
       // Spill rather than let the buffer double past the thread's share.
       if (items.size() == items.capacity() && self->policy_.limited() &&
-          3 * items.capacity() * sizeof(T) + held() > self->policy_.thread_share) {
+          std::max(3 * items.capacity() * sizeof(T), 2 * items.capacity() * (sizeof(T) + sort_bytes)) + held() >
+              self->policy_.thread_share) {
         spill();
       }
       const T& kept = items.emplace_back(intern(bytes, item));
@@ -285,7 +293,7 @@ class sort_core : public node<T> {
     void end_batch() {
       charge.set(items.capacity() * sizeof(T) + held());
       if (self->policy_.limited() &&
-          items.capacity() * sizeof(T) + held() > self->policy_.thread_share) {
+          items.capacity() * (sizeof(T) + sort_bytes) + held() > self->policy_.thread_share) {
         spill();
         charge.set(items.capacity() * sizeof(T) + held());
       }
@@ -477,7 +485,8 @@ class sort_core : public node<T> {
   }
 
   /// Whether sort_by's key is an integer (or char or enum-like integral type) and items copy as
-  /// bytes: then the in-memory sort distributes by key ranges first (sort_distribute.hpp).
+  /// bytes: then the in-memory sort distributes by key ranges first (sort_distribute.hpp), and
+  /// a merge of runs compares the keys as numbers (merge_key_of).
   static constexpr bool by_integral_key = [] {
     if constexpr (requires(const Compare& c, const T& x) { c.key_fn(x); }) {
       using K = std::remove_cvref_t<decltype(std::declval<const Compare&>().key_fn(std::declval<const T&>()))>;
@@ -756,12 +765,12 @@ namespace dataflow::detail {
 
 /// Sorts the n string views at `begin` bytewise on the calling thread. Their bytes lie in input
 /// order in memory (an arena), so a pass in input order reads them as a stream. A sample gives
-/// the range of their first eight bytes as numbers; one pass reads the numbers and counts the
-/// views per bucket (equal ranges of the numbers, a number outside the sample's range in the
-/// first or last bucket), one writes each number and view to its bucket's place, and each
-/// bucket, a few hundred views that fit in cache, sorts by its next bits (sort_bucket) or, at
-/// the ends, by comparing. Memory: 24 bytes a view for the sorted numbers and views, and 8
-/// while they are placed (a thread's buffer keeps room for both beside its views).
+/// the range of their first eight bytes as numbers; one pass counts the views per bucket (equal
+/// ranges of the numbers, a number outside the sample's range in the first or last bucket),
+/// one writes each number and view to its bucket's place, and each bucket (a few hundred views
+/// for a thread's run of a few hundred thousand; up to 2048 buckets) sorts by its next bits
+/// (sort_bucket, a copy of at most 6 MiB) or, at the ends, by comparing. Memory: 24 bytes a view
+/// for the numbers and views, which a thread's buffer counts (local_buffer::sort_bytes).
 DATAFLOW_INLINE void sort_prefixed_run(std::string_view* begin, std::size_t n) {
   item_buffer<prefixed_view> keys;
   keys.reserve(n);
@@ -784,23 +793,15 @@ DATAFLOW_INLINE void sort_prefixed_run(std::string_view* begin, std::size_t n) {
       return std::min<std::size_t>(buckets - 1, static_cast<std::size_t>((p - lo) >> shift));
     };
     std::vector<std::size_t> ends(buckets + 1, 0);
-    {
-      item_buffer<std::uint64_t> prefixes;
-      prefixes.reserve(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::uint64_t p = string_prefix(begin[i]);
-        prefixes.emplace_back(p);
-        ++ends[bucket_of(p) + 1];
-      }
-      for (std::size_t b = 1; b <= buckets; ++b) ends[b] += ends[b - 1];
-      std::vector<std::size_t> next(ends.begin(), ends.end() - 1);
-      prefixed_view* out = keys.data();
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::uint64_t p = prefixes[i];
-        ::new (static_cast<void*>(out + next[bucket_of(p)]++)) prefixed_view{p, begin[i]};
-      }
-      keys.append_written(n);
+    for (std::size_t i = 0; i < n; ++i) ++ends[bucket_of(string_prefix(begin[i])) + 1];
+    for (std::size_t b = 1; b <= buckets; ++b) ends[b] += ends[b - 1];
+    std::vector<std::size_t> next(ends.begin(), ends.end() - 1);
+    prefixed_view* placed = keys.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t p = string_prefix(begin[i]);
+      ::new (static_cast<void*>(placed + next[bucket_of(p)]++)) prefixed_view{p, begin[i]};
     }
+    keys.append_written(n);
     prefixed_view* out = keys.data();
     auto key_of = [](const prefixed_view& v) { return v.prefix; };
     auto changed = [] { return std::logic_error("sort: a string's first bytes changed while it was sorted"); };
