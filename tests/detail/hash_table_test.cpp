@@ -101,7 +101,9 @@ TEST_CASE("short keys are packed and hashed without reading outside them", "[det
   std::mt19937_64 rng(13);
   dataflow::detail::arena a;
   for (std::size_t len = 0; len <= 20; ++len) {
-    for (char* at : {page.end() - len, page.begin()}) {
+    // At the page's end, a few bytes before it (a 16-byte load from there would cross it), and
+    // at its start.
+    for (char* at : {page.end() - len, page.end() - len - 1 - rng() % 16, page.begin()}) {
       for (int rep = 0; rep < 50; ++rep) {
         for (std::size_t i = 0; i < len; ++i) at[i] = static_cast<char>(rng() % 3 == 0 ? 0 : rng());
         const std::string_view key(at, len);
@@ -117,6 +119,7 @@ TEST_CASE("short keys are packed and hashed without reading outside them", "[det
         if (len > 0) {  // the same bytes one shorter: never equal, though the padding is zero
           CHECK_FALSE(packed == key.substr(0, len - 1));
           CHECK_FALSE(packed == dataflow::detail::packed_string(copy.substr(0, len - 1), a));
+          CHECK(dataflow::detail::table_hash(key) != dataflow::detail::table_hash(key.substr(0, len - 1)));
         }
       }
     }

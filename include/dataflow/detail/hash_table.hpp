@@ -70,6 +70,10 @@ class hash_table {
   }
   /// Returns the bytes of the slot array.
   std::size_t bytes() const noexcept { return slots_.size() * sizeof(slot); }
+  /// The slot array's address (null when it has none) and the size of a slot: where a lookup of
+  /// hash h starts is address + (h & (capacity() - 1)) * slot_bytes.
+  const void* slots_address() const noexcept { return slots_.data(); }
+  static constexpr std::size_t slot_bytes = sizeof(slot);
 
   /// Starts loading the slot where a key with hash `h` would be looked up first.
   void prefetch(std::uint64_t h) const noexcept {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <dataflow/detail/item_traits.hpp>
+#include <dataflow/detail/short_bytes.hpp>
 #include <dataflow/hash.hpp>
 #include <dataflow/storage/arena.hpp>
 
@@ -20,26 +21,13 @@ namespace dataflow::detail {
 
 /// A string of at most 12 bytes as two words: its size in the low half of `head` and its first
 /// four bytes in the high half, the other bytes in `tail`, zero-padded (little-endian). Made in
-/// registers from at most two overlapping loads, never reading outside the string.
+/// registers from one masked load (short_bytes.hpp).
 struct short_words {
   std::uint64_t head, tail;
 };
 [[gnu::always_inline]] inline short_words pack_short(const char* d, std::size_t n) noexcept {
-  std::uint64_t first = 0, rest = 0;
-  if (n >= 8) {
-    const std::uint64_t a = load64(d);
-    first = a & 0xffffffffu;
-    // Bytes 8..n-1 are the top n-8 bytes of the last eight.
-    const std::uint64_t over = n == 8 ? 0 : load64(d + n - 8) >> (8 * (16 - n));
-    rest = (a >> 32) | (over << 32);
-  } else if (n >= 4) {
-    first = load32(d);
-    rest = load32(d + n - 4) >> (8 * (8 - n));  // bytes 4..n-1
-  } else if (n > 0) {
-    auto byte = [](char c) { return std::uint64_t{static_cast<unsigned char>(c)}; };
-    first = byte(d[0]) | byte(d[n >> 1]) << (8 * (n >> 1)) | byte(d[n - 1]) << (8 * (n - 1));
-  }
-  return {n | (first << 32), rest};
+  const short_bytes w = load_short(d, n);
+  return {n | (w.lo << 32), (w.lo >> 32) | (w.hi << 32)};
 }
 
 class packed_string {

@@ -111,6 +111,7 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
     const std::size_t part = partition_of(h, tables.size());
     if constexpr (shareable) {
       if (staged) {
+        self->shared_->prefetch(part, h);
         if (Rules::detach(item, staged->next(part).raw)) {
           if (staged->commit(part, h)) fold_staged(part);
           return;
