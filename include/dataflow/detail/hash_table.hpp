@@ -70,24 +70,25 @@ class hash_table {
   }
   /// Returns the bytes of the slot array.
   std::size_t bytes() const noexcept { return slots_.size() * sizeof(slot); }
-  /// The slot array's address (null when it has none) and the size of a slot: where a lookup of
-  /// hash h starts is address + (h & (capacity() - 1)) * slot_bytes.
+  /// The slot array's address (null when it has none), for prefetch_slot.
   const void* slots_address() const noexcept { return slots_.data(); }
-  static constexpr std::size_t slot_bytes = sizeof(slot);
 
   /// Starts loading the slot where a key with hash `h` would be looked up first.
-  void prefetch(std::uint64_t h) const noexcept {
-    if (slots_.data() == nullptr) return;  // a cleared table has no slots
-    const char* at = reinterpret_cast<const char*>(slots_.data() + (h & mask_));
-    __builtin_prefetch(at, 1, 3);
+  void prefetch(std::uint64_t h) const noexcept { prefetch_slot(slots_.data(), mask_, h); }
+
+  /// The same for a table whose slot array was at `slots` (null: none) with capacity mask + 1.
+  /// The address may lie past the array, or in an array since freed: a prefetch does not
+  /// fault, and it is computed as an integer, not as a pointer past the end.
+  static void prefetch_slot(const void* slots, std::size_t mask, std::uint64_t h) noexcept {
+    if (slots == nullptr) return;  // a cleared table has no slots
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(slots) + (h & mask) * sizeof(slot);
+    __builtin_prefetch(reinterpret_cast<const void*>(at), 1, 3);
     // A slot whose size does not divide 64 crosses into the next line every so often (a 40-byte
     // slot every other time), and then the value it merges into is a second miss; the next line
-    // also holds the slots a probe goes on to: load it too (a larger slot: its last line). The
-    // address may lie past the array: a prefetch does not fault, and it is computed as an
-    // integer, not as a pointer past the end.
+    // also holds the slots a probe goes on to: load it too (a larger slot: its last line).
     if constexpr (64 % sizeof(slot) != 0) {
       constexpr std::size_t next = sizeof(slot) < 64 ? 64 : sizeof(slot) - 1;
-      __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(at) + next), 1, 3);
+      __builtin_prefetch(reinterpret_cast<const void*>(at + next), 1, 3);
     }
   }
 

@@ -40,10 +40,7 @@ class shared_tables {
   /// each fold, possibly stale: a prefetch of a wrong address loads a useless line, never faults.
   void prefetch(std::size_t p, std::uint64_t h) const noexcept {
     const probe_start& s = starts_[p];
-    const std::uintptr_t base = s.base.load(std::memory_order_relaxed);
-    if (base == 0) return;
-    const std::uintptr_t at = base + (h & s.mask.load(std::memory_order_relaxed)) * table::slot_bytes;
-    __builtin_prefetch(reinterpret_cast<const void*>(at), 1, 3);
+    table::prefetch_slot(s.base.load(std::memory_order_relaxed), s.mask.load(std::memory_order_relaxed), h);
   }
 
   std::size_t size() const noexcept { return count_; }
@@ -88,14 +85,14 @@ class shared_tables {
 
   // Kept apart from the locks: read at every staged item, written only when a table has grown.
   struct probe_start {
-    std::atomic<std::uintptr_t> base{0};
+    std::atomic<const void*> base{nullptr};
     std::atomic<std::size_t> mask{0};
   };
 
   /// Updates partition p's snapshot of its table's slot array (holding its lock).
   void note_slots(std::size_t p) noexcept {
     const table& t = parts_[p].t;
-    const auto base = reinterpret_cast<std::uintptr_t>(t.slots_address());
+    const void* base = t.slots_address();
     probe_start& s = starts_[p];
     if (s.base.load(std::memory_order_relaxed) == base) return;
     s.base.store(base, std::memory_order_relaxed);
