@@ -54,9 +54,10 @@ TEST_CASE("split_words finds every maximal run of non-space bytes", "[text]") {
   }
 }
 
-TEST_CASE("split_words reads nothing outside the string", "[text]") {
+TEST_CASE("split_words reads nothing outside the string's pages", "[text]") {
   // The string ends where an unreadable page begins, or begins where one ends: any read past
-  // either edge faults. Every length up to 200 covers the short last window's cases.
+  // either edge faults. Every length up to 200 covers the short last window's cases. (Bytes
+  // around the string within its pages may be read, and must not count: see below.)
   const test::guarded_page page;
   std::mt19937_64 rng(11);
   for (std::size_t len = 1; len <= 200; ++len) {
@@ -68,3 +69,23 @@ TEST_CASE("split_words reads nothing outside the string", "[text]") {
   }
 }
 
+
+TEST_CASE("split_words ignores the bytes around the string", "[text]") {
+  // Words cut out of a longer text of letters: the bytes just before and after the string are
+  // not spaces, and a word at either edge ends there. Every offset within a page's last bytes
+  // and every length up to 130.
+  const test::guarded_page page;
+  std::mt19937_64 rng(23);
+  const std::size_t room = page.end() - page.begin();
+  for (std::size_t len = 1; len <= 130; ++len) {
+    for (int rep = 0; rep < 40; ++rep) {
+      for (char* c = page.begin(); c != page.end(); ++c) *c = static_cast<char>('a' + rng() % 26);
+      const std::size_t from = rep % 2 == 0 ? room - len - rng() % std::min<std::size_t>(room - len, 80)
+                                            : rng() % (room - len);
+      char* s = page.begin() + from;
+      for (std::size_t i = 0; i < len; ++i) s[i] = rng() % 4 == 0 ? ' ' : static_cast<char>('A' + rng() % 26);
+      INFO("length " << len << " at offset " << from);
+      CHECK(split(std::string_view(s, len)) == reference_words(std::string(s, len)));
+    }
+  }
+}
