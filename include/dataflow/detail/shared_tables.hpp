@@ -83,8 +83,9 @@ class shared_tables {
     table t{0};
   };
 
-  // Kept apart from the locks: read at every staged item, written only when a table has grown.
-  struct probe_start {
+  // Kept apart from the locks and from each other (a line each): read at every staged item,
+  // written only when a table has grown.
+  struct alignas(64) probe_start {
     std::atomic<const void*> base{nullptr};
     std::atomic<std::size_t> mask{0};
   };
