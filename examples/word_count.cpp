@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     namespace hadoop = dataflow::hadoop;
     if (role == "mapper") {
       // The split's words, counted on every core before they leave the mapper.
-      hadoop::write_records(examples::word_counts_of(ctx, {"-"}));
+      hadoop::write_records(examples::counts_of_words(ctx.read_lines("-")));  // counts lines read
       hadoop::counter("word_count", "lines read", ctx.last_run().stages.front().items_in);
     } else if (role == "combiner") {
       hadoop::write_records(examples::counts_from_records(ctx));

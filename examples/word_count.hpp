@@ -34,13 +34,19 @@ struct ranked_word {
   std::uint64_t count;
 };
 
-/// The words of `files` (paths or globs) with their counts.
-inline auto word_counts_of(dataflow::context& ctx, const std::vector<std::string>& files,
-                           dataflow::read_options options = {}) {
-  return ctx.read_lines(files, options)
-      .flat_map(dataflow::split_words)
+/// The words of a dataset of text (lines, or blocks of them) with their counts.
+template <class Text>
+auto counts_of_words(const Text& text) {
+  return text.flat_map(dataflow::split_words)
       .map([](std::string_view w) { return std::pair{w, std::uint64_t{1}}; })
       .reduce_by_key(std::plus<>{});
+}
+
+/// The words of `files` (paths or globs) with their counts. A word never crosses a line's end,
+/// so the text is read as blocks of whole lines: no pass over each line to find its end first.
+inline auto word_counts_of(dataflow::context& ctx, const std::vector<std::string>& files,
+                           dataflow::read_options options = {}) {
+  return counts_of_words(ctx.read_text_blocks(files, options));
 }
 
 /// Words with their counts, most frequent first: sorted under the context's memory budget, for a

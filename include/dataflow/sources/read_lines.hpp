@@ -1,4 +1,5 @@
-// context::read_lines: lines of text files, read in parallel byte ranges split at line ends.
+// context::read_lines: lines of text files, read in parallel byte ranges split at line ends;
+// context::read_text_blocks: the same lines, handed on as blocks of whole lines.
 //
 // Each partition is a byte range [begin, end) of one file and owns the lines that start inside
 // it: it skips the partial line it starts in and reads past `end` to finish its last line.
@@ -51,8 +52,9 @@ class line_source final : public node<std::string_view> {
  public:
   static constexpr std::size_t buffer_bytes = read_buffer_bytes;
 
+  /// Lines, or with `blocks` the lines of each buffer read as one item.
   line_source(std::shared_ptr<context_state> ctx, std::vector<std::string> patterns,
-              read_options options);
+              read_options options, bool blocks = false);
 
   std::string describe() const override;
   std::size_t partition_count() const override { return chunks_.size(); }
@@ -60,6 +62,12 @@ class line_source final : public node<std::string_view> {
   void push_partition(std::size_t p, batch_consumer<std::string_view>& out) override;
 
  private:
+  void push_blocks(std::size_t p, batch_consumer<std::string_view>& out);
+  const char* op_name() const noexcept { return blocks_ ? "read_text_blocks" : "read_lines"; }
+  /// Reads more of chunk c behind the bytes [cur, len) of buf (moved to its front).
+  bool read_more(byte_buffer& buf, std::uint64_t& base, std::size_t& len, std::size_t& cur,
+                 const input_files::reader& fd, const file_chunk& c, const std::string& path,
+                 gauge_charge& long_line);
   /// Doubles the buffer for a line longer than it, charging the memory gauge; under a memory
   /// budget, a line that would need more than half the budget is an error naming it.
   void grow_for_long_line(byte_buffer& buf, std::size_t len, const input_files::reader& fd,
@@ -71,6 +79,7 @@ class line_source final : public node<std::string_view> {
 
  private:
   read_options options_;
+  bool blocks_;
   input_files inputs_;
   std::vector<file_chunk> chunks_;
   std::optional<slot_buffers> buffers_;
@@ -141,10 +150,12 @@ DATAFLOW_INLINE std::string describe_files(const std::vector<file_entry>& files)
 }
 
 DATAFLOW_INLINE line_source::line_source(std::shared_ptr<context_state> ctx,
-                                         std::vector<std::string> patterns, read_options options)
-    : node(std::move(ctx), "read_lines", node_kind::source, {}, {}),
+                                         std::vector<std::string> patterns, read_options options,
+                                         bool blocks)
+    : node(std::move(ctx), blocks ? "read_text_blocks" : "read_lines", node_kind::source, {}, {}),
       options_(options),
-      inputs_(std::move(patterns), "read_lines") {
+      blocks_(blocks),
+      inputs_(std::move(patterns), op_name()) {
   set_runs_across_ranks();  // each rank reads a slice of the chunks
 }
 
@@ -154,6 +165,7 @@ DATAFLOW_INLINE std::string line_source::describe() const {
 
 DATAFLOW_INLINE void line_source::push_partition(std::size_t p,
                                                 batch_consumer<std::string_view>& out) {
+  if (blocks_) return push_blocks(p, out);
   const file_chunk& c = chunks_[p];
   const std::string path = input_name(inputs_.files()[c.file].path);
   auto lease = buffers_->acquire();
@@ -214,25 +226,102 @@ DATAFLOW_INLINE void line_source::push_partition(std::size_t p,
     flush();
     if (stop_requested()) return;
     if (skip) cur = len;
-    std::memmove(buf.data(), buf.data() + cur, len - cur);
-    base += cur;
-    len -= cur;
-    cur = 0;
-    if (len == buf.size()) grow_for_long_line(buf, len, fd, base, path, long_line);
-    std::size_t want = buf.size() - len;
-    std::size_t got = read_at(fd.fd(), buf.data() + len, want, fd.start() + base + len, path, "read_lines");
-    eof = got < want;
-    len += got;
-    newlines = detail::newline_scan(buf.data(), len - got, len);  // the partial line before has none
-    // Short of the planned end: the file shrank, unless it never had the size it reported
-    // (sysfs files report 4096 bytes whatever they hold).
-    if (eof && base + len < c.end && fd.shrank(inputs_.files()[c.file].size)) {
-      throw io_error(path, "read_lines: '" + path + "' changed size while being read (" +
-                               std::to_string(base + len) + " bytes, " +
-                               std::to_string(inputs_.files()[c.file].size) + " when the run began)");
-    }
+    const std::size_t kept = len - cur;
+    eof = !read_more(buf, base, len, cur, fd, c, path, long_line);
+    newlines = detail::newline_scan(buf.data(), kept, len);  // the partial line before has none
   }
   flush();
+  if (buf.size() > buffer_bytes) buf.resize_discard(buffer_bytes);  // a long line's growth goes
+}
+
+DATAFLOW_INLINE bool line_source::read_more(byte_buffer& buf, std::uint64_t& base, std::size_t& len,
+                                            std::size_t& cur, const input_files::reader& fd,
+                                            const file_chunk& c, const std::string& path,
+                                            gauge_charge& long_line) {
+  std::memmove(buf.data(), buf.data() + cur, len - cur);
+  base += cur;
+  len -= cur;
+  cur = 0;
+  if (len == buf.size()) grow_for_long_line(buf, len, fd, base, path, long_line);
+  const std::size_t want = buf.size() - len;
+  const std::size_t got = read_at(fd.fd(), buf.data() + len, want, fd.start() + base + len, path, op_name());
+  const bool eof = got < want;
+  len += got;
+  // Short of the planned end: the file shrank, unless it never had the size it reported
+  // (sysfs files report 4096 bytes whatever they hold).
+  if (eof && base + len < c.end && fd.shrank(inputs_.files()[c.file].size)) {
+    throw io_error(path, std::string(op_name()) + ": '" + path + "' changed size while being read (" +
+                             std::to_string(base + len) + " bytes, " +
+                             std::to_string(inputs_.files()[c.file].size) + " when the run began)");
+  }
+  return !eof;
+}
+
+/// The lines of chunk p a buffer at a time: each item is the chunk's whole lines in the buffer,
+/// joined by their '\n' (the last one's dropped), so that splitting the items at '\n' gives the
+/// lines read_lines gives. A user function that throws is placed at the block's first line.
+DATAFLOW_INLINE void line_source::push_blocks(std::size_t p, batch_consumer<std::string_view>& out) {
+  const file_chunk& c = chunks_[p];
+  const std::string path = input_name(inputs_.files()[c.file].path);
+  auto lease = buffers_->acquire();
+  byte_buffer& buf = lease.get();
+  auto fd = inputs_.open(c.file);
+  gauge_charge long_line(this->ctx().charged);
+
+  std::uint64_t base = c.begin == 0 ? 0 : c.begin - 1;  // file offset of buf[0]
+  std::size_t len = 0, cur = 0;
+  bool eof = !read_more(buf, base, len, cur, fd, c, path, long_line);
+  bool skip = c.begin > 0 || options_.skip_header;  // the partial line before the chunk, a header
+  auto emit = [&](std::size_t from, std::size_t to) {
+    const std::string_view block(buf.data() + from, to - from);
+    try {
+      out.consume(std::span<const std::string_view>(&block, 1));
+    } catch (op_failure& f) {
+      if (f.where.empty()) f.where = path + ":" + std::to_string(line_number_at(fd.fd(), base + from, fd.start()));
+      throw;
+    }
+  };
+  auto newline = [&](std::size_t from) -> std::size_t {
+    const void* at = std::memchr(buf.data() + from, '\n', len - from);
+    return at ? static_cast<std::size_t>(static_cast<const char*>(at) - buf.data()) : len;
+  };
+  for (;;) {
+    if (skip) {
+      const std::size_t e = newline(cur);
+      if (e < len) {
+        skip = false;
+        cur = e + 1;
+      } else {
+        cur = len;
+      }
+    }
+    if (!skip) {
+      if (base + cur >= c.end) break;  // the chunk's lines are done
+      // The chunk's last line holds its last byte, c.end - 1, and ends at the first '\n' from
+      // there: lines starting after it belong to the next chunk.
+      const auto last = static_cast<std::size_t>(c.end - 1 - base);
+      if (last < len) {
+        if (const std::size_t e = newline(last); e < len) {
+          emit(cur, e);
+          break;
+        }
+      }
+      if (eof) {
+        if (cur < len) emit(cur, len - (buf.data()[len - 1] == '\n'));
+        break;
+      }
+      // The lines complete in the buffer; the partial one after them waits for more bytes.
+      if (const void* at = ::memrchr(buf.data() + cur, '\n', len - cur)) {
+        const auto e = static_cast<std::size_t>(static_cast<const char*>(at) - buf.data());
+        emit(cur, e);
+        cur = e + 1;
+      }
+    } else if (eof) {
+      break;  // the partial line runs to the end: the previous chunk's
+    }
+    if (stop_requested()) return;
+    eof = !read_more(buf, base, len, cur, fd, c, path, long_line);
+  }
   if (buf.size() > buffer_bytes) buf.resize_discard(buffer_bytes);  // a long line's growth goes
 }
 
@@ -270,6 +359,15 @@ DATAFLOW_INLINE void line_source::dispose() noexcept {
 DATAFLOW_INLINE dataset<std::string_view> context::read_lines(const std::vector<std::string>& paths,
                                                               read_options options) const {
   return dataset<std::string_view>(std::make_shared<detail::line_source>(state_, paths, options));
+}
+
+DATAFLOW_INLINE dataset<std::string_view> context::read_text_blocks(const std::vector<std::string>& paths,
+                                                                    read_options options) const {
+  if (options.strip_cr) {
+    throw usage_error("dataflow::read_text_blocks: strip_cr applies to read_lines only (a block keeps "
+                      "its bytes as they are in the file)");
+  }
+  return dataset<std::string_view>(std::make_shared<detail::line_source>(state_, paths, options, true));
 }
 
 }  // namespace dataflow
