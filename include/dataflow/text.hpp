@@ -5,6 +5,8 @@
 // byte (the byte-at-a-time loop mispredicted at each word boundary and cost 17 ns per word).
 #pragma once
 
+#include <dataflow/detail/short_bytes.hpp>
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -105,17 +107,15 @@ class word_range {
     /// only a string shorter than 16 bytes is copied.
     [[gnu::noinline]] std::uint64_t load_last(std::size_t at) const noexcept {
       const std::size_t left = size_ - at;
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-      constexpr std::uintptr_t page = 4096;  // the smallest page size of x86-64 and arm64
-      const auto end = reinterpret_cast<std::uintptr_t>(text_) + size_;
-      if (((end - 64) & ~(page - 1)) == ((end - 1) & ~(page - 1))) [[likely]] {
-        return detail::non_space_mask64(reinterpret_cast<const char*>(end - 64)) >> (64 - left);
+      if constexpr (detail::may_read_around) {
+        const auto end = reinterpret_cast<std::uintptr_t>(text_) + size_;
+        if (detail::in_one_page(end - 64, 64)) [[likely]] {
+          return detail::non_space_mask64(reinterpret_cast<const char*>(end - 64)) >> (64 - left);
+        }
+        if (detail::in_one_page(reinterpret_cast<std::uintptr_t>(text_) + at, 64)) {
+          return detail::non_space_mask64(text_ + at) & ((std::uint64_t{1} << left) - 1);
+        }
       }
-      const auto from = reinterpret_cast<std::uintptr_t>(text_) + at;
-      if ((from & (page - 1)) <= page - 64) {
-        return detail::non_space_mask64(text_ + at) & ((std::uint64_t{1} << left) - 1);
-      }
-#endif
       if (size_ < 16) {
         char tail[16];
         std::memset(tail, ' ', sizeof tail);

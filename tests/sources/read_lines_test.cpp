@@ -24,19 +24,6 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
-std::string random_text(std::mt19937_64& rng, std::size_t lines, bool trailing_newline) {
-  std::string text;
-  for (std::size_t i = 0; i < lines; ++i) {
-    switch (rng() % 6) {
-      case 0: break;  // empty line
-      case 1: text += std::string(rng() % 300, 'x'); break;
-      default: text += test::random_word(rng, 20) + " " + test::random_word(rng, 5);
-    }
-    if (i + 1 < lines || trailing_newline) text += '\n';
-  }
-  return text;
-}
-
 }  // namespace
 
 TEST_CASE("read_lines yields every line once, in order, for any chunk size", "[sources][read_lines]") {
@@ -49,7 +36,7 @@ TEST_CASE("read_lines yields every line once, in order, for any chunk size", "[s
   std::mt19937_64 rng(chunk * 2 + trailing);
   std::vector<std::string> files, want;
   for (std::size_t lines : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{500}}) {
-    std::string text = random_text(rng, lines, trailing);
+    std::string text = test::random_text(rng, lines, trailing);
     std::string path = dir.file("f" + std::to_string(files.size()) + ".txt");
     test::write_file(path, text);
     files.push_back(path);

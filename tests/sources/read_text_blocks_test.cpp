@@ -21,20 +21,6 @@ std::vector<std::string> lines_of_blocks(const std::vector<std::string>& blocks)
   return lines;
 }
 
-std::string random_text(std::mt19937_64& rng, std::size_t lines, bool trailing_newline) {
-  std::string text;
-  for (std::size_t i = 0; i < lines; ++i) {
-    switch (rng() % 7) {
-      case 0: break;  // empty line
-      case 1: text += std::string(rng() % 300, 'x'); break;
-      case 2: text += "\r"; break;
-      default: text += test::random_word(rng, 20) + " " + test::random_word(rng, 5);
-    }
-    if (i + 1 < lines || trailing_newline) text += '\n';
-  }
-  return text;
-}
-
 }  // namespace
 
 TEST_CASE("read_text_blocks gives read_lines' lines in blocks, for any chunk size", "[sources][read_text_blocks]") {
@@ -53,7 +39,7 @@ TEST_CASE("read_text_blocks gives read_lines' lines in blocks, for any chunk siz
   if (chunk == 0 || chunk > 4096) sizes.push_back(40'000);
   for (std::size_t lines : sizes) {
     files.push_back(dir.file("f" + std::to_string(files.size()) + ".txt"));
-    test::write_file(files.back(), random_text(rng, lines, trailing));
+    test::write_file(files.back(), test::random_text(rng, lines, trailing));
   }
   const dataflow::read_options options{.chunk_bytes = chunk, .skip_header = header};
   const auto want = ctx.read_lines(files, options).collect();

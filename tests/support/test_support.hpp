@@ -146,6 +146,22 @@ inline std::string random_word(std::mt19937_64& rng, std::size_t max_len = 12) {
   return w;
 }
 
+/// Random text of `lines` lines: empty ones, runs of up to 300 'x', a lone '\r', two words;
+/// the last line ends in '\n' only with trailing_newline.
+inline std::string random_text(std::mt19937_64& rng, std::size_t lines, bool trailing_newline) {
+  std::string text;
+  for (std::size_t i = 0; i < lines; ++i) {
+    switch (rng() % 7) {
+      case 0: break;  // empty line
+      case 1: text += std::string(rng() % 300, 'x'); break;
+      case 2: text += "\r"; break;
+      default: text += random_word(rng, 20) + " " + random_word(rng, 5);
+    }
+    if (i + 1 < lines || trailing_newline) text += '\n';
+  }
+  return text;
+}
+
 template <class V>
 V sorted(V v) {
   std::sort(v.begin(), v.end());

@@ -1,5 +1,5 @@
 // Short strings (at most 16 bytes) read without a branch on their length, for hashing and
-// packing keys.
+// packing keys; and the test of when bytes around a string may be read (also text.hpp).
 //
 // Word lengths vary at random from one word to the next, so code that picks its loads by length
 // (8 bytes or more, 4 or more, fewer) mispredicts about once a word: 3-4 ns a word of a word
@@ -23,19 +23,27 @@ struct short_bytes {
   std::uint64_t lo, hi;  // bytes 0-7 and 8-15
 };
 
-/// True when the 16 bytes from p may be read although the string there holds only n of them:
-/// it has a first byte, and its page holds all 16 (never under a sanitizer, which would see
-/// the bytes past the string).
-[[gnu::always_inline]] inline bool may_read16(const char* p, std::size_t n) noexcept {
+/// Whether code may read bytes around a string within the pages the string lies in (a page is
+/// mapped whole or not at all): never under a sanitizer, which would see those bytes.
+inline constexpr bool may_read_around =
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  (void)p;
-  (void)n;
-  return false;
+    false;
 #else
-  constexpr std::uintptr_t page = 4096;  // the smallest page size of x86-64 and arm64
-  // An empty string may point just past its buffer, into a page that is not mapped.
-  return (reinterpret_cast<std::uintptr_t>(p) & (page - 1)) <= page - 16 && n > 0;
+    true;
 #endif
+
+/// True when the `bytes` bytes from address `from` lie in one page (of 4096 bytes, the smallest
+/// page of x86-64 and arm64).
+constexpr bool in_one_page(std::uintptr_t from, std::size_t bytes) noexcept {
+  constexpr std::uintptr_t page = 4096;
+  return (from & (page - 1)) <= page - bytes;
+}
+
+/// True when the 16 bytes from p may be read although the string there holds only n of them:
+/// it has a first byte (an empty string may point just past its buffer, into a page that is not
+/// mapped), and its page holds all 16.
+[[gnu::always_inline]] inline bool may_read16(const char* p, std::size_t n) noexcept {
+  return may_read_around && n > 0 && in_one_page(reinterpret_cast<std::uintptr_t>(p), 16);
 }
 
 /// Returns the n <= 16 bytes at p, zero-padded to 16.
