@@ -245,6 +245,7 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
       }
       for (std::size_t p = 0; p < tables.size(); ++p) {
         tables[p].for_each([&](std::uint64_t h, entry& e) {
+          self->shared_->prefetch(p, h);  // as every staged item is (see reduce_core::fold_stage)
           ::new (static_cast<void*>(staged->next(p).raw)) entry(e);
           if (staged->commit(p, h)) fold_staged(p);
         });
