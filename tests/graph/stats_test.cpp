@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -407,6 +409,13 @@ TEST_CASE("every spilled byte counts in a stage, a barrier's merge and last spil
   check("reduce_by_key", data.reduce_by_key(std::plus<>{}).count(), 50021);
   check("group_by_key", data.group_by_key().count(), 50021);
   check("sort", data.sort().count(), rows.size());
+  std::atomic<std::uint64_t> groups{0}, values{0};
+  data.for_each_group([&](const std::uint64_t&, dataflow::group_values<std::uint64_t>& vs) {
+    ++groups;
+    for (std::uint64_t v : vs) values += v < rows.size();
+  });
+  CHECK(values.load() == rows.size());
+  check("for_each_group", groups.load(), 50021);
   check("join", data.join(data.map([](const auto& r) { return std::pair{r.first, r.second + 1}; })).count(),
         [&] {
           std::map<std::uint64_t, std::uint64_t> per_key;
@@ -415,4 +424,45 @@ TEST_CASE("every spilled byte counts in a stage, a barrier's merge and last spil
           for (const auto& [k, c] : per_key) n += c * c;
           return n;
         }());
+}
+
+namespace {
+// A key whose == sleeps: a join's build compares the keys of a right side's duplicates, and
+// nothing else of the right side's does, so its stage's time shows whether the build counts.
+struct slow_key {
+  std::uint64_t v = 0;
+  bool operator==(const slow_key& o) const {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    return v == o.v;
+  }
+};
+}  // namespace
+
+template <>
+struct std::hash<slow_key> {
+  std::size_t operator()(const slow_key& k) const noexcept { return k.v; }
+};
+
+TEST_CASE("a join's build counts in its right side's stage, even after the left side's own stages", "[stats]") {
+  const std::size_t threads = DATAFLOW_THREADS();
+  dataflow::context ctx(threads);
+  const std::uint64_t keys = 1000, copies = 4;
+  std::vector<std::pair<slow_key, std::uint64_t>> right, left;
+  for (std::uint64_t i = 0; i < keys * copies; ++i) right.push_back({slow_key{i % keys}, i});
+  for (std::uint64_t i = 0; i < 100; ++i) left.push_back({slow_key{i * 7}, i});
+  // The build compares keys (keys * (copies - 1)) times at least, sleeping each time.
+  const double build_seconds = static_cast<double>(keys * (copies - 1)) * 50e-6 / static_cast<double>(threads);
+  auto right_stage_wall = [&](std::uint64_t joined) {
+    CHECK(joined == 100 * copies);
+    for (const auto& s : ctx.last_run().stages) {
+      if (s.name.ends_with("(right)")) return s.wall_seconds;
+    }
+    FAIL("no stage of the join's right side");
+    return 0.0;
+  };
+  auto r = ctx.from(right);
+  CHECK(right_stage_wall(ctx.from(left).join(r).count()) >= build_seconds);
+  // The left side reduced first: its stage runs between the right side's stage and the build.
+  const auto reduced = ctx.from(left).reduce_by_key(std::plus<>{});
+  CHECK(right_stage_wall(reduced.join(r).count()) >= build_seconds);
 }

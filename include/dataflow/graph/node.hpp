@@ -193,7 +193,9 @@ class run_state {
   /// started with it.
   void record_stage(std::string name, const partition_counts& counts, const stats_clock& clock);
   /// Adds the wall and CPU time, spills and peak memory since `clock` started to the stage that
-  /// fed `label`, the latest one recorded: a barrier's end (its merge, its last spills).
+  /// fed `label`: a barrier's end (its merge, its last spills). The latest stage of that name,
+  /// not always the latest stage: a join builds its right side's tables after the left side's
+  /// input has run its own stages.
   void extend_stage(const std::string& label, const stats_clock& clock);
   /// Adds what the exchange `label` sent and received (other ranks only) and the seconds it
   /// took to the stage that fed it, the latest one recorded, whose spills become all that the
@@ -371,9 +373,10 @@ DATAFLOW_INLINE void run_state::record_stage(std::string name, const partition_c
 }
 
 DATAFLOW_INLINE void run_state::extend_stage(const std::string& label, const stats_clock& clock) {
-  if (stats_.stages.empty()) return;
-  stage_stats& s = stats_.stages.back();
-  if (!s.name.ends_with(label)) return;
+  auto fed = std::find_if(stats_.stages.rbegin(), stats_.stages.rend(),
+                          [&](const stage_stats& s) { return s.name.ends_with(label); });
+  if (fed == stats_.stages.rend()) return;
+  stage_stats& s = *fed;
   s.wall_seconds += clock.wall();
   s.cpu_seconds += clock.cpu();
   s.spilled_bytes += clock.spilled_bytes();

@@ -132,7 +132,7 @@ class join_inputs {
         parallel_partitions(run, parts_, label + " (build)", [&](std::size_t p) {
           tables_[p].build(label, gather(*right_locals_, p), false);
         });
-        run.extend_stage(label + " (right)", clock);  // unless the left side ran stages since
+        run.extend_stage(label + " (right)", clock);  // even if the left side ran stages since
         left_parts_ = left_->partition_count();
         streaming_ = true;
         return;
