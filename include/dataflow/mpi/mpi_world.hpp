@@ -114,7 +114,7 @@ class mpi_cluster final : public cluster {
     // A tag of each stream's own: every rank makes the same streams in the same order.
     const std::uint64_t number = streams_++;
     const int tag = stream_tag + static_cast<int>(number % 16384);
-    progress_relay relay(progress, progress_sending_, comm_, rank_, size_);
+    progress_relay relay(progress, progress_sending_, comm_, rank_, size_, relays_++);
     std::exception_ptr failed;  // this rank's: from part, or from deliver
     std::atomic<bool> part_done{false};
     std::exception_ptr part_failed;
@@ -257,7 +257,8 @@ class mpi_cluster final : public cluster {
       part();
       return;
     }
-    progress_relay relay(progress, progress_sending_, comm_, rank_, size_);  // before the thread: it may throw
+    // Before the thread (it may throw), and numbered whether or not a thread then watches.
+    progress_relay relay(progress, progress_sending_, comm_, rank_, size_, relays_++);
     std::mutex m;
     std::condition_variable ended;
     bool done = false;
@@ -311,6 +312,7 @@ class mpi_cluster final : public cluster {
   static constexpr int tag = 7401;
   static constexpr int stream_tag = 8000;
   std::uint64_t streams_ = 0;
+  std::uint64_t relays_ = 0;  // progress relays made, for their number (progress_relay.hpp)
   progress_send progress_sending_;  // this rank's figure in flight to rank 0, across stages
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::size_t rank_ = 0;

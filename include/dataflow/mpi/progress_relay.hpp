@@ -4,8 +4,11 @@
 // of mpi_cluster::stream for a stage that exchanges, mpi_cluster::watch for any other.
 //
 // The figures travel on a tag of their own, so that they never wait behind blocks; each carries
-// the numbers of its run and stage, and rank 0 takes only those of the stage it is in (a figure
-// of an earlier stage, received late, is dropped). A rank has at most
+// the number of its relay, and rank 0 takes only those of the relay it runs (a figure of an
+// earlier stage, received late, is dropped). The cluster numbers its relays: every rank watches
+// the same stages in the same order, whichever context of the job runs them, so the numbers
+// agree across ranks where a context's run and stage numbers would not (two contexts made
+// from one mpi_world both count from run 1). A rank has at most
 // one figure in flight (progress_send, which the cluster keeps across stages): nothing waits
 // for it to complete, since rank 0 may have left the stage already; it completes once rank 0
 // takes it in a later stage, or it is cancelled when the cluster ends.
@@ -25,7 +28,7 @@ namespace dataflow::detail {
 
 /// A rank's figure in flight to rank 0 and its buffer, kept from stage to stage.
 struct progress_send {
-  std::array<std::uint64_t, 7> out{};  // run, stage, then the rest of a stage_progress
+  std::array<std::uint64_t, 6> out{};  // the relay's number, then a stage_progress's counts
   MPI_Request request = MPI_REQUEST_NULL;
 
   /// Whether a new figure may go (the last one completed).
@@ -45,15 +48,17 @@ struct progress_send {
 
 class progress_relay {
   using clock = std::chrono::steady_clock;
-  using message = std::array<std::uint64_t, 7>;  // as progress_send::out
+  using message = std::array<std::uint64_t, 6>;  // as progress_send::out
 
  public:
   static constexpr int tag = 7402;
   static constexpr std::chrono::milliseconds every{100};
 
+  /// `number`: this relay's number among the cluster's, the same on every rank.
   progress_relay(progress_reporter& progress, progress_send& sending, MPI_Comm comm, std::size_t rank,
-                 std::size_t size)
-      : progress_(progress), sending_(sending), comm_(comm), rank_(rank), heard_(rank == 0 ? size : 0) {}
+                 std::size_t size, std::uint64_t number)
+      : progress_(progress), sending_(sending), comm_(comm), rank_(rank), number_(number),
+        heard_(rank == 0 ? size : 0) {}
   progress_relay(const progress_relay&) = delete;
   progress_relay& operator=(const progress_relay&) = delete;
 
@@ -91,7 +96,7 @@ class progress_relay {
     if (!sending_.ready()) return;
     const stage_progress f = progress_.figures();
     message& out = sending_.out;
-    out = {f.run, f.stage, f.items, f.items_total, f.bytes, f.partitions_done, f.partitions_total};
+    out = {number_, f.items, f.items_total, f.bytes, f.partitions_done, f.partitions_total};
     MPI_Isend(out.data(), static_cast<int>(out.size()), MPI_UINT64_T, 0, tag, comm_, &sending_.request);
     next_ = now + every;
   }
@@ -106,7 +111,7 @@ class progress_relay {
       message in{};
       MPI_Recv(in.data(), static_cast<int>(in.size()), MPI_UINT64_T, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE);
       const auto from = static_cast<std::size_t>(st.MPI_SOURCE);
-      if (from >= heard_.size()) continue;
+      if (from >= heard_.size() || in[0] != number_) continue;
       heard_[from] = in;
       changed = true;
     }
@@ -116,18 +121,18 @@ class progress_relay {
     std::size_t ranks = 0;
     bool totals = true;  // every other rank knows its total
     for (std::size_t r = 1; r < heard_.size(); ++r) {
-      if (!heard_[r] || (*heard_[r])[0] != mine.run || (*heard_[r])[1] != mine.stage) {
+      if (!heard_[r]) {
         totals = false;
         continue;
       }
       const message& m = *heard_[r];
       ++ranks;
-      sum.items += m[2];
-      totals = totals && m[3] > 0;
-      sum.items_total += m[3];
-      sum.bytes += m[4];
-      sum.partitions_done += m[5];
-      sum.partitions_total += m[6];
+      sum.items += m[1];
+      totals = totals && m[2] > 0;
+      sum.items_total += m[2];
+      sum.bytes += m[3];
+      sum.partitions_done += m[4];
+      sum.partitions_total += m[5];
     }
     if (!totals) sum.items_total = 0;
     if (ranks > 0) progress_.set_others(sum, ranks, mine.run, mine.stage);
@@ -137,6 +142,7 @@ class progress_relay {
   progress_send& sending_;
   MPI_Comm comm_;
   std::size_t rank_;
+  std::uint64_t number_;
   std::vector<std::optional<message>> heard_;  // rank 0: the latest figure of each rank
   clock::time_point next_{};
 };
