@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <map>
 #include <random>
-#include <set>
 #include <mutex>
 #include <string>
 #include <thread>
