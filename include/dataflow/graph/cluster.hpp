@@ -68,6 +68,9 @@ class cluster {
     (void)progress;
     part();
   }
+  /// Called as an action begins on this rank, whichever context of the job runs it: the
+  /// figures of rank 0's progress are told apart by action and stage (progress_relay.hpp).
+  virtual void begin_action() {}
 };
 
 namespace detail {

@@ -299,6 +299,7 @@ DATAFLOW_INLINE run_state::run_state(context_state& ctx, std::string action, nod
   count_uses(root);
   ++uses_[&root];  // the action's own read of root
   if (multi_rank(ctx)) {
+    ctx.ranks->begin_action();
     ctx.job_failure_settled = false;
     for (const auto& [n, uses] : uses_) {
       if (!n->runs_across_ranks()) {

@@ -114,7 +114,7 @@ class mpi_cluster final : public cluster {
     // A tag of each stream's own: every rank makes the same streams in the same order.
     const std::uint64_t number = streams_++;
     const int tag = stream_tag + static_cast<int>(number % 16384);
-    progress_relay relay(progress, progress_sending_, comm_, rank_, size_, relays_++);
+    progress_relay relay(progress, progress_sending_, comm_, rank_, size_, next_relay());
     std::exception_ptr failed;  // this rank's: from part, or from deliver
     std::atomic<bool> part_done{false};
     std::exception_ptr part_failed;
@@ -250,6 +250,19 @@ class mpi_cluster final : public cluster {
     return failed;
   }
 
+  void begin_action() override {
+    int main_thread = 0;
+    MPI_Is_thread_main(&main_thread);
+    if (!main_thread) return;  // an action inside a stream's part: its stages are not relayed
+    ++actions_;
+    relays_ = 0;
+  }
+
+  /// The number of the next progress relay: the action's, then the relay's within it. A rank
+  /// that ran a stage fewer than another (a join that streams on one rank and not on another,
+  /// a failure) stays out of step until the action ends, not for the rest of the job.
+  std::uint64_t next_relay() noexcept { return (actions_ << 32) | (relays_++ & 0xffffffffu); }
+
   void watch(function_ref<void()> part, progress_reporter& progress) override {
     int main_thread = 0;
     MPI_Is_thread_main(&main_thread);
@@ -258,7 +271,7 @@ class mpi_cluster final : public cluster {
       return;
     }
     // Before the thread (it may throw), and numbered whether or not a thread then watches.
-    progress_relay relay(progress, progress_sending_, comm_, rank_, size_, relays_++);
+    progress_relay relay(progress, progress_sending_, comm_, rank_, size_, next_relay());
     std::mutex m;
     std::condition_variable ended;
     bool done = false;
@@ -312,7 +325,9 @@ class mpi_cluster final : public cluster {
   static constexpr int tag = 7401;
   static constexpr int stream_tag = 8000;
   std::uint64_t streams_ = 0;
-  std::uint64_t relays_ = 0;  // progress relays made, for their number (progress_relay.hpp)
+  // Progress relays are numbered by action and by relay within it (progress_relay.hpp).
+  std::uint64_t actions_ = 0;
+  std::uint64_t relays_ = 0;  // in the current action
   progress_send progress_sending_;  // this rank's figure in flight to rank 0, across stages
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::size_t rank_ = 0;

@@ -5,10 +5,11 @@
 //
 // The figures travel on a tag of their own, so that they never wait behind blocks; each carries
 // the number of its relay, and rank 0 takes only those of the relay it runs (a figure of an
-// earlier stage, received late, is dropped). The cluster numbers its relays: every rank watches
-// the same stages in the same order, whichever context of the job runs them, so the numbers
-// agree across ranks where a context's run and stage numbers would not (two contexts made
-// from one mpi_world both count from run 1). A rank has at most
+// earlier stage, received late, is dropped). The cluster numbers relays by the job's action,
+// whichever context of the job runs it, and by stage within the action: unlike a context's run
+// numbers (two contexts made from one mpi_world both count from run 1), they agree across
+// ranks, and a rank that ran a stage fewer than another in one action (a failure, a join that
+// streams on one rank only) is back in step at the next. A rank has at most
 // one figure in flight (progress_send, which the cluster keeps across stages): nothing waits
 // for it to complete, since rank 0 may have left the stage already; it completes once rank 0
 // takes it in a later stage, or it is cancelled when the cluster ends.
