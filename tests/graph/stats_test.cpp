@@ -465,3 +465,12 @@ TEST_CASE("a join's build counts in its right side's stage, even after the left 
   const auto reduced = ctx.from(left).reduce_by_key(std::plus<>{});
   CHECK(right_stage_wall(reduced.join(r).count()) >= build_seconds);
 }
+
+TEST_CASE("a stage feeds a consumer of its whole label only", "[stats]") {
+  using dataflow::detail::stage_feeds;
+  CHECK(stage_feeds("from#1 -> map#2 -> x (right)", "x (right)"));
+  CHECK(stage_feeds("from#1 -> x (right)", "x (right)"));
+  CHECK_FALSE(stage_feeds("from#1 -> max (right)", "x (right)"));  // a label of its own, not x's
+  CHECK_FALSE(stage_feeds("x (right)", "x (right)"));
+  CHECK_FALSE(stage_feeds("from#1 -> x (right) -> count#3", "x (right)"));
+}

@@ -179,6 +179,14 @@ struct partition_counts {
   std::vector<std::uint64_t> in, out, bytes_in, bytes_out;
 };
 
+/// Whether a stage of this name feeds the consumer of this label: its name ends with " -> " and
+/// the whole label (stage_name in stage.hpp), so that a user's label "x (right)" is not taken
+/// for the end of another's, "max (right)".
+inline bool stage_feeds(const std::string& stage, const std::string& label) {
+  return stage.size() > label.size() + 4 && stage.ends_with(label) &&
+         stage.compare(stage.size() - label.size() - 4, 4, " -> ") == 0;
+}
+
 /// One action's execution: which nodes it computed and which outputs it can drop, and the
 /// statistics of its stages (published to the context when it ends, failed or not).
 class run_state {
@@ -375,7 +383,7 @@ DATAFLOW_INLINE void run_state::record_stage(std::string name, const partition_c
 
 DATAFLOW_INLINE void run_state::extend_stage(const std::string& label, const stats_clock& clock) {
   auto fed = std::find_if(stats_.stages.rbegin(), stats_.stages.rend(),
-                          [&](const stage_stats& s) { return s.name.ends_with(label); });
+                          [&](const stage_stats& s) { return stage_feeds(s.name, label); });
   if (fed == stats_.stages.rend()) return;
   stage_stats& s = *fed;
   s.wall_seconds += clock.wall();
@@ -390,7 +398,7 @@ DATAFLOW_INLINE void run_state::record_exchange(const std::string& label, std::u
                                                 double seconds, const stats_clock& stream) {
   if (stats_.stages.empty()) return;
   stage_stats& s = stats_.stages.back();
-  if (!s.name.ends_with(label)) return;  // not the stage that fed it: nothing to attribute
+  if (!stage_feeds(s.name, label)) return;  // not the stage that fed it: nothing to attribute
   s.spilled_bytes = std::max(s.spilled_bytes, stream.spilled_bytes());
   s.spill_files = std::max(s.spill_files, stream.spill_files());
   s.bytes_sent += sent;

@@ -50,15 +50,17 @@ void dataset<T, Stack>::for_each_group(F fn, shuffle_options options) const {
     dataset<Out> grouped(node);
     detail::action_run<dataset<Out>> action(grouped, "for_each_group", true);
     const std::size_t parts = action.partitions();
+    // The visit (the user's function, and the split of a partition too big for the budget
+    // into spilled sub-partitions) counts in the stage that fed the groups, as a sink's time
+    // counts in its stage; a failed run's figures too.
     const detail::stats_clock clock;
     try {
       detail::parallel_partitions(action.state(), parts, node->label() + " -> " + action.label(),
                                   [&](std::size_t p) { node->visit_partition(p, fn); });
     } catch (...) {
+      action.state().extend_stage(node->label(), clock);
       detail::settle_current(node_->ctx());
     }
-    // Visiting splits a partition too big for the budget into spilled sub-partitions: that
-    // time and those spills count in the stage that fed the groups, as a barrier's end does.
     action.state().extend_stage(node->label(), clock);
     action.finish();
   };

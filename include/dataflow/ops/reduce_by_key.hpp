@@ -392,9 +392,10 @@ class reduce_core : public node<T> {
     }
   }
 
-  /// Folds staged items into their partition's shared table.
+  /// Folds staged items into their partition's shared table. `stale`: the items were staged
+  /// long ago (what is left staged when the run ends), so they are prefetched again.
   template <class Waiting>
-  void fold_stage(std::span<Waiting> items, table& t, arena& a) const {
+  void fold_stage(std::span<Waiting> items, table& t, arena& a, bool stale = false) const {
     const std::string& label = this->label();
     auto entry_key = [&](const entry& x) -> decltype(auto) { return rules_.entry_key(label, x); };
     // A stage's items were prefetched as they were staged (reduce_thread_tables: shared_tables::
@@ -402,7 +403,9 @@ class reduce_core : public node<T> {
     // 15% more CPU time so. Items deferred behind a stage waited longer, and may
     // have left the cache: those are prefetched a few ahead of their fold.
     constexpr std::size_t ahead = 8;
-    const std::size_t prefetch_below = items.size() > table_stage<entry>::per_part ? items.size() : 0;
+    const std::size_t prefetch_below =
+        stale || items.size() > table_stage<entry>::per_part ? items.size() : 0;
+    for (std::size_t i = 0; i < std::min(ahead, prefetch_below); ++i) t.prefetch(items[i].hash);
     try {
       invoke_user(label, [&] {
         for (std::size_t i = 0, n = items.size(); i < n; ++i) {
@@ -423,7 +426,9 @@ class reduce_core : public node<T> {
     locals_->for_each([&](local_tables& l) { tables.push_back(&l.tables[p]); });
     if (shared_ && go_shared_.load()) {
       locals_->for_each([&](local_tables& l) {
-        if (l.staged) l.staged->take(p, [&](auto items) { fold_stage(items, shared_->at(p), merge_bytes_[p]); });
+        if (l.staged) {
+          l.staged->take(p, [&](auto items) { fold_stage(items, shared_->at(p), merge_bytes_[p], true); });
+        }
       });
       tables.push_back(&shared_->at(p));
     }
