@@ -123,17 +123,26 @@ class cli {
   std::vector<std::string> positional_;
 };
 
-/// True when mpirun (Open MPI, PMIx) or Slurm's srun (PMI) started this process as a rank.
+/// True when mpirun (Open MPI, PMIx) or Slurm's srun (PMI) started this process as one rank of
+/// a job of several. A job of one rank (`mpirun -np 1`, `srun -n 1`) runs as one process: MPI
+/// would add nothing but its start and end (0.33 s for Open MPI's default transport here).
 inline bool started_as_rank() {
+  bool rank = false;
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"}) {
-    if (std::getenv(v) != nullptr) return true;
+    rank = rank || std::getenv(v) != nullptr;
   }
-  return false;
+  if (!rank) return false;
+  // The job's size where the launcher says it (srun's step, not an allocation's SLURM_NTASKS,
+  // which a batch script's own commands see too).
+  for (const char* size : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
+    if (const char* v = std::getenv(size); v != nullptr) return std::string_view(v) != "1";
+  }
+  return true;
 }
 
 /// A context on `threads` threads (0: every core). A tool built with MPI (dataflow::mpi) and
-/// started by mpirun or srun runs as one rank of the job: the same flags, the same output
-/// (written by rank 0), the input split between the ranks.
+/// started by mpirun or srun as a rank of a job of several runs as one rank of the job: the same
+/// flags, the same output (written by rank 0), the input split between the ranks.
 inline dataflow::context make_context(std::size_t threads) {
 #if defined(EXAMPLES_WITH_MPI)
   if (started_as_rank()) return dataflow::context(dataflow::mpi_world{}, threads);
