@@ -70,18 +70,13 @@ class hash_table {
   }
   /// Returns the bytes of the slot array.
   std::size_t bytes() const noexcept { return slots_.size() * sizeof(slot); }
-  /// The slot array's address (null when it has none), for prefetch_slot.
-  const void* slots_address() const noexcept { return slots_.data(); }
 
-  /// Starts loading the slot where a key with hash `h` would be looked up first.
-  void prefetch(std::uint64_t h) const noexcept { prefetch_slot(slots_.data(), mask_, h); }
-
-  /// The same for a table whose slot array was at `slots` (null: none) with capacity mask + 1.
-  /// The address may lie past the array, or in an array since freed: a prefetch does not
-  /// fault, and it is computed as an integer, not as a pointer past the end.
-  static void prefetch_slot(const void* slots, std::size_t mask, std::uint64_t h) noexcept {
-    if (slots == nullptr) return;  // a cleared table has no slots
-    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(slots) + (h & mask) * sizeof(slot);
+  /// Starts loading the slot where a key with hash `h` would be looked up first. The address of
+  /// the next line may lie past the array: it is computed as an integer, and a prefetch does
+  /// not fault.
+  void prefetch(std::uint64_t h) const noexcept {
+    if (slots_.data() == nullptr) return;  // a cleared table has no slots
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(slots_.data()) + (h & mask_) * sizeof(slot);
     __builtin_prefetch(reinterpret_cast<const void*>(at), 1, 3);
     // A slot whose size does not divide 64 crosses into the next line every so often (a 40-byte
     // slot every other time), and then the value it merges into is a second miss; the next line

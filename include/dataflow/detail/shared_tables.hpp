@@ -31,17 +31,7 @@ class shared_tables {
   using table = hash_table<Entry>;
 
   explicit shared_tables(std::size_t parts)
-      : parts_(std::make_unique<part[]>(parts)), starts_(std::make_unique<probe_start[]>(parts)), count_(parts) {}
-
-  /// Starts loading the slot where a lookup of hash h in partition p's table would begin, without
-  /// its lock: a thread calls it as it stages an item, and by the time the stage is folded the
-  /// line has arrived (a prefetch when folding came too late for the stage's first items, which
-  /// waited for memory: over half of a word count's fold). The address is a snapshot taken after
-  /// each fold, possibly stale: a prefetch of a wrong address loads a useless line, never faults.
-  void prefetch(std::size_t p, std::uint64_t h) const noexcept {
-    const probe_start& s = starts_[p];
-    table::prefetch_slot(s.base.load(std::memory_order_relaxed), s.mask.load(std::memory_order_relaxed), h);
-  }
+      : parts_(std::make_unique<part[]>(parts)), count_(parts) {}
 
   std::size_t size() const noexcept { return count_; }
 
@@ -55,7 +45,6 @@ class shared_tables {
       ~unlock() { busy.store(false, std::memory_order_release); }
     } guard{x.busy};
     f(x.t);
-    note_slots(p);
   }
 
   /// Runs f(table&) holding partition p's lock if it is free now; returns whether it ran.
@@ -70,7 +59,6 @@ class shared_tables {
       ~unlock() { busy.store(false, std::memory_order_release); }
     } guard{x.busy};
     f(x.t);
-    note_slots(p);
     return true;
   }
 
@@ -82,23 +70,6 @@ class shared_tables {
     std::atomic<bool> busy{false};
     table t{0};
   };
-
-  // Kept apart from the locks and from each other (a line each): read at every staged item,
-  // written only when a table has grown.
-  struct alignas(64) probe_start {
-    std::atomic<const void*> base{nullptr};
-    std::atomic<std::size_t> mask{0};
-  };
-
-  /// Updates partition p's snapshot of its table's slot array (holding its lock).
-  void note_slots(std::size_t p) noexcept {
-    const table& t = parts_[p].t;
-    const void* base = t.slots_address();
-    probe_start& s = starts_[p];
-    if (s.base.load(std::memory_order_relaxed) == base) return;
-    s.base.store(base, std::memory_order_relaxed);
-    s.mask.store(t.capacity() - 1, std::memory_order_relaxed);
-  }
 
   static void lock(std::atomic<bool>& busy) noexcept {
     for (unsigned spins = 0; busy.exchange(true, std::memory_order_acquire);) {
@@ -115,7 +86,6 @@ class shared_tables {
   }
 
   std::unique_ptr<part[]> parts_;
-  std::unique_ptr<probe_start[]> starts_;
   std::size_t count_;
 };
 

@@ -111,7 +111,6 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
     const std::size_t part = partition_of(h, tables.size());
     if constexpr (shareable) {
       if (staged) {
-        self->shared_->prefetch(part, h);
         if (Rules::detach(item, staged->next(part).raw)) {
           if (staged->commit(part, h)) fold_staged(part);
           return;
@@ -245,7 +244,6 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
       }
       for (std::size_t p = 0; p < tables.size(); ++p) {
         tables[p].for_each([&](std::uint64_t h, entry& e) {
-          self->shared_->prefetch(p, h);  // as every staged item is (see reduce_core::fold_stage)
           ::new (static_cast<void*>(staged->next(p).raw)) entry(e);
           if (staged->commit(p, h)) fold_staged(p);
         });
