@@ -5,6 +5,7 @@
 #include <dataflow/detail/packed_string.hpp>
 #include <dataflow/detail/shared_tables.hpp>
 
+#include <limits>
 #include <map>
 #include <string>
 #include <thread>
@@ -164,6 +165,34 @@ TEST_CASE("a table stage defers items behind a busy table and gives back every o
     s.take(p, [](auto got) { CHECK(got.empty()); });
   }
   CHECK(s.bytes() == base);  // the deferred items' memory went with them
+}
+
+TEST_CASE("a table stage is as long as its bytes allow, within its bounds", "[detail][shared_tables]") {
+  using entry = std::pair<std::uint64_t, std::uint64_t>;
+  using stage = dataflow::detail::table_stage<entry>;
+  const std::size_t item = sizeof(stage::waiting);
+  for (std::size_t parts : {1, 3, 16, 17, 128, 1000, 100000}) {
+    for (std::size_t max_bytes : {std::size_t{0}, std::size_t{4096}, std::size_t{1} << 16, std::size_t{1} << 20,
+                                  std::size_t{1} << 30, std::numeric_limits<std::size_t>::max()}) {
+      const std::size_t n = stage::per_part_for(parts, max_bytes);
+      CAPTURE(parts, max_bytes, n);
+      CHECK((n & (n - 1)) == 0);
+      CHECK(n >= stage::min_per_part);
+      CHECK(n <= stage::max_per_part);
+      const std::size_t cap = std::min(max_bytes, stage::stage_bytes);
+      // Within the bytes wherever the smallest stage fits, and no shorter than it must be.
+      if (parts * stage::min_per_part * item <= cap) CHECK(parts * n * item <= cap);
+      if (n < stage::max_per_part) CHECK(parts * 2 * n * item > cap);
+    }
+  }
+  stage s(16, std::size_t{1} << 16);
+  CHECK(s.per_part() == stage::per_part_for(16, std::size_t{1} << 16));
+  for (std::size_t i = 0; i + 1 < s.per_part(); ++i) {
+    ::new (static_cast<void*>(s.next(5).raw)) entry(i, i);
+    CHECK_FALSE(s.commit(5, i + 1));
+  }
+  ::new (static_cast<void*>(s.next(5).raw)) entry(0, 0);
+  CHECK(s.commit(5, 1));  // full at per_part() items
 }
 
 TEST_CASE("threads take different partitions of one stage at once", "[detail][shared_tables]") {

@@ -237,7 +237,7 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
   /// view into the thread's arena (long string keys) stay, or are spilled under a budget.
   void go_shared() {
     if constexpr (shareable) {
-      staged.emplace(tables.size());
+      staged.emplace(tables.size(), self->policy_.thread_share / 16);
       if (bytes.bytes_used() != 0) {
         if (self->policy_.limited()) spill();
         return;

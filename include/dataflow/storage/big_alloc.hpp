@@ -43,6 +43,14 @@ void* big_allocate_uninit(std::size_t bytes, page_kind pages = page_kind::huge);
 /// Releases memory from big_allocate or big_allocate_uninit; `bytes` must be the size it was allocated with.
 void big_deallocate(void* p, std::size_t bytes) noexcept;
 
+/// Returns `bytes` of zeroed memory, aligned to a page, in a mapping of its own whatever the
+/// size: for a long-lived buffer allocated while other blocks come and go. In the heap, such a
+/// buffer above blocks freed after it keeps them resident (a heap shrinks only from its top):
+/// word_count's staging buffers kept 8 MiB of a thread's first tables.
+void* map_zeroed(std::size_t bytes);
+/// Releases memory from map_zeroed; `bytes` must be the size it was allocated with.
+void unmap(void* p, std::size_t bytes) noexcept;
+
 /// Owns an array of `n` raw (zeroed, unconstructed) T slots from big_allocate.
 template <class T>
 class big_array {
@@ -116,6 +124,16 @@ DATAFLOW_INLINE void* big_allocate_uninit(std::size_t bytes, page_kind pages) {
   void* p = ::mmap(nullptr, mapped_length(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   return p;
+}
+
+DATAFLOW_INLINE void* map_zeroed(std::size_t bytes) {
+  void* p = ::mmap(nullptr, mapped_length(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return p;
+}
+
+DATAFLOW_INLINE void unmap(void* p, std::size_t bytes) noexcept {
+  if (p != nullptr) ::munmap(p, mapped_length(bytes));
 }
 
 DATAFLOW_INLINE void big_deallocate(void* p, std::size_t bytes) noexcept {
