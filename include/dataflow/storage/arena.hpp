@@ -118,7 +118,7 @@ DATAFLOW_INLINE void arena::next_block(std::size_t need) {
     full += blocks_[i].size;
   }
   // Blocks double from 4 KiB to 1 MiB so that small arenas stay small, then jump to 4 MiB
-  // once an arena holds 16 MiB. Ordinary pages: see big_alloc.hpp.
+  // once an arena holds 16 MiB. Their pages: see big_alloc.hpp.
   std::size_t next = std::min<std::size_t>(next_size_ * 2, std::size_t{1} << 20);
   if (reserved_ >= (std::size_t{16} << 20)) next = std::size_t{4} << 20;
   const std::size_t size = std::max(need, next);

@@ -1,14 +1,16 @@
 // Memory for large buffers: arrays accessed out of order (hash tables, item buffers that are
 // sorted) backed by transparent huge pages, and arenas (bytes written once in order and read
-// back through pointers) by ordinary pages.
+// back through pointers) by whichever pages this machine faults in faster.
 //
-// On this class of machine (a VM) the two kinds fault in at very different costs, measured on
-// 2026-12-03: a fresh huge page costs about 2.2-2.6 s per GiB when the kernel must assemble it
-// (0.12 s when it reuses one just freed), a fresh 4 KiB page 0.35-0.55 s per GiB. Hash tables
-// are probed at random, and without huge pages each probe also misses the TLB: group_sum with
-// 50M keys took 37.9 s instead of 16.8 s. Buffers written and read in order miss the TLB once
-// per page at most, so arenas take ordinary pages: sort_lines of 2 GB in memory, whose arenas
-// hold every line, went from 4.5-6.1 s to 2.8 s.
+// On this class of machine (a VM) the two kinds fault in at very different costs, and which
+// costs more changes from day to day. On 2026-12-03 a fresh huge page cost about 2.2-2.6 s per
+// GiB when the kernel had to assemble it (0.12 s when it reused one just freed), a fresh 4 KiB
+// page 0.35-0.55 s per GiB; on 2026-12-06 a 4 KiB page cost 2.6 s per GiB and a huge page
+// 0.07-1.7 s. Hash tables are probed at random, and without huge pages each probe also misses
+// the TLB: group_sum with 50M keys took 37.9 s instead of 16.8 s. Arenas are written in order,
+// and fault in most of the memory of a sort: sort_lines of 2 GB in memory took 2.8 s with
+// ordinary pages and 4.5-6.1 s with huge ones on 12-03, 5.7-6.3 s and 3.0-3.8 s on 12-06. So
+// the process times both kinds once (huge_pages_fault_faster) and its arenas take the faster.
 #pragma once
 
 #include <dataflow/detail/config.hpp>
@@ -32,8 +34,9 @@ constexpr std::size_t mapped_length(std::size_t bytes) noexcept {
 /// (for arrays probed at random); throws std::bad_alloc.
 void* big_allocate(std::size_t bytes);
 
-/// Which pages a large buffer takes: huge for arrays accessed out of order (sorted, probed),
-/// ordinary for bytes written once in order and read back through pointers (arenas).
+/// Which pages a large buffer takes: huge for arrays accessed out of order (sorted, probed);
+/// for bytes written once in order and read back through pointers (arenas), ordinary, or huge
+/// where those fault in faster (huge_pages_fault_faster).
 enum class page_kind { huge, ordinary };
 
 /// Returns `bytes` of memory aligned to at least 64 bytes, zeroed only when it comes from mmap;
@@ -42,6 +45,10 @@ void* big_allocate_uninit(std::size_t bytes, page_kind pages = page_kind::huge);
 
 /// Releases memory from big_allocate or big_allocate_uninit; `bytes` must be the size it was allocated with.
 void big_deallocate(void* p, std::size_t bytes) noexcept;
+
+/// Whether fresh huge pages fault in faster than the 4 KiB pages they replace on this machine:
+/// timed once per process, on its first call, over 4 MiB of each kind (a few milliseconds).
+bool huge_pages_fault_faster();
 
 /// Returns `bytes` of zeroed memory, aligned to a page, in a mapping of its own whatever the
 /// size: for a long-lived buffer allocated while other blocks come and go. In the heap, such a
@@ -91,6 +98,8 @@ class big_array {
 #if DATAFLOW_HEADER_DEFINITIONS
 #include <sys/mman.h>
 
+#include <chrono>
+
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -119,11 +128,41 @@ DATAFLOW_INLINE void* big_allocate(std::size_t bytes) {
 
 DATAFLOW_INLINE void* big_allocate_uninit(std::size_t bytes, page_kind pages) {
   if (bytes < huge_page_size) return ::operator new(bytes, std::align_val_t{64});
-  if (pages == page_kind::huge) return big_allocate(bytes);
+  if (pages == page_kind::huge || huge_pages_fault_faster()) return big_allocate(bytes);
   // mmap aligns to a page, more than the 64 bytes promised.
   void* p = ::mmap(nullptr, mapped_length(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   return p;
+}
+
+DATAFLOW_INLINE bool huge_pages_fault_faster() {
+  static const bool faster = [] {
+    constexpr std::size_t probe = 2 * huge_page_size;
+    // Touches every 4 KiB page of a fresh mapping and returns the seconds it took.
+    auto touch = [](char* p) {
+      const auto start = std::chrono::steady_clock::now();
+      for (std::size_t i = 0; i < probe; i += page_size_floor) static_cast<volatile char*>(p)[i] = 1;
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    void* huge = nullptr;
+    void* small = MAP_FAILED;
+    double huge_s = 0, small_s = 0;
+    try {
+      huge = big_allocate(probe);
+      huge_s = touch(static_cast<char*>(huge));
+      small = ::mmap(nullptr, probe, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (small != MAP_FAILED) {
+        ::madvise(small, probe, MADV_NOHUGEPAGE);
+        small_s = touch(static_cast<char*>(small));
+      }
+    } catch (const std::bad_alloc&) {
+    }
+    big_deallocate(huge, probe);
+    if (small == MAP_FAILED) return false;
+    ::munmap(small, probe);
+    return huge_s < small_s;
+  }();
+  return faster;
 }
 
 DATAFLOW_INLINE void* map_zeroed(std::size_t bytes) {
