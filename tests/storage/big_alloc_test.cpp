@@ -1,18 +1,53 @@
-// Large buffers: both kinds of pages give writable, aligned memory of every size, whichever
-// kind arenas take on this machine, and an arena past its first blocks keeps every copy intact.
+// Large buffers: both kinds of pages give writable, aligned memory of every size and are given
+// back whole; arenas take the kind this machine faults in faster; an arena past its first
+// blocks keeps every copy intact.
 #include "../support/test_support.hpp"
 
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/big_alloc.hpp>
 
+#include <sys/mman.h>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
-TEST_CASE("large buffers of either kind of page are aligned, writable and given back", "[storage][big_alloc]") {
+namespace {
+
+/// The VmFlags of the mapping that holds `p`, from /proc/self/smaps ("" where none does).
+std::string vm_flags(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    std::uintptr_t begin = 0, end = 0;
+    char dash = 0;
+    std::istringstream range(line);
+    if (range >> std::hex >> begin >> dash >> end && dash == '-' && line.find(' ') != std::string::npos &&
+        line.find(':') > line.find(' ')) {
+      inside = begin <= at && at < end;
+      continue;
+    }
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line.substr(8) + " ";
+  }
+  return "";
+}
+
+/// Whether no page of [p, p + bytes) is mapped any more.
+bool unmapped(void* p, std::size_t bytes) {
+  std::vector<unsigned char> pages((bytes + 4095) / 4096);
+  return ::mincore(p, bytes, pages.data()) == -1 && errno == ENOMEM;
+}
+
+}  // namespace
+
+TEST_CASE("large buffers of either kind of page are aligned, writable and given back whole", "[storage][big_alloc]") {
   using dataflow::detail::page_kind;
   const std::size_t huge = dataflow::detail::huge_page_size;
   for (page_kind kind : {page_kind::huge, page_kind::ordinary}) {
@@ -26,11 +61,33 @@ TEST_CASE("large buffers of either kind of page are aligned, writable and given 
       for (std::size_t i = 0; i < bytes; ++i) wrong += p[i] != static_cast<unsigned char>(i * 7 + bytes);
       CHECK(wrong == 0);
       dataflow::detail::big_deallocate(p, bytes);
+      if (bytes >= huge) CHECK(unmapped(p, bytes));  // its own mapping, all of it returned
     }
   }
-  // The choice of pages for arenas is made once: every arena of the process takes the same.
-  const bool first = dataflow::detail::huge_pages_fault_faster();
-  for (int i = 0; i < 3; ++i) CHECK(dataflow::detail::huge_pages_fault_faster() == first);
+}
+
+TEST_CASE("large arena blocks take the pages that fault in faster, tables huge pages", "[storage][big_alloc]") {
+  using dataflow::detail::page_kind;
+  const std::size_t bytes = 2 * dataflow::detail::huge_page_size;
+  void* table = dataflow::detail::big_allocate(bytes);
+  void* small = dataflow::detail::map_small_pages(bytes);
+  void* block = dataflow::detail::big_allocate_uninit(bytes, page_kind::ordinary);
+  const std::string table_flags = vm_flags(table), small_flags = vm_flags(small), block_flags = vm_flags(block);
+  CAPTURE(table_flags, small_flags, block_flags, dataflow::detail::huge_pages_fault_faster());
+  CHECK(table_flags.find(" hg ") != std::string::npos);
+  CHECK(small_flags.find(" nh ") != std::string::npos);
+  CHECK(block_flags.find(dataflow::detail::huge_pages_fault_faster() ? " hg " : " nh ") != std::string::npos);
+  for (void* p : {table, small, block}) {
+    dataflow::detail::big_deallocate(p, bytes);
+    CHECK(unmapped(p, bytes));
+  }
+  CHECK(dataflow::detail::map_zeroed(0) == nullptr);
+  auto* z = static_cast<unsigned char*>(dataflow::detail::map_zeroed(10000));
+  std::size_t nonzero = 0;
+  for (std::size_t i = 0; i < 10000; ++i) nonzero += z[i] != 0;
+  CHECK(nonzero == 0);
+  dataflow::detail::unmap(z, 10000);
+  CHECK(unmapped(z, 10000));
 }
 
 TEST_CASE("an arena past its first blocks keeps every copy intact", "[storage][big_alloc]") {

@@ -118,7 +118,7 @@ class table_stage {
   /// min_per_part items each.
   explicit table_stage(std::size_t parts, std::size_t max_bytes = stage_bytes)
       : per_part_(per_part_for(parts, max_bytes)),
-        items_(static_cast<waiting*>(map_zeroed(parts * per_part_ * sizeof(waiting))), {parts * per_part_}),
+        items_(make_items(parts * per_part_), {parts * per_part_}),
         counts_(std::make_unique<std::uint32_t[]>(parts)),
         deferred_(parts),
         parts_(parts) {}
@@ -184,6 +184,11 @@ class table_stage {
 
  private:
   // The staged items, in pages of their own: see map_zeroed.
+  static waiting* make_items(std::size_t n) {
+    auto* p = static_cast<waiting*>(map_zeroed(n * sizeof(waiting)));
+    std::uninitialized_default_construct_n(p, n);  // trivial: no code, but objects now live there
+    return p;
+  }
   struct unmapper {
     std::size_t n = 0;
     void operator()(waiting* p) const noexcept { unmap(p, n * sizeof(waiting)); }

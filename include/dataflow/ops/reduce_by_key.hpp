@@ -397,13 +397,13 @@ class reduce_core : public node<T> {
   void fold_stage(std::span<Waiting> items, table& t, arena& a) const {
     const std::string& label = this->label();
     auto entry_key = [&](const entry& x) -> decltype(auto) { return rules_.entry_key(label, x); };
-    // The slots of a stage's items are prefetched all at once, in a loop of their own, just
-    // before the fold (and 64 ahead of it in a longer span of deferred items). Prefetched one by
-    // one as they were staged, between the splitting and hashing of other items, few misses
-    // were in flight at a time, and the prefetch waited: 46% of a word count's samples fell on
-    // it at 2 threads, 57% at 1. word_count of 1 GiB, 2 threads on 2 cores, 5 interleaved
-    // rounds: 4.50 s before, 2.83 s after; group_sum 100M rows / 1M keys: 4.85 s before,
-    // 3.35 s after (medians of 3).
+    // The slots of a stage's items are prefetched by the fold itself, 64 items ahead (the first
+    // 64 in a loop of their own before it), not one by one as the items were staged: between
+    // the splitting and hashing of other items few misses were in flight at a time, and the
+    // prefetch waited: 46% of a word count's samples fell on it at 2 threads, 57% at 1. With
+    // stages of 32 items, word_count of 1 GiB, 2 threads on 2 cores, 5 interleaved rounds:
+    // 4.50 s before, 2.83 s after; group_sum 100M rows / 1M keys: 4.85 s before, 3.35 s after
+    // (medians of 3). Stages are longer now (table_stage).
     constexpr std::size_t ahead = 64;
     for (std::size_t i = 0; i < std::min(ahead, items.size()); ++i) t.prefetch(items[i].hash);
     try {

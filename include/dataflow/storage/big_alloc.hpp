@@ -47,14 +47,17 @@ void* big_allocate_uninit(std::size_t bytes, page_kind pages = page_kind::huge);
 void big_deallocate(void* p, std::size_t bytes) noexcept;
 
 /// Whether fresh huge pages fault in faster than the 4 KiB pages they replace on this machine:
-/// timed once per process, on its first call, over 4 MiB of each kind (a few milliseconds).
+/// timed once per process, on its first call, the faster of two tries of 2 MiB of each kind,
+/// one after the other (a few milliseconds).
 bool huge_pages_fault_faster();
 
-/// Returns `bytes` of zeroed memory, aligned to a page, in a mapping of its own whatever the
-/// size: for a long-lived buffer allocated while other blocks come and go. In the heap, such a
-/// buffer above blocks freed after it keeps them resident (a heap shrinks only from its top):
-/// word_count's staging buffers kept 8 MiB of a thread's first tables.
+/// Returns `bytes` of zeroed memory (null for none), aligned to a page, in a mapping of its own
+/// whatever the size: for a long-lived buffer allocated while other blocks come and go. In the
+/// heap, such a buffer above blocks freed after it keeps them resident (a heap shrinks only
+/// from its top): word_count's staging buffers kept 8 MiB of a thread's first tables.
 void* map_zeroed(std::size_t bytes);
+/// The same in 4 KiB pages only, whatever the system's default for transparent huge pages.
+void* map_small_pages(std::size_t bytes);
 /// Releases memory from map_zeroed; `bytes` must be the size it was allocated with.
 void unmap(void* p, std::size_t bytes) noexcept;
 
@@ -98,8 +101,8 @@ class big_array {
 #if DATAFLOW_HEADER_DEFINITIONS
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <chrono>
-
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -129,45 +132,45 @@ DATAFLOW_INLINE void* big_allocate(std::size_t bytes) {
 DATAFLOW_INLINE void* big_allocate_uninit(std::size_t bytes, page_kind pages) {
   if (bytes < huge_page_size) return ::operator new(bytes, std::align_val_t{64});
   if (pages == page_kind::huge || huge_pages_fault_faster()) return big_allocate(bytes);
-  // mmap aligns to a page, more than the 64 bytes promised.
-  void* p = ::mmap(nullptr, mapped_length(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  return p;
+  return map_small_pages(bytes);  // aligned to a page, more than the 64 bytes promised
 }
 
 DATAFLOW_INLINE bool huge_pages_fault_faster() {
   static const bool faster = [] {
-    constexpr std::size_t probe = 2 * huge_page_size;
-    // Touches every 4 KiB page of a fresh mapping and returns the seconds it took.
-    auto touch = [](char* p) {
+    constexpr std::size_t probe = huge_page_size;
+    // Maps `probe` bytes, touches every 4 KiB page and returns the seconds that took.
+    auto time_fresh = [](auto map) {
+      void* p = map(probe);
       const auto start = std::chrono::steady_clock::now();
       for (std::size_t i = 0; i < probe; i += page_size_floor) static_cast<volatile char*>(p)[i] = 1;
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      big_deallocate(p, probe);
+      return s;
     };
-    void* huge = nullptr;
-    void* small = MAP_FAILED;
-    double huge_s = 0, small_s = 0;
     try {
-      huge = big_allocate(probe);
-      huge_s = touch(static_cast<char*>(huge));
-      small = ::mmap(nullptr, probe, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (small != MAP_FAILED) {
-        ::madvise(small, probe, MADV_NOHUGEPAGE);
-        small_s = touch(static_cast<char*>(small));
+      double huge = 1e9, small = 1e9;
+      for (int i = 0; i < 2; ++i) {
+        huge = std::min(huge, time_fresh(big_allocate));
+        small = std::min(small, time_fresh(map_small_pages));
       }
+      return huge < small;
     } catch (const std::bad_alloc&) {
+      return false;  // no memory to time: ordinary pages, as before there was a choice
     }
-    big_deallocate(huge, probe);
-    if (small == MAP_FAILED) return false;
-    ::munmap(small, probe);
-    return huge_s < small_s;
   }();
   return faster;
 }
 
 DATAFLOW_INLINE void* map_zeroed(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
   void* p = ::mmap(nullptr, mapped_length(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
+  return p;
+}
+
+DATAFLOW_INLINE void* map_small_pages(std::size_t bytes) {
+  void* p = map_zeroed(bytes);
+  if (p != nullptr) ::madvise(p, mapped_length(bytes), MADV_NOHUGEPAGE);
   return p;
 }
 
