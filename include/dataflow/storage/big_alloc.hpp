@@ -9,7 +9,7 @@
 // 0.07-1.7 s. Hash tables are probed at random, and without huge pages each probe also misses
 // the TLB: group_sum with 50M keys took 37.9 s instead of 16.8 s. Arenas are written in order,
 // and fault in most of the memory of a sort: sort_lines of 2 GB in memory took 2.8 s with
-// ordinary pages and 4.5-6.1 s with huge ones on 12-03, 5.7-6.3 s and 3.0-3.8 s on 12-06. So
+// ordinary pages and 4.5-6.1 s with huge ones on 12-03, 5.5-6.3 s and 2.5-4.3 s on 12-06. So
 // the process times both kinds once (huge_pages_fault_faster) and its arenas take the faster.
 #pragma once
 
