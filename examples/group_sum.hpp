@@ -125,14 +125,19 @@ inline std::runtime_error bad_line(std::string_view line, const char* why) {
                             "decimal value, got '" + shown + "'");
 }
 
-/// 10^(18 - frac): the units of a decimal with `frac` fractional digits, frac in [0, 18].
-inline int128 fraction_scale(int frac) {
+/// The units of a decimal written with `digits` (at most 19 of them) and `frac` fractional
+/// digits, frac in [0, 18]: digits * 10^(18 - frac). The scale fits in 64 bits, so this is one
+/// 64 x 64 -> 128-bit multiply, where an int128 scale took three (and the product, at most
+/// 10^37, stays below 2^127).
+inline int128 units_of(std::uint64_t digits, int frac) {
   static constexpr auto scales = [] {
-    std::array<int128, decimal::scale + 1> t{};
-    for (int i = 0; i <= decimal::scale; ++i) t[static_cast<std::size_t>(i)] = pow10_int128(i);
+    std::array<std::uint64_t, decimal::scale + 1> t{};
+    std::uint64_t p = 1;
+    for (int i = 0; i <= decimal::scale; ++i, p *= 10) t[static_cast<std::size_t>(i)] = p;
     return t;
   }();
-  return scales[static_cast<std::size_t>(decimal::scale - frac)];
+  using dataflow::detail::uint128;
+  return static_cast<int128>(static_cast<uint128>(digits) * scales[static_cast<std::size_t>(decimal::scale - frac)]);
 }
 
 /// The number written by eight digit values (0-9, one a byte, the first byte the most
@@ -190,7 +195,7 @@ inline bool parse_short_row(std::string_view line, std::pair<std::int64_t, sum_c
     const std::uint64_t after = ~before & ~(std::uint64_t{0xff} << (8 * at));
     value_digits = ((value_digits & before) << 8) | (value_digits & after);
   }
-  const int128 value = static_cast<int128>(eight_digits(value_digits)) * fraction_scale(frac);
+  const int128 value = units_of(eight_digits(value_digits), frac);
   out.first = k0 != 0 ? -static_cast<std::int64_t>(key) : static_cast<std::int64_t>(key);
   out.second = sum_count{decimal{negative ? -value : value}, 1};
   return true;
@@ -228,7 +233,7 @@ inline bool parse_plain_row(std::string_view line, std::pair<std::int64_t, sum_c
   }
   if (digits == 0 || digits > 19 || frac > decimal::scale) return false;
   // At most 19 digits times 10^18 is below 10^37: no overflow in 128 bits.
-  const int128 value = static_cast<int128>(units) * fraction_scale(std::max(frac, 0));
+  const int128 value = units_of(units, std::max(frac, 0));
   out.first = key_negative ? -static_cast<std::int64_t>(key) : static_cast<std::int64_t>(key);
   out.second = sum_count{decimal{negative ? -value : value}, 1};
   return true;
