@@ -1,10 +1,12 @@
 // Large buffers: both kinds of pages give writable, aligned memory of every size and are given
-// back whole; arenas take the kind this machine faults in faster; an arena past its first
-// blocks keeps every copy intact.
+// back whole; they grow by moving their pages, keeping what they hold and their kind; arenas
+// take the kind this machine faults in faster; an arena past its first blocks keeps every copy
+// intact.
 #include "../support/test_support.hpp"
 
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/big_alloc.hpp>
+#include <dataflow/storage/item_buffer.hpp>
 
 #include <sys/mman.h>
 
@@ -64,6 +66,75 @@ TEST_CASE("large buffers of either kind of page are aligned, writable and given 
       if (bytes >= huge) CHECK(unmapped(p, bytes));  // its own mapping, all of it returned
     }
   }
+}
+
+TEST_CASE("a large buffer grows by moving its pages, in place or not, and keeps what it holds", "[storage][big_alloc]") {
+  using dataflow::detail::page_kind;
+  const std::size_t huge = dataflow::detail::huge_page_size;
+  CHECK(dataflow::detail::big_grow(nullptr, huge, 2 * huge) == nullptr);
+  for (page_kind kind : {page_kind::huge, page_kind::ordinary}) {
+    for (bool blocked : {false, true}) {
+      for (std::size_t bytes : {huge, huge + 5000}) {
+        CAPTURE(static_cast<int>(kind), blocked, bytes);
+        auto* p = static_cast<unsigned char*>(dataflow::detail::big_allocate_uninit(bytes, kind));
+        for (std::size_t i = 0; i < bytes; ++i) p[i] = static_cast<unsigned char>(i * 13 + 1);
+        const std::string flags = vm_flags(p);
+        // A mapping right after the buffer leaves no room to grow in place.
+        void* wall = nullptr;
+        if (blocked) {
+          wall = ::mmap(p + dataflow::detail::mapped_length(bytes), 4096, PROT_READ,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+          REQUIRE(wall != MAP_FAILED);
+        }
+        const std::size_t more = 3 * huge + 777;
+        auto* q = static_cast<unsigned char*>(dataflow::detail::big_grow(p, bytes, more));
+        REQUIRE(q != nullptr);
+        CHECK(reinterpret_cast<std::uintptr_t>(q) % 64 == 0);
+        if (blocked) {
+          CHECK(q != p);
+          CHECK(reinterpret_cast<std::uintptr_t>(q) % huge == 0);  // huge pages move whole
+          CHECK(unmapped(p, dataflow::detail::mapped_length(bytes)));
+          ::munmap(wall, 4096);
+        }
+        std::size_t wrong = 0, nonzero = 0;
+        for (std::size_t i = 0; i < bytes; ++i) wrong += q[i] != static_cast<unsigned char>(i * 13 + 1);
+        for (std::size_t i = bytes; i < dataflow::detail::mapped_length(bytes); ++i) q[i] = 0;  // past `bytes`: unspecified
+        for (std::size_t i = dataflow::detail::mapped_length(bytes); i < more; ++i) nonzero += q[i] != 0;
+        CHECK(wrong == 0);
+        CHECK(nonzero == 0);
+        CHECK(vm_flags(q) == flags);  // the same kind of pages (and advice) as before
+        for (std::size_t i = 0; i < more; ++i) q[i] = static_cast<unsigned char>(i);
+        dataflow::detail::big_deallocate(q, more);
+        CHECK(unmapped(q, more));
+      }
+    }
+  }
+}
+
+TEST_CASE("item buffers keep their items as they grow past the large-buffer size", "[storage][big_alloc]") {
+  dataflow::detail::item_buffer<std::uint64_t> numbers;
+  dataflow::detail::item_buffer<std::string> strings;  // not plain bytes: moved, not remapped
+  std::mt19937_64 rng(11);
+  std::vector<std::uint64_t> want;
+  const std::size_t n = (std::size_t{3} * dataflow::detail::huge_page_size) / sizeof(std::uint64_t) + 1001;
+  for (std::size_t i = 0; i < n; ++i) {
+    want.push_back(rng());
+    numbers.emplace_back(want.back());
+    if (i % 4 == 0) strings.emplace_back(std::to_string(want.back()) + std::string(i % 50, 'x'));
+  }
+  REQUIRE(numbers.size() == n);
+  CHECK(strings.capacity() * sizeof(std::string) > dataflow::detail::huge_page_size);
+  CHECK(numbers.capacity() * sizeof(std::uint64_t) > 2 * dataflow::detail::huge_page_size);
+  std::size_t wrong = 0, wrong_strings = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    wrong += numbers[i] != want[i];
+    if (i % 4 == 0) wrong_strings += strings[i / 4] != std::to_string(want[i]) + std::string(i % 50, 'x');
+  }
+  CHECK(wrong == 0);
+  CHECK(wrong_strings == 0);
+  numbers.reserve(numbers.capacity() * 4);  // one large step
+  for (std::size_t i = 0; i < n; ++i) wrong += numbers[i] != want[i];
+  CHECK(wrong == 0);
 }
 
 TEST_CASE("large arena blocks take the pages that fault in faster, tables huge pages", "[storage][big_alloc]") {

@@ -46,6 +46,13 @@ void* big_allocate_uninit(std::size_t bytes, page_kind pages = page_kind::huge);
 /// Releases memory from big_allocate or big_allocate_uninit; `bytes` must be the size it was allocated with.
 void big_deallocate(void* p, std::size_t bytes) noexcept;
 
+/// Grows a buffer of `bytes` (at least huge_page_size) from big_allocate or big_allocate_uninit
+/// to `more` bytes by moving its pages, not its contents (mremap): what it holds stays, no page
+/// of it faults in again, and only the new tail is fresh memory. Returns where the buffer now
+/// is (null, with the buffer untouched, where the system refuses: then copy). The new tail is
+/// zeroed; the buffer keeps its kind of pages.
+void* big_grow(void* p, std::size_t bytes, std::size_t more) noexcept;
+
 /// Whether fresh huge pages fault in faster than the 4 KiB pages they replace on this machine:
 /// timed once per process, on its first call, the faster of two tries of 2 MiB of each kind,
 /// one after the other (a few milliseconds).
@@ -127,6 +134,30 @@ DATAFLOW_INLINE void* big_allocate(std::size_t bytes) {
   if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + bytes), tail);
   ::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
   return reinterpret_cast<void*>(aligned);
+}
+
+DATAFLOW_INLINE void* big_grow(void* p, std::size_t bytes, std::size_t more) noexcept {
+  const std::size_t from = mapped_length(bytes), to = mapped_length(more);
+  if (p == nullptr || bytes < huge_page_size || to <= from) return nullptr;
+  // In place where the addresses after it are free; else onto a reservation aligned to a huge
+  // page, so that the huge pages move whole (to an unaligned place they would be split).
+  void* grown = ::mremap(p, from, to, 0);
+  if (grown != MAP_FAILED) return grown;
+  const std::size_t len = to + huge_page_size;
+  void* raw = ::mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto base = reinterpret_cast<std::uintptr_t>(raw);
+  const auto aligned = (base + huge_page_size - 1) & ~(huge_page_size - 1);
+  if (aligned > base) ::munmap(raw, aligned - base);
+  const std::size_t tail = (base + len) - (aligned + to);
+  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + to), tail);
+  // MREMAP_FIXED replaces the reservation; the moved mapping keeps its advice (huge or not).
+  grown = ::mremap(p, from, to, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(aligned));
+  if (grown == MAP_FAILED) {
+    ::munmap(reinterpret_cast<void*>(aligned), to);
+    return nullptr;
+  }
+  return grown;
 }
 
 DATAFLOW_INLINE void* big_allocate_uninit(std::size_t bytes, page_kind pages) {

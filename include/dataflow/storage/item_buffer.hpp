@@ -46,6 +46,15 @@ class item_buffer {
   /// Makes room for n items in total (moving the items made so far).
   void reserve(std::size_t n) {
     if (n <= capacity_) return;
+    // A large buffer of plain bytes grows by moving its pages: no copy, and the pages it has
+    // already faulted in are not faulted in again elsewhere.
+    if constexpr (std::is_trivially_copyable_v<T> && alignof(T) <= 64) {
+      if (void* grown = big_grow(data_, capacity_ * sizeof(T), n * sizeof(T))) {
+        data_ = static_cast<T*>(grown);
+        capacity_ = n;
+        return;
+      }
+    }
     T* p = allocate(n);
     if constexpr (std::is_nothrow_move_constructible_v<T>) {
       std::uninitialized_move_n(data_, size_, p);
