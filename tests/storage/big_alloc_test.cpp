@@ -72,19 +72,42 @@ TEST_CASE("a large buffer grows by moving its pages, in place or not, and keeps 
   using dataflow::detail::page_kind;
   const std::size_t huge = dataflow::detail::huge_page_size;
   CHECK(dataflow::detail::big_grow(nullptr, huge, 2 * huge) == nullptr);
+  // In place: a mapping with free addresses after it (what it is cut from).
+  {
+    auto* raw = static_cast<unsigned char*>(::mmap(nullptr, 8 * huge, PROT_READ | PROT_WRITE,
+                                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    REQUIRE(raw != MAP_FAILED);
+    ::munmap(raw + huge, 7 * huge);
+    for (std::size_t i = 0; i < huge; ++i) raw[i] = static_cast<unsigned char>(i * 3);
+    auto* q = static_cast<unsigned char*>(dataflow::detail::big_grow(raw, huge, 5 * huge));
+    CHECK(q == raw);
+    std::size_t wrong = 0, nonzero = 0;
+    for (std::size_t i = 0; i < huge; ++i) wrong += q[i] != static_cast<unsigned char>(i * 3);
+    for (std::size_t i = huge; i < 5 * huge; ++i) nonzero += q[i] != 0;
+    CHECK(wrong == 0);
+    CHECK(nonzero == 0);
+    CHECK(dataflow::detail::big_grow(q, 5 * huge, 5 * huge - 100) == q);  // no new page needed
+    ::munmap(q, 5 * huge);
+  }
   for (page_kind kind : {page_kind::huge, page_kind::ordinary}) {
     for (bool blocked : {false, true}) {
       for (std::size_t bytes : {huge, huge + 5000}) {
         CAPTURE(static_cast<int>(kind), blocked, bytes);
-        auto* p = static_cast<unsigned char*>(dataflow::detail::big_allocate_uninit(bytes, kind));
+        auto* p = static_cast<unsigned char*>(kind == page_kind::huge ? dataflow::detail::big_allocate(bytes)
+                                                                        : dataflow::detail::map_small_pages(bytes));
         for (std::size_t i = 0; i < bytes; ++i) p[i] = static_cast<unsigned char>(i * 13 + 1);
         const std::string flags = vm_flags(p);
-        // A mapping right after the buffer leaves no room to grow in place.
-        void* wall = nullptr;
+        // A mapping right after the buffer leaves no room to grow in place (where one is there
+        // already, it does so itself).
+        unsigned char* const end = p + dataflow::detail::mapped_length(bytes);
+        void* wall = MAP_FAILED;
         if (blocked) {
-          wall = ::mmap(p + dataflow::detail::mapped_length(bytes), 4096, PROT_READ,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-          REQUIRE(wall != MAP_FAILED);
+          wall = ::mmap(end, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+          if (wall != MAP_FAILED && wall != end) {  // a kernel that took the address as a hint
+            ::munmap(wall, 4096);
+            wall = MAP_FAILED;
+          }
+          REQUIRE((wall == end || errno == EEXIST));
         }
         const std::size_t more = 3 * huge + 777;
         auto* q = static_cast<unsigned char*>(dataflow::detail::big_grow(p, bytes, more));
@@ -94,7 +117,7 @@ TEST_CASE("a large buffer grows by moving its pages, in place or not, and keeps 
           CHECK(q != p);
           CHECK(reinterpret_cast<std::uintptr_t>(q) % huge == 0);  // huge pages move whole
           CHECK(unmapped(p, dataflow::detail::mapped_length(bytes)));
-          ::munmap(wall, 4096);
+          if (wall != MAP_FAILED) ::munmap(wall, 4096);
         }
         std::size_t wrong = 0, nonzero = 0;
         for (std::size_t i = 0; i < bytes; ++i) wrong += q[i] != static_cast<unsigned char>(i * 13 + 1);

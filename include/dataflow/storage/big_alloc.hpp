@@ -46,11 +46,11 @@ void* big_allocate_uninit(std::size_t bytes, page_kind pages = page_kind::huge);
 /// Releases memory from big_allocate or big_allocate_uninit; `bytes` must be the size it was allocated with.
 void big_deallocate(void* p, std::size_t bytes) noexcept;
 
-/// Grows a buffer of `bytes` (at least huge_page_size) from big_allocate or big_allocate_uninit
-/// to `more` bytes by moving its pages, not its contents (mremap): what it holds stays, no page
-/// of it faults in again, and only the new tail is fresh memory. Returns where the buffer now
-/// is (null, with the buffer untouched, where the system refuses: then copy). The new tail is
-/// zeroed; the buffer keeps its kind of pages.
+/// Grows a buffer of `bytes` (at least huge_page_size) from big_allocate, big_allocate_uninit,
+/// map_zeroed or map_small_pages to `more` bytes by moving its pages, not its contents
+/// (mremap): what it holds stays, no page of it faults in again, and only the new tail is fresh
+/// memory. Returns where the buffer now is (null, with the buffer untouched, where the system
+/// refuses: then copy). The new tail is zeroed; the buffer keeps its kind of pages.
 void* big_grow(void* p, std::size_t bytes, std::size_t more) noexcept;
 
 /// Whether fresh huge pages fault in faster than the 4 KiB pages they replace on this machine:
@@ -138,7 +138,8 @@ DATAFLOW_INLINE void* big_allocate(std::size_t bytes) {
 
 DATAFLOW_INLINE void* big_grow(void* p, std::size_t bytes, std::size_t more) noexcept {
   const std::size_t from = mapped_length(bytes), to = mapped_length(more);
-  if (p == nullptr || bytes < huge_page_size || to <= from) return nullptr;
+  if (p == nullptr || bytes < huge_page_size) return nullptr;
+  if (to <= from) return p;  // its last page already holds the rest
   // In place where the addresses after it are free; else onto a reservation aligned to a huge
   // page, so that the huge pages move whole (to an unaligned place they would be split).
   void* grown = ::mremap(p, from, to, 0);
@@ -153,11 +154,10 @@ DATAFLOW_INLINE void* big_grow(void* p, std::size_t bytes, std::size_t more) noe
   if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + to), tail);
   // MREMAP_FIXED replaces the reservation; the moved mapping keeps its advice (huge or not).
   grown = ::mremap(p, from, to, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(aligned));
-  if (grown == MAP_FAILED) {
-    ::munmap(reinterpret_cast<void*>(aligned), to);
-    return nullptr;
-  }
-  return grown;
+  // On failure the reservation is left as it is: the kernel may have unmapped it already, and
+  // another thread may have mapped memory of its own there since. At worst this leaks address
+  // space, never memory.
+  return grown == MAP_FAILED ? nullptr : grown;
 }
 
 DATAFLOW_INLINE void* big_allocate_uninit(std::size_t bytes, page_kind pages) {
