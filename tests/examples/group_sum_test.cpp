@@ -190,3 +190,41 @@ TEST_CASE("group_sum formats any decimal as a digit-by-digit reference does", "[
     REQUIRE(examples::to_string(examples::decimal(v)) == want);
   }
 }
+
+TEST_CASE("group_sum's sums add as 128-bit integers and fail exactly where those overflow", "[examples][group_sum]") {
+  using dataflow::detail::int128;
+  using dataflow::detail::uint128;
+  const int128 max = static_cast<int128>(~uint128{0} >> 1), min = -max - 1;
+  std::mt19937_64 rng(17);
+  // Random halves, values near the ends of the range, and carries between the halves.
+  auto pick = [&]() -> int128 {
+    switch (rng() % 5) {
+      case 0: return max - static_cast<int128>(rng() % 1000);
+      case 1: return min + static_cast<int128>(rng() % 1000);
+      case 2: return static_cast<int128>((static_cast<uint128>(rng()) << 64) | rng());
+      case 3: return static_cast<int128>(static_cast<std::int64_t>(rng() % 3) - 1) * (int128{1} << 64) + static_cast<int128>(rng());
+      default: return static_cast<int128>(static_cast<std::int64_t>(rng()));
+    }
+  };
+  std::size_t overflows = 0, wrong = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const int128 a = pick(), b = pick();
+    const examples::sum_count x{examples::decimal(a), 3}, y{examples::decimal(b), 4};
+    int128 want;
+    const bool overflow = __builtin_add_overflow(a, b, &want);
+    overflows += overflow;
+    bool threw = false;
+    try {
+      const examples::sum_count got = examples::add(x, y);
+      wrong += overflow || got.sum.units() != want || got.count != 7;
+    } catch (const std::overflow_error&) {
+      threw = true;
+    }
+    wrong += threw != overflow;
+  }
+  CHECK(wrong == 0);
+  CHECK(overflows > 1000);  // both ends were reached
+  CHECK_THROWS_AS(examples::add({examples::decimal(max), 1}, {examples::decimal(int128{1}), 1}), std::overflow_error);
+  CHECK_THROWS_AS(examples::add({examples::decimal(min), 1}, {examples::decimal(int128{-1}), 1}), std::overflow_error);
+  CHECK(examples::add({examples::decimal(min), 1}, {examples::decimal(max), 1}).sum.units() == -1);
+}
