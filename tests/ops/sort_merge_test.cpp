@@ -199,6 +199,33 @@ TEST_CASE("a bytewise sort of strings orders every shape of string as std::sort 
   }
 }
 
+TEST_CASE("an in-memory bytewise sort of strings of every shape is the sequential order", "[sort]") {
+  // Past the size where the sort distributes by prefix; the sorted views then take the memory
+  // of the thread that buffered the most, whatever the threads' shares.
+  const int shape = GENERATE(0, 1, 2, 3, 4);
+  const std::size_t threads = GENERATE(std::size_t{1}, std::size_t{3});
+  const std::size_t n = GENERATE(std::size_t{65536}, std::size_t{200'003});
+  CAPTURE(shape, threads, n);
+  dataflow::context ctx(threads);
+  const auto strings = shaped_strings(n, shape, 19 + static_cast<std::uint64_t>(shape) + n);
+  // A third of the strings come twice, so the threads' buffers differ in size.
+  auto got = ctx.from(strings)
+                 .flat_map([](const std::string& s) {
+                   std::vector<std::string_view> out{std::string_view(s)};
+                   if (s.size() % 3 == 0) out.emplace_back(s);
+                   return out;
+                 })
+                 .sort()
+                 .collect();
+  std::vector<std::string> want;
+  for (const auto& s : strings) {
+    want.push_back(s);
+    if (s.size() % 3 == 0) want.push_back(s);
+  }
+  std::vector<std::string> got_strings(got.begin(), got.end());
+  check_same(got_strings, test::sorted(want));
+}
+
 TEST_CASE("a spilled bytewise sort of strings of every shape merges into the sequential order", "[spill][sort]") {
   const int shape = GENERATE(0, 1, 2, 3, 4);
   const std::size_t threads = GENERATE(std::size_t{1}, std::size_t{3});

@@ -327,7 +327,6 @@ class sort_core : public node<T> {
     try {
       // The arenas stay alive with the locals: the joined items still view into them.
       sorted_ = item_buffer<T>();
-      sorted_.reserve(n);
       std::vector<std::span<T>> sources;
       for (local_buffer* l : locals) sources.emplace_back(l->items.data(), l->items.size());
       if constexpr (bytewise_string_sort<T, Compare>) {
@@ -335,12 +334,22 @@ class sort_core : public node<T> {
           item_buffer<prefixed_view> keyed;
           keyed.reserve(n);
           if (distribute_sort_strings(run, sources, keyed.data(), this->label())) keyed.append_written(n);
+          // The sorted views go where the thread with the most buffered views kept them: those
+          // pages are in memory already, and fresh memory is dear (the buffer grows by its
+          // pages, item_buffer::reserve). Views own nothing: dropping them frees no line.
+          local_buffer* most = *std::max_element(locals.begin(), locals.end(), [](local_buffer* a, local_buffer* b) {
+            return a->items.size() < b->items.size();
+          });
+          sorted_ = std::move(most->items);
+          sorted_.clear();
           for (local_buffer* l : locals) l->items = item_buffer<T>();
+          sorted_.reserve(n);
           for (std::size_t i = 0; i < keyed.size(); ++i) sorted_.emplace_back(keyed[i].s);
           set_ranges(run, sorted_.size());
           return;
         }
       }
+      sorted_.reserve(n);
       if constexpr (by_integral_key) {
         if (n >= distribute_from_items) {
           const std::string& label = this->label();
