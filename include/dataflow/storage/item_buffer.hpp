@@ -1,6 +1,7 @@
 // A contiguous, growable array of items constructed in place: the batches a node pushes and
 // the arrays it keeps. Unlike std::vector it has no bool specialization, so every item type
-// gets a real T* and std::span<const T>.
+// gets a real T* and std::span<const T>; and a large buffer of plain bytes grows by moving its
+// pages (big_grow), not by copying them into fresh memory.
 #pragma once
 
 #include <dataflow/storage/big_alloc.hpp>
