@@ -343,7 +343,7 @@ class sort_core : public node<T> {
           sorted_ = std::move(most->items);
           sorted_.clear();
           for (local_buffer* l : locals) l->items = item_buffer<T>();
-          sorted_.reserve(n);
+          sorted_.reserve(keyed.size());  // none when the run was cancelled
           for (std::size_t i = 0; i < keyed.size(); ++i) sorted_.emplace_back(keyed[i].s);
           set_ranges(run, sorted_.size());
           return;
