@@ -116,6 +116,20 @@ class big_array {
 
 namespace dataflow::detail {
 
+/// Maps `len` bytes (whole pages) at an address aligned to a huge page; null where mmap fails.
+DATAFLOW_INLINE void* map_huge_aligned(std::size_t len, int prot, int flags) noexcept {
+  const std::size_t padded = len + huge_page_size;
+  void* raw = ::mmap(nullptr, padded, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto base = reinterpret_cast<std::uintptr_t>(raw);
+  const auto aligned = (base + huge_page_size - 1) & ~(huge_page_size - 1);
+  // Trim the unaligned head and the unused tail so that only `len` bytes stay mapped.
+  if (aligned > base) ::munmap(raw, aligned - base);
+  const std::size_t tail = (base + padded) - (aligned + len);
+  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + len), tail);
+  return reinterpret_cast<void*>(aligned);
+}
+
 DATAFLOW_INLINE void* big_allocate(std::size_t bytes) {
   if (bytes < huge_page_size) {
     void* p = ::operator new(bytes, std::align_val_t{64});
@@ -123,17 +137,10 @@ DATAFLOW_INLINE void* big_allocate(std::size_t bytes) {
     return p;
   }
   bytes = mapped_length(bytes);
-  std::size_t len = bytes + huge_page_size;
-  void* raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) throw std::bad_alloc();
-  auto base = reinterpret_cast<std::uintptr_t>(raw);
-  auto aligned = (base + huge_page_size - 1) & ~(huge_page_size - 1);
-  // Trim the unaligned head and the unused tail so that only `bytes` stay mapped.
-  if (aligned > base) ::munmap(raw, aligned - base);
-  std::size_t tail = (base + len) - (aligned + bytes);
-  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + bytes), tail);
-  ::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
-  return reinterpret_cast<void*>(aligned);
+  void* p = map_huge_aligned(bytes, PROT_READ | PROT_WRITE, 0);
+  if (p == nullptr) throw std::bad_alloc();
+  ::madvise(p, bytes, MADV_HUGEPAGE);
+  return p;
 }
 
 DATAFLOW_INLINE void* big_grow(void* p, std::size_t bytes, std::size_t more) noexcept {
@@ -144,16 +151,10 @@ DATAFLOW_INLINE void* big_grow(void* p, std::size_t bytes, std::size_t more) noe
   // page, so that the huge pages move whole (to an unaligned place they would be split).
   void* grown = ::mremap(p, from, to, 0);
   if (grown != MAP_FAILED) return grown;
-  const std::size_t len = to + huge_page_size;
-  void* raw = ::mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) return nullptr;
-  const auto base = reinterpret_cast<std::uintptr_t>(raw);
-  const auto aligned = (base + huge_page_size - 1) & ~(huge_page_size - 1);
-  if (aligned > base) ::munmap(raw, aligned - base);
-  const std::size_t tail = (base + len) - (aligned + to);
-  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + to), tail);
+  void* reserved = map_huge_aligned(to, PROT_NONE, MAP_NORESERVE);
+  if (reserved == nullptr) return nullptr;
   // MREMAP_FIXED replaces the reservation; the moved mapping keeps its advice (huge or not).
-  grown = ::mremap(p, from, to, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(aligned));
+  grown = ::mremap(p, from, to, MREMAP_MAYMOVE | MREMAP_FIXED, reserved);
   // On failure the reservation is left as it is: the kernel may have unmapped it already, and
   // another thread may have mapped memory of its own there since. At worst this leaks address
   // space, never memory.
