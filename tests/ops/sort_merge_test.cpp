@@ -241,3 +241,50 @@ TEST_CASE("a spilled bytewise sort of strings of every shape merges into the seq
   check_same(got_strings, test::sorted(strings));
   CHECK(test::nothing_left_in(dir));
 }
+
+TEST_CASE("a large in-memory bytewise sort written to a file frees its strings by range and writes the sequential order",
+          "[sort]") {
+  // Past the bytes after which a thread keeps strings by range (sort_core::group_from_bytes):
+  // write_lines reads the sort's partitions as the sort's only reader, so each range's strings
+  // are freed as the output passes them, while later partitions still read theirs.
+  const std::size_t threads = GENERATE(std::size_t{1}, std::size_t{2});
+  CAPTURE(threads);
+  std::mt19937_64 rng(2024 + threads);
+  std::vector<std::string> strings;
+  const std::size_t n = threads * 300'000;
+  strings.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string s;
+    const auto r = rng() % 100;
+    if (r < 60) {  // printable lines of a hundred bytes
+      s.resize(100);
+      for (char& c : s) c = static_cast<char>(' ' + rng() % 95);
+    } else if (r < 90) {  // a shared prefix longer than eight bytes: one range takes them all
+      s = "https://example.org/" + std::to_string(rng() % 50000);
+    } else if (r < 99) {  // short, and empty
+      s = std::string(rng() % 3, 'a');
+    } else if (i % 7 == 0) {  // a few longer than a slice of a range's block
+      s.assign(70000 + rng() % 1000, static_cast<char>('A' + rng() % 26));
+    } else {
+      s = "~" + std::to_string(rng());
+    }
+    strings.push_back(std::move(s));
+  }
+  test::temp_dir dir;
+  const std::string out = (dir.path() / "sorted.txt").string();
+  dataflow::context ctx(threads);
+  const auto released_before = dataflow::detail::line_groups_released_early_total.load();
+  ctx.from(strings).map([](const std::string& s) { return std::string_view(s); }).sort().write_lines(out);
+  // Groups went while the output was written, not at the sort's end.
+  CHECK(dataflow::detail::line_groups_released_early_total.load() > released_before);
+  std::string want;
+  for (const auto& s : test::sorted(strings)) {
+    want += s;
+    want += '\n';
+  }
+  const std::string got = test::read_file(out);
+  REQUIRE(got.size() == want.size());
+  const auto at = std::mismatch(got.begin(), got.end(), want.begin()).first - got.begin();
+  INFO("first difference at byte " << at);
+  CHECK(static_cast<std::size_t>(at) == got.size());
+}

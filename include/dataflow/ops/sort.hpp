@@ -33,6 +33,7 @@
 #include <dataflow/ops/sort_merge.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/item_buffer.hpp>
+#include <dataflow/storage/line_groups.hpp>
 #include <dataflow/storage/spill_file.hpp>
 
 
@@ -45,6 +46,7 @@
 #include <string_view>
 #include <type_traits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -98,12 +100,24 @@ class sort_core : public node<T> {
     // Where a sort by an integral key puts a run in order (sort_run): kept from run to run,
     // since fresh memory is dear, and counted in held().
     item_buffer<T> scratch;
+    // Once the sort keeps strings by range (line_groups.hpp): this thread's places there.
+    bool grouped = false;
+    line_groups::cursor places;
 
-    std::size_t held() const noexcept { return bytes.bytes_used() + heap + scratch.capacity() * sizeof(T); }
+    std::size_t held() const noexcept {
+      return bytes.bytes_used() + places.bytes + heap + scratch.capacity() * sizeof(T);
+    }
 
     template <class X>
     void operator()(X&& x) {
       const T& item = x;
+      if constexpr (bytewise_string_sort<T, Compare>) {
+        if (grouped) {  // never under a budget: nothing spills
+          const std::string_view s = item;
+          items.emplace_back(self->groups_->copy(places, s, string_prefix(s)));
+          return;
+        }
+      }
       // Spill rather than let the buffer double past the thread's share.
       if (items.size() == items.capacity() && self->policy_.limited() &&
           std::max(3 * items.capacity() * sizeof(T), 2 * items.capacity() * (sizeof(T) + sort_bytes)) + held() >
@@ -115,6 +129,9 @@ class sort_core : public node<T> {
     }
 
     void end_batch() {
+      if constexpr (bytewise_string_sort<T, Compare>) {
+        if (!grouped && !self->policy_.limited()) grouped = self->start_groups(*this);
+      }
       charge.set(items.capacity() * sizeof(T) + held());
       if (self->policy_.limited() &&
           items.capacity() * (sizeof(T) + sort_bytes) + held() > self->policy_.thread_share) {
@@ -182,6 +199,28 @@ class sort_core : public node<T> {
     ranges_.clear();
     sorted_ = item_buffer<T>();
     locals_.reset();
+    drop_groups();
+  }
+
+  /// Frees the strings of the ranges the output has passed, and the views before them, once
+  /// partition p is read (by the run's only reader, in any order): the file it is written to
+  /// reuses their memory.
+  void release_partition(std::size_t p) noexcept override {
+    if (!groups_ || p >= read_.size()) return;
+    std::lock_guard<std::mutex> lock(release_mutex_);
+    read_[p] = true;
+    while (read_up_to_ < read_.size() && read_[read_up_to_]) ++read_up_to_;
+    const std::size_t passed = read_up_to_ == 0 ? 0 : ranges_[read_up_to_ - 1].second;
+    for (; released_ < group_ends_.size() && group_ends_[released_] <= passed; ++released_) {
+      line_groups_released_early_total.fetch_add(groups_->release(released_), std::memory_order_relaxed);
+      if (locals_) locals_->for_each([&](local_buffer& l) {  // the threads' charges drop with their strings
+        l.places.bytes -= std::exchange(l.places.taken[released_], 0);
+        l.charge.set(l.items.capacity() * sizeof(T) + l.held());
+      });
+    }
+    // The views read so far go too.
+    views_freed_ = free_pages_within(sorted_.data(), sorted_.capacity() * sizeof(T), views_freed_,
+                                     sorted_.data() + passed);
   }
 
  protected:
@@ -193,11 +232,12 @@ class sort_core : public node<T> {
     ranges_.clear();
     cuts_.clear();
     locals_.emplace(run.ctx().threads());
+    drop_groups();
   }
 
   /// The calling thread's buffer.
   local_buffer& local() {
-    return locals_->local([&] { return local_buffer{{}, {}, {}, {}, this, 0, gauge_charge(this->ctx().charged), {}}; });
+    return locals_->local([&] { return local_buffer{{}, {}, {}, {}, this, 0, gauge_charge(this->ctx().charged), {}, false, {}}; });
   }
 
   /// Sorts what the buffers hold: in memory, or as runs merged on disk.
@@ -207,6 +247,11 @@ class sort_core : public node<T> {
 
     if (!spilled_any_.load()) {
       sort_in_memory(run, locals);
+      try {
+        plan_release();
+      } catch (const std::bad_alloc&) {
+        throw memory_error(this->label() + " (sort in memory)");
+      }
       return;
     }
     parallel_partitions(run, locals.size(), this->label() + " (sort runs)",
@@ -379,6 +424,55 @@ class sort_core : public node<T> {
     set_ranges(run, n);
   }
 
+  /// A thread that holds group_from_bytes of strings starts keeping them by range (and so do
+  /// the others, at their next batch): the ranges are equal shares of its strings so far. Below
+  /// that, a sort keeps its strings as it did, and its memory is what it was.
+  static constexpr std::size_t group_from_bytes = std::size_t{32} << 20;
+
+  /// Whether the calling thread (its buffer `l`) keeps strings by range from now on.
+  bool start_groups(local_buffer& l) {
+    if (groups_ready_.load(std::memory_order_acquire)) return true;
+    if (l.bytes.bytes_used() < group_from_bytes) return false;
+    std::lock_guard<std::mutex> lock(release_mutex_);
+    if (!groups_) {
+      constexpr std::size_t samples = 4096;
+      const std::size_t n = l.items.size(), step = std::max<std::size_t>(1, n / samples);
+      std::vector<std::uint64_t> sample;
+      sample.reserve(n / step + 1);
+      for (std::size_t i = 0; i < n; i += step) sample.push_back(string_prefix(l.items[i]));
+      groups_ = std::make_unique<line_groups>(std::move(sample));
+      groups_ready_.store(true, std::memory_order_release);
+    }
+    return true;
+  }
+
+  /// Where the sorted strings of each group end, for release_partition: the strings of group g
+  /// all lie before the first one whose prefix is not below the group's bound.
+  void plan_release() {
+    if constexpr (bytewise_string_sort<T, Compare>) {
+      if (!groups_) return;
+      for (std::size_t g = 0; g + 1 < line_groups::count; ++g) {
+        const std::uint64_t bound = groups_->bound(g);
+        group_ends_.push_back(static_cast<std::size_t>(
+            std::partition_point(sorted_.data(), sorted_.data() + sorted_.size(),
+                                 [&](const T& s) { return string_prefix(s) < bound; }) -
+            sorted_.data()));
+      }
+      group_ends_.push_back(sorted_.size());
+      read_.assign(ranges_.size(), false);
+    }
+  }
+
+  /// Frees the strings kept by range (the views into them must be gone or unread).
+  void drop_groups() noexcept {
+    groups_.reset();
+    groups_ready_.store(false, std::memory_order_relaxed);
+    group_ends_.clear();
+    read_.clear();
+    read_up_to_ = released_ = 0;
+    views_freed_ = nullptr;
+  }
+
   /// Splits the n sorted items into output partitions. Many small ones: an ordered sink
   /// (write_lines) holds the output of the partitions that finish before their turn, so the
   /// smaller they are, the less it holds.
@@ -539,6 +633,16 @@ class sort_core : public node<T> {
   std::vector<std::pair<std::size_t, std::size_t>> ranges_;  // in memory: output partitions
   std::vector<spill_segment> runs_;                         // on disk: the runs of the last merge
   std::vector<std::vector<std::uint64_t>> cuts_;  // on disk: where each output partition starts in each run
+  // In memory, a large bytewise sort of strings: the strings by range, and what of them the
+  // output has passed (release_partition).
+  std::unique_ptr<line_groups> groups_;
+  std::atomic<bool> groups_ready_{false};
+  std::mutex release_mutex_;
+  std::vector<std::size_t> group_ends_;  // per group: where its strings end in sorted_
+  std::vector<bool> read_;               // per output partition
+  std::size_t read_up_to_ = 0;           // partitions read, counted from the first
+  std::size_t released_ = 0;             // groups freed, counted from the first
+  const void* views_freed_ = nullptr;    // the end of the pages of sorted_ freed from its start
 };
 
 /// A sort fed by a parent node through a fused operator stack.

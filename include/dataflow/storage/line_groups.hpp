@@ -1,0 +1,161 @@
+// The bytes of the strings of a large in-memory bytewise sort, kept by ranges of their first
+// eight bytes, so that the memory of a range the output has passed can go while the rest is
+// written.
+//
+// Fresh memory is dear (see big_alloc.hpp), and the output of a sort written to a file is
+// fresh memory too: the page cache takes as many pages as the file has bytes. Pages a process
+// has just freed are taken again at once, cheaply. With the strings in input order, no page of
+// them could go before the last string was written; kept by range, each range goes once the
+// output is past it, and the file's pages reuse it. sort_lines of 2 GB to a file, 2 threads on
+// 2 cores: its stage that sorts and writes took 3.6-3.8 s before, 2.4-2.8 s after, each run
+// started on memory the system had taken back (the whole run: 7.5-7.7 s, 6.2-6.7 s).
+//
+// The groups are ranges of equal shares of a sample (the first strings a thread held), so
+// skewed strings spread over them too. Each group's bytes lie in blocks of its own, which
+// threads take a slice at a time (one lock a slice, not a string); a string longer than a
+// slice is taken alone, and one longer than half a block gets a block of its own. Every block
+// is a mapping of its own, so that freeing it gives its memory back to the system at once (the
+// heap would keep it).
+#pragma once
+
+#include <dataflow/storage/big_alloc.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace dataflow::detail {
+
+/// The bytes of groups freed while the output was read, before the sort's end, since the
+/// process started (for tests and figures).
+inline std::atomic<std::uint64_t> line_groups_released_early_total{0};
+
+class line_groups {
+ public:
+  static constexpr std::size_t count = 16;
+  // A group's blocks double from first_block_bytes, in pages of their own (4 KiB ones: only
+  // what is written is memory), up to a huge page each.
+  static constexpr std::size_t first_block_bytes = std::size_t{256} << 10;
+  static constexpr std::size_t block_bytes = huge_page_size;
+  static constexpr std::size_t slice_bytes = std::size_t{16} << 10;
+
+  /// A thread's place in each group: the rest of the slice it took last, and what it took.
+  struct cursor {
+    std::array<char*, count> at{};
+    std::array<char*, count> end{};
+    std::array<std::size_t, count> taken{};  // bytes, per group
+    std::size_t bytes = 0;                   // all groups', for the memory gauge
+  };
+
+  /// Groups of equal shares of `sample` (string prefixes as numbers; sorted here).
+  explicit line_groups(std::vector<std::uint64_t> sample) {
+    std::sort(sample.begin(), sample.end());
+    for (std::size_t k = 0; k + 1 < count; ++k) {
+      bounds_[k] = sample.empty() ? ~std::uint64_t{0} : sample[(k + 1) * sample.size() / count];
+    }
+  }
+  line_groups(const line_groups&) = delete;
+  line_groups& operator=(const line_groups&) = delete;
+  ~line_groups() {
+    for (std::size_t g = 0; g < count; ++g) release(g);
+  }
+
+  /// The group of a string whose first eight bytes, as a big-endian number, are `prefix`:
+  /// group g holds the prefixes from bound(g - 1) up to, not including, bound(g).
+  std::size_t group_of(std::uint64_t prefix) const noexcept {
+    std::size_t g = 0;
+    for (std::size_t step = count / 2; step > 0; step /= 2) {
+      g += prefix >= bounds_[g + step - 1] ? step : 0;
+    }
+    return g;
+  }
+  /// The prefix every string of group g lies below (g < count - 1).
+  std::uint64_t bound(std::size_t g) const noexcept { return bounds_[g]; }
+
+  /// Copies `s` (whose prefix is `prefix`) into its group and returns the copy.
+  std::string_view copy(cursor& c, std::string_view s, std::uint64_t prefix) {
+    if (s.empty()) return {};
+    const std::size_t g = group_of(prefix);
+    char* p;
+    if (s.size() > slice_bytes) {
+      p = take(c, g, s.size());  // the cursor's slice stays for the short strings to come
+    } else {
+      if (static_cast<std::size_t>(c.end[g] - c.at[g]) < s.size()) {
+        c.at[g] = take(c, g, slice_bytes);
+        c.end[g] = c.at[g] + slice_bytes;
+      }
+      p = c.at[g];
+      c.at[g] += s.size();
+    }
+    std::memcpy(p, s.data(), s.size());
+    return {p, s.size()};
+  }
+
+  /// Frees group g's bytes (no view of them may be read after); returns how many.
+  std::size_t release(std::size_t g) noexcept {
+    group& x = groups_[g];
+    std::lock_guard<std::mutex> lock(x.m);
+    std::size_t freed = 0;
+    for (const block& b : x.blocks) {
+      if (b.size >= huge_page_size) {
+        big_deallocate(b.data, b.size);
+      } else {
+        unmap(b.data, b.size);
+      }
+      freed += b.size;
+    }
+    x.blocks = {};
+    x.next = x.end = nullptr;
+    return freed;
+  }
+
+ private:
+  struct block {
+    char* data;
+    std::size_t size;
+  };
+  struct alignas(64) group {
+    std::mutex m;
+    std::vector<block> blocks;
+    char* next = nullptr;  // the rest of the last block
+    char* end = nullptr;
+  };
+
+  /// Takes `n` bytes of group g for cursor c: from the group's last block, or a new one (of
+  /// its own for a string longer than half a block).
+  char* take(cursor& c, std::size_t g, std::size_t n) {
+    group& x = groups_[g];
+    std::lock_guard<std::mutex> lock(x.m);
+    if (static_cast<std::size_t>(x.end - x.next) < n) {
+      if (x.blocks.size() == x.blocks.capacity()) x.blocks.reserve(std::max<std::size_t>(8, 2 * x.blocks.size()));
+      std::size_t size = std::min(block_bytes, first_block_bytes << std::min<std::size_t>(x.blocks.size(), 8));
+      const bool own = n > size / 2;
+      if (own) size = n;
+      auto* p = static_cast<char*>(size >= huge_page_size ? big_allocate_uninit(size, page_kind::ordinary)
+                                                          : map_small_pages(size));
+      x.blocks.push_back(block{p, size});  // room reserved: cannot throw
+      if (!own) {
+        x.next = p;
+        x.end = p + size;
+      }
+      c.taken[g] += size;  // what the thread's strings made the group map
+      c.bytes += size;
+      if (own) return p;
+    }
+    char* p = x.next;
+    x.next += n;
+    return p;
+  }
+
+  std::array<std::uint64_t, count - 1> bounds_{};
+  std::array<group, count> groups_;
+};
+
+}  // namespace dataflow::detail
