@@ -1,0 +1,102 @@
+// A bytewise sort of string views through their first eight bytes, the in-memory sort's and
+// each run's when a sort orders strings bytewise (sort.hpp).
+#pragma once
+
+#include <dataflow/detail/config.hpp>
+#include <dataflow/detail/safe_sort.hpp>
+#include <dataflow/ops/sort_distribute.hpp>
+#include <dataflow/storage/item_buffer.hpp>
+
+#include <cstddef>
+#include <string_view>
+
+namespace dataflow::detail {
+
+/// Sorts string views bytewise through their first eight bytes: most comparisons then read a
+/// number next to the view instead of following its pointer into a cache line far away.
+/// `parallel` sorts with every thread of the calling arena.
+void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel);
+
+}  // namespace dataflow::detail
+
+#if DATAFLOW_HEADER_DEFINITIONS
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <vector>
+
+namespace dataflow::detail {
+
+/// Sorts the n string views at `begin` bytewise on the calling thread. Their bytes lie in input
+/// order in memory (an arena), so a pass in input order reads them as a stream. A sample gives
+/// the range of their first eight bytes as numbers; one pass counts the views per bucket (equal
+/// ranges of the numbers, a number outside the sample's range in the first or last bucket),
+/// one writes each number and view to its bucket's place, and each bucket (a few hundred views
+/// for a thread's run of a few hundred thousand; up to 2048 buckets) sorts by its next bits
+/// (sort_bucket, a copy of at most 6 MiB) or, at the ends, by comparing. Memory: 24 bytes a view
+/// for the numbers and views, which a thread's buffer counts (local_buffer::sort_bytes).
+DATAFLOW_INLINE void sort_prefixed_run(std::string_view* begin, std::size_t n) {
+  item_buffer<prefixed_view> keys;
+  keys.reserve(n);
+  std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
+  const std::size_t step = std::max<std::size_t>(1, n / 2048);
+  for (std::size_t i = 0; i < n; i += step) {
+    const std::uint64_t p = string_prefix(begin[i]);
+    lo = std::min(lo, p);
+    hi = std::max(hi, p);
+  }
+  if (n < 4096 || lo == hi) {  // few, or most share their first eight bytes
+    for (std::size_t i = 0; i < n; ++i) keys.emplace_back(prefixed_view{string_prefix(begin[i]), begin[i]});
+    std::sort(keys.data(), keys.data() + n, prefixed_less{});
+  } else {
+    const int bits = std::clamp(static_cast<int>(std::bit_width(n >> 8)), 8, 11);
+    const int shift = std::max(0, static_cast<int>(std::bit_width(hi - lo)) - bits);
+    const std::size_t buckets = static_cast<std::size_t>((hi - lo) >> shift) + 1;
+    auto bucket_of = [&](std::uint64_t p) -> std::size_t {
+      if (p < lo) return 0;
+      return std::min<std::size_t>(buckets - 1, static_cast<std::size_t>((p - lo) >> shift));
+    };
+    std::vector<std::size_t> ends(buckets + 1, 0);
+    for (std::size_t i = 0; i < n; ++i) ++ends[bucket_of(string_prefix(begin[i])) + 1];
+    for (std::size_t b = 1; b <= buckets; ++b) ends[b] += ends[b - 1];
+    std::vector<std::size_t> next(ends.begin(), ends.end() - 1);
+    prefixed_view* placed = keys.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t p = string_prefix(begin[i]);
+      ::new (static_cast<void*>(placed + next[bucket_of(p)]++)) prefixed_view{p, begin[i]};
+    }
+    keys.append_written(n);
+    prefixed_view* out = keys.data();
+    auto key_of = [](const prefixed_view& v) { return v.prefix; };
+    auto changed = [] { return std::logic_error("sort: a string's first bytes changed while it was sorted"); };
+    for (std::size_t b = 0; b < buckets; ++b) {
+      const std::size_t size = ends[b + 1] - ends[b];
+      if (size < 2) continue;
+      if (b == 0 || b == buckets - 1) {  // may hold numbers outside the sample's range
+        std::sort(out + ends[b], out + ends[b + 1], prefixed_less{});
+      } else {
+        sort_bucket(out + ends[b], size, lo + (static_cast<std::uint64_t>(b) << shift), shift, key_of,
+                    prefixed_less{}, changed, false);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
+}
+
+DATAFLOW_INLINE void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel) {
+  const std::size_t n = static_cast<std::size_t>(end - begin);
+  if (!parallel) {
+    sort_prefixed_run(begin, n);
+    return;
+  }
+  item_buffer<prefixed_view> keys;
+  keys.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) keys.emplace_back(prefixed_view{string_prefix(begin[i]), begin[i]});
+  parallel_safe_sort(keys.data(), keys.data() + n, prefixed_less{});
+  for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
+}
+
+}  // namespace dataflow::detail
+#endif
