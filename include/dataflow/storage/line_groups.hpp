@@ -7,8 +7,8 @@
 // has just freed are taken again at once, cheaply. With the strings in input order, no page of
 // them could go before the last string was written; kept by range, each range goes once the
 // output is past it, and the file's pages reuse it. sort_lines of 2 GB to a file, 2 threads on
-// 2 cores: its stage that sorts and writes took 3.6-3.8 s before, 2.4-2.8 s after, each run
-// started on memory the system had taken back (the whole run: 7.5-7.7 s, 6.2-6.7 s).
+// 2 cores: its stage that sorts and writes took 3.6-3.9 s before, 2.4-2.8 s after, each run
+// started on memory the system had taken back (the whole run: 7.5-7.7 s, 6.1-6.7 s).
 //
 // The groups are ranges of equal shares of a sample (the first strings a thread held), so
 // skewed strings spread over them too. Each group's bytes lie in blocks of its own, which
