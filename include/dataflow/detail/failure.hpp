@@ -31,8 +31,11 @@ struct op_failure {
 };
 
 /// Calls a user function; any exception it throws leaves as an op_failure naming `label`.
+/// Always inline: called once an item, and out of line its handlers kept the user's function
+/// from inlining into the loop around it (group_sum's parse was a call a row, its 32-byte
+/// result through memory: 100M rows / 1M keys, 2.52 s before, 2.48 s after, 5 rounds).
 template <class F, class... Args>
-inline decltype(auto) invoke_user(const std::string& label, const F& f, Args&&... args) {
+[[gnu::always_inline]] inline decltype(auto) invoke_user(const std::string& label, const F& f, Args&&... args) {
   try {
     return std::invoke(f, std::forward<Args>(args)...);
   } catch (op_failure&) {

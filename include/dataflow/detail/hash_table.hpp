@@ -71,6 +71,9 @@ class hash_table {
   /// Returns the bytes of the slot array.
   std::size_t bytes() const noexcept { return slots_.size() * sizeof(slot); }
 
+  /// The cache lines prefetch() loads: two for a slot whose size does not divide 64.
+  static constexpr std::size_t lines_prefetched = 64 % sizeof(slot) != 0 ? 2 : 1;
+
   /// Starts loading the slot where a key with hash `h` would be looked up first. The address of
   /// the next line may lie past the array: it is computed as an integer, and a prefetch does
   /// not fault.
@@ -81,7 +84,7 @@ class hash_table {
     // A slot whose size does not divide 64 crosses into the next line every so often (a 40-byte
     // slot every other time), and then the value it merges into is a second miss; the next line
     // also holds the slots a probe goes on to: load it too (a larger slot: its last line).
-    if constexpr (64 % sizeof(slot) != 0) {
+    if constexpr (lines_prefetched == 2) {
       constexpr std::size_t next = sizeof(slot) < 64 ? 64 : sizeof(slot) - 1;
       __builtin_prefetch(reinterpret_cast<const void*>(at + next), 1, 3);
     }

@@ -171,7 +171,7 @@ class table_stage {
     }
     defer(p);
     std::vector<waiting> d = std::move(deferred_[p]);
-    deferred_[p] = {};
+    std::vector<waiting>().swap(deferred_[p]);  // `= {}` assigns an empty list: GCC 12 -Wnonnull
     deferred_bytes_.fetch_sub(d.capacity() * sizeof(waiting), std::memory_order_relaxed);
     f(std::span<waiting>(d));
   }
