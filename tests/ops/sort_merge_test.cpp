@@ -7,8 +7,10 @@
 #include <dataflow/ops/write_lines.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -287,4 +289,54 @@ TEST_CASE("a large in-memory bytewise sort written to a file frees its strings b
   const auto at = std::mismatch(got.begin(), got.end(), want.begin()).first - got.begin();
   INFO("first difference at byte " << at);
   CHECK(static_cast<std::size_t>(at) == got.size());
+}
+
+namespace {
+
+/// Lines of a hundred printable bytes, enough that each of `threads` threads passes the bytes
+/// after which a sort keeps its strings by range, and whose first eight bytes spread evenly:
+/// every range is sorted as the output reaches it, none before.
+std::vector<std::string> even_lines(std::size_t threads, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> lines(threads * 400'003);
+  for (std::string& s : lines) {
+    s.resize(100);
+    for (std::size_t i = 0; i < s.size(); i += 8) {
+      const std::uint64_t r = rng();
+      for (std::size_t k = 0; k < 8 && i + k < s.size(); ++k) s[i + k] = static_cast<char>(' ' + (r >> (8 * k)) % 95);
+    }
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("a large in-memory bytewise sort sorts each range as its output reaches it", "[sort]") {
+  const std::size_t threads = GENERATE(std::size_t{1}, std::size_t{2});
+  CAPTURE(threads);
+  const auto lines = even_lines(threads, 77 + threads);
+  const auto want = test::sorted(lines);
+  dataflow::context ctx(threads);
+  auto sorted = ctx.from(lines).map([](const std::string& s) { return std::string_view(s); }).sort();
+
+  SECTION("every item") {
+    const auto got = sorted.collect();
+    REQUIRE(got.size() == want.size());
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) differ += got[i] != want[i];
+    CHECK(differ == 0);
+  }
+  SECTION("the first items only") {
+    const auto got = sorted.take(1000);
+    REQUIRE(got.size() == 1000);
+    CHECK(std::equal(got.begin(), got.end(), want.begin()));
+  }
+  SECTION("a reader that throws midway: the caller gets its exception") {
+    std::atomic<std::size_t> seen{0};
+    auto failing = sorted.map([&](std::string_view s) {
+      if (seen.fetch_add(1) == want.size() / 3) throw std::runtime_error("reader gave up");
+      return s;
+    });
+    CHECK_THROWS_WITH(failing.collect(), Catch::Contains("reader gave up"));
+  }
 }

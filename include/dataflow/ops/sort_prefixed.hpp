@@ -8,6 +8,7 @@
 #include <dataflow/storage/item_buffer.hpp>
 
 #include <cstddef>
+#include <span>
 #include <string_view>
 
 namespace dataflow::detail {
@@ -16,6 +17,13 @@ namespace dataflow::detail {
 /// number next to the view instead of following its pointer into a cache line far away.
 /// `parallel` sorts with every thread of the calling arena.
 void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel);
+
+/// Sorts the views of `parts`, taken as one sequence (the first part's views, then the next
+/// part's), bytewise as sort_prefixed does, and writes them back over the parts in that order.
+/// `keys` is where the sort works, 24 bytes a view: a caller that sorts again keeps it, since
+/// fresh memory is dear.
+void sort_prefixed_parts(std::span<const std::span<std::string_view>> parts, item_buffer<prefixed_view>& keys,
+                         bool parallel);
 
 }  // namespace dataflow::detail
 
@@ -29,27 +37,45 @@ void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel
 
 namespace dataflow::detail {
 
-/// Sorts the n string views at `begin` bytewise on the calling thread. Their bytes lie in input
-/// order in memory (an arena), so a pass in input order reads them as a stream. A sample gives
-/// the range of their first eight bytes as numbers; one pass counts the views per bucket (equal
-/// ranges of the numbers, a number outside the sample's range in the first or last bucket),
-/// one writes each number and view to its bucket's place, and each bucket (a few hundred views
-/// for a thread's run of a few hundred thousand; up to 2048 buckets) sorts by its next bits
-/// (sort_bucket, a copy of at most 6 MiB) or, at the ends, by comparing. Memory: 24 bytes a view
-/// for the numbers and views, which a thread's buffer counts (local_buffer::sort_bytes).
-DATAFLOW_INLINE void sort_prefixed_run(std::string_view* begin, std::size_t n) {
-  item_buffer<prefixed_view> keys;
+/// Sorts the views of `parts` bytewise on the calling thread. Their bytes lie in input order
+/// in memory (an arena, or a range's blocks), so a pass in order reads them as a stream. A
+/// sample gives the range of their first eight bytes as numbers; one pass counts the views per
+/// bucket (equal ranges of the numbers, a number outside the sample's range in the first or
+/// last bucket), one writes each number and view to its bucket's place in `keys`, and each
+/// bucket (a few hundred views for a thread's run of a few hundred thousand; up to 2048
+/// buckets) sorts by its next bits (sort_bucket, a copy of at most 6 MiB) or, at the ends, by
+/// comparing. Memory: 24 bytes a view for the numbers and views, in `keys` (a thread's buffer
+/// counts them for its runs: local_buffer::sort_bytes). `parallel`: the numbers and views are
+/// sorted by comparing, with every thread of the calling arena.
+DATAFLOW_INLINE void sort_prefixed_parts(std::span<const std::span<std::string_view>> parts,
+                                         item_buffer<prefixed_view>& keys, bool parallel) {
+  std::size_t n = 0;
+  for (const auto& part : parts) n += part.size();
+  auto each = [&](auto&& f) {
+    for (const auto& part : parts) {
+      for (std::string_view& s : part) f(s);
+    }
+  };
+  keys.clear();
   keys.reserve(n);
   std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
-  const std::size_t step = std::max<std::size_t>(1, n / 2048);
-  for (std::size_t i = 0; i < n; i += step) {
-    const std::uint64_t p = string_prefix(begin[i]);
-    lo = std::min(lo, p);
-    hi = std::max(hi, p);
+  if (!parallel) {
+    const std::size_t step = std::max<std::size_t>(1, n / 2048);
+    for (const auto& part : parts) {
+      for (std::size_t i = 0; i < part.size(); i += step) {
+        const std::uint64_t p = string_prefix(part[i]);
+        lo = std::min(lo, p);
+        hi = std::max(hi, p);
+      }
+    }
   }
-  if (n < 4096 || lo == hi) {  // few, or most share their first eight bytes
-    for (std::size_t i = 0; i < n; ++i) keys.emplace_back(prefixed_view{string_prefix(begin[i]), begin[i]});
-    std::sort(keys.data(), keys.data() + n, prefixed_less{});
+  if (parallel || n < 4096 || lo == hi) {  // few, or most share their first eight bytes
+    each([&](std::string_view s) { keys.emplace_back(prefixed_view{string_prefix(s), s}); });
+    if (parallel) {
+      parallel_safe_sort(keys.data(), keys.data() + n, prefixed_less{});
+    } else {
+      std::sort(keys.data(), keys.data() + n, prefixed_less{});
+    }
   } else {
     const int bits = std::clamp(static_cast<int>(std::bit_width(n >> 8)), 8, 11);
     const int shift = std::max(0, static_cast<int>(std::bit_width(hi - lo)) - bits);
@@ -59,14 +85,14 @@ DATAFLOW_INLINE void sort_prefixed_run(std::string_view* begin, std::size_t n) {
       return std::min<std::size_t>(buckets - 1, static_cast<std::size_t>((p - lo) >> shift));
     };
     std::vector<std::size_t> ends(buckets + 1, 0);
-    for (std::size_t i = 0; i < n; ++i) ++ends[bucket_of(string_prefix(begin[i])) + 1];
+    each([&](std::string_view s) { ++ends[bucket_of(string_prefix(s)) + 1]; });
     for (std::size_t b = 1; b <= buckets; ++b) ends[b] += ends[b - 1];
     std::vector<std::size_t> next(ends.begin(), ends.end() - 1);
     prefixed_view* placed = keys.data();
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint64_t p = string_prefix(begin[i]);
-      ::new (static_cast<void*>(placed + next[bucket_of(p)]++)) prefixed_view{p, begin[i]};
-    }
+    each([&](std::string_view s) {
+      const std::uint64_t p = string_prefix(s);
+      ::new (static_cast<void*>(placed + next[bucket_of(p)]++)) prefixed_view{p, s};
+    });
     keys.append_written(n);
     prefixed_view* out = keys.data();
     auto key_of = [](const prefixed_view& v) { return v.prefix; };
@@ -82,20 +108,21 @@ DATAFLOW_INLINE void sort_prefixed_run(std::string_view* begin, std::size_t n) {
       }
     }
   }
-  for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
+  std::size_t i = 0;
+  each([&](std::string_view& s) { s = keys[i++].s; });
+}
+
+/// Sorts the n string views at `begin` bytewise on the calling thread (sort_prefixed_parts).
+DATAFLOW_INLINE void sort_prefixed_run(std::string_view* begin, std::size_t n) {
+  item_buffer<prefixed_view> keys;
+  const std::span<std::string_view> all(begin, n);
+  sort_prefixed_parts({&all, 1}, keys, false);
 }
 
 DATAFLOW_INLINE void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel) {
-  const std::size_t n = static_cast<std::size_t>(end - begin);
-  if (!parallel) {
-    sort_prefixed_run(begin, n);
-    return;
-  }
   item_buffer<prefixed_view> keys;
-  keys.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) keys.emplace_back(prefixed_view{string_prefix(begin[i]), begin[i]});
-  parallel_safe_sort(keys.data(), keys.data() + n, prefixed_less{});
-  for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
+  const std::span<std::string_view> all(begin, static_cast<std::size_t>(end - begin));
+  sort_prefixed_parts({&all, 1}, keys, parallel);
 }
 
 }  // namespace dataflow::detail

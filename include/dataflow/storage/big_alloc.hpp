@@ -53,12 +53,6 @@ void big_deallocate(void* p, std::size_t bytes) noexcept;
 /// refuses: then copy). The new tail is zeroed; the buffer keeps its kind of pages.
 void* big_grow(void* p, std::size_t bytes, std::size_t more) noexcept;
 
-/// Frees the whole pages of [from, to) inside a buffer of `bytes` at `p` from big_allocate or
-/// big_allocate_uninit, for the system to use again now (they read as zeros after), and returns
-/// the end of what is free now: the next call may start there (from null: at p). A buffer from
-/// the heap (below huge_page_size) is left as it is.
-const void* free_pages_within(void* p, std::size_t bytes, const void* from, const void* to) noexcept;
-
 /// Whether fresh huge pages fault in faster than the 4 KiB pages they replace on this machine:
 /// timed once per process, on its first call, the faster of two tries of 2 MiB of each kind,
 /// one after the other (a few milliseconds).
@@ -171,17 +165,6 @@ DATAFLOW_INLINE void* big_allocate_uninit(std::size_t bytes, page_kind pages) {
   if (bytes < huge_page_size) return ::operator new(bytes, std::align_val_t{64});
   if (pages == page_kind::huge || huge_pages_fault_faster()) return big_allocate(bytes);
   return map_small_pages(bytes);  // aligned to a page, more than the 64 bytes promised
-}
-
-DATAFLOW_INLINE const void* free_pages_within(void* p, std::size_t bytes, const void* from, const void* to) noexcept {
-  if (p == nullptr || bytes < huge_page_size) return from;
-  if (from == nullptr) from = p;
-  const std::uintptr_t page = page_size_floor;
-  const std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(from) + page - 1) & ~(page - 1);
-  const std::uintptr_t end = reinterpret_cast<std::uintptr_t>(to) & ~(page - 1);
-  if (end <= begin) return from;
-  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-  return reinterpret_cast<const void*>(end);
 }
 
 DATAFLOW_INLINE bool huge_pages_fault_faster() {

@@ -8,7 +8,9 @@
 // them could go before the last string was written; kept by range, each range goes once the
 // output is past it, and the file's pages reuse it. sort_lines of 2 GB to a file, 2 threads on
 // 2 cores: its stage that sorts and writes took 3.6-3.9 s before, 2.4-2.8 s after, each run
-// started on memory the system had taken back (the whole run: 7.5-7.7 s, 6.1-6.7 s).
+// started on memory the system had taken back (the whole run: 7.5-7.7 s, 6.1-6.7 s). The
+// sort keeps the views of each group apart too, and sorts a group only as the output reaches
+// it (sort_core::arrange_groups).
 //
 // The groups are ranges of equal shares of a sample (the first strings a thread held), so
 // skewed strings spread over them too. Each group's bytes lie in blocks of its own, which
@@ -84,8 +86,12 @@ class line_groups {
 
   /// Copies `s` (whose prefix is `prefix`) into its group and returns the copy.
   std::string_view copy(cursor& c, std::string_view s, std::uint64_t prefix) {
+    return copy_into(c, group_of(prefix), s);
+  }
+
+  /// Copies `s` into group g (its group: group_of its prefix) and returns the copy.
+  std::string_view copy_into(cursor& c, std::size_t g, std::string_view s) {
     if (s.empty()) return {};
-    const std::size_t g = group_of(prefix);
     char* p;
     if (s.size() > slice_bytes) {
       p = take(c, g, s.size());  // the cursor's slice stays for the short strings to come
