@@ -32,6 +32,7 @@
 #include <dataflow/ops/sort_distribute.hpp>
 #include <dataflow/ops/sort_merge.hpp>
 #include <dataflow/ops/sort_prefixed.hpp>
+#include <dataflow/ops/sort_ranges.hpp>
 #include <dataflow/storage/arena.hpp>
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/line_groups.hpp>
@@ -44,7 +45,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <string_view>
 #include <type_traits>
@@ -54,7 +54,6 @@
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -182,7 +181,7 @@ class sort_core : public node<T> {
   }
   std::optional<std::uint64_t> known_items() const override {
     if (!runs_.empty()) return std::nullopt;
-    return arranged_ ? group_ends_.back() : sorted_.size();
+    return by_range_.empty() ? sorted_.size() : by_range_.size();
   }
 
   void push_partition(std::size_t p, batch_consumer<T>& out) override {
@@ -191,8 +190,11 @@ class sort_core : public node<T> {
       return;
     }
     if constexpr (bytewise_string_sort<T, Compare>) {
-      if (arranged_) {
-        push_grouped(p, out);
+      if (!by_range_.empty()) {
+        const auto [begin, end] = ranges_[p];
+        constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
+        by_range_.for_each(begin, end, step, [this] { return stop_requested(); },
+                           [&](std::span<const T> views) { out.consume(views); }, this->label());
         return;
       }
     }
@@ -216,12 +218,12 @@ class sort_core : public node<T> {
   /// is read (by the run's only reader, in any order): the file it is written to reuses their
   /// memory.
   void release_partition(std::size_t p) noexcept override {
-    if (!arranged_ || p >= read_.size()) return;
+    if (by_range_.empty() || p >= read_.size()) return;
     std::lock_guard<std::mutex> lock(release_mutex_);
     read_[p] = true;
     while (read_up_to_ < read_.size() && read_[read_up_to_]) ++read_up_to_;
     const std::size_t passed = read_up_to_ == 0 ? 0 : ranges_[read_up_to_ - 1].second;
-    for (; released_ < group_ends_.size() && group_ends_[released_] <= passed; ++released_) {
+    for (; released_ < by_range_.ranges() && by_range_.end_of(released_) <= passed; ++released_) {
       line_groups_released_early_total.fetch_add(groups_->release(released_), std::memory_order_relaxed);
       if (locals_) locals_->for_each([&](local_buffer& l) {  // the views go, and the charges drop
         l.by_group[released_] = item_buffer<T>();
@@ -455,14 +457,9 @@ class sort_core : public node<T> {
     return true;
   }
 
-  /// Readies a sort that kept its strings by range for its output: the views a thread held
-  /// before join their ranges, and each range is sorted as the output reaches it
-  /// (ensure_sorted): no array of every view in order, and no copy of them all with their
-  /// first eight bytes to sort by (24 bytes a string, all fresh memory). A range of more than
-  /// twice its share (skewed strings) is sorted now, on every thread: sorted on one thread as
-  /// the output reached it, it would hold the output up.
+  /// Readies a sort that kept its strings by range for its output (sort_ranges.hpp): the
+  /// views a thread held before join their ranges.
   void arrange_groups(run_state& run, std::vector<local_buffer*>& locals) {
-    constexpr std::size_t count = line_groups::count;
     for (local_buffer* l : locals) {
       for (std::size_t i = 0; i < l->items.size(); ++i) {
         const std::string_view s = l->items[i];
@@ -470,137 +467,28 @@ class sort_core : public node<T> {
       }
       l->items = item_buffer<T>();
     }
-    group_parts_.assign(count, {});
-    std::size_t n = 0;
-    for (std::size_t g = 0; g < count; ++g) {
+    std::vector<std::vector<std::span<T>>> parts(line_groups::count);
+    for (std::size_t g = 0; g < line_groups::count; ++g) {
       for (local_buffer* l : locals) {
         item_buffer<T>& views = l->by_group[g];
-        if (!views.empty()) group_parts_[g].emplace_back(views.data(), views.size());
-        n += views.size();
-      }
-      group_ends_.push_back(n);
-    }
-    group_state_ = std::make_unique<std::atomic<int>[]>(count);
-    sort_ahead_ = std::max<std::size_t>(2, run.ctx().threads());
-    groups_unsorted_ = 0;
-    for (std::size_t g = 0; g < count; ++g) groups_unsorted_ += group_ends_[g] != (g == 0 ? 0 : group_ends_[g - 1]);
-    spare_keys_.reserve(sort_ahead_ + 1);  // a sort's scratch goes back without allocating
-    for (std::size_t g = 0; g < count; ++g) {
-      const std::size_t size = group_ends_[g] - (g == 0 ? 0 : group_ends_[g - 1]);
-      if (size == 0) {
-        group_state_[g].store(group_sorted, std::memory_order_relaxed);
-      } else if (size > std::max<std::size_t>(distribute_from_items, n / 8)) {
-        claim(g);
-        run.ctx().arena().execute([&] { sort_group(g, true); });
+        if (!views.empty()) parts[g].emplace_back(views.data(), views.size());
       }
     }
-    spare_keys_.clear();  // a skewed group's scratch is larger than the others need
-    arranged_ = true;
+    by_range_.assign(std::move(parts), run.ctx().threads());
+    const std::size_t n = by_range_.size();
+    by_range_.sort_large(std::max<std::size_t>(distribute_from_items, 2 * n / line_groups::count),
+                         [&](auto&& sort) { run.ctx().arena().execute(sort); });
     set_ranges(run, n);
     read_.assign(ranges_.size(), false);
-  }
-
-  static constexpr int group_unsorted = 0, group_sorting = 1, group_sorted = 2, group_failed = 3;
-
-  /// Takes group g for this thread to sort, if no thread has.
-  bool claim(std::size_t g) noexcept {
-    int expected = group_unsorted;
-    return group_state_[g].compare_exchange_strong(expected, group_sorting, std::memory_order_acq_rel);
-  }
-
-  /// Sorts group g's views in place, a thread having claimed it; kept scratch memory serves.
-  void sort_group(std::size_t g, bool parallel) {
-    item_buffer<prefixed_view> keys;
-    try {
-      {
-        std::lock_guard<std::mutex> lock(keys_mutex_);
-        if (!spare_keys_.empty()) {
-          keys = std::move(spare_keys_.back());
-          spare_keys_.pop_back();
-        }
-      }
-      sort_prefixed_parts(group_parts_[g], keys, parallel);
-    } catch (...) {
-      {
-        std::lock_guard<std::mutex> lock(keys_mutex_);
-        if (!group_failure_) group_failure_ = std::current_exception();
-      }
-      group_state_[g].store(group_failed, std::memory_order_release);
-      group_state_[g].notify_all();
-      throw;
-    }
-    group_state_[g].store(group_sorted, std::memory_order_release);
-    group_state_[g].notify_all();
-    std::lock_guard<std::mutex> lock(keys_mutex_);
-    if (--groups_unsorted_ == 0) {
-      spare_keys_.clear();  // the last sort: no scratch is needed any more
-    } else if (spare_keys_.size() < spare_keys_.capacity()) {
-      spare_keys_.push_back(std::move(keys));  // within the room reserved: cannot throw
-    }
-  }
-
-  /// Returns once group g is sorted: sorts it, or while another thread does, sorts a later
-  /// group no thread has taken (as many ahead as there are threads, so that all of them sort
-  /// at the start of the output), or waits. False when the run stopped first.
-  bool ensure_sorted(std::size_t g) {
-    for (;;) {
-      const int state = group_state_[g].load(std::memory_order_acquire);
-      if (state == group_sorted) return true;
-      if (state == group_failed) {
-        std::lock_guard<std::mutex> lock(keys_mutex_);
-        std::rethrow_exception(group_failure_);
-      }
-      if (stop_requested()) return false;
-      if (state == group_unsorted) {
-        if (claim(g)) sort_group(g, false);
-        continue;
-      }
-      bool helped = false;
-      for (std::size_t h = g + 1; h < line_groups::count && h <= g + sort_ahead_ && !helped; ++h) {
-        if (group_state_[h].load(std::memory_order_relaxed) == group_unsorted && claim(h)) {
-          sort_group(h, false);
-          helped = true;
-        }
-      }
-      if (!helped) group_state_[g].wait(group_sorting, std::memory_order_acquire);
-    }
-  }
-
-  /// Pushes output partition p of a sort arranged by range: the views of each range it
-  /// covers, sorted first, in the order of the threads that hold them.
-  void push_grouped(std::size_t p, batch_consumer<T>& out) {
-    const auto [begin, end] = ranges_[p];
-    constexpr std::size_t step = std::max<std::size_t>(batch_items<T>, 4096);
-    for (std::size_t g = 0, at = 0; g < line_groups::count && at < end; at = group_ends_[g++]) {
-      if (group_ends_[g] <= begin) continue;
-      try {
-        if (!ensure_sorted(g)) return;
-      } catch (const std::bad_alloc&) {
-        throw memory_error(this->label() + " (sort in memory)");
-      }
-      for (const std::span<T>& part : group_parts_[g]) {
-        const std::size_t lo = std::max(begin, at), hi = std::min(end, at + part.size());
-        for (std::size_t i = lo; i < hi; i += step) {
-          if (stop_requested()) return;
-          out.consume(std::span<const T>(part.data() + (i - at), std::min(step, hi - i)));
-        }
-        at += part.size();
-      }
-    }
   }
 
   /// Frees the strings kept by range (the views into them must be gone or unread).
   void drop_groups() noexcept {
     groups_.reset();
     groups_ready_.store(false, std::memory_order_relaxed);
-    group_ends_.clear();
+    by_range_.clear();
     read_.clear();
     read_up_to_ = released_ = 0;
-    arranged_ = false;
-    group_parts_.clear();
-    group_state_.reset();
-    group_failure_ = nullptr;
-    spare_keys_.clear();
   }
 
   /// Splits the n sorted items into output partitions. Many small ones: an ordered sink
@@ -768,15 +656,7 @@ class sort_core : public node<T> {
   std::unique_ptr<line_groups> groups_;
   std::atomic<bool> groups_ready_{false};
   std::mutex release_mutex_;
-  bool arranged_ = false;                 // the input is in: the output reads the groups
-  std::vector<std::size_t> group_ends_;  // per group: where its strings end in the output
-  std::vector<std::vector<std::span<T>>> group_parts_;  // per group: its views, thread by thread
-  std::unique_ptr<std::atomic<int>[]> group_state_;      // per group: group_unsorted...
-  std::exception_ptr group_failure_;                     // what the failed sort of a group threw
-  std::size_t sort_ahead_ = 2;                           // groups a waiting thread looks ahead
-  std::mutex keys_mutex_;               // for spare_keys_, groups_unsorted_ and group_failure_
-  std::size_t groups_unsorted_ = 0;     // groups with items not sorted yet
-  std::vector<item_buffer<prefixed_view>> spare_keys_;   // sort_group's scratch, kept
+  sorted_ranges by_range_;               // the output of such a sort, by range
   std::vector<bool> read_;               // per output partition
   std::size_t read_up_to_ = 0;           // partitions read, counted from the first
   std::size_t released_ = 0;             // groups freed, counted from the first

@@ -10,7 +10,7 @@
 // 2 cores: its stage that sorts and writes took 3.6-3.9 s before, 2.4-2.8 s after, each run
 // started on memory the system had taken back (the whole run: 7.5-7.7 s, 6.1-6.7 s). The
 // sort keeps the views of each group apart too, and sorts a group only as the output reaches
-// it (sort_core::arrange_groups).
+// it (sort_ranges.hpp).
 //
 // The groups are ranges of equal shares of a sample (the first strings a thread held), so
 // skewed strings spread over them too. Each group's bytes lie in blocks of its own, which

@@ -1,0 +1,191 @@
+// The output of a large in-memory bytewise sort of strings kept by range (line_groups.hpp):
+// the views of each range, held where the threads that read them put them, each range sorted
+// when the output first reaches it.
+//
+// No array of every view in order is made, and no copy of them all with their first eight
+// bytes to sort by (24 bytes a string, all fresh memory: 480 MB for 2 GB of 100-byte lines).
+// The first thread to need a range sorts it; a thread that finds it being sorted sorts a later
+// range no thread has taken, up to as many ahead as there are threads, or waits. The sorted
+// views go back where they were. A range of more than twice its share (skewed strings) is
+// sorted before the output starts, on every thread (sort_large): sorted on one thread as the
+// output reached it, it would hold the output up.
+#pragma once
+
+#include <dataflow/errors.hpp>
+#include <dataflow/ops/sort_prefixed.hpp>
+#include <dataflow/storage/item_buffer.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dataflow::detail {
+
+class sorted_ranges {
+ public:
+  /// Takes the views of each range, one span per thread that holds some, in thread order (the
+  /// order the output reads them in); `ahead`: how many ranges past the one it waits for a
+  /// thread may sort meanwhile (the thread count).
+  void assign(std::vector<std::vector<std::span<std::string_view>>> parts, std::size_t ahead) {
+    parts_ = std::move(parts);
+    const std::size_t count = parts_.size();
+    ends_.clear();
+    std::size_t n = 0;
+    for (const auto& range : parts_) {
+      for (const auto& part : range) n += part.size();
+      ends_.push_back(n);
+    }
+    state_ = std::make_unique<std::atomic<int>[]>(count);
+    ahead_ = std::max<std::size_t>(2, ahead);
+    unsorted_ = 0;
+    for (std::size_t g = 0; g < count; ++g) {
+      if (size_of(g) == 0) {
+        state_[g].store(sorted, std::memory_order_relaxed);
+      } else {
+        ++unsorted_;
+      }
+    }
+    spare_keys_.reserve(ahead_ + 1);  // a sort's scratch goes back without allocating
+  }
+
+  bool empty() const noexcept { return ends_.empty(); }
+  /// The views of all ranges.
+  std::size_t size() const noexcept { return ends_.empty() ? 0 : ends_.back(); }
+  /// Where range g's views end in the output.
+  std::size_t end_of(std::size_t g) const noexcept { return ends_[g]; }
+  std::size_t ranges() const noexcept { return ends_.size(); }
+
+  /// Sorts every range of more than `limit` views now; `on_every_thread(f)` runs f, which may
+  /// use every thread of the calling arena.
+  template <class OnEveryThread>
+  void sort_large(std::size_t limit, OnEveryThread&& on_every_thread) {
+    for (std::size_t g = 0; g < ranges(); ++g) {
+      if (size_of(g) > limit && claim(g)) on_every_thread([&] { sort_range(g, true); });
+    }
+    spare_keys_.clear();  // a skewed range's scratch is larger than the others need
+  }
+
+  /// Calls f(std::span<const std::string_view>) with the views [begin, end) of the output in
+  /// order, at most `step` at a time, each range sorted first (ensure_sorted). Returns false
+  /// when stopped() said so first. Running out of memory to sort a range is a memory_error of
+  /// `label`.
+  template <class Stopped, class F>
+  bool for_each(std::size_t begin, std::size_t end, std::size_t step, const Stopped& stopped, F&& f,
+                const std::string& label) {
+    for (std::size_t g = 0, at = 0; g < ranges() && at < end; at = ends_[g++]) {
+      if (ends_[g] <= begin) continue;
+      try {
+        if (!ensure_sorted(g, stopped)) return false;
+      } catch (const std::bad_alloc&) {
+        throw memory_error(label + " (sort in memory)");
+      }
+      for (const std::span<std::string_view>& part : parts_[g]) {
+        const std::size_t lo = std::max(begin, at), hi = std::min(end, at + part.size());
+        for (std::size_t i = lo; i < hi; i += step) {
+          if (stopped()) return false;
+          f(std::span<const std::string_view>(part.data() + (i - at), std::min(step, hi - i)));
+        }
+        at += part.size();
+      }
+    }
+    return true;
+  }
+
+  /// Forgets the ranges and frees the scratch.
+  void clear() noexcept {
+    parts_.clear();
+    ends_.clear();
+    state_.reset();
+    failure_ = nullptr;
+    spare_keys_.clear();
+    unsorted_ = 0;
+  }
+
+ private:
+  static constexpr int unsorted = 0, sorting = 1, sorted = 2, failed = 3;
+
+  std::size_t size_of(std::size_t g) const noexcept { return ends_[g] - (g == 0 ? 0 : ends_[g - 1]); }
+
+  /// Takes range g for this thread to sort, if no thread has.
+  bool claim(std::size_t g) noexcept {
+    int expected = unsorted;
+    return state_[g].compare_exchange_strong(expected, sorting, std::memory_order_acq_rel);
+  }
+
+  /// Sorts range g's views in place, this thread having claimed it; kept scratch serves.
+  void sort_range(std::size_t g, bool parallel) {
+    item_buffer<prefixed_view> keys;
+    try {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!spare_keys_.empty()) {
+          keys = std::move(spare_keys_.back());
+          spare_keys_.pop_back();
+        }
+      }
+      sort_prefixed_parts(parts_[g], keys, parallel);
+    } catch (...) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!failure_) failure_ = std::current_exception();
+      }
+      state_[g].store(failed, std::memory_order_release);
+      state_[g].notify_all();
+      throw;
+    }
+    state_[g].store(sorted, std::memory_order_release);
+    state_[g].notify_all();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--unsorted_ == 0) {
+      spare_keys_.clear();  // the last sort: no scratch is needed any more
+    } else if (spare_keys_.size() < spare_keys_.capacity()) {
+      spare_keys_.push_back(std::move(keys));  // within the room reserved: cannot throw
+    }
+  }
+
+  /// Returns once range g is sorted: sorts it, or while another thread does, sorts a later
+  /// range no thread has taken, or waits. False when stopped() said so first.
+  template <class Stopped>
+  bool ensure_sorted(std::size_t g, const Stopped& stopped) {
+    for (;;) {
+      const int state = state_[g].load(std::memory_order_acquire);
+      if (state == sorted) return true;
+      if (state == failed) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::rethrow_exception(failure_);
+      }
+      if (stopped()) return false;
+      if (state == unsorted) {
+        if (claim(g)) sort_range(g, false);
+        continue;
+      }
+      bool helped = false;
+      for (std::size_t h = g + 1; h < ranges() && h <= g + ahead_ && !helped; ++h) {
+        if (state_[h].load(std::memory_order_relaxed) == unsorted && claim(h)) {
+          sort_range(h, false);
+          helped = true;
+        }
+      }
+      if (!helped) state_[g].wait(sorting, std::memory_order_acquire);
+    }
+  }
+
+  std::vector<std::vector<std::span<std::string_view>>> parts_;  // per range, per thread
+  std::vector<std::size_t> ends_;                                // per range
+  std::unique_ptr<std::atomic<int>[]> state_;                    // per range: unsorted...
+  std::size_t ahead_ = 2;
+  std::mutex mutex_;  // for spare_keys_, unsorted_ and failure_
+  std::vector<item_buffer<prefixed_view>> spare_keys_;  // sort_range's scratch, kept
+  std::size_t unsorted_ = 0;                            // ranges with views not sorted yet
+  std::exception_ptr failure_;                          // what a failed sort threw
+};
+
+}  // namespace dataflow::detail
