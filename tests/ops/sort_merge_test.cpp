@@ -267,6 +267,8 @@ TEST_CASE("a large in-memory bytewise sort written to a file frees its strings b
       s = std::string(rng() % 3, 'a');
     } else if (i % 7 == 0) {  // a few longer than a slice of a range's block
       s.assign(70000 + rng() % 1000, static_cast<char>('A' + rng() % 26));
+    } else if (i % 7 == 1) {  // 255 bytes or more: a record's length takes nine bytes
+      s.assign(255 + rng() % 700, static_cast<char>('A' + rng() % 26));
     } else {
       s = "~" + std::to_string(rng());
     }

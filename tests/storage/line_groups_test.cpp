@@ -1,7 +1,8 @@
 // Strings kept by range for a large in-memory sort: each goes to the group of its prefix
 // (the count of the group bounds at or below it, for every kind of sample), copies are intact
-// from several threads at once, strings longer than a slice included, and freeing some groups
-// leaves the others' copies as they were.
+// from several threads at once, strings longer than a slice included, each thread's records of
+// a group read back in order from its extents, and freeing some groups leaves the others'
+// copies as they were.
 #include "../support/test_support.hpp"
 
 #include <dataflow/ops/sort_distribute.hpp>
@@ -84,17 +85,39 @@ TEST_CASE("line_groups copies strings of every length from several threads, and 
   }
   std::vector<std::vector<std::string_view>> copies(threads);
   std::vector<std::size_t> taken(threads);
+  std::vector<line_groups::cursor> cursors(threads);
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
-      line_groups::cursor places;
+      line_groups::cursor& places = cursors[static_cast<std::size_t>(t)];
       for (const std::string& s : strings[static_cast<std::size_t>(t)]) {
         copies[static_cast<std::size_t>(t)].push_back(groups.copy(places, s, dataflow::detail::string_prefix(s)));
       }
       taken[static_cast<std::size_t>(t)] = places.bytes;
+      places.close();
     });
   }
   for (auto& th : pool) th.join();
+  // Each thread's records of a group, read from its extents, are its strings of that group in
+  // order, and the counts agree.
+  for (int t = 0; t < threads; ++t) {
+    const auto& in = strings[static_cast<std::size_t>(t)];
+    const line_groups::cursor& c = cursors[static_cast<std::size_t>(t)];
+    for (std::size_t g = 0; g < line_groups::count; ++g) {
+      std::vector<std::string_view> want, got;
+      for (const std::string& s : in) {
+        if (groups.group_of(dataflow::detail::string_prefix(s)) == g) want.push_back(s);
+      }
+      for (const line_groups::extent& e : c.extents[g]) {
+        REQUIRE(e.begin != e.end);
+        line_groups::for_each_string(e, [&](std::string_view s) { got.push_back(s); });
+      }
+      REQUIRE(got.size() == want.size());
+      REQUIRE(c.strings[g] == want.size());
+      for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(got[i] == want[i]);
+      if (!c.extents[g].empty()) CHECK(line_groups::first_string(c.extents[g][0]) == want[0]);
+    }
+  }
   std::size_t total = 0, mapped = 0;
   for (int t = 0; t < threads; ++t) {
     const auto& in = strings[static_cast<std::size_t>(t)];
@@ -131,7 +154,7 @@ TEST_CASE("line_groups keeps a thread's slice across a string longer than a slic
   CHECK(ca == a);
   CHECK(cb == b);
   CHECK(cc == c);
-  CHECK(cc.data() == ca.data() + ca.size());  // the short strings share the slice
+  CHECK(cc.data() == ca.data() + ca.size() + 1);  // the short strings share the slice, after a length byte
   // Many strings longer than half a block each get a block of their own, all intact.
   std::vector<std::string> longs;
   std::vector<std::string_view> copies;

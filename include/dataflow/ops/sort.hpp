@@ -98,16 +98,14 @@ class sort_core : public node<T> {
     // Where a sort by an integral key puts a run in order (sort_run): kept from run to run,
     // since fresh memory is dear, and counted in held().
     item_buffer<T> scratch;
-    // Once the sort keeps strings by range (line_groups.hpp): this thread's places there, and
-    // the views of its strings of each range.
+    // Once the sort keeps strings by range (line_groups.hpp): this thread's places there.
     bool grouped = false;
     line_groups::cursor places;
-    std::array<item_buffer<T>, line_groups::count> by_group;
 
     std::size_t held() const noexcept {
-      std::size_t views = 0;
-      for (const item_buffer<T>& v : by_group) views += v.capacity() * sizeof(T);
-      return bytes.bytes_used() + places.bytes + heap + scratch.capacity() * sizeof(T) + views;
+      std::size_t extents = 0;
+      for (const auto& e : places.extents) extents += e.capacity() * sizeof(line_groups::extent);
+      return bytes.bytes_used() + places.bytes + heap + scratch.capacity() * sizeof(T) + extents;
     }
 
     template <class X>
@@ -116,8 +114,7 @@ class sort_core : public node<T> {
       if constexpr (bytewise_string_sort<T, Compare>) {
         if (grouped) {  // never under a budget: nothing spills
           const std::string_view s = item;
-          const std::size_t g = self->groups_->group_of(string_prefix(s));
-          by_group[g].emplace_back(self->groups_->copy_into(places, g, s));
+          self->groups_->copy(places, s, string_prefix(s));
           return;
         }
       }
@@ -225,8 +222,8 @@ class sort_core : public node<T> {
     const std::size_t passed = read_up_to_ == 0 ? 0 : ranges_[read_up_to_ - 1].second;
     for (; released_ < by_range_.ranges() && by_range_.end_of(released_) <= passed; ++released_) {
       line_groups_released_early_total.fetch_add(groups_->release(released_), std::memory_order_relaxed);
-      if (locals_) locals_->for_each([&](local_buffer& l) {  // the views go, and the charges drop
-        l.by_group[released_] = item_buffer<T>();
+      by_range_.release(released_);
+      if (locals_) locals_->for_each([&](local_buffer& l) {  // the charges drop
         l.places.bytes -= std::exchange(l.places.taken[released_], 0);
         l.charge.set(l.items.capacity() * sizeof(T) + l.held());
       });
@@ -247,7 +244,7 @@ class sort_core : public node<T> {
 
   /// The calling thread's buffer.
   local_buffer& local() {
-    return locals_->local([&] { return local_buffer{{}, {}, {}, {}, this, 0, gauge_charge(this->ctx().charged), {}, false, {}, {}}; });
+    return locals_->local([&] { return local_buffer{{}, {}, {}, {}, this, 0, gauge_charge(this->ctx().charged), {}, false, {}}; });
   }
 
   /// Sorts what the buffers hold: in memory, or as runs merged on disk.
@@ -458,23 +455,24 @@ class sort_core : public node<T> {
   }
 
   /// Readies a sort that kept its strings by range for its output (sort_ranges.hpp): the
-  /// views a thread held before join their ranges.
+  /// strings a thread held before join their ranges as views.
   void arrange_groups(run_state& run, std::vector<local_buffer*>& locals) {
+    std::vector<sorted_ranges::input> ranges(line_groups::count);
     for (local_buffer* l : locals) {
       for (std::size_t i = 0; i < l->items.size(); ++i) {
         const std::string_view s = l->items[i];
-        l->by_group[groups_->group_of(string_prefix(s))].emplace_back(s);
+        ranges[groups_->group_of(string_prefix(s))].views.push_back(s);
       }
       l->items = item_buffer<T>();
-    }
-    std::vector<std::vector<std::span<T>>> parts(line_groups::count);
-    for (std::size_t g = 0; g < line_groups::count; ++g) {
-      for (local_buffer* l : locals) {
-        item_buffer<T>& views = l->by_group[g];
-        if (!views.empty()) parts[g].emplace_back(views.data(), views.size());
+      l->places.close();
+      for (std::size_t g = 0; g < line_groups::count; ++g) {
+        std::vector<line_groups::extent>& from = l->places.extents[g];
+        ranges[g].records.insert(ranges[g].records.end(), from.begin(), from.end());
+        std::vector<line_groups::extent>().swap(from);
+        ranges[g].strings += l->places.strings[g];
       }
     }
-    by_range_.assign(std::move(parts), run.ctx().threads());
+    by_range_.assign(std::move(ranges), run.ctx().threads());
     const std::size_t n = by_range_.size();
     by_range_.sort_large(std::max<std::size_t>(distribute_from_items, 2 * n / line_groups::count),
                          [&](auto&& sort) { run.ctx().arena().execute(sort); });

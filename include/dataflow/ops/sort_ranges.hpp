@@ -1,19 +1,20 @@
 // The output of a large in-memory bytewise sort of strings kept by range (line_groups.hpp):
-// the views of each range, held where the threads that read them put them, each range sorted
-// when the output first reaches it.
+// each range sorted when the output first reaches it, from the records the threads wrote.
 //
 // No array of every view in order is made, and no copy of them all with their first eight
 // bytes to sort by (24 bytes a string, all fresh memory: 480 MB for 2 GB of 100-byte lines).
 // The first thread to need a range sorts it; a thread that finds it being sorted sorts a later
-// range no thread has taken, up to as many ahead as there are threads, or waits. The sorted
-// views go back where they were. A range of more than twice its share (skewed strings) is
-// sorted before the output starts, on every thread (sort_large): sorted on one thread as the
-// output reached it, it would hold the output up.
+// range no thread has taken, up to as many ahead as there are threads, or waits. A range's
+// sorted numbers and views (24 bytes a string) are read by the output and then serve the sort
+// of a later range. A range of more than twice its share (skewed strings) is sorted before the
+// output starts, on every thread (sort_large): sorted on one thread as the output reached it,
+// it would hold the output up.
 #pragma once
 
 #include <dataflow/errors.hpp>
 #include <dataflow/ops/sort_prefixed.hpp>
 #include <dataflow/storage/item_buffer.hpp>
+#include <dataflow/storage/line_groups.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -31,18 +32,27 @@ namespace dataflow::detail {
 
 class sorted_ranges {
  public:
-  /// Takes the views of each range, one span per thread that holds some, in thread order (the
-  /// order the output reads them in); `ahead`: how many ranges past the one it waits for a
-  /// thread may sort meanwhile (the thread count).
-  void assign(std::vector<std::vector<std::span<std::string_view>>> parts, std::size_t ahead) {
-    parts_ = std::move(parts);
+  using extent = line_groups::extent;
+
+  /// What a range holds: records (their extents, in the order the output reads them) and the
+  /// strings in them, and views of strings kept elsewhere (those a thread held before the
+  /// sort kept strings by range).
+  struct input {
+    std::vector<extent> records;
+    std::size_t strings = 0;  // in the records
+    std::vector<std::string_view> views;
+  };
+
+  /// Takes what each range holds; `ahead`: how many ranges past the one it waits for a thread
+  /// may sort meanwhile (the thread count).
+  void assign(std::vector<input> ranges, std::size_t ahead) {
+    parts_ = std::move(ranges);
     const std::size_t count = parts_.size();
     ends_.clear();
     std::size_t n = 0;
-    for (const auto& range : parts_) {
-      for (const auto& part : range) n += part.size();
-      ends_.push_back(n);
-    }
+    for (const input& r : parts_) ends_.push_back(n += r.strings + r.views.size());
+    sorted_.clear();
+    sorted_.resize(count);
     state_ = std::make_unique<std::atomic<int>[]>(count);
     ahead_ = std::max<std::size_t>(2, ahead);
     unsorted_ = 0;
@@ -57,7 +67,7 @@ class sorted_ranges {
   }
 
   bool empty() const noexcept { return ends_.empty(); }
-  /// The views of all ranges.
+  /// The strings of all ranges.
   std::size_t size() const noexcept { return ends_.empty() ? 0 : ends_.back(); }
   /// Where range g's views end in the output.
   std::size_t end_of(std::size_t g) const noexcept { return ends_[g]; }
@@ -80,28 +90,43 @@ class sorted_ranges {
   template <class Stopped, class F>
   bool for_each(std::size_t begin, std::size_t end, std::size_t step, const Stopped& stopped, F&& f,
                 const std::string& label) {
+    std::vector<std::string_view> views;
     for (std::size_t g = 0, at = 0; g < ranges() && at < end; at = ends_[g++]) {
       if (ends_[g] <= begin) continue;
       try {
         if (!ensure_sorted(g, stopped)) return false;
+        if (views.empty()) views.resize(step);
       } catch (const std::bad_alloc&) {
         throw memory_error(label + " (sort in memory)");
       }
-      for (const std::span<std::string_view>& part : parts_[g]) {
-        const std::size_t lo = std::max(begin, at), hi = std::min(end, at + part.size());
-        for (std::size_t i = lo; i < hi; i += step) {
-          if (stopped()) return false;
-          f(std::span<const std::string_view>(part.data() + (i - at), std::min(step, hi - i)));
-        }
-        at += part.size();
+      const prefixed_view* keys = sorted_[g].data();
+      const std::size_t lo = std::max(begin, at), hi = std::min(end, ends_[g]);
+      for (std::size_t i = lo; i < hi; i += step) {
+        if (stopped()) return false;
+        const std::size_t n = std::min(step, hi - i);
+        for (std::size_t k = 0; k < n; ++k) views[k] = keys[i - at + k].s;
+        f(std::span<const std::string_view>(views.data(), n));
       }
     }
     return true;
   }
 
+  /// Frees range g's sorted views, once the output has passed it: they serve the sort of a
+  /// later range, if one is left to sort.
+  void release(std::size_t g) noexcept {
+    if (g >= sorted_.size()) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    item_buffer<prefixed_view> keys = std::move(sorted_[g]);
+    parts_[g] = input();
+    if (unsorted_ > 0 && spare_keys_.size() < spare_keys_.capacity()) {
+      spare_keys_.push_back(std::move(keys));  // within the room reserved: cannot throw
+    }
+  }
+
   /// Forgets the ranges and frees the scratch.
   void clear() noexcept {
     parts_.clear();
+    sorted_.clear();
     ends_.clear();
     state_.reset();
     failure_ = nullptr;
@@ -120,7 +145,8 @@ class sorted_ranges {
     return state_[g].compare_exchange_strong(expected, sorting, std::memory_order_acq_rel);
   }
 
-  /// Sorts range g's views in place, this thread having claimed it; kept scratch serves.
+  /// Sorts range g's strings into sorted_[g], this thread having claimed it; kept scratch
+  /// serves.
   void sort_range(std::size_t g, bool parallel) {
     item_buffer<prefixed_view> keys;
     try {
@@ -131,7 +157,18 @@ class sorted_ranges {
           spare_keys_.pop_back();
         }
       }
-      sort_prefixed_parts(parts_[g], keys, parallel);
+      const input& range = parts_[g];
+      auto each = [&](auto&& f) {
+        for (const extent& e : range.records) line_groups::for_each_string(e, f);
+        for (std::string_view s : range.views) f(s);
+      };
+      auto sample = [&](auto&& f) {  // the first string of every slice (or of some), and views
+        const std::size_t step = std::max<std::size_t>(1, range.records.size() / 4096);
+        for (std::size_t i = 0; i < range.records.size(); i += step) f(line_groups::first_string(range.records[i]));
+        const std::size_t every = std::max<std::size_t>(1, range.views.size() / 1024);
+        for (std::size_t i = 0; i < range.views.size(); i += every) f(range.views[i]);
+      };
+      sort_prefixed_keys(size_of(g), each, sample, keys, parallel);
     } catch (...) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -141,14 +178,11 @@ class sorted_ranges {
       state_[g].notify_all();
       throw;
     }
+    sorted_[g] = std::move(keys);
     state_[g].store(sorted, std::memory_order_release);
     state_[g].notify_all();
     std::lock_guard<std::mutex> lock(mutex_);
-    if (--unsorted_ == 0) {
-      spare_keys_.clear();  // the last sort: no scratch is needed any more
-    } else if (spare_keys_.size() < spare_keys_.capacity()) {
-      spare_keys_.push_back(std::move(keys));  // within the room reserved: cannot throw
-    }
+    if (--unsorted_ == 0) spare_keys_.clear();  // the last sort: no scratch is needed any more
   }
 
   /// Returns once range g is sorted: sorts it, or while another thread does, sorts a later
@@ -178,11 +212,12 @@ class sorted_ranges {
     }
   }
 
-  std::vector<std::vector<std::span<std::string_view>>> parts_;  // per range, per thread
-  std::vector<std::size_t> ends_;                                // per range
-  std::unique_ptr<std::atomic<int>[]> state_;                    // per range: unsorted...
+  std::vector<input> parts_;                      // per range
+  std::vector<std::size_t> ends_;                 // per range
+  std::vector<item_buffer<prefixed_view>> sorted_;  // per range, once sorted
+  std::unique_ptr<std::atomic<int>[]> state_;     // per range: unsorted...
   std::size_t ahead_ = 2;
-  std::mutex mutex_;  // for spare_keys_, unsorted_ and failure_
+  std::mutex mutex_;  // for spare_keys_, unsorted_, failure_ and what release() frees
   std::vector<item_buffer<prefixed_view>> spare_keys_;  // sort_range's scratch, kept
   std::size_t unsorted_ = 0;                            // ranges with views not sorted yet
   std::exception_ptr failure_;                          // what a failed sort threw
