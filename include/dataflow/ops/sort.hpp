@@ -471,8 +471,9 @@ class sort_core : public node<T> {
         std::vector<line_groups::extent>().swap(from);
         ranges[g].strings += l->places.strings[g];
       }
+      l->charge.set(l->held());  // the ranges hold the views and extents now
     }
-    by_range_.assign(std::move(ranges), run.ctx().threads());
+    by_range_.assign(std::move(ranges), run.ctx().threads(), gauge_charge(run.ctx().charged));
     const std::size_t n = by_range_.size();
     by_range_.sort_large(std::max<std::size_t>(distribute_from_items, 2 * n / line_groups::count),
                          [&](auto&& sort) { run.ctx().arena().execute(sort); });

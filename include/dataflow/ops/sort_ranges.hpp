@@ -12,6 +12,7 @@
 #pragma once
 
 #include <dataflow/errors.hpp>
+#include <dataflow/graph/memory_gauge.hpp>
 #include <dataflow/ops/sort_prefixed.hpp>
 #include <dataflow/storage/item_buffer.hpp>
 #include <dataflow/storage/line_groups.hpp>
@@ -44,8 +45,9 @@ class sorted_ranges {
   };
 
   /// Takes what each range holds; `ahead`: how many ranges past the one it waits for a thread
-  /// may sort meanwhile (the thread count).
-  void assign(std::vector<input> ranges, std::size_t ahead) {
+  /// may sort meanwhile (the thread count). What the ranges and their sorts hold is charged to
+  /// `charge`.
+  void assign(std::vector<input> ranges, std::size_t ahead, gauge_charge charge) {
     parts_ = std::move(ranges);
     const std::size_t count = parts_.size();
     ends_.clear();
@@ -64,23 +66,28 @@ class sorted_ranges {
       }
     }
     spare_keys_.reserve(ahead_ + 1);  // a sort's scratch goes back without allocating
+    std::lock_guard<std::mutex> lock(mutex_);
+    charge_ = std::move(charge);
+    recharge();
   }
 
   bool empty() const noexcept { return ends_.empty(); }
   /// The strings of all ranges.
   std::size_t size() const noexcept { return ends_.empty() ? 0 : ends_.back(); }
-  /// Where range g's views end in the output.
+  /// Where range g's strings end in the output.
   std::size_t end_of(std::size_t g) const noexcept { return ends_[g]; }
   std::size_t ranges() const noexcept { return ends_.size(); }
 
-  /// Sorts every range of more than `limit` views now; `on_every_thread(f)` runs f, which may
+  /// Sorts every range of more than `limit` strings now; `on_every_thread(f)` runs f, which may
   /// use every thread of the calling arena.
   template <class OnEveryThread>
   void sort_large(std::size_t limit, OnEveryThread&& on_every_thread) {
     for (std::size_t g = 0; g < ranges(); ++g) {
       if (size_of(g) > limit && claim(g)) on_every_thread([&] { sort_range(g, true); });
     }
+    std::lock_guard<std::mutex> lock(mutex_);
     spare_keys_.clear();  // a skewed range's scratch is larger than the others need
+    recharge();
   }
 
   /// Calls f(std::span<const std::string_view>) with the views [begin, end) of the output in
@@ -112,15 +119,19 @@ class sorted_ranges {
   }
 
   /// Frees range g's sorted views, once the output has passed it: they serve the sort of a
-  /// later range, if one is left to sort.
+  /// later range, if one is left to sort and they are not much larger than a range's share
+  /// (a skewed range's are freed).
   void release(std::size_t g) noexcept {
     if (g >= sorted_.size()) return;
     std::lock_guard<std::mutex> lock(mutex_);
     item_buffer<prefixed_view> keys = std::move(sorted_[g]);
     parts_[g] = input();
-    if (unsorted_ > 0 && spare_keys_.size() < spare_keys_.capacity()) {
+    const std::size_t share = size() / ranges() + 1;
+    if (keys.capacity() != 0 && keys.capacity() <= 2 * share && unsorted_ > 0 &&
+        spare_keys_.size() < spare_keys_.capacity()) {
       spare_keys_.push_back(std::move(keys));  // within the room reserved: cannot throw
     }
+    recharge();
   }
 
   /// Forgets the ranges and frees the scratch.
@@ -132,6 +143,8 @@ class sorted_ranges {
     failure_ = nullptr;
     spare_keys_.clear();
     unsorted_ = 0;
+    sorting_bytes_ = 0;
+    charge_ = gauge_charge();  // the old charge drops to nothing
   }
 
  private:
@@ -149,6 +162,7 @@ class sorted_ranges {
   /// serves.
   void sort_range(std::size_t g, bool parallel) {
     item_buffer<prefixed_view> keys;
+    std::size_t counted = 0;  // the bytes of `keys` in sorting_bytes_
     try {
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -156,6 +170,15 @@ class sorted_ranges {
           keys = std::move(spare_keys_.back());
           spare_keys_.pop_back();
         }
+        counted = keys.capacity() * sizeof(prefixed_view);
+        sorting_bytes_ += counted;
+      }
+      if (keys.capacity() < size_of(g)) {
+        keys.reserve(size_of(g));
+        std::lock_guard<std::mutex> lock(mutex_);
+        sorting_bytes_ += keys.capacity() * sizeof(prefixed_view) - counted;
+        counted = keys.capacity() * sizeof(prefixed_view);
+        recharge();
       }
       const input& range = parts_[g];
       auto each = [&](auto&& f) {
@@ -173,16 +196,35 @@ class sorted_ranges {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!failure_) failure_ = std::current_exception();
+        sorting_bytes_ -= counted;
+        keys = item_buffer<prefixed_view>();
+        recharge();
       }
       state_[g].store(failed, std::memory_order_release);
       state_[g].notify_all();
       throw;
     }
-    sorted_[g] = std::move(keys);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      sorted_[g] = std::move(keys);
+      sorting_bytes_ -= counted;
+      if (--unsorted_ == 0) spare_keys_.clear();  // the last sort: no scratch is needed any more
+      recharge();
+    }
     state_[g].store(sorted, std::memory_order_release);
     state_[g].notify_all();
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (--unsorted_ == 0) spare_keys_.clear();  // the last sort: no scratch is needed any more
+  }
+
+  /// Charges what the ranges hold now: their records' extents and views, their sorted numbers
+  /// and views, the kept scratch and that of the sorts under way (mutex_ held).
+  void recharge() noexcept {
+    std::size_t bytes = sorting_bytes_;
+    for (const input& r : parts_) {
+      bytes += r.records.capacity() * sizeof(extent) + r.views.capacity() * sizeof(std::string_view);
+    }
+    for (const auto& keys : sorted_) bytes += keys.capacity() * sizeof(prefixed_view);
+    for (const auto& keys : spare_keys_) bytes += keys.capacity() * sizeof(prefixed_view);
+    charge_.set(bytes);
   }
 
   /// Returns once range g is sorted: sorts it, or while another thread does, sorts a later
@@ -217,9 +259,11 @@ class sorted_ranges {
   std::vector<item_buffer<prefixed_view>> sorted_;  // per range, once sorted
   std::unique_ptr<std::atomic<int>[]> state_;     // per range: unsorted...
   std::size_t ahead_ = 2;
-  std::mutex mutex_;  // for spare_keys_, unsorted_, failure_ and what release() frees
+  std::mutex mutex_;  // for sorted_, spare_keys_, unsorted_, failure_, the charge, what release() frees
   std::vector<item_buffer<prefixed_view>> spare_keys_;  // sort_range's scratch, kept
-  std::size_t unsorted_ = 0;                            // ranges with views not sorted yet
+  std::size_t unsorted_ = 0;                            // ranges not sorted yet
+  std::size_t sorting_bytes_ = 0;                       // the scratch of sorts under way
+  gauge_charge charge_;
   std::exception_ptr failure_;                          // what a failed sort threw
 };
 
