@@ -12,7 +12,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
-#include <span>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -90,50 +89,24 @@ void sort_prefixed_keys(std::size_t n, Each&& each, Sample&& sample, item_buffer
   }
 }
 
-/// Sorts the views of `parts`, taken as one sequence (the first part's views, then the next
-/// part's), bytewise as sort_prefixed does, and writes them back over the parts in that order.
-/// `keys` is where the sort works, 24 bytes a view: a caller that sorts again keeps it, since
-/// fresh memory is dear.
-void sort_prefixed_parts(std::span<const std::span<std::string_view>> parts, item_buffer<prefixed_view>& keys,
-                         bool parallel);
-
 }  // namespace dataflow::detail
 
 #if DATAFLOW_HEADER_DEFINITIONS
 
 namespace dataflow::detail {
 
-DATAFLOW_INLINE void sort_prefixed_parts(std::span<const std::span<std::string_view>> parts,
-                                         item_buffer<prefixed_view>& keys, bool parallel) {
-  std::size_t n = 0;
-  for (const auto& part : parts) n += part.size();
+DATAFLOW_INLINE void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel) {
+  const auto n = static_cast<std::size_t>(end - begin);
   auto each = [&](auto&& f) {
-    for (const auto& part : parts) {
-      for (std::string_view& s : part) f(s);
-    }
+    for (const std::string_view* p = begin; p != end; ++p) f(*p);
   };
   auto sample = [&](auto&& f) {
     const std::size_t step = std::max<std::size_t>(1, n / 2048);
-    for (const auto& part : parts) {
-      for (std::size_t i = 0; i < part.size(); i += step) f(part[i]);
-    }
+    for (std::size_t i = 0; i < n; i += step) f(begin[i]);
   };
+  item_buffer<prefixed_view> keys;
   sort_prefixed_keys(n, each, sample, keys, parallel);
-  std::size_t i = 0;
-  each([&](std::string_view& s) { s = keys[i++].s; });
-}
-
-/// Sorts the n string views at `begin` bytewise on the calling thread (sort_prefixed_parts).
-DATAFLOW_INLINE void sort_prefixed_run(std::string_view* begin, std::size_t n) {
-  item_buffer<prefixed_view> keys;
-  const std::span<std::string_view> all(begin, n);
-  sort_prefixed_parts({&all, 1}, keys, false);
-}
-
-DATAFLOW_INLINE void sort_prefixed(std::string_view* begin, std::string_view* end, bool parallel) {
-  item_buffer<prefixed_view> keys;
-  const std::span<std::string_view> all(begin, static_cast<std::size_t>(end - begin));
-  sort_prefixed_parts({&all, 1}, keys, parallel);
+  for (std::size_t i = 0; i < n; ++i) begin[i] = keys[i].s;
 }
 
 }  // namespace dataflow::detail
