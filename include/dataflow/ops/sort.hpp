@@ -29,6 +29,7 @@
 #include <dataflow/graph/stage.hpp>
 #include <dataflow/ops/cache.hpp>
 #include <dataflow/ops/sort_across_ranks.hpp>
+#include <dataflow/ops/sort_cuts.hpp>
 #include <dataflow/ops/sort_distribute.hpp>
 #include <dataflow/ops/sort_merge.hpp>
 #include <dataflow/ops/sort_prefixed.hpp>
@@ -84,7 +85,7 @@ class sort_core : public node<T> {
  protected:
   struct local_buffer {
     // What sorting a run takes beside each buffered item: a bytewise sort of strings sorts
-    // their first eight bytes and views (sort_prefixed_run); others sort in place or into
+    // their first eight bytes and views (sort_prefixed); others sort in place or into
     // `scratch`, counted in held(). The buffer spills before the sort would pass its share.
     static constexpr std::size_t sort_bytes = bytewise_string_sort<T, Compare> ? sizeof(prefixed_view) : 0;
 
@@ -174,7 +175,7 @@ class sort_core : public node<T> {
     return "sort runs per thread, merge into ordered partitions";
   }
   std::size_t partition_count() const override {
-    return runs_.empty() ? ranges_.size() : std::max<std::size_t>(cuts_.size(), 2) - 1;
+    return runs_.empty() ? ranges_.size() : cuts_.ranges();
   }
   std::optional<std::uint64_t> known_items() const override {
     if (!runs_.empty()) return std::nullopt;
@@ -503,80 +504,11 @@ class sort_core : public node<T> {
   /// it shares with its neighbours (it starts and ends inside one block of each run).
   std::size_t run_block_bytes() const noexcept { return std::min<std::size_t>(policy_.block_bytes, 128 * 1024); }
 
-  /// Splits the final merge into key ranges that threads merge at once (output partitions in
-  /// order), each of about a quarter of a thread's share: the first items of every run's
-  /// blocks, sorted, give the splitters, and each run is cut at the first item not below each
-  /// splitter (found in the one block where it can be). Cuts are item positions, made once and
-  /// kept in order, so every item goes to exactly one range whatever the comparator says.
+  /// Splits the final merge into key ranges that threads merge at once (sort_cuts.hpp), each
+  /// of about a quarter of a thread's share.
   void split_merge(run_state& run) {
-    std::uint64_t bytes = 0;
-    std::size_t blocks = 0;
-    for (const spill_segment& r : runs_) {
-      if (!r.fences) return;
-      bytes += r.bytes;
-      blocks += r.fences->size();
-    }
-    const std::size_t threads = run.ctx().threads();
     const std::uint64_t target = std::max<std::uint64_t>(policy_.thread_share / 4, 4 * run_block_bytes());
-    const std::size_t parts = std::min<std::size_t>(std::max<std::uint64_t>(bytes / target, 2 * threads), blocks / 2);
-    if (parts < 2) return;
-    const std::string& label = this->label();
-    auto lt = less();
-    std::vector<std::vector<T>> firsts;  // each run's blocks' first items
-    std::vector<T> splitters;
-    arena fence_bytes;  // what decoding the fences needed beside them
-    try {
-      std::vector<const T*> all;
-      for (const spill_segment& r : runs_) {
-        auto& f = firsts.emplace_back();
-        f.reserve(r.fences->size());
-        for (const spill_fence& fence : *r.fences) {
-          byte_reader in(fence.first.data(), fence.first.data() + fence.first.size(), fence_bytes);
-          f.push_back(spill_decode<T>(in));  // views into the fence, which runs_ keeps
-        }
-      }
-      for (const auto& f : firsts) {
-        for (const T& x : f) all.push_back(&x);
-      }
-      safe_sort(all.data(), all.data() + all.size(), [&](const T* a, const T* b) { return lt(*a, *b); });
-      for (std::size_t k = 1; k < parts; ++k) {
-        const T& x = *all[k * all.size() / parts];
-        if (splitters.empty() || lt(splitters.back(), x)) splitters.push_back(x);  // none twice
-      }
-    } catch (const op_failure& f) {
-      throw_stage_error(f, label + " (split the merge)");
-    }
-    if (splitters.empty()) return;
-    // cuts_[k][r]: where range k begins in run r; range k is [cuts_[k][r], cuts_[k + 1][r]).
-    const std::size_t ranges = splitters.size() + 1;
-    cuts_.assign(ranges + 1, std::vector<std::uint64_t>(runs_.size(), 0));
-    for (std::size_t r = 0; r < runs_.size(); ++r) cuts_[ranges][r] = runs_[r].items;
-    parallel_partitions(run, splitters.size(), label + " (split the merge)", [&](std::size_t k) {
-      for (std::size_t r = 0; r < runs_.size(); ++r) cuts_[k + 1][r] = cut(r, firsts[r], splitters[k]);
-    });
-    for (std::size_t k = 1; k <= ranges; ++k) {
-      for (std::size_t r = 0; r < runs_.size(); ++r) cuts_[k][r] = std::max(cuts_[k][r], cuts_[k - 1][r]);
-    }
-  }
-
-  /// The position in run r of its first item not below `s`: in the last block that starts
-  /// below s (or at 0 when none does).
-  std::uint64_t cut(std::size_t r, const std::vector<T>& firsts, const T& s) {
-    auto lt = less();
-    const spill_segment& run = runs_[r];
-    const auto& fences = *run.fences;
-    std::size_t b = static_cast<std::size_t>(
-        std::partition_point(firsts.begin(), firsts.end(), [&](const T& f) { return lt(f, s); }) - firsts.begin());
-    if (b == 0) return 0;
-    --b;
-    spill_reader in(fenced_blocks(run, b, b + 1), this->label());
-    std::uint64_t at = fences[b].items_before;
-    if (!in.next_block()) return at;
-    byte_reader rd = in.reader();
-    for (std::size_t i = in.block_items(); i > 0; --i, ++at) {
-      if (!lt(spill_decode<T>(rd), s)) return at;
-    }
-    return at;  // the block's end: the next block's start
+    cuts_.split(run, runs_, less(), target, this->label());
   }
 
   /// Streams partition p of the final merge: from each run, the items between its cuts.
@@ -587,28 +519,8 @@ class sort_core : public node<T> {
     }
     std::vector<spill_segment> pieces;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> limits;
-    for (std::size_t r = 0; r < runs_.size(); ++r) {
-      const auto blocks = blocks_of(p, r);
-      if (!blocks) continue;
-      const auto& fences = *runs_[r].fences;
-      pieces.push_back(fenced_blocks(runs_[r], blocks->first, blocks->second + 1));
-      limits.emplace_back(cuts_[p][r] - fences[blocks->first].items_before, cuts_[p + 1][r] - cuts_[p][r]);
-    }
+    cuts_.pieces_of(p, runs_, pieces, limits);
     merge_to(pieces, limits, out);
-  }
-
-  /// The first and last blocks of run r that hold items of output partition p, if any.
-  std::optional<std::pair<std::size_t, std::size_t>> blocks_of(std::size_t p, std::size_t r) const {
-    const std::uint64_t from = cuts_[p][r], to = cuts_[p + 1][r];
-    if (to <= from) return std::nullopt;
-    const auto& fences = *runs_[r].fences;
-    // The last block that starts at or before each end.
-    auto block_of = [&](std::uint64_t item) {
-      return static_cast<std::size_t>(std::upper_bound(fences.begin(), fences.end(), item,
-                                                       [](std::uint64_t i, const spill_fence& f) { return i < f.items_before; }) -
-                                      fences.begin()) - 1;
-    };
-    return std::pair{block_of(from), block_of(to - 1)};
   }
 
   /// Streams the merge of `runs` (limited as run_merger's `limits` say) to a consumer, in batches.
@@ -649,7 +561,7 @@ class sort_core : public node<T> {
   item_buffer<T> sorted_;                                   // in memory: every item, sorted
   std::vector<std::pair<std::size_t, std::size_t>> ranges_;  // in memory: output partitions
   std::vector<spill_segment> runs_;                         // on disk: the runs of the last merge
-  std::vector<std::vector<std::uint64_t>> cuts_;  // on disk: where each output partition starts in each run
+  merge_cuts<T> cuts_;                                      // on disk: the output partitions' cuts
   // In memory, a large bytewise sort of strings: the strings by range, and what of them the
   // output has passed (release_partition).
   std::unique_ptr<line_groups> groups_;
