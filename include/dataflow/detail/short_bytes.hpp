@@ -25,12 +25,19 @@ struct short_bytes {
 
 /// Whether code may read bytes around a string within the pages the string lies in (a page is
 /// mapped whole or not at all): never under a sanitizer, which would see those bytes.
+/// (GCC defines __SANITIZE_*__; Clang answers __has_feature.)
+#if defined(__has_feature)
+#define DATAFLOW_CLANG_SANITIZER (__has_feature(address_sanitizer) || __has_feature(thread_sanitizer))
+#else
+#define DATAFLOW_CLANG_SANITIZER 0
+#endif
 inline constexpr bool may_read_around =
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || DATAFLOW_CLANG_SANITIZER
     false;
 #else
     true;
 #endif
+#undef DATAFLOW_CLANG_SANITIZER
 
 /// True when the `bytes` bytes from address `from` lie in one page (of 4096 bytes, the smallest
 /// page of x86-64 and arm64).
@@ -61,7 +68,7 @@ constexpr bool in_one_page(std::uintptr_t from, std::size_t bytes) noexcept {
   }
 #endif
   std::uint64_t w[2] = {0, 0};
-  std::memcpy(w, p, n);
+  if (n != 0) std::memcpy(w, p, n);  // an empty view's data() may be null
   return {w[0], w[1]};
 }
 
