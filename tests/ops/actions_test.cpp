@@ -111,16 +111,20 @@ TEST_CASE("write_lines writes every item in order and leaves no temporary file",
 }
 
 TEST_CASE("write_lines keeps order when partitions finish out of turn and reuse buffers", "[ops][write_lines]") {
-  // Early items cost more, so later partitions finish before their turn and hold their text;
-  // buffers written are handed to partitions that start later. With a small budget, what a
-  // partition holds past its share goes through a temporary file. Lines of 0 to 299 bytes.
-  const std::size_t n = GENERATE(std::size_t{1}, std::size_t{7}, std::size_t{200001});
+  // Four threads take partitions at once, so most finish before their turn and hold their
+  // text; buffers written are handed to partitions that start later. 8192 lines of up to 3000
+  // bytes make 8 partitions of about 1.5 MB: under the budget each holds 1 MiB at most and puts
+  // the rest in a temporary file. 200001 lines of up to 300 bytes make 128 partitions.
+  const std::size_t n = GENERATE(std::size_t{1}, std::size_t{7}, std::size_t{8192}, std::size_t{200001});
   const std::size_t budget = GENERATE(std::size_t{0}, std::size_t{4} << 20);
   INFO("items " << n << ", budget " << budget);
   dataflow::context ctx(4);
   if (budget) ctx.memory_budget(budget);
   test::temp_dir dir;
-  auto line = [](std::size_t i) { return std::to_string(i) + std::string((i * 7919) % 300, 'a' + static_cast<char>(i % 26)); };
+  const std::size_t longest = n <= 10000 ? 3000 : 300;
+  auto line = [longest](std::size_t i) {
+    return std::to_string(i) + std::string((i * 7919) % longest, static_cast<char>('a' + i % 26));
+  };
   ctx.generate(n, [n](std::size_t i) { return i; })
       .map([&, n](std::size_t i) {
         volatile std::size_t spin = 0;

@@ -78,7 +78,10 @@ class ordered_writer {
   std::size_t hold_bytes_;
   std::string stage_;
   std::vector<std::optional<aside>> aside_;  // each touched by its partition's thread until complete
-  std::vector<fmt::memory_buffer> spare_;    // written buffers, emptied, kept for reuse
+  // Written buffers, emptied, kept for reuse; under a mutex of their own, so that a partition
+  // about to start does not wait while complete() writes out a run of partitions.
+  std::mutex spare_mutex_;
+  std::vector<fmt::memory_buffer> spare_;
 };
 
 /// Formats an item as one line of text.
@@ -337,7 +340,9 @@ DATAFLOW_INLINE ordered_writer::ordered_writer(output_file& file, std::size_t pa
                                                std::shared_ptr<spill_directory> dir, std::size_t hold_bytes,
                                                std::string stage)
     : file_(file), ready_(parts), dir_(std::move(dir)), hold_bytes_(hold_bytes), stage_(std::move(stage)),
-      aside_(parts) {}
+      aside_(parts) {
+  spare_.reserve(max_spare);  // recycle() then never allocates
+}
 
 DATAFLOW_INLINE void ordered_writer::partial(std::size_t p, fmt::memory_buffer& text) {
   {
@@ -365,14 +370,16 @@ DATAFLOW_INLINE void ordered_writer::complete(std::size_t p, fmt::memory_buffer&
 }
 
 DATAFLOW_INLINE void ordered_writer::recycle(fmt::memory_buffer&& text) {
-  if (spare_.size() >= max_spare || text.capacity() <= fmt::inline_buffer_size) return;
+  if (text.capacity() <= fmt::inline_buffer_size) return;
+  std::lock_guard<std::mutex> lock(spare_mutex_);
+  if (spare_.size() >= max_spare) return;
   text.clear();
   spare_.push_back(std::move(text));
 }
 
 DATAFLOW_INLINE void ordered_writer::reuse(fmt::memory_buffer& text) {
   if (text.size() != 0) return;
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(spare_mutex_);
   if (spare_.empty()) return;
   text = std::move(spare_.back());
   spare_.pop_back();
