@@ -91,24 +91,24 @@ class sorted_ranges {
   }
 
   /// Calls f(std::span<const std::string_view>) with the views [begin, end) of the output in
-  /// order, at most `step` (and `prefetched`) at a time, each range sorted first (ensure_sorted). Returns false
-  /// when stopped() said so first. Running out of memory to sort a range is a memory_error of
-  /// `label`.
+  /// order, at most `step` (and `prefetched`) at a time, each range sorted first
+  /// (ensure_sorted). Returns false when stopped() said so first. Running out of memory to sort
+  /// a range is a memory_error of `label`.
   template <class Stopped, class F>
   bool for_each(std::size_t begin, std::size_t end, std::size_t step, const Stopped& stopped, F&& f,
                 const std::string& label) {
+    const std::size_t chunk = std::min(step, prefetched);
     std::vector<std::string_view> views;
     for (std::size_t g = 0, at = 0; g < ranges() && at < end; at = ends_[g++]) {
       if (ends_[g] <= begin) continue;
       try {
         if (!ensure_sorted(g, stopped)) return false;
-        if (views.empty()) views.resize(std::min(step, prefetched));
+        if (views.empty()) views.resize(chunk);
       } catch (const std::bad_alloc&) {
         throw memory_error(label + " (sort in memory)");
       }
       const prefixed_view* keys = sorted_[g].data();  // keys[i - at]: output position i
       const std::size_t lo = std::max(begin, at), hi = std::min(end, ends_[g]);
-      const std::size_t chunk = std::min(step, prefetched);
       auto prefetch = [&](std::size_t from, std::size_t to) {
         for (std::size_t i = from; i < to; ++i) {
           const std::string_view s = keys[i - at].s;
