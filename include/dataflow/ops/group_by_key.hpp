@@ -163,6 +163,13 @@ class group_core : public node<std::pair<typename Rules::key_type,
     locals_.reset();
   }
 
+  /// Spilled: partition p's segments give their space and page cache back once it is read, as
+  /// reduce_by_key's do.
+  void release_partition(std::size_t p) noexcept override {
+    if (p >= segments_.size()) return;
+    for (const spill_segment& seg : segments_[p]) release_space(seg);
+  }
+
  protected:
   /// Readies the node for a run's input.
   void begin(run_state& run) {

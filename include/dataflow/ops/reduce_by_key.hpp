@@ -138,7 +138,16 @@ class reduce_core : public node<T> {
   const shuffle_options& options() const noexcept { return options_; }
 
   void release_partition(std::size_t p) noexcept override {
-    if (p >= merged_.size()) return;  // spilled: the segments are on disk
+    // Spilled: partition p's segments give their space and page cache back now, not when the
+    // last partition of their files is read, so that later partitions' tables and the output
+    // take pages just freed (see merge_cuts::release_range).
+    if (!segments_.empty()) {
+      if (p < segments_.size()) {
+        for (const spill_segment& seg : segments_[p]) release_space(seg);
+      }
+      return;
+    }
+    if (p >= merged_.size()) return;
     if (!dense_.empty()) dense_[p] = {};
     merged_[p] = table();
     merge_bytes_[p] = arena();

@@ -6,7 +6,9 @@
 // share sorts it and writes it to disk as a run; at the end the rest become runs too, groups of
 // up to fan_in runs are merged into longer runs until few enough remain (in parallel), and the
 // last merge streams the output: split into key ranges at the runs' block fences, one output
-// partition each, merged by the threads at once (one partition when a thread alone merges).
+// partition each, merged by the threads at once (one after another by a single thread). A
+// block of the runs is given back to the file system once no range still to be read needs it
+// (release_partition): the output's pages reuse its memory.
 // The sort is not stable: items that compare equal come out in no particular order.
 //
 // @code
@@ -214,8 +216,13 @@ class sort_core : public node<T> {
 
   /// Frees the strings of the ranges the output has passed, and their views, once partition p
   /// is read (by the run's only reader, in any order): the file it is written to reuses their
-  /// memory.
+  /// memory. From runs on disk, frees the blocks that no partition still to be read needs
+  /// (merge_cuts::release_range).
   void release_partition(std::size_t p) noexcept override {
+    if (!runs_.empty()) {
+      cuts_.release_range(p, runs_);
+      return;
+    }
     if (by_range_.empty() || p >= read_.size()) return;
     std::lock_guard<std::mutex> lock(release_mutex_);
     read_[p] = true;
@@ -282,7 +289,11 @@ class sort_core : public node<T> {
       runs = std::move(merged);  // the merged-from files go with their last reference
     }
     runs_ = std::move(runs);
-    if (threads > 1 && runs_.size() <= parallel_fan_in) split_merge(run);
+    // Split with one thread too: a range's blocks go once it is read, and the output's pages
+    // reuse theirs. sort_lines of 2 GB under --budget 256M writing a file, one thread: 3.57 s
+    // split, 5.21 s whole (5 interleaved rounds), the file's pages fresh memory and the dirty
+    // spill pages throttling the writes (spill and output on ext4).
+    if (runs_.size() <= parallel_fan_in) split_merge(run);
   }
 
  private:

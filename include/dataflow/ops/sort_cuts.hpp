@@ -13,8 +13,10 @@
 #include <dataflow/storage/spill_file.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,7 +30,10 @@ class merge_cuts {
   bool empty() const noexcept { return cuts_.empty(); }
   /// The key ranges (output partitions): 1 when the merge is not split.
   std::size_t ranges() const noexcept { return std::max<std::size_t>(cuts_.size(), 2) - 1; }
-  void clear() noexcept { cuts_.clear(); }
+  void clear() noexcept {
+    cuts_.clear();
+    readers_.clear();
+  }
 
   /// Splits the merge of `runs` (sorted by `lt`, their blocks' first items kept as fences) into
   /// ranges of about `target` bytes, at least two a thread, at most one for two blocks. Leaves
@@ -36,7 +41,7 @@ class merge_cuts {
   template <class Less>
   void split(run_state& run, const std::vector<spill_segment>& runs, const Less& lt, std::uint64_t target,
              const std::string& label) {
-    cuts_.clear();
+    clear();
     std::uint64_t bytes = 0;
     std::size_t blocks = 0;
     for (const spill_segment& r : runs) {
@@ -81,6 +86,41 @@ class merge_cuts {
     });
     for (std::size_t k = 1; k <= ranges; ++k) {
       for (std::size_t r = 0; r < runs.size(); ++r) cuts_[k][r] = std::max(cuts_[k][r], cuts_[k - 1][r]);
+    }
+    readers_.clear();
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+      readers_.emplace_back(std::make_unique<std::atomic<std::uint32_t>[]>(runs[r].fences->size()));
+      for (std::size_t k = 0; k < ranges; ++k) {
+        if (const auto blocks = blocks_of(k, r, runs[r])) {
+          for (std::size_t b = blocks->first; b <= blocks->second; ++b) readers_[r][b].fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    }
+  }
+
+  /// Notes that range p has been read for the last time, and gives back the space (and the
+  /// page cache) of the blocks of `runs` that no range will read any more: a block shared by
+  /// neighbouring ranges goes with the last of them. The file written from the merge then
+  /// takes pages just freed, where fresh ones cost far more (see big_alloc.hpp). Each range
+  /// at most once; ranges may end in any order, on any thread.
+  void release_range(std::size_t p, const std::vector<spill_segment>& runs) noexcept {
+    if (readers_.size() != runs.size() || p + 1 >= cuts_.size()) return;
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+      const auto blocks = blocks_of(p, r, runs[r]);
+      if (!blocks) continue;
+      std::size_t from = blocks->second + 1;  // a stretch of blocks no range reads any more
+      auto release = [&](std::size_t to) {
+        if (from < to) release_space(fenced_blocks(runs[r], from, to));
+      };
+      for (std::size_t b = blocks->first; b <= blocks->second; ++b) {
+        if (readers_[r][b].fetch_sub(1, std::memory_order_acq_rel) != 1) {
+          release(b);
+          from = blocks->second + 1;
+        } else if (from > b) {
+          from = b;
+        }
+      }
+      release(blocks->second + 1);
     }
   }
 
@@ -134,6 +174,8 @@ class merge_cuts {
   }
 
   std::vector<std::vector<std::uint64_t>> cuts_;
+  // readers_[r][b]: the ranges yet to be read that read block b of run r (release_range).
+  std::vector<std::unique_ptr<std::atomic<std::uint32_t>[]>> readers_;
 };
 
 }  // namespace dataflow::detail

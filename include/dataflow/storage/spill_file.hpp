@@ -49,6 +49,9 @@ spill_segment fenced_blocks(const spill_segment& s, std::size_t from, std::size_
 
 /// Counts bytes written to spill files, for statistics and tests.
 inline std::atomic<std::uint64_t> spilled_bytes_total{0};
+/// Counts bytes of spill files handed to release_space before their files closed (punched where
+/// the file system can), for tests.
+inline std::atomic<std::uint64_t> spill_bytes_released_total{0};
 /// Counts spill files made, for statistics.
 inline std::atomic<std::uint64_t> spill_files_total{0};
 /// Counts items a keyed reduction spilled unfolded (keys that barely repeat), for tests.
@@ -319,6 +322,7 @@ DATAFLOW_INLINE void spill_writer::write_all(const char* p, std::size_t n, std::
 
 DATAFLOW_INLINE void release_space(const spill_segment& s) noexcept {
   if (s.file && s.bytes > 0) {
+    spill_bytes_released_total.fetch_add(s.bytes, std::memory_order_relaxed);
     [[maybe_unused]] int rc = ::fallocate(s.file->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                                           static_cast<off_t>(s.offset), static_cast<off_t>(s.bytes));
   }
