@@ -111,7 +111,10 @@ TEST_CASE("joins match a nested-loop reference", "[ops][join]") {
     return std::pair{std::string_view(x.first), std::string_view(x.second)};
   });
 
+  const auto released_before = dataflow::detail::spill_bytes_released_total.load();
   CHECK(as_joined(left.join(right).collect()) == reference(l, r, false, false));
+  // Spilled, each partition's segments went to release_space once it was joined.
+  if (budget && n > 10000) CHECK(dataflow::detail::spill_bytes_released_total.load() > released_before);
   CHECK(as_joined(left.left_join(right).collect()) == reference(l, r, true, false));
   CHECK(as_joined(left.right_join(right).collect()) == reference(l, r, false, true));
   CHECK(as_joined(left.full_join(right).collect()) == reference(l, r, true, true));

@@ -171,6 +171,16 @@ class join_node final
 
   void dispose() noexcept override { this->clear_inputs(); }
 
+  /// Spilled: partition p's segments of both sides give their space and page cache back once
+  /// it is read, as reduce_by_key's do.
+  void release_partition(std::size_t p) noexcept override {
+    if (!spilled_ || streaming_) return;
+    for (const auto* side : {&left_segments_, &right_segments_}) {
+      if (p >= side->size()) continue;
+      for (const spill_segment& seg : (*side)[p]) release_space(seg);
+    }
+  }
+
  protected:
   void execute(run_state& run) override { this->run_inputs(run, streams_left); }
 
