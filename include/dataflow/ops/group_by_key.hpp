@@ -166,8 +166,7 @@ class group_core : public node<std::pair<typename Rules::key_type,
   /// Spilled: partition p's segments give their space and page cache back once it is read, as
   /// reduce_by_key's do.
   void release_partition(std::size_t p) noexcept override {
-    if (p >= segments_.size()) return;
-    for (const spill_segment& seg : segments_[p]) release_space(seg);
+    if (p < segments_.size()) release_space(segments_[p]);
   }
 
  protected:

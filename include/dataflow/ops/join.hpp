@@ -175,10 +175,8 @@ class join_node final
   /// it is read, as reduce_by_key's do.
   void release_partition(std::size_t p) noexcept override {
     if (!spilled_ || streaming_) return;
-    for (const auto* side : {&left_segments_, &right_segments_}) {
-      if (p >= side->size()) continue;
-      for (const spill_segment& seg : (*side)[p]) release_space(seg);
-    }
+    if (p < left_segments_.size()) release_space(left_segments_[p]);
+    if (p < right_segments_.size()) release_space(right_segments_[p]);
   }
 
  protected:

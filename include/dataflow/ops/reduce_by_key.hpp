@@ -142,9 +142,7 @@ class reduce_core : public node<T> {
     // last partition of their files is read, so that later partitions' tables and the output
     // take pages just freed (see merge_cuts::release_range).
     if (!segments_.empty()) {
-      if (p < segments_.size()) {
-        for (const spill_segment& seg : segments_[p]) release_space(seg);
-      }
+      if (p < segments_.size()) release_space(segments_[p]);
       return;
     }
     if (p >= merged_.size()) return;

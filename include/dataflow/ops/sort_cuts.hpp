@@ -87,7 +87,6 @@ class merge_cuts {
     for (std::size_t k = 1; k <= ranges; ++k) {
       for (std::size_t r = 0; r < runs.size(); ++r) cuts_[k][r] = std::max(cuts_[k][r], cuts_[k - 1][r]);
     }
-    readers_.clear();
     for (std::size_t r = 0; r < runs.size(); ++r) {
       readers_.emplace_back(std::make_unique<std::atomic<std::uint32_t>[]>(runs[r].fences->size()));
       for (std::size_t k = 0; k < ranges; ++k) {
@@ -108,19 +107,18 @@ class merge_cuts {
     for (std::size_t r = 0; r < runs.size(); ++r) {
       const auto blocks = blocks_of(p, r, runs[r]);
       if (!blocks) continue;
-      std::size_t from = blocks->second + 1;  // a stretch of blocks no range reads any more
-      auto release = [&](std::size_t to) {
+      // Stretches of blocks [from, b) that no range reads any more, one punch each.
+      auto release = [&](std::size_t from, std::size_t to) {
         if (from < to) release_space(fenced_blocks(runs[r], from, to));
       };
+      std::size_t from = blocks->first;
       for (std::size_t b = blocks->first; b <= blocks->second; ++b) {
-        if (readers_[r][b].fetch_sub(1, std::memory_order_acq_rel) != 1) {
-          release(b);
-          from = blocks->second + 1;
-        } else if (from > b) {
-          from = b;
+        if (readers_[r][b].fetch_sub(1, std::memory_order_acq_rel) != 1) {  // still read
+          release(from, b);
+          from = b + 1;
         }
       }
-      release(blocks->second + 1);
+      release(from, blocks->second + 1);
     }
   }
 

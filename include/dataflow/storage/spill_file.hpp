@@ -153,6 +153,10 @@ class spill_writer {
 /// Gives the disk space of a segment that was read for the last time back to the file system
 /// while the rest of its file is still in use (where the file system can punch holes).
 void release_space(const spill_segment& s) noexcept;
+/// The same for each of `segments` (a partition's, read for the last time).
+inline void release_space(const std::vector<spill_segment>& segments) noexcept {
+  for (const spill_segment& s : segments) release_space(s);
+}
 
 /// Reads a segment back, a block at a time, checking every block.
 class spill_reader {
