@@ -71,7 +71,8 @@ class hash_table {
   /// Returns the bytes of the slot array.
   std::size_t bytes() const noexcept { return slots_.size() * sizeof(slot); }
 
-  /// The cache lines prefetch() loads: two for a slot whose size does not divide 64.
+  /// The cache lines prefetch() loads for every slot: two for a slot whose size does not divide
+  /// 64 (a smaller slot's next line is loaded too when the slot ends its line).
   static constexpr std::size_t lines_prefetched = 64 % sizeof(slot) != 0 ? 2 : 1;
 
   /// Starts loading the slot where a key with hash `h` would be looked up first. The address of
@@ -87,6 +88,14 @@ class hash_table {
     if constexpr (lines_prefetched == 2) {
       constexpr std::size_t next = sizeof(slot) < 64 ? 64 : sizeof(slot) - 1;
       __builtin_prefetch(reinterpret_cast<const void*>(at + next), 1, 3);
+    } else if constexpr (sizeof(slot) < 64) {
+      // A smaller slot that divides 64 (word count's 32 bytes) lies in one line, but when it is
+      // the last of its line, the probe's second slot is in the next one. A key is past its
+      // first slot one time in four at half load, so one lookup in eight needed that line, a
+      // miss not prefetched. The second slot's line is loaded too (the first line again when
+      // they share it). word_count of 1 GiB at 2 threads: 1.40 s before, 1.29 s after (5
+      // interleaved rounds).
+      __builtin_prefetch(reinterpret_cast<const void*>(at + sizeof(slot)), 1, 3);
     }
   }
 
