@@ -112,7 +112,12 @@ class sorted_ranges {
       auto prefetch = [&](std::size_t from, std::size_t to) {
         for (std::size_t i = from; i < to; ++i) {
           const std::string_view s = keys[i - at].s;
+          // Its first and last lines, and the one between where it spans three (a 99-byte
+          // string does when it starts past byte 29 of a line: half of them). Without the
+          // middle one, sort_lines of 2 GB to /dev/null at 2 threads took 2.13 s, with it
+          // 1.98 s (5 interleaved rounds; user time 8% lower writing to a file, wall the same).
           __builtin_prefetch(s.data());
+          if (s.size() > 64) __builtin_prefetch(s.data() + 64);
           __builtin_prefetch(s.data() + s.size());  // a prefetch does not fault
         }
       };
