@@ -72,7 +72,7 @@ class hash_table {
   std::size_t bytes() const noexcept { return slots_.size() * sizeof(slot); }
 
   /// The cache lines prefetch() loads for every slot: two for a slot whose size does not divide
-  /// 64 (more where a probe's second slot reaches further: see prefetch).
+  /// 64 (besides, where a probe's second slot ends in a line of its own, that line).
   static constexpr std::size_t lines_prefetched = 64 % sizeof(slot) != 0 ? 2 : 1;
 
   /// Starts loading the slot where a key with hash `h` would be looked up first. The address of
@@ -88,22 +88,15 @@ class hash_table {
     if constexpr (lines_prefetched == 2) {
       constexpr std::size_t next = sizeof(slot) < 64 ? 64 : sizeof(slot) - 1;
       __builtin_prefetch(reinterpret_cast<const void*>(at + next), 1, 3);
-      // Also the second slot's last byte. That is the line just loaded, except where the
-      // second slot ends two lines on (a 40-byte slot at byte 56 of its line, one in eight):
-      // there a probe that went on needed a third line. group_sum of 100M rows / 1M keys at 2
-      // threads: 3.06 s before, 3.00 s after (9 interleaved rounds; 2.94 s and 2.90 s in 7
-      // others); with 50M keys, 6.83 s and 6.71 s (4 rounds).
-      if constexpr (sizeof(slot) < 64) {
-        __builtin_prefetch(reinterpret_cast<const void*>(at + 2 * sizeof(slot) - 1), 1, 3);
-      }
-    } else if constexpr (sizeof(slot) < 64) {
-      // A smaller slot that divides 64 (word count's 32 bytes) lies in one line, but when it is
-      // the last of its line, the probe's second slot is in the next one. A key is past its
-      // first slot one time in four at half load, so one lookup in eight needed that line, a
-      // miss not prefetched. The second slot's line is loaded too (the first line again when
-      // they share it). word_count of 1 GiB at 2 threads: 1.40 s before, 1.29 s after (5
-      // interleaved rounds).
-      __builtin_prefetch(reinterpret_cast<const void*>(at + sizeof(slot)), 1, 3);
+    }
+    // A probe goes on to the second slot often (a key is past its first slot one time in four at
+    // half load), so the line where that slot ends is loaded too. Mostly it is a line already
+    // asked for, but not where the first slot ends its line (a 32-byte slot every other time)
+    // or the second ends two lines on (a 40-byte slot at byte 56, one in eight). word_count of
+    // 1 GiB at 2 threads: 1.40 s before, 1.29 s after (5 interleaved rounds); group_sum of 100M
+    // rows / 1M keys: 3.06 s, 3.00 s (9 rounds); with 50M keys, 6.83 s and 6.71 s (4 rounds).
+    if constexpr (sizeof(slot) < 64) {
+      __builtin_prefetch(reinterpret_cast<const void*>(at + 2 * sizeof(slot) - 1), 1, 3);
     }
   }
 
