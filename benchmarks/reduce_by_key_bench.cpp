@@ -27,7 +27,8 @@ struct sum_count {
   std::uint64_t count = 0;
 };
 using entry = std::pair<std::uint64_t, sum_count>;
-using table = dataflow::detail::hash_table<entry>;
+// Keyed slots, as reduce_by_key keeps integer keys: the entry alone, 24 bytes a slot.
+using table = dataflow::detail::hash_table<entry, dataflow::detail::keyed_slots<std::uint64_t>>;
 constexpr auto key_of = [](const entry& e) { return e.first; };
 
 inline void add(table& t, std::uint64_t h, std::uint64_t key, double sum, std::uint64_t count) {

@@ -192,7 +192,7 @@ void reduce_sequential(benchmark::State& state) {
   const std::uint64_t n = spill_rows(), keys = spill_keys();
   bench::rss_probe rss(state);
   for (auto _ : state) {
-    dataflow::detail::hash_table<entry> t;
+    dataflow::detail::hash_table<entry, dataflow::detail::keyed_slots<std::uint64_t>> t;  // as reduce_by_key's
     auto key_of = [](const entry& e) { return e.first; };
     for (std::uint64_t i = 0; i < n; ++i) {
       auto row = row_at(i, keys);

@@ -42,6 +42,106 @@ TEST_CASE("hash_table finds, inserts, grows and compacts", "[detail][hash_table]
   CHECK(got == want);
 }
 
+namespace {
+struct sum_count {
+  std::int64_t sum = 0;
+  std::uint64_t count = 0;
+};
+using keyed_entry = std::pair<std::int64_t, sum_count>;
+using keyed_table = dataflow::detail::hash_table<keyed_entry, dataflow::detail::keyed_slots<std::int64_t>>;
+}  // namespace
+
+TEST_CASE("keyed slots hold integer keys, 0 and the extremes included, like a map", "[detail][hash_table]") {
+  static_assert(sizeof(keyed_entry) == 24);
+  auto key_of = [](const keyed_entry& e) { return e.first; };
+  const std::size_t n = GENERATE(std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{1000}, std::size_t{200003});
+  std::mt19937_64 rng(n + 3);
+  // Few distinct keys, so most items merge; 0 and the extremes among them, often.
+  const std::int64_t special[] = {0, -1, 1, std::numeric_limits<std::int64_t>::min(),
+                                  std::numeric_limits<std::int64_t>::max()};
+  const std::size_t distinct = n / 3 + 1;
+  keyed_table table;
+  std::map<std::int64_t, std::pair<std::int64_t, std::uint64_t>> want;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::int64_t key = rng() % 5 == 0 ? special[rng() % 5]
+                                            : static_cast<std::int64_t>(rng() % distinct) - static_cast<std::int64_t>(distinct / 2);
+    const auto v = static_cast<std::int64_t>(rng() % 1000) - 500;
+    const auto h = dataflow::detail::table_hash(key);
+    table.prefetch(h);
+    auto [e, made] = table.find_or_emplace(h, key, key_of, [&] { return keyed_entry{key, {}}; });
+    CHECK(made == (want.count(key) == 0));
+    e->second.sum += v;
+    e->second.count += 1;
+    want[key].first += v;
+    want[key].second += 1;
+    if (i % 4099 == 0) CHECK(table.find(h, key, key_of) == e);
+  }
+  REQUIRE(table.size() == want.size());
+  for (std::int64_t key : special) {
+    const auto* e = table.find(dataflow::detail::table_hash(key), key, key_of);
+    CHECK((e != nullptr) == (want.count(key) == 1));
+  }
+  auto check = [&](keyed_table& t) {
+    std::map<std::int64_t, std::pair<std::int64_t, std::uint64_t>> got;
+    t.for_each([&](std::uint64_t h, keyed_entry& e) {
+      CHECK(h == dataflow::detail::table_hash(e.first));
+      CHECK(got.count(e.first) == 0);
+      got[e.first] = {e.second.sum, e.second.count};
+    });
+    CHECK(got == want);
+    // The slot ranges of for_each_in cover every entry once, key 0 with the range from 0.
+    std::size_t seen = 0;
+    const std::size_t half = t.capacity() / 2;
+    t.for_each_in(half, t.capacity(), [&](std::uint64_t, keyed_entry&) { ++seen; });
+    t.for_each_in(0, half, [&](std::uint64_t, keyed_entry&) { ++seen; });
+    CHECK(seen == want.size());
+  };
+  check(table);
+  keyed_table moved(std::move(table));
+  CHECK(table.size() == 0);
+  check(moved);
+  keyed_table assigned;
+  assigned = std::move(moved);
+  check(assigned);
+
+  auto dense = assigned.compact();
+  REQUIRE(dense.size() == want.size());
+  std::map<std::int64_t, std::pair<std::int64_t, std::uint64_t>> got;
+  for (const auto& e : dense) got[e.first] = {e.second.sum, e.second.count};
+  CHECK(got == want);
+}
+
+TEST_CASE("keyed slots take 8 bytes less than hashed ones and empty again", "[detail][hash_table]") {
+  auto key_of = [](const keyed_entry& e) { return e.first; };
+  keyed_table keyed(1024);
+  dataflow::detail::hash_table<keyed_entry> hashed(1024);
+  CHECK(keyed.bytes() == 1024 * 24);
+  CHECK(hashed.bytes() == 1024 * 32);
+  for (std::int64_t k : {0, 5, -5}) {
+    auto [e, made] = keyed.find_or_emplace(dataflow::detail::table_hash(k), k, key_of, [&] { return keyed_entry{k, {k, 1}}; });
+    CHECK(made);
+    CHECK(e->first == k);
+  }
+  // A make() that throws leaves no entry, for key 0 as for any other.
+  keyed_table fresh;
+  for (std::int64_t k : {0, 9}) {
+    const auto h = dataflow::detail::table_hash(k);
+    CHECK_THROWS(fresh.find_or_emplace(h, k, key_of, []() -> keyed_entry { throw std::runtime_error("x"); }));
+    CHECK(fresh.find(h, k, key_of) == nullptr);
+  }
+  CHECK(fresh.size() == 0);
+  keyed.clear_entries();
+  CHECK(keyed.size() == 0);
+  CHECK(keyed.capacity() == 1024);
+  std::size_t left = 0;
+  keyed.for_each([&](std::uint64_t, keyed_entry&) { ++left; });
+  CHECK(left == 0);
+  CHECK(keyed.find(dataflow::detail::table_hash(0), std::int64_t{0}, key_of) == nullptr);
+  auto [e, made] = keyed.find_or_emplace(dataflow::detail::table_hash(0), std::int64_t{0}, key_of, [] { return keyed_entry{0, {7, 1}}; });
+  CHECK(made);
+  CHECK(e->second.sum == 7);
+}
+
 TEST_CASE("a throwing constructor leaves no half-made entry", "[detail][hash_table]") {
   dataflow::detail::hash_table<std::pair<int, int>> table;
   auto key_of = [](const std::pair<int, int>& e) { return e.first; };

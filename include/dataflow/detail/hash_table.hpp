@@ -1,11 +1,20 @@
 // An open-addressing hash table for aggregation: linear probing over one flat slot array.
 //
-// Each slot holds the full 64-bit hash next to the entry, so a probe compares keys only when the
-// hashes match, growth never rehashes keys, and a shuffle can read a slot's partition from its
-// hash. A zero hash marks an empty slot (table_hash never returns 0), which lets big tables start
-// from zeroed huge-page memory with no initialisation pass.
+// By default each slot holds the full 64-bit hash next to the entry, so a probe compares keys
+// only when the hashes match, growth never rehashes keys, and a shuffle can read a slot's
+// partition from its hash. A zero hash marks an empty slot (table_hash never returns 0), which
+// lets big tables start from zeroed huge-page memory with no initialisation pass.
+//
+// With keyed_slots (entries std::pair<K, V> with an integer K) a slot holds the entry alone: the
+// key is compared as it is, key 0 marks an empty slot (an entry with key 0 is kept beside the
+// array), and the hash is computed again where growth or a caller needs it. A key, a 16-byte sum
+// and a count then take 32 bytes, half a cache line, where with the hash they took 40 and every
+// other slot crossed into a second line. group_sum of 100M rows at 2 threads on 2 cores, 40-byte
+// slots against 32 (interleaved rounds): 1M keys 2.76 s and 2.62 s, peak RSS 97 and 76 MiB;
+// 50M keys 7.32 s and 6.96 s; the same under --budget 512M, 10.88 s and 9.65 s.
 #pragma once
 
+#include <dataflow/hash.hpp>
 #include <dataflow/storage/big_alloc.hpp>
 
 #include <cstddef>
@@ -19,15 +28,53 @@
 
 namespace dataflow::detail {
 
-template <class Entry>
+/// Slots that hold each entry's hash beside it (any entry type).
+struct hashed_slots {};
+
+/// Slots that hold the entry std::pair<K, V> alone, K an integer, looked up by table_hash(key)
+/// (see the top of this file).
+template <class K>
+struct keyed_slots {
+  static_assert(std::is_integral_v<K>, "keyed slots mark an empty slot with the integer key 0");
+  using key_type = K;
+  static std::uint64_t hash(K k) noexcept { return table_hash(k); }
+};
+
+/// Whether entries of type Entry can be held in keyed slots with key type K: a pair whose key
+/// is the first member, at a known offset, copied and destroyed as bytes.
+template <class Entry, class K>
+inline constexpr bool keyed_slots_fit = [] {
+  if constexpr (requires { typename Entry::first_type; }) {
+    return std::is_integral_v<K> && std::is_same_v<typename Entry::first_type, K> &&
+           std::is_standard_layout_v<Entry> && std::is_trivially_copy_constructible_v<Entry> &&
+           std::is_trivially_destructible_v<Entry>;
+  } else {
+    return false;
+  }
+}();
+
+template <class Entry, class Slots = hashed_slots>
 class hash_table {
   static_assert(std::is_move_constructible_v<Entry> || std::is_copy_constructible_v<Entry>,
                 "dataflow: keys and values kept in a hash table must be movable or copyable");
-  struct slot {
+  static constexpr bool keyed = !std::is_same_v<Slots, hashed_slots>;
+  struct hashed_slot {
     std::uint64_t hash;
     alignas(Entry) unsigned char raw[sizeof(Entry)];
     Entry& entry() noexcept { return *std::launder(reinterpret_cast<Entry*>(raw)); }
   };
+  struct keyed_slot {
+    alignas(Entry) unsigned char raw[sizeof(Entry)];
+    Entry& entry() noexcept { return *std::launder(reinterpret_cast<Entry*>(raw)); }
+  };
+  using slot = std::conditional_t<keyed, keyed_slot, hashed_slot>;
+  // The key type of keyed slots (a placeholder for hashed ones).
+  struct no_key {
+    using key_type = int;
+  };
+  using key_type = typename std::conditional_t<keyed, Slots, no_key>::key_type;
+  static_assert(!keyed || keyed_slots_fit<Entry, key_type>,
+                "keyed slots hold std::pair<K, V> entries with an integer K that copy as bytes");
 
  public:
   explicit hash_table(std::size_t initial_capacity = 16) { reset(initial_capacity); }
@@ -37,6 +84,7 @@ class hash_table {
         size_(o.size_),
         limit_(o.limit_),
         dense_(std::exchange(o.dense_, false)) {
+    take_zero(o);
     o.mask_ = o.size_ = o.limit_ = 0;
   }
   hash_table& operator=(hash_table&& o) noexcept {
@@ -47,6 +95,7 @@ class hash_table {
       size_ = o.size_;
       limit_ = o.limit_;
       dense_ = std::exchange(o.dense_, false);
+      take_zero(o);
       o.mask_ = o.size_ = o.limit_ = 0;
     }
     return *this;
@@ -107,16 +156,40 @@ class hash_table {
                                           Make&& make) {
     if (size_ >= limit_) grow();
     std::size_t i = h & mask_;
-    for (;;) {
-      slot& s = slots_[i];
-      if (s.hash == h && key_of(s.entry()) == key) return {&s.entry(), false};
-      if (s.hash == 0) {
-        ::new (static_cast<void*>(s.raw)) Entry(std::forward<Make>(make)());
-        s.hash = h;  // only after construction succeeded: a throwing make() leaves no slot
+    if constexpr (keyed) {
+      const key_type k = key;
+      if (k == 0) [[unlikely]] {
+        if (has_zero_) return {&zero_entry(), false};
+        Entry made(std::forward<Make>(make)());  // constructed aside: a throw leaves nothing
+        ::new (static_cast<void*>(zero_raw_)) Entry(made);
+        has_zero_ = true;
         ++size_;
-        return {&s.entry(), true};
+        return {&zero_entry(), true};
       }
-      i = (i + 1) & mask_;
+      for (;;) {
+        slot& s = slots_[i];
+        const key_type at = key_in(s);
+        if (at == k) return {&s.entry(), false};
+        if (at == 0) {
+          Entry made(std::forward<Make>(make)());
+          ::new (static_cast<void*>(s.raw)) Entry(made);
+          ++size_;
+          return {&s.entry(), true};
+        }
+        i = (i + 1) & mask_;
+      }
+    } else {
+      for (;;) {
+        slot& s = slots_[i];
+        if (s.hash == h && key_of(s.entry()) == key) return {&s.entry(), false};
+        if (s.hash == 0) {
+          ::new (static_cast<void*>(s.raw)) Entry(std::forward<Make>(make)());
+          s.hash = h;  // only after construction succeeded: a throwing make() leaves no slot
+          ++size_;
+          return {&s.entry(), true};
+        }
+        i = (i + 1) & mask_;
+      }
     }
   }
 
@@ -126,11 +199,23 @@ class hash_table {
       noexcept(key_of(std::declval<Entry&>()) == key)) {
     if (size_ == 0) return nullptr;
     std::size_t i = h & mask_;
-    for (;;) {
-      slot& s = slots_[i];
-      if (s.hash == h && key_of(s.entry()) == key) return &s.entry();
-      if (s.hash == 0) return nullptr;
-      i = (i + 1) & mask_;
+    if constexpr (keyed) {
+      const key_type k = key;
+      if (k == 0) return has_zero_ ? &zero_entry() : nullptr;
+      for (;;) {
+        slot& s = slots_[i];
+        const key_type at = key_in(s);
+        if (at == k) return &s.entry();
+        if (at == 0) return nullptr;
+        i = (i + 1) & mask_;
+      }
+    } else {
+      for (;;) {
+        slot& s = slots_[i];
+        if (s.hash == h && key_of(s.entry()) == key) return &s.entry();
+        if (s.hash == 0) return nullptr;
+        i = (i + 1) & mask_;
+      }
     }
   }
 
@@ -139,7 +224,10 @@ class hash_table {
   void for_each(F&& f) {
     for (std::size_t i = 0, n = slots_.size(); i < n; ++i) {
       slot& s = slots_[i];
-      if (s.hash != 0) f(s.hash, s.entry());
+      if (occupied(s)) f(hash_of(s), s.entry());
+    }
+    if constexpr (keyed) {
+      if (has_zero_) f(Slots::hash(0), zero_entry());
     }
   }
 
@@ -159,12 +247,16 @@ class hash_table {
     for (std::size_t k = n > ahead ? n - ahead : 0; k < n; ++k) f(ring[k % ahead].first, *ring[k % ahead].second);
   }
 
-  /// Calls f(hash, entry) for the entries in slots [begin, end) of the slot array.
+  /// Calls f(hash, entry) for the entries in slots [begin, end) of the slot array (and, with
+  /// keyed slots, for the entry of key 0 in the range that begins at 0).
   template <class F>
   void for_each_in(std::size_t begin, std::size_t end, F&& f) {
     for (std::size_t i = begin; i < end; ++i) {
       slot& s = slots_[i];
-      if (s.hash != 0) f(s.hash, s.entry());
+      if (occupied(s)) f(hash_of(s), s.entry());
+    }
+    if constexpr (keyed) {
+      if (begin == 0 && has_zero_) f(Slots::hash(0), zero_entry());
     }
   }
 
@@ -177,14 +269,19 @@ class hash_table {
     std::size_t j = 0;
     for (std::size_t i = 0, n = slots_.size(); i < n; ++i) {
       slot& s = slots_[i];
-      if (s.hash == 0) continue;
-      // Entry j ends at or before slot i + 1 begins (an entry is smaller than a slot and j <= i),
-      // so the write never touches a slot not yet read; the temporary covers the overlap with
-      // slot i itself.
+      if (!occupied(s)) continue;
+      // Entry j ends at or before slot i + 1 begins (an entry is no larger than a slot and
+      // j <= i), so the write never touches a slot not yet read; the temporary covers the
+      // overlap with slot i itself.
       Entry tmp(std::move(s.entry()));
       s.entry().~Entry();
       ::new (static_cast<void*>(out + j)) Entry(std::move(tmp));
       ++j;
+    }
+    if constexpr (keyed) {
+      // Behind the others: the array has a free slot at least (a table is never full).
+      if (has_zero_) ::new (static_cast<void*>(out + j++)) Entry(zero_entry());
+      has_zero_ = false;
     }
     dense_ = true;
     return {std::launder(out), j};
@@ -227,12 +324,18 @@ class hash_table {
     big_array<slot> fresh(cap);
     const std::size_t mask = cap - 1;
     auto place = [&](slot& from) {
-      std::size_t i = from.hash & mask;
-      while (fresh[i].hash != 0) i = (i + 1) & mask;
+      const std::uint64_t h = hash_of(from);
+      std::size_t i = h & mask;
+      while (occupied(fresh[i])) i = (i + 1) & mask;
       ::new (static_cast<void*>(fresh[i].raw)) Entry(std::move_if_noexcept(from.entry()));
-      fresh[i].hash = from.hash;
+      if constexpr (!keyed) fresh[i].hash = h;
     };
-    if constexpr (std::is_nothrow_move_constructible_v<Entry>) {
+    if constexpr (keyed) {
+      // Entries copy as bytes: nothing to destroy or undo. The old array goes below.
+      for (std::size_t j = 0, n = slots_.size(); j < n; ++j) {
+        if (occupied(slots_[j])) place(slots_[j]);
+      }
+    } else if constexpr (std::is_nothrow_move_constructible_v<Entry>) {
       for (std::size_t j = 0, n = slots_.size(); j < n; ++j) {
         if (slots_[j].hash == 0) continue;
         place(slots_[j]);
@@ -261,6 +364,7 @@ class hash_table {
   }
 
   void destroy_entries() noexcept {
+    if constexpr (keyed) has_zero_ = false;  // entries are destroyed as bytes
     if constexpr (!std::is_trivially_destructible_v<Entry>) {
       if (dense_) {
         std::destroy_n(std::launder(reinterpret_cast<Entry*>(static_cast<void*>(slots_.data()))),
@@ -275,11 +379,43 @@ class hash_table {
     size_ = 0;
   }
 
+  static bool occupied(const slot& s) noexcept {
+    if constexpr (keyed) {
+      return key_in(s) != 0;
+    } else {
+      return s.hash != 0;
+    }
+  }
+  std::uint64_t hash_of(const slot& s) const noexcept {
+    if constexpr (keyed) {
+      return Slots::hash(key_in(s));
+    } else {
+      return s.hash;
+    }
+  }
+  // The key of a keyed slot, read as bytes: 0 where no entry was constructed.
+  static key_type key_in(const slot& s) noexcept {
+    key_type k;
+    std::memcpy(&k, s.raw + offsetof(Entry, first), sizeof k);
+    return k;
+  }
+  Entry& zero_entry() noexcept { return *std::launder(reinterpret_cast<Entry*>(zero_raw_)); }
+  // Moves o's entry of key 0 here (entries of keyed slots copy as bytes).
+  void take_zero(hash_table& o) noexcept {
+    if constexpr (keyed) {
+      has_zero_ = std::exchange(o.has_zero_, false);
+      if (has_zero_) ::new (static_cast<void*>(zero_raw_)) Entry(o.zero_entry());
+    }
+  }
+
   big_array<slot> slots_;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
   std::size_t limit_ = 0;
   bool dense_ = false;
+  // Keyed slots: the entry of key 0, which marks an empty slot in the array.
+  bool has_zero_ = false;
+  alignas(Entry) unsigned char zero_raw_[keyed ? sizeof(Entry) : 1];
 };
 
 }  // namespace dataflow::detail

@@ -27,10 +27,10 @@
 namespace dataflow::detail {
 
 /// One table per partition, each behind its own spin lock (held for one stage's folds).
-template <class Entry>
+template <class Entry, class Slots = hashed_slots>
 class shared_tables {
  public:
-  using table = hash_table<Entry>;
+  using table = hash_table<Entry, Slots>;
 
   explicit shared_tables(std::size_t parts)
       : parts_(std::make_unique<part[]>(parts)), count_(parts) {}
@@ -205,8 +205,8 @@ class table_stage {
 /// Runs fold(table&) on partition p's shared table if no other thread holds it now; if one
 /// does, defers p's stage and goes on, and waits for the table only once p has defer_items
 /// deferred, or the stage holds max_bytes (at most defer_bytes) in all.
-template <class Entry, class F>
-void fold_or_defer(shared_tables<Entry>& tables, table_stage<Entry>& stage, std::size_t p,
+template <class Entry, class Slots, class F>
+void fold_or_defer(shared_tables<Entry, Slots>& tables, table_stage<Entry>& stage, std::size_t p,
                    std::size_t max_bytes, F&& fold) {
   constexpr std::size_t defer_items = 16384, defer_bytes = std::size_t{16} << 20;
   if (tables.try_with_table(p, fold)) return;

@@ -72,7 +72,7 @@ template <class T, class Rules>
 class reduce_core : public node<T> {
  protected:
   using entry = typename Rules::entry;
-  using table = hash_table<entry>;
+  using table = hash_table<entry, typename Rules::slots>;
   // When entries are the items, each merged table is compacted and pushed in place.
   static constexpr bool dense = std::is_same_v<entry, T> && std::is_nothrow_move_constructible_v<T>;
 
@@ -465,7 +465,7 @@ class reduce_core : public node<T> {
   shuffle_options options_;
   std::size_t parts_ = 0;
   std::optional<per_thread<local_tables>> locals_;
-  mutable std::optional<shared_tables<entry>> shared_;  // for keys that turn out not to repeat
+  mutable std::optional<shared_tables<entry, typename Rules::slots>> shared_;  // for keys that turn out not to repeat
   mutable std::atomic<bool> go_shared_{false};  // set by the first thread to see that they do not
   mutable std::atomic<std::size_t> shared_bytes_{0};  // the shared tables' slot arrays
   // Keys may not repeat even within what the budget holds: then folding into the shared tables

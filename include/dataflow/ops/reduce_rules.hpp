@@ -5,6 +5,7 @@
 
 #include <dataflow/detail/failure.hpp>
 #include <dataflow/detail/format.hpp>
+#include <dataflow/detail/hash_table.hpp>
 #include <dataflow/detail/item_traits.hpp>
 #include <dataflow/detail/packed_string.hpp>
 #include <dataflow/storage/arena.hpp>
@@ -59,6 +60,8 @@ struct pair_reduce {
   using V = typename T::second_type;
   using key_codec = table_key<K>;
   using entry = std::pair<typename key_codec::type, V>;
+  // Integer keys are held in keyed slots (hash_table.hpp): the entry alone, without its hash.
+  using slots = std::conditional_t<keyed_slots_fit<entry, K>, keyed_slots<K>, hashed_slots>;
 
   Op op;
 
@@ -122,6 +125,7 @@ struct pair_reduce {
 template <class T, class KeyFn, class Op>
 struct item_reduce {
   using entry = T;
+  using slots = hashed_slots;  // the key is key_fn's, not a member the table can read
 
   KeyFn key_fn;
   Op op;

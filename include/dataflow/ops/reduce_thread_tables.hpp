@@ -33,7 +33,7 @@ namespace dataflow::detail {
 template <class T, class Rules>
 struct reduce_tuning {
   using entry = typename Rules::entry;
-  using table = hash_table<entry>;
+  using table = hash_table<entry, typename Rules::slots>;
   // Items wait this many arrivals between their prefetch and their lookup.
   static constexpr std::size_t lookahead = 16;
   // A thread's tables with fewer slots than this in all (about a 1 MiB L2 cache) are looked up
