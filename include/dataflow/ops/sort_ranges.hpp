@@ -119,9 +119,14 @@ class sorted_ranges {
           // sort_merge.hpp's prefetch_item, the same three lines but the last byte instead of the
           // one after and a test for empty strings, measured slower here: 2.88 s against 2.61 s
           // (7 interleaved rounds), so it is not called.
-          __builtin_prefetch(s.data());
-          if (s.size() > 64) __builtin_prefetch(s.data() + 64);
-          __builtin_prefetch(s.data() + s.size());  // a prefetch does not fault
+          // Locality 2 (prefetcht1 on x86), into L2: 128 strings' lines are asked for at once,
+          // far more than the L1 tracks, and prefetcht0 waited for its misses. To a file, 2 GB,
+          // 2 threads on 2 cores, 5 interleaved rounds: 2.49 s before, 2.05 s after (user
+          // 2.26 s, 1.81 s); to /dev/null 1.71 s and 1.39 s.
+          auto load_line = [](const char* p) { __builtin_prefetch(p, 0, 2); };
+          load_line(s.data());
+          if (s.size() > 64) load_line(s.data() + 64);
+          load_line(s.data() + s.size());  // a prefetch does not fault
         }
       };
       prefetch(lo, std::min(hi, lo + chunk));
