@@ -98,9 +98,23 @@ TEST_CASE("keyed slots hold integer keys, 0 and the extremes included, like a ma
   };
   check(table);
   keyed_table moved(std::move(table));
-  CHECK(table.size() == 0);
   check(moved);
+  // The moved-from table holds nothing, key 0 included, and takes entries again.
+  auto count_entries = [](keyed_table& t) {
+    std::size_t c = 0;
+    t.for_each([&](std::uint64_t, keyed_entry&) { ++c; });
+    return c;
+  };
+  CHECK(table.size() == 0);
+  CHECK(count_entries(table) == 0);
+  CHECK(table.find(dataflow::detail::table_hash(std::int64_t{0}), std::int64_t{0}, key_of) == nullptr);
+  CHECK(table.find_or_emplace(dataflow::detail::table_hash(std::int64_t{0}), std::int64_t{0}, key_of,
+                              [] { return keyed_entry{0, {}}; }).second);
+  CHECK(count_entries(table) == 1);
+  // Assigned over a table that holds key 0 of its own: the assigned entries replace it.
   keyed_table assigned;
+  assigned.find_or_emplace(dataflow::detail::table_hash(std::int64_t{0}), std::int64_t{0}, key_of,
+                           [] { return keyed_entry{0, {123456, 99}}; });
   assigned = std::move(moved);
   check(assigned);
 
@@ -130,6 +144,23 @@ TEST_CASE("keyed slots take 8 bytes less than hashed ones and empty again", "[de
     CHECK(fresh.find(h, k, key_of) == nullptr);
   }
   CHECK(fresh.size() == 0);
+  // Compacted with key 0 its only entry, and cleared with key 0 in it.
+  keyed_table only_zero;
+  only_zero.find_or_emplace(dataflow::detail::table_hash(std::int64_t{0}), std::int64_t{0}, key_of,
+                            [] { return keyed_entry{0, {4, 2}}; });
+  auto dense = only_zero.compact();
+  REQUIRE(dense.size() == 1);
+  CHECK(dense[0].first == 0);
+  CHECK(dense[0].second.sum == 4);
+  keyed_table cleared;
+  cleared.find_or_emplace(dataflow::detail::table_hash(std::int64_t{0}), std::int64_t{0}, key_of,
+                          [] { return keyed_entry{0, {}}; });
+  cleared.clear();
+  CHECK(cleared.size() == 0);
+  CHECK(cleared.find(dataflow::detail::table_hash(std::int64_t{0}), std::int64_t{0}, key_of) == nullptr);
+  CHECK(cleared.find_or_emplace(dataflow::detail::table_hash(std::int64_t{0}), std::int64_t{0}, key_of,
+                                [] { return keyed_entry{0, {}}; }).second);
+
   keyed.clear_entries();
   CHECK(keyed.size() == 0);
   CHECK(keyed.capacity() == 1024);

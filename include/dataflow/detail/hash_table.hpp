@@ -158,7 +158,8 @@ class hash_table {
   }
 
   /// Finds the entry with hash `h` whose key (by key_of) equals `key`; when there is none,
-  /// constructs one from make() first. Returns the entry and whether it was just made.
+  /// constructs one from make() first. Returns the entry and whether it was just made. (With
+  /// keyed slots the entry of key 0 lives in the table object: moving the table moves it.)
   template <class Key, class KeyOf, class Make>
   std::pair<Entry*, bool> find_or_emplace(std::uint64_t h, const Key& key, const KeyOf& key_of,
                                           Make&& make) {
