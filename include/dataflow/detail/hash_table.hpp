@@ -175,18 +175,12 @@ class hash_table {
         ++size_;
         return {&zero_entry(), true};
       }
-      for (;;) {
-        slot& s = slots_[i];
-        const key_type at = key_in(s);
-        if (at == k) return {&s.entry(), false};
-        if (at == 0) {
-          Entry made(std::forward<Make>(make)());
-          ::new (static_cast<void*>(s.raw)) Entry(made);
-          ++size_;
-          return {&s.entry(), true};
-        }
-        i = (i + 1) & mask_;
-      }
+      slot& s = keyed_probe(i, k);
+      if (key_in(s) == k) return {&s.entry(), false};
+      Entry made(std::forward<Make>(make)());
+      ::new (static_cast<void*>(s.raw)) Entry(made);
+      ++size_;
+      return {&s.entry(), true};
     } else {
       for (;;) {
         slot& s = slots_[i];
@@ -211,13 +205,8 @@ class hash_table {
     if constexpr (keyed) {
       const key_type k = key;
       if (k == 0) return has_zero_ ? &zero_entry() : nullptr;
-      for (;;) {
-        slot& s = slots_[i];
-        const key_type at = key_in(s);
-        if (at == k) return &s.entry();
-        if (at == 0) return nullptr;
-        i = (i + 1) & mask_;
-      }
+      slot& s = keyed_probe(i, k);
+      return key_in(s) == k ? &s.entry() : nullptr;
     } else {
       for (;;) {
         slot& s = slots_[i];
@@ -400,6 +389,15 @@ class hash_table {
       return Slots::hash(key_in(s));
     } else {
       return s.hash;
+    }
+  }
+  // The slot from i on that holds key k (not 0), or the empty slot where it would go.
+  slot& keyed_probe(std::size_t i, key_type k) noexcept {
+    for (;;) {
+      slot& s = slots_[i];
+      const key_type at = key_in(s);
+      if (at == k || at == 0) return s;
+      i = (i + 1) & mask_;
     }
   }
   // The key of a keyed slot, read as bytes: 0 where no entry was constructed.
