@@ -173,6 +173,146 @@ TEST_CASE("keyed slots take 8 bytes less than hashed ones and empty again", "[de
   CHECK(e->second.sum == 7);
 }
 
+namespace {
+// Fills a table of pair<Key, uint64_t> entries (Key made from a string by make_key) with
+// `distinct` keys of chosen hashes, then as many repeats, checking every entry at each growth.
+template <class Key, class MakeKey>
+void check_growth_with_hashes(MakeKey make_key) {
+  using entry = std::pair<Key, std::uint64_t>;
+  dataflow::detail::hash_table<entry> table;
+  auto key_of = [](const entry& e) -> const Key& { return e.first; };
+  std::mt19937_64 rng(17);
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> want;  // key: hash, value
+  std::vector<std::string> keys;
+  const std::size_t distinct = 250000;  // 32 or 48-byte slots: doubled in place from 2 MiB on
+  for (std::size_t i = 0; i < distinct; ++i) {
+    // One key in 2000 lands in the last 32 slots whatever the table's size.
+    const std::uint64_t h = i % 2000 == 7 ? (rng() << 20) | (0xfffff - rng() % 32) : rng() | 1;
+    keys.push_back("k" + std::to_string(i) + std::string(i % 23, 'x'));  // short and long keys
+    want[keys.back()] = {h, 0};
+  }
+  std::size_t capacity = table.capacity(), growths = 0;
+  for (std::size_t n = 0; n < 2 * distinct; ++n) {
+    const std::string& key = keys[n < distinct ? n : rng() % distinct];
+    auto& [h, value] = want.at(key);
+    auto [e, made] = table.find_or_emplace(h, std::string_view(key), key_of, [&] { return entry{make_key(key), 0}; });
+    CHECK(made == (value == 0));
+    e->second += n + 1;
+    value += n + 1;
+    if (table.capacity() != capacity) {
+      capacity = table.capacity();
+      ++growths;
+      // Every entry made so far is found where its hash leads, with its value.
+      for (std::size_t i = 0; i <= std::min(n, distinct - 1); ++i) {
+        const auto& [wh, wv] = want.at(keys[i]);
+        const entry* got = table.find(wh, std::string_view(keys[i]), key_of);
+        REQUIRE(got != nullptr);
+        CHECK(got->second == wv);
+      }
+    }
+  }
+  CHECK(growths >= 14);
+  CHECK(table.size() == distinct);
+  std::size_t seen = 0;
+  table.for_each([&](std::uint64_t h, entry& e) {
+    std::string text;
+    if constexpr (std::is_same_v<Key, std::string>) {
+      text = e.first;
+    } else {
+      text = std::string(e.first.view());
+    }
+    const auto& [wh, wv] = want.at(text);
+    CHECK(h == wh);
+    CHECK(e.second == wv);
+    ++seen;
+  });
+  CHECK(seen == distinct);
+}
+}  // namespace
+
+// Tables of a huge page or more double where they lie (their pages moved, not copied) and
+// rehash in place. Some keys hash to the last slots at every size, so that at each doubling a
+// run of them passes the array's end: those wait aside and are placed last.
+TEST_CASE("a table of a huge page or more grows in place and keeps every entry", "[detail][hash_table]") {
+  SECTION("hashed slots of entries that copy as bytes (packed strings), hashes chosen") {
+    dataflow::detail::arena bytes;
+    check_growth_with_hashes<dataflow::detail::packed_string>(
+        [&](const std::string& k) { return dataflow::detail::packed_string(k, bytes); });
+  }
+  SECTION("entries that own memory grow into a fresh array instead") {
+    check_growth_with_hashes<std::string>([](const std::string& k) { return k; });
+  }
+  SECTION("keyed slots, key 0 and the extremes among the keys") {
+    std::mt19937_64 rng(23);
+    auto key_of = [](const keyed_entry& e) { return e.first; };
+    keyed_table table;
+    std::map<std::int64_t, std::int64_t> want;
+    // Keys whose hashes end in the last 16 slots of tables up to 2^20 slots.
+    std::vector<std::int64_t> at_end;
+    for (std::int64_t k = 1; at_end.size() < 24; ++k) {
+      if ((dataflow::detail::table_hash(k) & 0xfffff) >= 0xfffff - 15) at_end.push_back(k);
+    }
+    std::vector<std::int64_t> keys = {0, -1, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()};
+    keys.insert(keys.end(), at_end.begin(), at_end.end());
+    while (keys.size() < 400000) keys.push_back(static_cast<std::int64_t>(rng()));
+    std::size_t capacity = table.capacity();
+    for (std::size_t n = 0; n < keys.size(); ++n) {
+      // The keys ending the table come late, among others, when the table is big.
+      const std::int64_t k = n < 4 ? keys[n] : keys[(n * 7919) % (keys.size() - 4) + 4];
+      auto [e, made] = table.find_or_emplace(dataflow::detail::table_hash(k), k, key_of, [&] { return keyed_entry{k, {}}; });
+      CHECK(made == (want.count(k) == 0));
+      e->second.sum += static_cast<std::int64_t>(n);
+      e->second.count += 1;
+      want[k] += static_cast<std::int64_t>(n);
+      if (table.capacity() != capacity) {
+        capacity = table.capacity();
+        for (const auto& [wk, wv] : want) {
+          const keyed_entry* got = table.find(dataflow::detail::table_hash(wk), wk, key_of);
+          REQUIRE(got != nullptr);
+          CHECK(got->second.sum == wv);
+        }
+      }
+    }
+    CHECK(table.size() == want.size());
+    CHECK(table.capacity() >= 524288);  // 24-byte slots: from 131072 (3 MiB) on, in place
+    std::map<std::int64_t, std::int64_t> got;
+    table.for_each([&](std::uint64_t h, keyed_entry& e) {
+      CHECK(h == dataflow::detail::table_hash(e.first));
+      got[e.first] = e.second.sum;
+    });
+    CHECK(got == want);
+  }
+}
+
+TEST_CASE("reserve makes room at once for an empty table and keeps a full one's entries", "[detail][hash_table]") {
+  auto key_of = [](const keyed_entry& e) { return e.first; };
+  const std::size_t n = GENERATE(std::size_t{1}, std::size_t{11}, std::size_t{1000}, std::size_t{100000});
+  keyed_table empty;
+  empty.reserve(n);
+  const std::size_t capacity = empty.capacity();
+  CHECK(empty.fits(n));
+  CHECK(capacity == keyed_table::capacity_for(n));
+  CHECK(empty.size() == 0);
+  // n keys (0 among them) go in without the table growing.
+  for (std::int64_t k = 0; k < static_cast<std::int64_t>(n); ++k) {
+    empty.find_or_emplace(dataflow::detail::table_hash(k), k, key_of, [&] { return keyed_entry{k, {k, 1}}; });
+  }
+  CHECK(empty.capacity() == capacity);
+  CHECK(empty.size() == n);
+  empty.reserve(n / 2);  // room already: nothing changes
+  CHECK(empty.capacity() == capacity);
+
+  // A table with entries grows to make room and keeps them all.
+  empty.reserve(8 * n);
+  CHECK(empty.fits(7 * n));
+  CHECK(empty.size() == n);
+  for (std::int64_t k = 0; k < static_cast<std::int64_t>(n); ++k) {
+    const keyed_entry* e = empty.find(dataflow::detail::table_hash(k), k, key_of);
+    REQUIRE(e != nullptr);
+    CHECK(e->second.sum == k);
+  }
+}
+
 TEST_CASE("a throwing constructor leaves no half-made entry", "[detail][hash_table]") {
   dataflow::detail::hash_table<std::pair<int, int>> table;
   auto key_of = [](const std::pair<int, int>& e) { return e.first; };

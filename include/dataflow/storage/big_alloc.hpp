@@ -93,6 +93,18 @@ class big_array {
   std::size_t size() const noexcept { return size_; }
   T& operator[](std::size_t i) const noexcept { return data_[i]; }
 
+  /// Grows the array to `n` slots by moving its pages (big_grow): the slots it had keep their
+  /// bytes, the new ones are zeroed. Returns false, with nothing changed, where the pages cannot
+  /// move so (an array under a huge page lives on the heap, or the system refuses).
+  bool grow_in_place(std::size_t n) noexcept {
+    if (data_ == nullptr || n <= size_) return false;
+    void* p = big_grow(data_, size_ * sizeof(T), n * sizeof(T));
+    if (p == nullptr) return false;
+    data_ = static_cast<T*>(p);
+    size_ = n;
+    return true;
+  }
+
  private:
   void release() noexcept {
     big_deallocate(data_, size_ * sizeof(T));
