@@ -84,7 +84,8 @@ class hash_table {
         mask_(o.mask_),
         size_(o.size_),
         limit_(o.limit_),
-        dense_(std::exchange(o.dense_, false)) {
+        dense_(std::exchange(o.dense_, false)),
+        growths_in_place_(std::exchange(o.growths_in_place_, 0)) {
     take_zero(o);
     o.mask_ = o.size_ = o.limit_ = 0;
   }
@@ -96,6 +97,7 @@ class hash_table {
       size_ = o.size_;
       limit_ = o.limit_;
       dense_ = std::exchange(o.dense_, false);
+      growths_in_place_ = std::exchange(o.growths_in_place_, 0);
       take_zero(o);
       o.mask_ = o.size_ = o.limit_ = 0;
     }
@@ -136,6 +138,8 @@ class hash_table {
   }
   /// Returns the bytes of the slot array.
   std::size_t bytes() const noexcept { return slots_.size() * sizeof(slot); }
+  /// How many of the table's doublings moved its pages instead of copying its entries.
+  std::size_t growths_in_place() const noexcept { return growths_in_place_; }
 
   /// The cache lines prefetch() loads for every slot: two for a slot whose size does not divide
   /// 64 (besides, where a probe's second slot ends in a line of its own, that line).
@@ -406,8 +410,12 @@ class hash_table {
         std::uint64_t hash;
         Entry entry;
       };
+      // Before anything changes, so that a throw leaves the table as it was. The probes that
+      // wrap are those of the run that reaches the end of the doubled array, at most half full:
+      // a few entries (at most 68 in the tests' doublings built to make them), so the sweep
+      // itself does not allocate.
       std::vector<held> wrapped;
-      wrapped.reserve(16);  // before anything changes: a throw here leaves the table as it was
+      wrapped.reserve(256);
       if (!slots_.grow_in_place(2 * old)) return false;
       // From here on nothing throws but the rare push_back of a wrapped entry (see below).
       const std::size_t mask = 2 * old - 1;
@@ -425,9 +433,10 @@ class hash_table {
         held out{h, take_out(s)};
         while (occupied(slots_[i]) && i != mask) ++i;
         if (occupied(slots_[i])) {
-          // Past the end the probe would wrap into slots not visited yet. If the push_back
-          // throws (no memory for a few entries), the run fails and this table with it: it
-          // then holds what it counts, and the entry taken out owns nothing.
+          // Past the end the probe would wrap into slots not visited yet. Should a push_back
+          // past the 256 reserved throw, the run fails with std::bad_alloc and its output is
+          // not given: the table then holds what it counts, but entries not yet visited may be
+          // out of reach, and those set aside are gone (they own nothing).
           --size_;
           wrapped.push_back(std::move(out));
           continue;
@@ -440,6 +449,7 @@ class hash_table {
         put(slots_[i], std::move(w));
         ++size_;
       }
+      ++growths_in_place_;
       return true;
     }
   }
@@ -516,6 +526,7 @@ class hash_table {
   std::size_t size_ = 0;
   std::size_t limit_ = 0;
   bool dense_ = false;
+  std::size_t growths_in_place_ = 0;
   // Keyed slots: the entry of key 0, which marks an empty slot in the array.
   bool has_zero_ = false;
   alignas(Entry) unsigned char zero_raw_[keyed ? sizeof(Entry) : 1];

@@ -267,6 +267,8 @@ struct reduce_thread_tables : reduce_tuning<T, Rules> {
   /// this thread holds (a table that already has room keeps its size). Under a budget, only
   /// where that takes at most half of what the shared tables may hold.
   void size_shared() {
+    // Once the run scatters, the shared tables are written out as they fill: none to size.
+    if (self->scatter_.load(std::memory_order_relaxed)) return;
     std::size_t entries = 0;
     for (const table& t : tables) entries += t.size();
     const std::size_t parts = tables.size();
